@@ -1,0 +1,5 @@
+import sys
+
+from stylexfer.cli import main
+
+sys.exit(main())

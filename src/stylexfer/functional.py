@@ -1,0 +1,49 @@
+"""The maths of style transfer as small pure functions of tensors (torch only)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+EPS = 1e-5  # inside the square root: a constant image has σ = sqrt(ε), never 0 or NaN
+
+
+def channel_mean_std(features: Tensor, eps: float = EPS) -> tuple[Tensor, Tensor]:
+    """(B, C, H, W) -> per-sample, per-channel μ and σ, each (B, C, 1, 1).
+
+    σ = sqrt(var + ε) with the biased variance (correction=0). Computed in fp32 so
+    statistics stay exact under fp16/bf16 autocast.
+    """
+    flat = features.float().flatten(2)
+    var, mean = torch.var_mean(flat, dim=2, correction=0, keepdim=True)
+    return mean.unsqueeze(-1), (var + eps).sqrt().unsqueeze(-1)
+
+
+def adain(content: Tensor, style: Tensor, eps: float = EPS) -> Tensor:
+    """AdaIN(x, y) = σ(y)·(x − μ(x))/σ(x) + μ(y) (Huang & Belongie 2017, eq. 8).
+
+    content: (B, C, H, W); style: (B or 1, C, H', W'). Returns content's shape.
+    """
+    style_mean, style_std = channel_mean_std(style, eps)
+    return adain_with_stats(content, style_mean, style_std, eps)
+
+
+def adain_with_stats(content: Tensor, style_mean: Tensor, style_std: Tensor, eps: float = EPS) -> Tensor:
+    """AdaIN against precomputed style statistics (B or 1, C, 1, 1): encode a style once, reuse it."""
+    content_mean, content_std = channel_mean_std(content, eps)
+    normalized = (content.float() - content_mean) / content_std
+    return (normalized * style_std + style_mean).to(content.dtype)
+
+
+def gram_matrix(features: Tensor) -> Tensor:
+    """(B, C, H, W) -> (B, C, C), divided by C·H·W so layers of any size compare (Johnson et al. §3.2)."""
+    b, c, h, w = features.shape
+    flat = features.float().reshape(b, c, h * w)  # fp32: fp16 Gram sums overflow
+    return flat @ flat.mT / (c * h * w)
+
+
+def total_variation(images: Tensor) -> Tensor:
+    """(B, C, H, W) -> scalar: mean absolute difference between neighbouring pixels."""
+    dh = (images[..., 1:, :] - images[..., :-1, :]).abs().mean()
+    dw = (images[..., :, 1:] - images[..., :, :-1]).abs().mean()
+    return dh + dw

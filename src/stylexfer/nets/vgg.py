@@ -1,0 +1,179 @@
+"""Frozen VGG feature taps with names derived from the architecture (relu1_1, relu2_2, …).
+
+Input is RGB in [0, 1]; the ImageNet mean/std normalisation is the first layer, a fixed 1×1
+conv 3→3, so that a Caffe-converted VGG (whose first layer is exactly such a conv) loads
+into the same module.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torchvision import models
+
+from stylexfer.errors import WeightsError
+
+log = logging.getLogger(__name__)
+
+Arch = Literal["vgg16", "vgg19"]
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+_TORCHVISION = {
+    "vgg16": (models.vgg16, models.VGG16_Weights.IMAGENET1K_V1),
+    "vgg19": (models.vgg19, models.VGG19_Weights.IMAGENET1K_V1),
+}
+
+
+class RandomWeightsWarning(UserWarning):
+    """Random VGG weights: the pipeline runs, the pictures mean nothing."""
+
+
+def layer_names(arch: Arch) -> list[str]:
+    """Names of torchvision's `features` children in order: conv1_1, relu1_1, …, pool1, conv2_1, …"""
+    names, block, depth = [], 1, 0
+    for module in _TORCHVISION[arch][0](weights=None).features:
+        if isinstance(module, nn.Conv2d):
+            depth += 1
+            names.append(f"conv{block}_{depth}")
+        elif isinstance(module, nn.ReLU):
+            names.append(f"relu{block}_{depth}")
+        else:
+            names.append(f"pool{block}")
+            block, depth = block + 1, 0
+    return names
+
+
+def imagenet_weights_file(arch: Arch) -> Path:
+    """Where torchvision caches the ImageNet weights of `arch` (~/.cache/torch/hub/checkpoints/…)."""
+    url = _TORCHVISION[arch][1].url
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+def load_weights(arch: Arch, weights: str | os.PathLike) -> dict[str, Tensor] | None:
+    """State dict for `weights` = "imagenet" | "random" | a file path; None means random."""
+    if str(weights) == "random":
+        msg = (
+            f"{arch} loss/encoder network has RANDOM weights: training and stylizing run, "
+            "but the pictures show the pipeline working, not style transfer quality"
+        )
+        warnings.warn(msg, RandomWeightsWarning, stacklevel=3)
+        log.warning(msg)
+        return None
+    if str(weights) == "imagenet":
+        return _load_imagenet(arch)
+    return _load_file(Path(weights))
+
+
+def _load_imagenet(arch: Arch) -> dict[str, Tensor]:
+    url = _TORCHVISION[arch][1].url
+    path = imagenet_weights_file(arch)
+    if not path.is_file():
+        try:
+            return torch.hub.load_state_dict_from_url(url, progress=True, check_hash=True, weights_only=True)
+        except Exception as err:  # URLError, OSError, hash mismatch, …
+            raise WeightsError(
+                f"cannot get ImageNet {arch} weights ({type(err).__name__}: {err}); download {url} "
+                f"on a machine with internet and place it at {path} (folder {path.parent})"
+            ) from err
+    return _load_file(path)
+
+
+def _load_file(path: Path) -> dict[str, Tensor]:
+    if not path.is_file():
+        raise WeightsError(f"VGG weights file not found: {path}; pass 'imagenet', 'random' or an existing file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise WeightsError(
+            f"cannot read VGG weights {path}: not a weights-only PyTorch state dict "
+            f"({type(err).__name__}); re-save it with torch.save(model.state_dict(), path)"
+        ) from err
+    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
+        state = state["state_dict"]
+    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise WeightsError(f"{path} is not a state dict of tensors; expected torchvision VGG keys 'features.N.weight'")
+    return dict(state)
+
+
+class VGGFeatures(nn.Module):
+    """Frozen VGG-16/19 that returns the named activations asked for and stops after the deepest.
+
+    ``VGGFeatures("vgg19", layers=("relu1_1", "relu4_1"), weights="random")(x)`` with x (B, 3, H, W)
+    in [0, 1] gives ``{"relu1_1": (B, 64, H, W), "relu4_1": (B, 512, H/8, W/8)}``.
+    padding_mode: "zeros" as trained by torchvision (Johnson loss net), "reflect" for the AdaIN
+    encoder (Huang & Belongie use reflection padding against border artefacts).
+    """
+
+    def __init__(
+        self,
+        arch: Arch,
+        layers: Iterable[str],
+        weights: str | os.PathLike = "imagenet",
+        padding_mode: Literal["zeros", "reflect"] = "zeros",
+    ) -> None:
+        super().__init__()
+        if arch not in _TORCHVISION:
+            raise ValueError(f"unknown VGG architecture {arch!r}; choose one of {sorted(_TORCHVISION)}")
+        names = layer_names(arch)
+        self.layers = tuple(layers)
+        unknown = [name for name in self.layers if name not in names]
+        if not self.layers or unknown:
+            raise ValueError(f"unknown {arch} layer(s) {unknown or '(none given)'}; valid names: {', '.join(names)}")
+        last = max(names.index(name) for name in self.layers)
+        self.arch = arch
+        self.names = names[: last + 1]
+        self.normalize = nn.Conv2d(3, 3, kernel_size=1)
+        self.features = nn.Sequential(*list(_TORCHVISION[arch][0](weights=None).features)[: last + 1])
+        for module in self.features:
+            if isinstance(module, nn.Conv2d):
+                module.padding_mode = padding_mode
+            if isinstance(module, nn.ReLU):
+                module.inplace = False
+        self._load(load_weights(arch, weights), str(weights))
+        self.requires_grad_(False)
+        self.eval()
+
+    def _load(self, state: dict[str, Tensor] | None, source: str) -> None:
+        mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+        with torch.no_grad():
+            self.normalize.weight.copy_(torch.diag(1.0 / std).reshape(3, 3, 1, 1))
+            self.normalize.bias.copy_(-mean / std)
+        if state is None:
+            return
+        wanted = {key: value for key, value in self.state_dict().items()}
+        picked = {}
+        for key, expected in wanted.items():
+            if key not in state:
+                if key.startswith("normalize."):
+                    continue  # a plain torchvision state dict: keep ImageNet normalisation
+                raise WeightsError(
+                    f"VGG weights {source} lack {key!r} needed for {self.arch} up to {self.names[-1]}; "
+                    f"is it a torchvision {self.arch} state dict?"
+                )
+            if state[key].shape != expected.shape:
+                raise WeightsError(
+                    f"VGG weights {source}: {key!r} has shape {tuple(state[key].shape)}, "
+                    f"{self.arch} needs {tuple(expected.shape)}; wrong architecture?"
+                )
+            picked[key] = state[key]
+        self.load_state_dict(picked, strict=False)
+
+    def forward(self, images: Tensor) -> dict[str, Tensor]:
+        x = self.normalize(images)
+        out: dict[str, Tensor] = {}
+        for name, module in zip(self.names, self.features, strict=True):
+            x = module(x)
+            if name in self.layers:
+                out[name] = x
+        return out
+
+    def train(self, mode: bool = True) -> VGGFeatures:
+        return super().train(False)  # frozen: always in eval mode, whatever the parent does
