@@ -17,6 +17,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 from torchvision import models
+from torchvision.models.vgg import cfgs, make_layers
 
 from stylexfer.errors import WeightsError
 
@@ -26,10 +27,22 @@ Arch = Literal["vgg16", "vgg19"]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+# torchvision's layer configurations ("D" = VGG-16, "E" = VGG-19) and ImageNet weights.
 _TORCHVISION = {
-    "vgg16": (models.vgg16, models.VGG16_Weights.IMAGENET1K_V1),
-    "vgg19": (models.vgg19, models.VGG19_Weights.IMAGENET1K_V1),
+    "vgg16": ("D", models.VGG16_Weights.IMAGENET1K_V1),
+    "vgg19": ("E", models.VGG19_Weights.IMAGENET1K_V1),
 }
+
+
+def _vgg_features(arch: Arch, depth: int) -> nn.Sequential:
+    """The first `depth` children of torchvision's `features` Sequential (no 120M-parameter classifier
+    built), with torchvision's own initialisation so random weights keep activations in a sane range."""
+    features = make_layers(cfgs[_TORCHVISION[arch][0]], batch_norm=False)[:depth]
+    for module in features:
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(module.bias)
+    return features
 
 
 class RandomWeightsWarning(UserWarning):
@@ -39,15 +52,13 @@ class RandomWeightsWarning(UserWarning):
 def layer_names(arch: Arch) -> list[str]:
     """Names of torchvision's `features` children in order: conv1_1, relu1_1, …, pool1, conv2_1, …"""
     names, block, depth = [], 1, 0
-    for module in _TORCHVISION[arch][0](weights=None).features:
-        if isinstance(module, nn.Conv2d):
-            depth += 1
-            names.append(f"conv{block}_{depth}")
-        elif isinstance(module, nn.ReLU):
-            names.append(f"relu{block}_{depth}")
-        else:
+    for channels in cfgs[_TORCHVISION[arch][0]]:
+        if channels == "M":
             names.append(f"pool{block}")
             block, depth = block + 1, 0
+        else:
+            depth += 1
+            names += [f"conv{block}_{depth}", f"relu{block}_{depth}"]
     return names
 
 
@@ -131,7 +142,7 @@ class VGGFeatures(nn.Module):
         self.arch = arch
         self.names = names[: last + 1]
         self.normalize = nn.Conv2d(3, 3, kernel_size=1)
-        self.features = nn.Sequential(*list(_TORCHVISION[arch][0](weights=None).features)[: last + 1])
+        self.features = _vgg_features(arch, last + 1)
         for module in self.features:
             if isinstance(module, nn.Conv2d):
                 module.padding_mode = padding_mode

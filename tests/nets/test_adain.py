@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+from stylexfer.functional import channel_mean_std
+from stylexfer.nets import AdaINNet, StyleCode
+from stylexfer.nets.adain import Decoder
+
+
+@pytest.mark.parametrize("size", [(256, 256), (257, 301)])
+def test_output_has_the_content_size(adain_net, size):
+    with torch.no_grad():
+        out = adain_net(torch.rand(1, 3, *size), torch.rand(1, 3, 64, 80))
+    assert out.shape == (1, 3, *size)
+    assert torch.isfinite(out).all()
+
+
+def test_decoder_layout_mirrors_the_encoder():
+    decoder = Decoder()
+    convs = [m for m in decoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [
+        (512, 256), (256, 256), (256, 256), (256, 256), (256, 128), (128, 128), (128, 64), (64, 64), (64, 3)
+    ]
+    assert {c.kernel_size for c in convs} == {(3, 3)} and {c.padding_mode for c in convs} == {"reflect"}
+    assert decoder(torch.rand(1, 512, 4, 5)).shape == (1, 3, 32, 40)
+
+
+def test_encoder_is_vgg19_to_relu4_1_with_reflection():
+    net = AdaINNet(encoder_weights="random")
+    assert net.encoder.arch == "vgg19" and net.encoder.names[-1] == "relu4_1"
+    convs = [m for m in net.encoder.features if isinstance(m, torch.nn.Conv2d)]
+    assert {c.padding_mode for c in convs} == {"reflect"}
+
+
+def test_a_reused_style_code_equals_encoding_each_time(adain_net):
+    content, style = torch.rand(3, 3, 64, 64), torch.rand(1, 3, 48, 48)
+    with torch.no_grad():
+        code = adain_net.encode_style(style)
+        torch.testing.assert_close(adain_net(content, code), adain_net(content, style))
+
+
+def test_alpha_zero_decodes_the_content_features(adain_net):
+    content = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = adain_net.decoder(adain_net.encode(content)["relu4_1"], size=(64, 64))
+        torch.testing.assert_close(adain_net(content, torch.rand(1, 3, 64, 64), alpha=0.0), expected)
+    with pytest.raises(ValueError, match="alpha"):
+        adain_net(content, torch.rand(1, 3, 64, 64), alpha=1.5)
+
+
+def test_stylized_features_carry_the_style_statistics(adain_net):
+    content, style = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        code = adain_net.encode_style(style)
+        features = adain_net.encode(content)["relu4_1"]
+        target = AdaINNet.stylize_features(features, code)
+    mean, std = channel_mean_std(target)
+    torch.testing.assert_close(mean, code.mean, atol=1e-4, rtol=0)
+    varying = channel_mean_std(features)[1] > 1e-2  # a constant content channel has no variance to scale
+    assert varying.float().mean() > 0.5
+    torch.testing.assert_close(std[varying], code.std[varying], atol=1e-4, rtol=1e-3)
+
+
+def test_interpolating_identical_codes_is_the_code(adain_net):
+    with torch.no_grad():
+        code = adain_net.encode_style(torch.rand(1, 3, 32, 32))
+    mixed = StyleCode(0.3 * code.mean + 0.7 * code.mean, 0.3 * code.std + 0.7 * code.std)
+    torch.testing.assert_close(mixed.mean, code.mean)
+
+
+def test_constant_images_give_finite_outputs_and_gradients():
+    net = AdaINNet(encoder_weights="random")
+    content, style = torch.full((1, 3, 32, 32), 0.5), torch.full((1, 3, 32, 32), 0.1)
+    out = net(content, style)
+    out.mean().backward()
+    assert torch.isfinite(out).all()
+    assert all(torch.isfinite(p.grad).all() for p in net.decoder.parameters())
+    assert all(p.grad is None for p in net.encoder.parameters())
