@@ -19,10 +19,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv and install the project with its dev extras
 
 lint: $(STAMP) ## ruff over the sources, tests and scripts
-	$(VENV)/bin/ruff check src tests scripts
+	$(VENV)/bin/ruff check $(wildcard src tests scripts)
 
 test: $(STAMP) ## ruff, then the whole test suite (CPU, no network)
-	$(VENV)/bin/ruff check src tests scripts
+	$(VENV)/bin/ruff check $(wildcard src tests scripts)
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP) ## the test suite without the subprocess-heavy `slow` tests
