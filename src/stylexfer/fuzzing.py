@@ -16,6 +16,7 @@ one line naming the file. Used by `scripts/fuzz_images.py` (full count) and `tes
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import functools
 import importlib
 import io
@@ -266,7 +267,7 @@ def _special(name: str) -> Callable[[Special], Special]:
 
 def _thin(fmt: str, suffix: str, size: tuple[int, int], mode: str = "L", expect: Expect = "ok",
           **options: object) -> None:
-    @_special(f"{fmt.lower()} {size[0]}x{size[1]}")
+    @_special(f"{fmt.lower()}{'' if mode in ('L', 'RGB') else ' ' + mode} {size[0]}x{size[1]}")
     def _make(rng: random.Random) -> tuple[str, bytes, Expect]:
         return suffix, _cached_encode(fmt, size, mode, tuple(sorted(options.items()))), expect
 
@@ -883,6 +884,7 @@ _CATEGORIES = (
     ("empty", re.compile(r"empty file")),
     ("not an image", re.compile(r"not a supported image|cannot identify")),
     ("too large", re.compile(r"megapixels, over the limit|decompression bomb|no pixels")),
+    ("metadata too large", re.compile(r"metadata too large")),
     ("truncated", re.compile(r"truncated")),
     ("out of memory", re.compile(r"not enough memory")),
     ("unsupported mode", re.compile(r"unsupported colour mode")),
@@ -980,7 +982,7 @@ def _address_space() -> int:
 
 
 def _worker(conn: mp_connection.Connection, seed: int, data_dir: str | None, memory_budget_mb: int,
-            loader: str | Callable[..., object], quiet: bool) -> None:
+            loader: str | Callable[..., object], quiet: bool, scratch: str) -> None:
     """Serve case indices until told to stop; every load is announced before it starts."""
     function = _resolve(loader)
     from stylexfer.errors import ImageError  # noqa: F401 - imported before the memory limit
@@ -990,11 +992,12 @@ def _worker(conn: mp_connection.Connection, seed: int, data_dir: str | None, mem
         limit = _address_space() + memory_budget_mb * (1 << 20)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     if quiet:  # libtiff and libjpeg print warnings on stderr for every broken file
+        faulthandler.disable()  # a crash is reported by its exit code; no C traceback on the console
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
         os.close(devnull)
     baseline = _rss_mb()
-    directory = Path(tempfile.mkdtemp(prefix="stylexfer-fuzz-"))
+    directory = Path(tempfile.mkdtemp(dir=scratch))  # removed by run_fuzz even if this worker dies
     conn.send(("ready", baseline))
     try:
         while True:
@@ -1091,11 +1094,12 @@ def run_fuzz(
         context.set_forkserver_preload([loader.partition(":")[0], __name__])
     began = time.perf_counter()
     workers: dict[int, dict] = {}
+    scratch = tempfile.mkdtemp(prefix="stylexfer-fuzz-")
 
     def launch(slot: int) -> None:
         parent, child = context.Pipe()
         process = context.Process(target=_worker, daemon=True,
-                                  args=(child, seed, data_dir, memory_budget_mb, loader, quiet))
+                                  args=(child, seed, data_dir, memory_budget_mb, loader, quiet, scratch))
         process.start()
         child.close()
         workers[slot] = {"process": process, "conn": parent, "index": None, "draft": None,
@@ -1155,7 +1159,10 @@ def run_fuzz(
                     if index is None:
                         retire(slot)
                         raise RuntimeError("fuzz worker failed to start (see its stderr: run with --verbose)")
-                    case = make_case(seed, index, data_dir)
+                    try:
+                        case = make_case(seed, index, data_dir)
+                    except Exception as err:  # noqa: BLE001 - report it as this case's failure
+                        case = FuzzCase(index, "unknown", f"(case could not be generated: {err!r})", "", b"")
                     if late and alive:
                         reason, detail = "hang", f"no result within {timeout_s:.0f} s"
                     else:
@@ -1179,6 +1186,7 @@ def run_fuzz(
     finally:
         for slot in list(workers):
             retire(slot)
+        shutil.rmtree(scratch, ignore_errors=True)
     report.wall_seconds = time.perf_counter() - began
     return report
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import stat
 import tempfile
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -75,6 +77,7 @@ def load_image(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # size is checked below against our own limit
+            _check_claimed_size(handle, shown, max_pixels)
             # A handle, not a path: Pillow then never memory-maps the file (a file that shrinks
             # under a map raises SIGBUS) and never keeps it open after we return.
             image = Image.open(handle, formats=_OPEN_FORMATS)
@@ -89,8 +92,11 @@ def load_image(
             "check the file or convert it"
         ) from err
     except Image.DecompressionBombError as err:
+        claimed = re.search(r"\((\d+) pixels\)", str(err))
+        size = f"{int(claimed[1]) / 1e6:.0f} megapixels" if claimed else "too many pixels"
         raise ImageError(
-            f"{shown}: refused as a possible decompression bomb ({_reason(err)}); shrink the image first"
+            f"{shown}: refused as a possible decompression bomb: its header claims {size}, over Pillow's "
+            f"limit of {2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f}; shrink the image first"
         ) from err
     except MemoryError as err:
         raise ImageError(f"{shown}: not enough memory to decode this image; shrink it first") from err
@@ -98,6 +104,10 @@ def load_image(
         raise ImageError(f"{shown}: corrupt image (structure nested too deeply); re-save it") from err
     except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError, struct.error, ...
         reason = _reason(err)
+        if "MAX_TEXT" in reason:  # Pillow's per-file caps on PNG text/ICC chunks
+            raise ImageError(
+                f"{shown}: metadata too large ({reason}); re-save the image without its text chunks"
+            ) from err
         if "truncated" in reason.lower():
             raise ImageError(f"{shown}: truncated image file ({reason}); re-download or re-save it") from err
         raise ImageError(f"{shown}: corrupt image data ({reason}); check the file or re-save it") from err
@@ -105,7 +115,7 @@ def load_image(
         handle.close()
 
 
-def _open_regular_file(path: Path, shown: str):  # noqa: ANN202 - a binary file object
+def _open_regular_file(path: Path, shown: str) -> BinaryIO:
     """Open for reading, refusing anything but a non-empty regular file (never blocks on a FIFO)."""
     try:
         fd = os.open(path, os.O_RDONLY | _O_NONBLOCK)
@@ -127,6 +137,30 @@ def _open_regular_file(path: Path, shown: str):  # noqa: ANN202 - a binary file 
     except BaseException:
         os.close(fd)
         raise
+
+
+def _check_claimed_size(handle: BinaryIO, shown: str, max_pixels: int) -> None:
+    """Refuse a WebP whose header claims too many pixels before Pillow opens it: libwebp allocates
+    two canvases when the decoder is created, before any size check of ours could run (other formats'
+    openers read headers only, so their size is checked in _decode, still before decoding)."""
+    head = handle.read(30)
+    handle.seek(0)
+    if len(head) < 30 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+        return
+    chunk, size = head[12:16], None
+    if chunk == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":
+        size = (int.from_bytes(head[26:28], "little") & 0x3FFF,
+                int.from_bytes(head[28:30], "little") & 0x3FFF)
+    elif chunk == b"VP8X":
+        size = (int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1)
+    elif chunk == b"VP8L" and head[20] == 0x2F:
+        bits = int.from_bytes(head[21:25], "little")
+        size = ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise ImageError(
+            f"{shown}: {size[0]}×{size[1]} is {size[0] * size[1] / 1e6:.0f} megapixels, over the limit of "
+            f"{max_pixels / 1e6:.0f}; resize it first"
+        )
 
 
 def _decode(image: Image.Image, shown: str, draft_shorter_side: int | None, max_pixels: int) -> Image.Image:
@@ -167,20 +201,8 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     mode = image.mode
     if mode == "RGB" and "transparency" not in image.info:
         return image  # already decoded into memory; the file is not held open
-    if mode.startswith("I;16"):
-        # 16-bit: 0..65535 -> 0..255 (x >> 8 is x / 256, within one level of x / 257).
-        grey = np.right_shift(np.asarray(image), 8).astype(np.uint8)
-        return Image.fromarray(grey, mode="L").convert("RGB")
-    if mode in ("I", "F"):
-        pixels = np.array(image, dtype=np.float32)  # writable, so the scaling below is in place
-        np.nan_to_num(pixels, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-        peak = float(pixels.max()) if pixels.size else 0.0
-        if mode == "F" and peak <= 1.0:
-            pixels *= 255.0  # float data in [0, 1]
-        elif peak > 255.0:
-            pixels *= 1.0 / 257.0  # 16-bit data stored in 32 bits
-        np.clip(pixels, 0.0, 255.0, out=pixels)
-        return Image.fromarray(pixels.astype(np.uint8), mode="L").convert("RGB")
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        return _wide_to_rgb(image)
     if "transparency" in image.info and mode in ("P", "L", "RGB", "1"):
         image = image.convert("RGBA")
         mode = "RGBA"
@@ -201,6 +223,35 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 class _UnsupportedMode(Exception):
     def __init__(self, mode: str) -> None:
         super().__init__(f"unsupported colour mode {mode}")
+
+
+def _wide_to_rgb(image: Image.Image) -> Image.Image:
+    """16-bit, 32-bit integer and float images -> RGB grey, in bands of rows so a huge image never
+    needs float copies of itself. I;16: 0..65535 -> 0..255. I: the same when values exceed 255.
+    F: [0, 1] when its maximum is ≤ 1, else 0..255. NaN and ±inf become 0."""
+    width, height = image.size
+    rows = max(1, (1 << 22) // width)  # ~4 M pixels (16 MB of float32) per band
+    bands = [(top, min(height, top + rows)) for top in range(0, height, rows)]
+
+    def band(top: int, bottom: int) -> np.ndarray:
+        values = np.array(image.crop((0, top, width, bottom)), dtype=np.float32)
+        return np.nan_to_num(values, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+
+    scale = 1.0 / 257.0
+    if not image.mode.startswith("I;16"):
+        peak = max((float(band(top, bottom).max()) for top, bottom in bands), default=0.0)
+        if image.mode == "F" and peak <= 1.0:
+            scale = 255.0
+        elif peak <= 255.0:
+            scale = 1.0
+    grey = np.empty((height, width), dtype=np.uint8)
+    for top, bottom in bands:
+        values = band(top, bottom)
+        values *= scale
+        values += 0.5  # round to nearest
+        np.clip(values, 0.0, 255.0, out=values)
+        grey[top:bottom] = values
+    return Image.fromarray(grey).convert("RGB")
 
 
 def _printable(text: str) -> str:
