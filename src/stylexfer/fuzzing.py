@@ -42,7 +42,7 @@ from PIL import Image
 
 DEFAULT_LOADER = "stylexfer.images:load_image"
 DRAFT_SHORTER_SIDE = 512  # what training passes (SPEC: shorter side to 512, then crop)
-DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_TIMEOUT_S = 5.0  # "no hang over a few seconds per file"; the slowest real load is < 1 s
 DEFAULT_MEMORY_BUDGET_MB = 2560
 
 Expect = str | None  # "ok": must load; "refuse": must raise ImageError; None: either
@@ -1032,6 +1032,7 @@ class FuzzReport:
 
     seed: int
     count: int
+    data_dir: str | None = None
     inputs: int = 0
     loads: int = 0
     ok: int = 0
@@ -1086,7 +1087,7 @@ def run_fuzz(
     holds after importing the loader; a hang, a crash or a limit hit is a failure, and the worker is
     replaced. A callable loader needs start_method="fork" (it is not pickled).
     """
-    report = FuzzReport(seed=seed, count=count)
+    report = FuzzReport(seed=seed, count=count, data_dir=data_dir)
     todo = list(indices) if indices is not None else list(range(start, start + count))
     todo.reverse()
     context = mp.get_context(start_method)
@@ -1194,6 +1195,7 @@ def run_fuzz(
 def format_report(report: FuzzReport) -> str:
     """The tally as printed by scripts/fuzz_images.py."""
     refused = sum(report.refused.values())
+    sources_flag = f"--data {report.data_dir}" if report.data_dir else "--no-data"
     lines = [
         f"inputs tried:      {report.inputs} (seed {report.seed}; first {len(SPECIALS)}: the catalogue)",
         f"loader calls:      {report.loads} (each input with draft_shorter_side=None and "
@@ -1206,7 +1208,7 @@ def format_report(report: FuzzReport) -> str:
     for failure in report.failures[:50]:
         draft = f", draft_shorter_side={failure.draft}" if failure.draft else ""
         lines.append(f"    #{failure.index} [{failure.reason}] {failure.description}{draft}: {failure.detail}"
-                     f"  (reproduce: --seed {report.seed} --case {failure.index})")
+                     f"  (reproduce: --seed {report.seed} --case {failure.index} {sources_flag})")
     if len(report.failures) > 50:
         lines.append(f"    ... and {len(report.failures) - 50} more")
     lines += [
