@@ -1,10 +1,11 @@
 """Every image decode and encode in the tool goes through here.
 
-`load_image` turns any file into an RGB PIL image or raises ImageError with a one-line reason:
-missing, zero-byte, not an image, corrupt or truncated, a decompression bomb, or more pixels
-than allowed. Grayscale, CMYK, palette, 16-bit, float and alpha images become RGB (alpha is
-composited on white). Big JPEGs can be decoded at reduced scale (draft mode). No global Pillow
-switch is touched.
+`load_image` turns any file into an RGB PIL image or raises ImageError with a one-line reason that
+names the file: missing, not a regular file, zero-byte, not a supported image, corrupt or truncated,
+a decompression bomb, or more pixels than allowed. Grayscale, CMYK, palette, 16-bit, float and alpha
+images become RGB (alpha is composited on white). Big JPEGs can be decoded at reduced scale (draft
+mode). No global Pillow switch is touched: limits are checked here, per call, from the header,
+before any pixel is decoded. Fuzzed with 10,000 malformed files by `scripts/fuzz_images.py`.
 """
 
 from __future__ import annotations
@@ -12,22 +13,44 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
+import stat
 import tempfile
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from torch import Tensor
 
 from stylexfer.errors import ImageError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm")
-SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
-                ".tiff": "TIFF"}
+SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
+                ".tif": "TIFF", ".tiff": "TIFF"}
 # Decoded pixels allowed by default: 16k × 16k. Pillow itself refuses headers over 2 × 89.5 MP.
 DEFAULT_MAX_PIXELS = 16384 * 16384
+
+# Only the decoders behind IMAGE_SUFFIXES may see a file, whatever its name: Pillow would otherwise
+# sniff ~40 formats, some of which hand the bytes to Ghostscript (EPS) or allocate per header (ICO).
+# (Multi-picture JPEGs still open: the JPEG opener returns them as "MPO".)
+_OPEN_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "PPM")
+_JPEG_FORMATS = ("JPEG", "MPO")
+# EXIF orientation -> the transpose that shows the picture upright (EXIF 2.3, tag 0x0112).
+_ORIENTATION_FIX = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
+_WHITE = (255, 255, 255)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a FIFO must not wait for a writer
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -41,70 +64,208 @@ def load_image(
     draft_shorter_side: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Image.Image:
-    """Decode `path` into an RGB image with EXIF orientation applied.
+    """Decode `path` into an RGB image (mode "RGB", at least 1×1) with EXIF orientation applied.
 
     draft_shorter_side: for JPEGs, decode at the smallest 1/2, 1/4 or 1/8 scale whose shorter side is
     still ≥ this (8× fewer pixels to decode per halving, for 100-megapixel paintings).
-    max_pixels: refuse images that would decode to more pixels than this.
+    max_pixels: refuse images that would decode to more pixels than this (checked on the header).
+    Raises ImageError (one line, naming the file) for anything that is not a usable image.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
-    if path.stat().st_size == 0:
-        raise ImageError(f"{path}: empty file (0 bytes); replace it with a real image")
+    shown = _printable(str(path))
+    handle = _open_regular_file(path, shown)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # size is checked below against our own limit
-            with Image.open(path) as image:
-                return _decode(image, path, draft_shorter_side, max_pixels)
+            _check_claimed_size(handle, shown, max_pixels)
+            # A handle, not a path: Pillow then never memory-maps the file (a file that shrinks
+            # under a map raises SIGBUS) and never keeps it open after we return.
+            image = Image.open(handle, formats=_OPEN_FORMATS)
+            return _decode(image, shown, draft_shorter_side, max_pixels)
     except ImageError:
         raise
+    except _UnsupportedMode as err:
+        raise ImageError(f"{shown}: {err}; convert it to RGB first") from err
+    except Image.UnidentifiedImageError as err:
+        raise ImageError(
+            f"{shown}: not a supported image (expected JPEG, PNG, WebP, GIF, TIFF, BMP or PPM data); "
+            "check the file or convert it"
+        ) from err
     except Image.DecompressionBombError as err:
-        raise ImageError(f"{path}: refused as a decompression bomb ({err}); shrink the image first") from err
+        claimed = re.search(r"\((\d+) pixels\)", str(err))
+        size = f"{int(claimed[1]) / 1e6:.0f} megapixels" if claimed else "too many pixels"
+        raise ImageError(
+            f"{shown}: refused as a possible decompression bomb: its header claims {size}, over Pillow's "
+            f"limit of {2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f}; shrink the image first"
+        ) from err
     except MemoryError as err:
-        raise ImageError(f"{path}: not enough memory to decode this image; shrink it first") from err
-    except Exception as err:  # Pillow raises many types on malformed data
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ImageError(f"{path}: not a readable image ({reason}); check the file or re-save it") from err
+        raise ImageError(f"{shown}: not enough memory to decode this image; shrink it first") from err
+    except RecursionError as err:
+        raise ImageError(f"{shown}: corrupt image (structure nested too deeply); re-save it") from err
+    except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError, struct.error, ...
+        reason = _reason(err)
+        if "MAX_TEXT" in reason:  # Pillow's per-file caps on PNG text/ICC chunks
+            raise ImageError(
+                f"{shown}: metadata too large ({reason}); re-save the image without its text chunks"
+            ) from err
+        if "truncated" in reason.lower():
+            raise ImageError(f"{shown}: truncated image file ({reason}); re-download or re-save it") from err
+        raise ImageError(f"{shown}: corrupt image data ({reason}); check the file or re-save it") from err
+    finally:
+        handle.close()
 
 
-def _decode(image: Image.Image, path: Path, draft_shorter_side: int | None, max_pixels: int) -> Image.Image:
+def _open_regular_file(path: Path, shown: str) -> BinaryIO:
+    """Open for reading, refusing anything but a non-empty regular file (never blocks on a FIFO)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_NONBLOCK)
+    except FileNotFoundError:
+        raise ImageError(f"{shown}: no such file") from None
+    except PermissionError:
+        raise ImageError(f"{shown}: permission denied; check the file's permissions") from None
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the name
+        raise ImageError(f"{shown}: cannot open ({_reason(err)})") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ImageError(f"{shown}: is a directory, not an image file")
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageError(f"{shown}: not a regular file (a device, pipe or socket?)")
+        if info.st_size == 0:
+            raise ImageError(f"{shown}: empty file (0 bytes); replace it with a real image")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _check_claimed_size(handle: BinaryIO, shown: str, max_pixels: int) -> None:
+    """Refuse a WebP whose header claims too many pixels before Pillow opens it: libwebp allocates
+    two canvases when the decoder is created, before any size check of ours could run (other formats'
+    openers read headers only, so their size is checked in _decode, still before decoding)."""
+    head = handle.read(30)
+    handle.seek(0)
+    if len(head) < 30 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+        return
+    chunk, size = head[12:16], None
+    if chunk == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":
+        size = (int.from_bytes(head[26:28], "little") & 0x3FFF,
+                int.from_bytes(head[28:30], "little") & 0x3FFF)
+    elif chunk == b"VP8X":
+        size = (int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1)
+    elif chunk == b"VP8L" and head[20] == 0x2F:
+        bits = int.from_bytes(head[21:25], "little")
+        size = ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise ImageError(
+            f"{shown}: {size[0]}×{size[1]} is {size[0] * size[1] / 1e6:.0f} megapixels, over the limit of "
+            f"{max_pixels / 1e6:.0f}; resize it first"
+        )
+
+
+def _decode(image: Image.Image, shown: str, draft_shorter_side: int | None, max_pixels: int) -> Image.Image:
     width, height = image.size
     if width < 1 or height < 1:
-        raise ImageError(f"{path}: image has no pixels ({width}×{height})")
-    if draft_shorter_side and image.format == "JPEG" and min(width, height) > 2 * draft_shorter_side:
+        raise ImageError(f"{shown}: image has no pixels ({width}×{height})")
+    if draft_shorter_side and image.format in _JPEG_FORMATS and min(width, height) > 2 * draft_shorter_side:
         scale = draft_shorter_side / min(width, height)
-        image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+        image.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
         width, height = image.size
+    # The header's size, before a single pixel is decoded (Pillow's open reads headers only).
     if width * height > max_pixels:
         raise ImageError(
-            f"{path}: {width}×{height} is {width * height / 1e6:.0f} megapixels, over the limit of "
+            f"{shown}: {width}×{height} is {width * height / 1e6:.0f} megapixels, over the limit of "
             f"{max_pixels / 1e6:.0f}; resize it first"
         )
     image.load()  # Pillow's LOAD_TRUNCATED_IMAGES stays False: a truncated file is an error
-    with contextlib.suppress(Exception):  # malformed EXIF: keep the pixels as stored
-        image = ImageOps.exif_transpose(image)
-    return _to_rgb(image)
+    fix = _ORIENTATION_FIX.get(_orientation(image))
+    if fix is not None:
+        image = image.transpose(fix)
+    image = _to_rgb(image)
+    if image.mode != "RGB" or image.width < 1 or image.height < 1:  # defensive: never hand on odd images
+        raise ImageError(f"{shown}: decoded to an unusable {image.mode} {image.width}×{image.height} image")
+    return image
+
+
+def _orientation(image: Image.Image) -> int:
+    """EXIF orientation 1-8; 1 (as stored) when absent or malformed."""
+    try:
+        value = image.getexif().get(0x0112, 1)
+    except Exception:  # malformed EXIF: keep the pixels as stored
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any decoded mode -> RGB, creating at most one new full-size RGB image for common modes."""
     mode = image.mode
-    if mode == "RGB":
-        return image.copy()
-    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        pixels = np.asarray(image, dtype=np.float32)
-        peak = float(np.nanmax(pixels)) if pixels.size else 0.0
-        if mode == "F" and peak <= 1.0:
-            pixels = pixels * 255.0
-        elif peak > 255.0:
-            pixels = pixels / 257.0  # 16-bit range to 8-bit
-        pixels = np.nan_to_num(pixels, nan=0.0, posinf=255.0, neginf=0.0).clip(0, 255).astype(np.uint8)
-        return Image.fromarray(pixels, mode="L").convert("RGB")
-    if (mode == "P" and "transparency" in image.info) or mode in ("RGBA", "LA", "PA", "La", "RGBa"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
+    if mode == "RGB" and "transparency" not in image.info:
+        return image  # already decoded into memory; the file is not held open
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        return _wide_to_rgb(image)
+    if "transparency" in image.info and mode in ("P", "L", "RGB", "1"):
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("PA", "La", "RGBa"):
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in _ALPHA_MODES:
+        # paste with the alpha band as mask blends onto white in one pass: no RGBA intermediate.
+        rgb = Image.new("RGB", image.size, _WHITE)
+        rgb.paste(image, (0, 0), image)
+        return rgb
+    try:
+        return image.convert("RGB")
+    except ValueError as err:  # e.g. LAB or HSV, which Pillow cannot turn into RGB without a profile
+        raise _UnsupportedMode(mode) from err
+
+
+class _UnsupportedMode(Exception):
+    def __init__(self, mode: str) -> None:
+        super().__init__(f"unsupported colour mode {mode}")
+
+
+def _wide_to_rgb(image: Image.Image) -> Image.Image:
+    """16-bit, 32-bit integer and float images -> RGB grey, in bands of rows so a huge image never
+    needs float copies of itself. I;16: 0..65535 -> 0..255. I: the same when values exceed 255.
+    F: [0, 1] when its maximum is ≤ 1, else 0..255. NaN and ±inf become 0."""
+    width, height = image.size
+    rows = max(1, (1 << 22) // width)  # ~4 M pixels (16 MB of float32) per band
+    bands = [(top, min(height, top + rows)) for top in range(0, height, rows)]
+
+    def band(top: int, bottom: int) -> np.ndarray:
+        values = np.array(image.crop((0, top, width, bottom)), dtype=np.float32)
+        return np.nan_to_num(values, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+
+    scale = 1.0 / 257.0
+    if not image.mode.startswith("I;16"):
+        peak = max((float(band(top, bottom).max()) for top, bottom in bands), default=0.0)
+        if image.mode == "F" and peak <= 1.0:
+            scale = 255.0
+        elif peak <= 255.0:
+            scale = 1.0
+    grey = np.empty((height, width), dtype=np.uint8)
+    for top, bottom in bands:
+        values = band(top, bottom)
+        values *= scale
+        values += 0.5  # round to nearest
+        np.clip(values, 0.0, 255.0, out=values)
+        grey[top:bottom] = values
+    return Image.fromarray(grey).convert("RGB")
+
+
+def _printable(text: str) -> str:
+    """Text safe for a one-line message: control characters and undecodable bytes escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in text)
+
+
+def _reason(err: BaseException) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    text = _printable(text)
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def to_tensor(image: Image.Image) -> Tensor:
@@ -128,25 +289,44 @@ def load_tensor(path: str | os.PathLike, **kwargs: object) -> Tensor:
 
 def save_image(image: Tensor | Image.Image, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
     """Write atomically: a temporary file in the same folder, then rename, so a crash never leaves
-    half an image under the final name. The format follows the suffix."""
+    half an image under the final name. The format follows the suffix. overwrite=False never replaces
+    an existing file, even one created while encoding (the final step is a hard link, which fails
+    if the name exists). Encoder and disk errors become ImageError; no temporary file is left."""
     path = Path(path)
+    shown = _printable(str(path))
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ImageError(f"{path}: unknown output format; use one of {', '.join(sorted(SAVE_FORMATS))}")
+        raise ImageError(f"{shown}: unknown output format; use one of {', '.join(sorted(SAVE_FORMATS))}")
     if not overwrite and path.exists():
-        raise ImageError(f"{path}: already exists; pass --overwrite to replace it")
+        raise ImageError(f"{shown}: already exists; pass --overwrite to replace it")
     pil = to_pil(image) if isinstance(image, Tensor) else image
     path.parent.mkdir(parents=True, exist_ok=True)
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:40]}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~_UMASK)  # mkstemp's 0600 would hide outputs from others
             pil.save(handle, format=fmt, **options)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    except FileExistsError:
+        raise ImageError(f"{shown}: already exists; pass --overwrite to replace it") from None
+    except (OSError, ValueError, KeyError) as err:  # encoder refused the mode, disk full, read-only folder
+        raise ImageError(f"{shown}: cannot write the image ({_reason(err)})") from err
+    finally:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+            os.unlink(tmp)  # gone already after os.replace; the spare link after os.link
     return path
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()  # read once at import: os.umask can only be read by setting it
