@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from model_factories import adain_net, save_adain_ckpt, save_johnson_ckpt
 from PIL import Image
 
+from model_factories import adain_net, save_adain_ckpt, save_johnson_ckpt
 from stylexfer.cli import main
 from stylexfer.images import load_tensor
 
@@ -53,14 +53,33 @@ def test_files_folders_and_globs(tmp_path, capsys, johnson_ckpt):
     _png(photos / "trip" / "b.jpg", seed=1)
     _png(tmp_path / "c.png", seed=2)
     out = tmp_path / "out"
-    rc, err = _run(capsys, "stylize", photos, tmp_path / "c.png", str(tmp_path / "c*.png"), "--model", johnson_ckpt,
-                   "--out", out, "--overwrite")
+    rc, err = _run(
+        capsys,
+        "stylize",
+        photos,
+        tmp_path / "c.png",
+        str(tmp_path / "c*.png"),
+        "--model",
+        johnson_ckpt,
+        "--out",
+        out,
+        "--overwrite",
+    )
     # c.png named twice (file + glob): one output, the duplicate reported
     assert rc == 2 and "same output name" in err
     assert _files(out) == ["a__mosaic.png", "c__mosaic.png", "trip/b__mosaic.png"]
     out2 = tmp_path / "out2"
-    rc, err = _run(capsys, "stylize", str(photos / "**" / "*.jpg"), "--model", johnson_ckpt, "--out", out2,
-                   "--ext", "jpg")
+    rc, err = _run(
+        capsys,
+        "stylize",
+        str(photos / "**" / "*.jpg"),
+        "--model",
+        johnson_ckpt,
+        "--out",
+        out2,
+        "--ext",
+        "jpg",
+    )
     assert rc == 0, err
     assert _files(out2) == ["b__mosaic.jpg"]
     assert load_tensor(out2 / "b__mosaic.jpg").shape == (3, 32, 40)
@@ -72,12 +91,34 @@ def test_single_file_out_size_and_exif(tmp_path, capsys, johnson_ckpt):
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90°: the stored 40×24 image is shown 24×40
     img.save(photo, exif=exif)
-    rc, err = _run(capsys, "stylize", photo, "--model", johnson_ckpt, "--out", tmp_path / "res.webp")
+    rc, err = _run(
+        capsys, "stylize", photo, "--model", johnson_ckpt, "--out", tmp_path / "res.webp"
+    )
     assert rc == 0, err
     assert Image.open(tmp_path / "res.webp").size == (24, 40)
-    rc, _ = _run(capsys, "stylize", photo, "--model", johnson_ckpt, "--out", tmp_path / "big.png", "--size", "48")
+    rc, _ = _run(
+        capsys,
+        "stylize",
+        photo,
+        "--model",
+        johnson_ckpt,
+        "--out",
+        tmp_path / "big.png",
+        "--size",
+        "48",
+    )
     assert rc == 0 and Image.open(tmp_path / "big.png").size == (48, 80)
-    rc, _ = _run(capsys, "stylize", photo, "--model", johnson_ckpt, "--out", tmp_path / "s.png", "--max-size", "20")
+    rc, _ = _run(
+        capsys,
+        "stylize",
+        photo,
+        "--model",
+        johnson_ckpt,
+        "--out",
+        tmp_path / "s.png",
+        "--max-size",
+        "20",
+    )
     assert rc == 0 and Image.open(tmp_path / "s.png").size == (12, 20)
 
 
@@ -97,8 +138,26 @@ def test_adain_styles_encoded_once_and_named(tmp_path, capsys, adain_ckpt, monke
         _png(tmp_path / "in" / f"p{i}.png", seed=i)
     s1, s2 = _png(tmp_path / "starry-night.png", seed=7), _png(tmp_path / "scream.png", seed=8)
     out = tmp_path / "out"
-    rc, err = _run(capsys, "stylize", tmp_path / "in", "--model", adain_ckpt, "--style", s1, s2,
-                   "--style-weights", "2", "1", "--alpha", "0.5", "--batch-size", "2", "--out", out, "--quiet")
+    rc, err = _run(
+        capsys,
+        "stylize",
+        tmp_path / "in",
+        "--model",
+        adain_ckpt,
+        "--style",
+        s1,
+        s2,
+        "--style-weights",
+        "2",
+        "1",
+        "--alpha",
+        "0.5",
+        "--batch-size",
+        "2",
+        "--out",
+        out,
+        "--quiet",
+    )
     assert rc == 0, err
     assert _files(out) == [f"p{i}__starry-night+scream.png" for i in range(3)]
     assert len(calls) == 2  # two style images encoded once for three contents
@@ -106,11 +165,17 @@ def test_adain_styles_encoded_once_and_named(tmp_path, capsys, adain_ckpt, monke
 
 def _bomb_png(path: Path) -> Path:
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)  # claims 10 gigapixels
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -123,14 +188,20 @@ def test_bad_content_files_are_reported_and_others_written(tmp_path, capsys, joh
     _bomb_png(folder / "bomb.png")
     (folder / "empty.png").write_bytes(b"")
     out = tmp_path / "out"
-    rc, err = _run(capsys, "stylize", folder, tmp_path / "missing.png", "--model", johnson_ckpt, "--out", out)
+    rc, err = _run(
+        capsys, "stylize", folder, tmp_path / "missing.png", "--model", johnson_ckpt, "--out", out
+    )
     assert rc == 2
     assert _files(out) == ["good__mosaic.png"]  # nothing half-written, no temporary files left
     lines = [line for line in err.splitlines() if line.startswith("stylexfer: error:")]
     assert len(lines) == 5
-    for name, reason in [("notes.jpg", "not a readable image"), ("cut.png", "not a readable image"),
-                         ("bomb.png", "decompression bomb|megapixels"), ("empty.png", "empty file"),
-                         ("missing.png", "no such file")]:
+    for name, reason in [
+        ("notes.jpg", "not a readable image"),
+        ("cut.png", "not a readable image"),
+        ("bomb.png", "decompression bomb|megapixels"),
+        ("empty.png", "empty file"),
+        ("missing.png", "no such file"),
+    ]:
         line = next(line for line in lines if name in line)
         assert __import__("re").search(reason, line), line
     assert "5 of 6 input(s) failed" in err
@@ -148,17 +219,29 @@ def test_bad_content_files_are_reported_and_others_written(tmp_path, capsys, joh
         (["--tile", "8"], "--tile must be at least"),
     ],
 )
-def test_bad_options_one_line_exit_2_nothing_written(tmp_path, capsys, johnson_ckpt, extra, message):
+def test_bad_options_one_line_exit_2_nothing_written(
+    tmp_path, capsys, johnson_ckpt, extra, message
+):
     class Hostile:
         def __reduce__(self):
             return (os.system, ("touch " + str(tmp_path / "pwned"),))
 
     torch.save({"state_dict": {}, "x": Hostile()}, tmp_path / "hostile.ckpt")
     (tmp_path / "noise.ckpt").write_bytes(os.urandom(2048))
-    subs = {"STYLE": str(_png(tmp_path / "style.png")), "HOSTILE": str(tmp_path / "hostile.ckpt"),
-            "NOISE": str(tmp_path / "noise.ckpt"), "MISSING": str(tmp_path / "nope.ckpt")}
-    argv = ["stylize", str(_png(tmp_path / "photo.png")), "--model", str(johnson_ckpt), "--out",
-            str(tmp_path / "out")] + [subs.get(a, a) for a in extra]
+    subs = {
+        "STYLE": str(_png(tmp_path / "style.png")),
+        "HOSTILE": str(tmp_path / "hostile.ckpt"),
+        "NOISE": str(tmp_path / "noise.ckpt"),
+        "MISSING": str(tmp_path / "nope.ckpt"),
+    }
+    argv = [
+        "stylize",
+        str(_png(tmp_path / "photo.png")),
+        "--model",
+        str(johnson_ckpt),
+        "--out",
+        str(tmp_path / "out"),
+    ] + [subs.get(a, a) for a in extra]
     rc, err = _run(capsys, *argv)
     assert rc == 2
     assert len(err.strip().splitlines()) == 1 and __import__("re").search(message, err), err
@@ -198,8 +281,14 @@ def test_existing_output_needs_overwrite(tmp_path, capsys, johnson_ckpt):
 
 def test_hostile_names_never_write_outside_out(tmp_path, capsys, johnson_ckpt):
     src = tmp_path / "in"
-    names = ["...png", "..\\..\\escape.png", "a\nb\x1b[31m.png", "\u202egnp.exe.png", "  .hidden .png",
-             "Ω\u0301mega" + "x" * 300 + ".png"]
+    names = [
+        "...png",
+        "..\\..\\escape.png",
+        "a\nb\x1b[31m.png",
+        "\u202egnp.exe.png",
+        "  .hidden .png",
+        "Ω\u0301mega" + "x" * 300 + ".png",
+    ]
     names = [n if len(n.encode()) < 250 else n[:120] + ".png" for n in names]
     for i, name in enumerate(names):
         _png(src / name, seed=i)
@@ -209,8 +298,17 @@ def test_hostile_names_never_write_outside_out(tmp_path, capsys, johnson_ckpt):
     out = tmp_path / "out"
     out.mkdir()
     (out / "sub").symlink_to(outside)  # a planted link must not lead the writer out
-    rc, err = _run(capsys, "stylize", src, str(src.resolve() / names[0]), "--model", johnson_ckpt, "--out", out,
-                   "--quiet")
+    rc, err = _run(
+        capsys,
+        "stylize",
+        src,
+        str(src.resolve() / names[0]),
+        "--model",
+        johnson_ckpt,
+        "--out",
+        out,
+        "--quiet",
+    )
     assert _files(outside) == []
     written = [p for p in out.rglob("*") if p.is_file()]
     assert len(written) == len(names)  # every odd name written once; sub/inner refused
@@ -256,6 +354,8 @@ def test_cli_imports_no_lightning_or_hydra():
         "('pytorch_lightning', 'lightning', 'lightning_fabric', 'hydra', 'omegaconf')]\n"
         "print(bad)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

@@ -42,11 +42,15 @@ def _tile(text: str) -> bool | int | str:
     try:
         return int(low)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--tile takes auto, on, off or a size in pixels, not {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"--tile takes auto, on, off or a size in pixels, not {text!r}"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stylexfer", description="Feed-forward neural style transfer.")
+    parser = argparse.ArgumentParser(
+        prog="stylexfer", description="Feed-forward neural style transfer."
+    )
     parser.add_argument("--version", action="version", version=f"stylexfer {__version__}")
     parser.set_defaults(handler=lambda args: parser.print_help() or 0)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -57,31 +61,67 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stylize CONTENT images (files, folders searched recursively, or globs) with a model. "
         "Outputs are named CONTENT__STYLE.png (fixed-style models: CONTENT__MODEL.png) inside --out.",
     )
-    p.add_argument("content", nargs="+", metavar="CONTENT", help="image files, folders (recursive) or globs")
-    p.add_argument("--model", "-m", required=True, help="model: .ckpt, .safetensors or fast-neural-style .pth")
-    p.add_argument("--style", "-s", nargs="+", default=[], metavar="STYLE", help="style image(s) (AdaIN models)")
-    p.add_argument("--out", "-o", default="outputs/stylized",
-                   help="output folder, or a file name (its suffix picks the format) for one content image "
-                   "(default: outputs/stylized)")
+    p.add_argument(
+        "content", nargs="+", metavar="CONTENT", help="image files, folders (recursive) or globs"
+    )
+    p.add_argument(
+        "--model", "-m", required=True, help="model: .ckpt, .safetensors or fast-neural-style .pth"
+    )
+    p.add_argument(
+        "--style",
+        "-s",
+        nargs="+",
+        default=[],
+        metavar="STYLE",
+        help="style image(s) (AdaIN models)",
+    )
+    p.add_argument(
+        "--out",
+        "-o",
+        default="outputs/stylized",
+        help="output folder, or a file name (its suffix picks the format) for one content image "
+        "(default: outputs/stylized)",
+    )
     p.add_argument("--alpha", type=_unit_float, default=1.0, help="style strength 0..1 (default 1)")
-    p.add_argument("--style-weights", type=_unit_float, nargs="+", metavar="W",
-                   help="interpolation weights, one per style (normalised to sum 1)")
+    p.add_argument(
+        "--style-weights",
+        type=_unit_float,
+        nargs="+",
+        metavar="W",
+        help="interpolation weights, one per style (normalised to sum 1)",
+    )
     p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
     p.add_argument("--mask", help="mask image: one grey level per style; brightest = first style")
-    p.add_argument("--size", type=_positive_int, help="resize content so its shorter side is SIZE px")
-    p.add_argument("--max-size", type=_positive_int, help="shrink content so its longer side is at most this")
-    p.add_argument("--style-size", type=_positive_int, default=512,
-                   help="shrink styles so their shorter side is at most this before encoding (default 512)")
+    p.add_argument(
+        "--size", type=_positive_int, help="resize content so its shorter side is SIZE px"
+    )
+    p.add_argument(
+        "--max-size", type=_positive_int, help="shrink content so its longer side is at most this"
+    )
+    p.add_argument(
+        "--style-size",
+        type=_positive_int,
+        default=512,
+        help="shrink styles so their shorter side is at most this before encoding (default 512)",
+    )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--batch-size", type=_positive_int, default=1, help="stylize equal-sized images together")
-    p.add_argument("--tile", type=_tile, default="auto",
-                   help="auto (tile images over 2 MP), on, off, or a tile size in px (default auto)")
+    p.add_argument(
+        "--batch-size", type=_positive_int, default=1, help="stylize equal-sized images together"
+    )
+    p.add_argument(
+        "--tile",
+        type=_tile,
+        default="auto",
+        help="auto (tile images over 2 MP), on, off, or a tile size in px (default auto)",
+    )
     p.add_argument("--ext", default=".png", help="output format inside a folder (default .png)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(handler=_stylize)
 
-    p = sub.add_parser("export", help="turn a checkpoint into a small inference file (+ TorchScript/ONNX)")
+    p = sub.add_parser(
+        "export", help="turn a checkpoint into a small inference file (+ TorchScript/ONNX)"
+    )
     p.add_argument("model", help="training .ckpt (or any model file stylize reads)")
     p.add_argument("--out", "-o", required=True, help="the .safetensors file to write")
     p.add_argument("--torchscript", help="also write a TorchScript file (.pt)")
@@ -90,8 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_export)
 
     p = sub.add_parser("import", help="convert public pretrained models into our format")
-    p.add_argument("kind", choices=("fast-neural-style", "adain"),
-                   help="fast-neural-style: one .pth (mosaic.pth …); adain: vgg_normalised.pth and decoder.pth")
+    p.add_argument(
+        "kind",
+        choices=("fast-neural-style", "adain"),
+        help="fast-neural-style: one .pth (mosaic.pth …); adain: vgg_normalised.pth and decoder.pth",
+    )
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--out", "-o", required=True, help="the .safetensors file to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
@@ -99,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("download", help="download a public pretrained model and import it")
     p.add_argument("name", nargs="?", help="model name; omit to list them")
-    p.add_argument("--cache-dir", help="where downloads go (default ~/.cache/stylexfer or $STYLEXFER_CACHE)")
+    p.add_argument(
+        "--cache-dir", help="where downloads go (default ~/.cache/stylexfer or $STYLEXFER_CACHE)"
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(handler=_download)
 
@@ -130,8 +175,9 @@ def _stylize(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from stylexfer.export import export_model
 
-    for line in export_model(args.model, args.out, torchscript=args.torchscript, onnx=args.onnx,
-                             overwrite=args.overwrite):
+    for line in export_model(
+        args.model, args.out, torchscript=args.torchscript, onnx=args.onnx, overwrite=args.overwrite
+    ):
         print(line)
     return 0
 
@@ -142,7 +188,9 @@ def _import(args: argparse.Namespace) -> int:
 
     weights = import_files(args.kind, args.files)
     path = write_safetensors(weights, args.out, overwrite=args.overwrite)
-    print(f"wrote {path} ({describe(weights.spec)}); use it with: stylexfer stylize PHOTO --model {path}")
+    print(
+        f"wrote {path} ({describe(weights.spec)}); use it with: stylexfer stylize PHOTO --model {path}"
+    )
     return 0
 
 
@@ -154,8 +202,10 @@ def _download(args: argparse.Namespace) -> int:
             print(f"{name:16s} {entry.description}")
         return 0
     path = fetch_model(args.name, cache_dir=args.cache_dir, progress=not args.quiet)
-    print(f"{path}\nuse it with: stylexfer stylize PHOTO {'--style PAINTING ' if args.name == 'adain' else ''}"
-          f"--model {path}")
+    print(
+        f"{path}\nuse it with: stylexfer stylize PHOTO {'--style PAINTING ' if args.name == 'adain' else ''}"
+        f"--model {path}"
+    )
     return 0
 
 
@@ -164,9 +214,13 @@ def _gui(args: argparse.Namespace) -> int:
         from stylexfer.gui.app import main as gui_main
     except ModuleNotFoundError as err:
         if err.name and err.name.startswith("stylexfer.gui"):
-            raise StylexferError("the GUI is not part of this build yet (stylexfer.gui.app is missing)") from None
+            raise StylexferError(
+                "the GUI is not part of this build yet (stylexfer.gui.app is missing)"
+            ) from None
         if err.name in ("tkinter", "_tkinter"):
-            raise StylexferError("the GUI needs Tkinter: install your system's python3-tk package") from None
+            raise StylexferError(
+                "the GUI needs Tkinter: install your system's python3-tk package"
+            ) from None
         raise
     return int(gui_main() or 0)
 

@@ -53,8 +53,11 @@ _ADAIN = "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0"
 
 
 def _fns(member: str, what: str) -> PublicModel:
-    return PublicModel("fast-neural-style", (Asset(_FNS_ZIP, "fast_neural_style_saved_models.zip", None, member),),
-                       f"fast-neural-style {what} (pytorch/examples; fixed style; unverified hash)")
+    return PublicModel(
+        "fast-neural-style",
+        (Asset(_FNS_ZIP, "fast_neural_style_saved_models.zip", None, member),),
+        f"fast-neural-style {what} (pytorch/examples; fixed style; unverified hash)",
+    )
 
 
 MODELS: dict[str, PublicModel] = {
@@ -64,7 +67,10 @@ MODELS: dict[str, PublicModel] = {
     "udnie": _fns("udnie.pth", "udnie"),
     "adain": PublicModel(
         "adain",
-        (Asset(f"{_ADAIN}/vgg_normalised.pth", "vgg_normalised.pth"), Asset(f"{_ADAIN}/decoder.pth", "decoder.pth")),
+        (
+            Asset(f"{_ADAIN}/vgg_normalised.pth", "vgg_normalised.pth"),
+            Asset(f"{_ADAIN}/decoder.pth", "decoder.pth"),
+        ),
         "AdaIN arbitrary style (naoto0804/pytorch-AdaIN release: Caffe VGG-19 + decoder; unverified hash)",
     ),
 }
@@ -89,8 +95,14 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def download_file(url: str, dest: str | os.PathLike, *, sha256: str | None = None, progress: bool = True,
-                  timeout: float = 60.0) -> Path:
+def download_file(
+    url: str,
+    dest: str | os.PathLike,
+    *,
+    sha256: str | None = None,
+    progress: bool = True,
+    timeout: float = 60.0,
+) -> Path:
     """Stream `url` to `dest` atomically; verify length and (when given) SHA-256. An existing `dest`
     that matches `sha256` (or any existing one when no hash is given) is reused."""
     dest = Path(dest)
@@ -104,9 +116,14 @@ def download_file(url: str, dest: str | os.PathLike, *, sha256: str | None = Non
         try:
             response = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 (http/https URLs of our list)
         except (urllib.error.URLError, OSError, ValueError) as err:
-            reason = getattr(err, "reason", err)
-            raise DownloadError(f"cannot download {url} ({reason}); check the connection, or fetch the file by "
-                                "hand and use `stylexfer import`") from err
+            code = getattr(err, "code", None)
+            reason = (
+                f"HTTP {code} {getattr(err, 'reason', '')}" if code else getattr(err, "reason", err)
+            )
+            raise DownloadError(
+                f"cannot download {url} ({reason}); check the connection, or fetch the file by "
+                "hand and use `stylexfer import`"
+            ) from err
         with response, open(tmp, "wb") as handle:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
@@ -125,7 +142,9 @@ def download_file(url: str, dest: str | os.PathLike, *, sha256: str | None = Non
                         break
                     received += len(block)
                     if received > MAX_DOWNLOAD_BYTES:
-                        raise DownloadError(f"{url}: more than {MAX_DOWNLOAD_BYTES >> 20} MB; refused")
+                        raise DownloadError(
+                            f"{url}: more than {MAX_DOWNLOAD_BYTES >> 20} MB; refused"
+                        )
                     handle.write(block)
                     digest.update(block)
                     bar.update(len(block))
@@ -134,14 +153,21 @@ def download_file(url: str, dest: str | os.PathLike, *, sha256: str | None = Non
             handle.flush()
             os.fsync(handle.fileno())
         if total is not None and received != total:
-            raise DownloadError(f"{url}: download cut short ({received} of {total} bytes); try again")
+            raise DownloadError(
+                f"{url}: download cut short ({received} of {total} bytes); try again"
+            )
         actual = digest.hexdigest()
         if sha256 is not None and actual != sha256.lower():
-            raise DownloadError(f"{url}: SHA-256 mismatch (got {actual}, expected {sha256.lower()}); the file is "
-                                "corrupt or was changed upstream; not used")
+            raise DownloadError(
+                f"{url}: SHA-256 mismatch (got {actual}, expected {sha256.lower()}); the file is "
+                "corrupt or was changed upstream; not used"
+            )
         if sha256 is None:
-            print(f"stylexfer: note: {dest.name} has no recorded checksum (unverified); its SHA-256 is {actual}",
-                  file=sys.stderr)
+            print(
+                f"stylexfer: note: {dest.name} has no recorded checksum (unverified); "
+                f"its SHA-256 is {actual}",
+                file=sys.stderr,
+            )
         os.replace(tmp, dest)
         return dest
     finally:
@@ -152,7 +178,9 @@ def download_file(url: str, dest: str | os.PathLike, *, sha256: str | None = Non
 def _bar(total: int | None, name: str, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="B", unit_scale=True, desc=name, file=sys.stderr, disable=not enabled)
+    return tqdm(
+        total=total, unit="B", unit_scale=True, desc=name, file=sys.stderr, disable=not enabled
+    )
 
 
 def _extract_member(archive: Path, member: str, dest: Path) -> Path:
@@ -177,12 +205,19 @@ def _extract_member(archive: Path, member: str, dest: Path) -> Path:
                     tmp.unlink()
     except zipfile.BadZipFile as err:
         archive.unlink(missing_ok=True)
-        raise DownloadError(f"{archive}: not a valid zip archive ({err}); removed, run the download again") from err
+        raise DownloadError(
+            f"{archive}: not a valid zip archive ({err}); removed, run the download again"
+        ) from err
     return dest
 
 
-def fetch_model(name: str, *, cache_dir: str | os.PathLike | None = None, progress: bool = True,
-                models: dict[str, PublicModel] | None = None) -> Path:
+def fetch_model(
+    name: str,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    models: dict[str, PublicModel] | None = None,
+) -> Path:
     """Download (once) and import the public model `name`; returns the path of our .safetensors file.
     A hash can be pinned without code changes: STYLEXFER_SHA256_<NAME>_<FILENAME> (upper case, - and .
     as _)."""
@@ -199,9 +234,15 @@ def fetch_model(name: str, *, cache_dir: str | os.PathLike | None = None, progre
         return target
     files = []
     for asset in entry.assets:
-        env = f"STYLEXFER_SHA256_{name}_{asset.filename}".upper().replace("-", "_").replace(".", "_")
-        path = download_file(asset.url, cache / "downloads" / asset.filename,
-                             sha256=os.environ.get(env) or asset.sha256, progress=progress)
+        env = (
+            f"STYLEXFER_SHA256_{name}_{asset.filename}".upper().replace("-", "_").replace(".", "_")
+        )
+        path = download_file(
+            asset.url,
+            cache / "downloads" / asset.filename,
+            sha256=os.environ.get(env) or asset.sha256,
+            progress=progress,
+        )
         if asset.member:
             path = _extract_member(path, asset.member, cache / "downloads" / asset.member)
         files.append(path)

@@ -9,6 +9,7 @@ with alpha a one-element float tensor; the output is clamped to [0, 1].
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -17,7 +18,14 @@ from torch import Tensor, nn
 
 from stylexfer.errors import ModelFileError
 from stylexfer.functional import adain_with_stats, channel_mean_std
-from stylexfer.modelfile import ModelSpec, build_net, describe, read_model_file, weights_of, write_safetensors
+from stylexfer.modelfile import (
+    ModelSpec,
+    build_net,
+    describe,
+    read_model_file,
+    weights_of,
+    write_safetensors,
+)
 from stylexfer.nets.adain import DECODER_LAYERS, AdaINNet
 
 TOLERANCE = 1e-4
@@ -56,7 +64,9 @@ class AdaINGraph(nn.Module):
         return x.clamp(0.0, 1.0)
 
 
-def _graph_and_inputs(net: nn.Module, spec: ModelSpec, size: tuple[int, int]) -> tuple[nn.Module, tuple]:
+def _graph_and_inputs(
+    net: nn.Module, spec: ModelSpec, size: tuple[int, int]
+) -> tuple[nn.Module, tuple]:
     g = torch.Generator().manual_seed(0)
     content = torch.rand(1, 3, *size, generator=g)
     if spec.kind == "johnson":
@@ -76,7 +86,8 @@ def export_torchscript(net: nn.Module, spec: ModelSpec, path: str | os.PathLike)
     """Trace to TorchScript, save, reload and return the max abs difference to PyTorch on a test
     image of another size than the traced one (so dynamic H×W is checked too)."""
     graph, example = _graph_and_inputs(net, spec, (64, 64))
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         traced = torch.jit.trace(graph, example, check_trace=False)
     tmp = Path(path).with_name(f".{Path(path).name}.part")
     torch.jit.save(traced, str(tmp))
@@ -94,16 +105,32 @@ def export_onnx(net: nn.Module, spec: ModelSpec, path: str | os.PathLike) -> flo
         names, axes = ["image"], {"image": {0: "batch", 2: "height", 3: "width"}}
     else:
         names = ["content", "style", "alpha"]
-        axes = {"content": {2: "height", 3: "width"}, "style": {2: "style_height", 3: "style_width"}}
+        axes = {
+            "content": {2: "height", 3: "width"},
+            "style": {2: "style_height", 3: "style_width"},
+        }
     axes["stylized"] = {2: "height", 3: "width"}
-    with torch.no_grad():
-        torch.onnx.export(graph, example, str(tmp), input_names=names, output_names=["stylized"],
-                          dynamic_axes=axes, opset_version=17, dynamo=False)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter(
+            "ignore"
+        )  # exporter notes on constant folding and tracing, not for users
+        torch.onnx.export(
+            graph,
+            example,
+            str(tmp),
+            input_names=names,
+            output_names=["stylized"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
     try:
         import onnxruntime as ort
     except ImportError as err:
         tmp.unlink(missing_ok=True)
-        raise ModelFileError("ONNX export needs onnxruntime to check the file: pip install 'stylexfer[onnx]'") from err
+        raise ModelFileError(
+            "ONNX export needs onnxruntime to check the file: pip install 'stylexfer[onnx]'"
+        ) from err
     session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
     _, test = _graph_and_inputs(net, spec, (72, 96))
     result = session.run(None, {name: t.numpy() for name, t in zip(names, test, strict=True)})[0]
@@ -114,13 +141,21 @@ def export_onnx(net: nn.Module, spec: ModelSpec, path: str | os.PathLike) -> flo
 def _finish(tmp: Path, path: str | os.PathLike, diff: float, what: str) -> float:
     if not diff <= TOLERANCE:
         tmp.unlink(missing_ok=True)
-        raise ModelFileError(f"{what} export differs from PyTorch by {diff:.2e} (> {TOLERANCE}); not written")
+        raise ModelFileError(
+            f"{what} export differs from PyTorch by {diff:.2e} (> {TOLERANCE}); not written"
+        )
     os.replace(tmp, path)
     return diff
 
 
-def export_model(model: str | os.PathLike, out: str | os.PathLike, *, torchscript: str | None = None,
-                 onnx: str | None = None, overwrite: bool = False) -> list[str]:
+def export_model(
+    model: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    torchscript: str | None = None,
+    onnx: str | None = None,
+    overwrite: bool = False,
+) -> list[str]:
     """Write the inference file (and TorchScript/ONNX files); returns one report line per file."""
     for target in (out, torchscript, onnx):
         if target and Path(target).exists() and not overwrite:
@@ -134,5 +169,7 @@ def export_model(model: str | os.PathLike, out: str | os.PathLike, *, torchscrip
         lines.append(f"wrote {torchscript} (TorchScript; max abs difference to PyTorch {diff:.1e})")
     if onnx:
         diff = export_onnx(net, weights.spec, onnx)
-        lines.append(f"wrote {onnx} (ONNX opset 17; max abs difference to PyTorch in onnxruntime {diff:.1e})")
+        lines.append(
+            f"wrote {onnx} (ONNX opset 17; max abs difference to PyTorch in onnxruntime {diff:.1e})"
+        )
     return lines

@@ -52,10 +52,14 @@ def collect_contents(patterns: list[str]) -> tuple[list[ContentItem], list[str]]
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
             if not found:
-                errors.append(f"{path}: folder holds no images ({', '.join(('.jpg', '.png', '.webp', '…'))})")
+                errors.append(
+                    f"{path}: folder holds no images ({', '.join(('.jpg', '.png', '.webp', '…'))})"
+                )
             for file in found:
                 rel = file.parent.relative_to(path).parts
-                items.append(ContentItem(file, tuple(sanitize_component(part, "folder") for part in rel)))
+                items.append(
+                    ContentItem(file, tuple(sanitize_component(part, "folder") for part in rel))
+                )
         elif path.exists() or not glob.has_magic(pattern):
             items.append(ContentItem(path))  # a missing file fails later with the loader's message
         else:
@@ -75,7 +79,9 @@ def output_path(out_dir: Path, item: ContentItem, tags: list[str], ext: str) -> 
     target = out_dir.joinpath(*item.subdir, name)
     root = out_dir.resolve()
     if not target.resolve().is_relative_to(root):
-        raise StylexferError(f"{item.path}: output name {target} would leave the output folder {out_dir}; refused")
+        raise StylexferError(
+            f"{item.path}: output name {target} would leave the output folder {out_dir}; refused"
+        )
     return target
 
 
@@ -83,8 +89,8 @@ def run_stylize(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from stylexfer.images import SAVE_FORMATS, load_image, save_image, to_tensor
     from stylexfer.errors import ModelFileError
+    from stylexfer.images import SAVE_FORMATS, load_image, save_image, to_tensor
     from stylexfer.inference import Stylizer, _check_alpha, mask_labels, resize_image
     from stylexfer.modelfile import build_net, read_model_file
 
@@ -100,14 +106,19 @@ def run_stylize(args: argparse.Namespace) -> int:
     out = Path(args.out)
     single_file = out.suffix.lower() in SAVE_FORMATS
     if single_file and len(items) != 1:
-        raise StylexferError(f"--out {out} is a file name but {len(items)} content images were given; "
-                             "pass a folder instead")
+        raise StylexferError(
+            f"--out {out} is a file name but {len(items)} content images were given; pass a folder instead"
+        )
     if not single_file and out.suffix and out.suffix.lower() not in SAVE_FORMATS:
-        raise StylexferError(f"--out {out}: unknown image format {out.suffix!r}; use one of "
-                             f"{', '.join(sorted(SAVE_FORMATS))} or a folder name")
+        raise StylexferError(
+            f"--out {out}: unknown image format {out.suffix!r}; use one of "
+            f"{', '.join(sorted(SAVE_FORMATS))} or a folder name"
+        )
     ext = args.ext if args.ext.startswith(".") else f".{args.ext}"
     if ext.lower() not in SAVE_FORMATS:
-        raise StylexferError(f"--ext {args.ext}: unknown format; use one of {', '.join(sorted(SAVE_FORMATS))}")
+        raise StylexferError(
+            f"--ext {args.ext}: unknown format; use one of {', '.join(sorted(SAVE_FORMATS))}"
+        )
     if out.exists() and not out.is_dir() and not single_file:
         raise StylexferError(f"--out {out} exists and is not a folder")
 
@@ -116,14 +127,24 @@ def run_stylize(args: argparse.Namespace) -> int:
     if weights.spec.kind == "adain" and not args.style:
         raise StylexferError(f"{args.model}: an AdaIN model needs at least one --style image")
     if weights.spec.kind == "johnson" and args.style:
-        raise ModelFileError(f"{Path(args.model).name} is a Johnson fixed-style model (its style is built in): "
-                             "drop --style, or pass an AdaIN model")
+        raise ModelFileError(
+            f"{Path(args.model).name} is a Johnson fixed-style model (its style is built in): "
+            "drop --style, or pass an AdaIN model"
+        )
     if args.mask and args.style_weights is not None:
-        raise StylexferError("--style-weights and --mask do not combine: the mask says which style goes where")
-    labels = mask_labels(load_image(args.mask), len(args.style), name=args.mask) if args.mask else None
+        raise StylexferError(
+            "--style-weights and --mask do not combine: the mask says which style goes where"
+        )
+    labels = (
+        mask_labels(load_image(args.mask), len(args.style), name=args.mask) if args.mask else None
+    )
     style_images = [load_image(s, draft_shorter_side=args.style_size) for s in args.style]
-    stylizer = Stylizer(build_net(weights), weights.spec, device=args.device, name=Path(args.model).name)
-    codes = stylizer.encode_styles(style_images, style_size=args.style_size) if style_images else None
+    stylizer = Stylizer(
+        build_net(weights), weights.spec, device=args.device, name=Path(args.model).name
+    )
+    codes = (
+        stylizer.encode_styles(style_images, style_size=args.style_size) if style_images else None
+    )
     tags = [Path(s).stem for s in args.style] if args.style else [Path(args.model).stem]
 
     failures = list(errors)
@@ -136,7 +157,9 @@ def run_stylize(args: argparse.Namespace) -> int:
             failures.append(str(err))
             continue
         if target in planned:
-            failures.append(f"{item.path}: same output name as {planned[target]} ({target.name}); rename one")
+            failures.append(
+                f"{item.path}: same output name as {planned[target]} ({target.name}); rename one"
+            )
             continue
         if target.exists() and not args.overwrite:
             failures.append(f"{target}: already exists; pass --overwrite to replace it")
@@ -144,8 +167,13 @@ def run_stylize(args: argparse.Namespace) -> int:
         planned[target] = item.path
         jobs.append((item, target))
 
-    bar = tqdm(total=len(jobs), unit="img", file=sys.stderr, disable=args.quiet or len(jobs) < 2,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=len(jobs),
+        unit="img",
+        file=sys.stderr,
+        disable=args.quiet or len(jobs) < 2,
+        dynamic_ncols=True,
+    )
     pending: list[tuple[torch.Tensor, Path, Path]] = []
     written: list[Path] = []
 
@@ -154,8 +182,15 @@ def run_stylize(args: argparse.Namespace) -> int:
             return
         batch = torch.stack([t for t, _, _ in pending])
         try:
-            result = stylizer.stylize(batch, codes, style_weights=args.style_weights, alpha=args.alpha,
-                                      preserve_color=args.preserve_color, mask=labels, tile=args.tile)
+            result = stylizer.stylize(
+                batch,
+                codes,
+                style_weights=args.style_weights,
+                alpha=args.alpha,
+                preserve_color=args.preserve_color,
+                mask=labels,
+                tile=args.tile,
+            )
             for image, (_, _, target) in zip(result, pending, strict=True):
                 try:
                     written.append(save_image(image, target, overwrite=args.overwrite))
@@ -192,8 +227,10 @@ def run_stylize(args: argparse.Namespace) -> int:
         print(f"stylexfer: error: {line}", file=sys.stderr)
     total = len(items) + len(errors)
     if failures:
-        print(f"stylexfer: {len(failures)} of {total} input(s) failed; {len(written)} written to {out}",
-              file=sys.stderr)
+        print(
+            f"stylexfer: {len(failures)} of {total} input(s) failed; {len(written)} written to {out}",
+            file=sys.stderr,
+        )
         return 2
     if not args.quiet:
         where = out if single_file else f"{out}/"
