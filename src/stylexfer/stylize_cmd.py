@@ -208,7 +208,7 @@ def run_stylize(args: argparse.Namespace) -> int:
 
     for item, target in jobs:
         try:
-            image = load_image(item.path, draft_shorter_side=args.size)
+            image = load_image(item.path, draft_shorter_side=args.size or args.max_size)  # JPEG: decode small
             image = resize_image(image, size=args.size, max_size=args.max_size)
         except StylexferError as err:
             failures.append(str(err))
