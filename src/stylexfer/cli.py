@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from stylexfer import __version__
 from stylexfer.errors import StylexferError
@@ -153,11 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    print(f"stylexfer: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        with warnings.catch_warnings():  # restores the caller's warning display on return
+            warnings.showwarning = _show_warning  # one line, no source excerpt
+            return int(args.handler(args) or 0)
     except StylexferError as err:
         print(f"stylexfer: error: {err}", file=sys.stderr)
         return 2

@@ -7,7 +7,6 @@ into the same module.
 
 from __future__ import annotations
 
-import logging
 import os
 import warnings
 from collections.abc import Iterable, Mapping
@@ -20,8 +19,6 @@ from torchvision import models
 from torchvision.models.vgg import cfgs, make_layers
 
 from stylexfer.errors import WeightsError
-
-log = logging.getLogger(__name__)
 
 Arch = Literal["vgg16", "vgg19"]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -76,7 +73,6 @@ def load_weights(arch: Arch, weights: str | os.PathLike) -> dict[str, Tensor] | 
             "but the pictures show the pipeline working, not style transfer quality"
         )
         warnings.warn(msg, RandomWeightsWarning, stacklevel=3)
-        log.warning(msg)
         return None
     if str(weights) == "imagenet":
         return _load_imagenet(arch)
