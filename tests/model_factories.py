@@ -1,0 +1,71 @@
+"""Model files built by tests in exactly the layouts stylexfer reads (no Lightning needed).
+
+Training checkpoints: ``{"hyper_parameters": {...primitives}, "state_dict": {"net.*" | "net.decoder.*"}}``
+saved with torch.save, as the training side writes them (frozen encoder keys dropped).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from pathlib import Path
+
+import torch
+
+from stylexfer.nets import AdaINNet, TransformerNet
+from stylexfer.nets.vgg import RandomWeightsWarning
+
+
+@functools.lru_cache(maxsize=4)
+def adain_net(seed: int = 0) -> AdaINNet:
+    """Cached: VGG-19 construction takes seconds; tests must not modify the returned net."""
+    torch.manual_seed(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RandomWeightsWarning)
+        net = AdaINNet(encoder_weights="random").eval()
+    with torch.no_grad():  # default init shrinks the signal to ~0: keep it alive so outputs show structure
+        for conv in net.decoder.children():
+            torch.nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            conv.bias.zero_()
+        net.decoder.conv1_1.weight.mul_(1.5)
+        net.decoder.conv1_1.bias.fill_(0.5)
+    return net
+
+
+def johnson_net(seed: int = 0) -> TransformerNet:
+    torch.manual_seed(seed)
+    net = TransformerNet().eval()
+    with torch.no_grad():  # fresh IN affine params are 1/0: perturb so the net does something visible
+        for module in net.modules():
+            if isinstance(module, torch.nn.InstanceNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.3, 0.3)
+    return net
+
+
+def save_adain_ckpt(path: Path, net: AdaINNet | None = None, **hparams: object) -> Path:
+    net = net or adain_net()
+    state = {f"net.decoder.{k}": v for k, v in net.decoder.state_dict().items()}
+    torch.save(
+        {
+            "hyper_parameters": {"encoder_weights": "random", "lr": 1e-4, **hparams},
+            "state_dict": state,
+            "global_step": 10,
+        },
+        path,
+    )
+    return path
+
+
+def save_johnson_ckpt(path: Path, net: TransformerNet | None = None, **hparams: object) -> Path:
+    net = net or johnson_net()
+    state = {f"net.{k}": v for k, v in net.state_dict().items()}
+    torch.save(
+        {
+            "hyper_parameters": {"vgg_weights": "random", "lr": 1e-3, **hparams},
+            "state_dict": state,
+            "global_step": 10,
+        },
+        path,
+    )
+    return path
