@@ -242,4 +242,5 @@ def test_preserve_colour_keeps_the_content_mean_colour(controller, gui_files) ->
     kept = only(stylize(controller, preserve_color=True), Result)[0].image
     drift_plain = np.abs(np.asarray(plain, dtype=float).mean((0, 1)) - content_mean).max()
     drift_kept = np.abs(np.asarray(kept, dtype=float).mean((0, 1)) - content_mean).max()
-    assert drift_kept < 8 < drift_plain, (drift_kept, drift_plain)  # grey levels of 255
+    # luminance matched, chroma copied: only pixels clamped to [0, 1] move the mean (grey levels of 255)
+    assert drift_kept < 12 < drift_plain, (drift_kept, drift_plain)

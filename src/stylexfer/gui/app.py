@@ -9,6 +9,8 @@ The Browse buttons open a dialog and then call `set_model` / `set_content` / `se
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 from pathlib import Path
 
@@ -30,7 +32,7 @@ from stylexfer.images import IMAGE_SUFFIXES
 
 PREVIEW_PX = 240  # thumbnails fit a PREVIEW_PX square
 POLL_MS = 40  # how often the window drains the controller's event queue
-ERROR_COLOUR, OK_COLOUR = "#b00020", "#1b5e20"
+ERROR_COLOUR, OK_COLOUR, BAR_COLOUR = "#b00020", "#1b5e20", "#3b7dd8"
 
 IMAGE_TYPES = [("Images", " ".join(f"*{s}" for s in IMAGE_SUFFIXES)), ("All files", "*")]
 MODEL_TYPES = [("Model files", "*.safetensors *.ckpt *.pth *.pt"), ("All files", "*")]
@@ -70,10 +72,15 @@ class StylexferApp:
         self.root = root
         self.controller = controller or Controller()
         root.title("stylexfer: neural style transfer")
-        root.minsize(820, 560)
         root.protocol("WM_DELETE_WINDOW", self.close)
+        style = ttk.Style(root)
+        if "clam" in style.theme_names():  # crisper than X11's "default" theme, present in every Tk 8.5+
+            style.theme_use("clam")
+        style.configure("Horizontal.TProgressbar", background=BAR_COLOUR)  # clam draws it trough-grey
         self._poll_id: str | None = None
         self._build()
+        root.update_idletasks()
+        root.minsize(root.winfo_reqwidth(), root.winfo_reqheight())
         self.set_status("Choose a model file, a content image and (for AdaIN models) a style image.")
         self._poll_id = root.after(POLL_MS, self._poll)
 
@@ -130,6 +137,8 @@ class StylexferApp:
         self.status_var = tk.StringVar()
         self.status_label = ttk.Label(main, textvariable=self.status_var, anchor="w", wraplength=780)
         self.status_label.pack(fill="x")
+        # Long messages (paths) wrap at the window's width instead of widening it.
+        self.status_label.bind("<Configure>", lambda e: e.widget.configure(wraplength=max(200, e.width)))
 
         self.root.bind("<Control-o>", lambda _e: self.choose_content())
         self.root.bind("<Control-s>", lambda _e: self.choose_save())
@@ -206,11 +215,13 @@ class StylexferApp:
         self.status_label.configure(foreground=ERROR_COLOUR if error else OK_COLOUR if ok else "")
 
     def close(self) -> None:
+        """Stop polling, let the worker stop after its current job, destroy the window (idempotent)."""
         if self._poll_id is not None:
             self.root.after_cancel(self._poll_id)
             self._poll_id = None
         self.controller.close()
-        self.root.destroy()
+        with contextlib.suppress(tk.TclError):  # already destroyed
+            self.root.destroy()
 
     # ------------------------------------------------------------------------------- internals
     def _alpha_moved(self, _value: str) -> None:
@@ -220,7 +231,7 @@ class StylexferApp:
         try:
             thumbnail, (width, height) = self.controller.preview(path, PREVIEW_PX)
         except StylexferError as err:
-            panel.show(None, path.name)
+            panel.show(None, f"{path.name}  (unreadable)")
             self.set_status(str(err), error=True)
             return
         panel.show(thumbnail, f"{path.name}  ({width}×{height})")
@@ -311,4 +322,8 @@ def main(*, model: str | os.PathLike | None = None, content: str | os.PathLike |
     if style is not None:
         app.set_style(style)
     root.mainloop()
+    # The closed window is cyclic garbage: free it here, on Tk's thread. If the cyclic GC ran it on the
+    # still-busy worker thread, Tcl would abort the process (Tcl_AsyncDelete from the wrong thread).
+    del app, root
+    gc.collect()
     return 0
