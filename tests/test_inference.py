@@ -8,7 +8,13 @@ from PIL import Image
 
 from model_factories import adain_net, johnson_net
 from stylexfer.errors import ModelFileError
-from stylexfer.inference import OptionError, Stylizer, load_model, mask_labels, preserve_content_color
+from stylexfer.inference import (
+    OptionError,
+    Stylizer,
+    load_model,
+    mask_labels,
+    preserve_content_color,
+)
 from stylexfer.modelfile import ModelSpec
 
 pytestmark = pytest.mark.filterwarnings("ignore::stylexfer.nets.vgg.RandomWeightsWarning")
@@ -17,13 +23,17 @@ pytestmark = pytest.mark.filterwarnings("ignore::stylexfer.nets.vgg.RandomWeight
 def _image(h: int, w: int, seed: int, tint=(1.0, 1.0, 1.0)) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     base = torch.rand(3, h // 8, w // 8, generator=g)
-    img = torch.nn.functional.interpolate(base[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+    img = torch.nn.functional.interpolate(
+        base[None], size=(h, w), mode="bilinear", align_corners=False
+    )[0]
     return (img * torch.tensor(tint)[:, None, None]).clamp(0, 1)
 
 
 @pytest.fixture(scope="module")
 def adain() -> Stylizer:
-    return Stylizer(adain_net(), ModelSpec("adain", encoder="random"), device="cpu", name="adain.ckpt")
+    return Stylizer(
+        adain_net(), ModelSpec("adain", encoder="random"), device="cpu", name="adain.ckpt"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +52,9 @@ def test_alpha_zero_is_content_reconstruction(adain):
     content = _image(48, 48, 0)
     out = adain.stylize(content, [_image(32, 32, 1)], alpha=0.0)
     with torch.inference_mode():
-        expected = adain.net.decoder(adain.net.encode(content[None])["relu4_1"], size=(48, 48)).clamp(0, 1)
+        expected = adain.net.decoder(
+            adain.net.encode(content[None])["relu4_1"], size=(48, 48)
+        ).clamp(0, 1)
     assert torch.allclose(out, expected, atol=1e-5)
     full = adain.stylize(content, [_image(32, 32, 1)], alpha=1.0)
     assert (full - out).abs().mean() > 1e-3  # alpha does something
@@ -56,7 +68,11 @@ def test_identical_styles_with_any_weights_equal_one_style(adain):
 
 
 def test_style_weights_interpolate(adain):
-    content, s1, s2 = _image(48, 48, 0), _image(32, 32, 1, (1, 0.2, 0.2)), _image(32, 32, 2, (0.2, 0.2, 1))
+    content, s1, s2 = (
+        _image(48, 48, 0),
+        _image(32, 32, 1, (1, 0.2, 0.2)),
+        _image(32, 32, 2, (0.2, 0.2, 1)),
+    )
     codes = adain.encode_styles([s1, s2])
     only_first = adain.stylize(content, codes, style_weights=[1, 0])
     assert torch.allclose(only_first, adain.stylize(content, [s1]), atol=1e-5)
@@ -99,7 +115,9 @@ def test_preserve_color_keeps_content_mean_colour(adain, johnson, kind):
     target = content.mean((1, 2))
     # Tolerance 0.02 per channel (of 1.0): exact before the final clamp to [0, 1].
     assert (kept[0].mean((1, 2)) - target).abs().max() < 0.02
-    assert (plain[0].mean((1, 2)) - target).abs().max() > (kept[0].mean((1, 2)) - target).abs().max()
+    assert (plain[0].mean((1, 2)) - target).abs().max() > (
+        kept[0].mean((1, 2)) - target
+    ).abs().max()
 
 
 def test_preserve_color_is_exact_without_clamping():
@@ -157,7 +175,11 @@ def test_load_model_from_checkpoint_path(tmp_path):
     stylizer = load_model(save_johnson_ckpt(tmp_path / "j.ckpt"), device="cpu")
     assert stylizer.kind == "johnson" and not stylizer.needs_style
     assert "Johnson" in stylizer.describe()
-    with pytest.raises(OptionError, match="no CUDA GPU") if not torch.cuda.is_available() else _nothing():
+    with (
+        pytest.raises(OptionError, match="no CUDA GPU")
+        if not torch.cuda.is_available()
+        else _nothing()
+    ):
         load_model(tmp_path / "j.ckpt", device="cuda")
 
 

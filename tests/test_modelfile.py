@@ -70,12 +70,23 @@ def test_export_roundtrip_is_small_and_exact(tmp_path, kind):
     spec = ModelSpec(kind) if kind == "johnson" else ModelSpec(kind, encoder="random")
     out = write_safetensors(weights_of(net, spec), tmp_path / "m.safetensors")
     meta = metadata_of(out)
-    assert meta["format"] == "stylexfer-model" and meta["format_version"] == "1" and meta["kind"] == kind
+    assert (
+        meta["format"] == "stylexfer-model"
+        and meta["format_version"] == "1"
+        and meta["kind"] == kind
+    )
     loaded = build_net(read_model_file(out))
-    assert _same_state(loaded, net) if kind == "johnson" else _same_state(loaded.decoder, net.decoder)
-    if kind == "adain":  # only the decoder is stored: the random/imagenet encoder is rebuilt, not saved
+    assert (
+        _same_state(loaded, net) if kind == "johnson" else _same_state(loaded.decoder, net.decoder)
+    )
+    if (
+        kind == "adain"
+    ):  # only the decoder is stored: the random/imagenet encoder is rebuilt, not saved
         assert meta["encoder"] == "random"
-        assert out.stat().st_size < sum(v.numel() * 4 for v in net.decoder.state_dict().values()) + 10_000
+        assert (
+            out.stat().st_size
+            < sum(v.numel() * 4 for v in net.decoder.state_dict().values()) + 10_000
+        )
     with pytest.raises(ModelFileError, match="already exists"):
         write_safetensors(weights_of(net, spec), out)
 
@@ -92,7 +103,9 @@ def test_adain_with_file_encoder_exports_self_contained(tmp_path):
     ckpt = save_adain_ckpt(tmp_path / "a.ckpt", net, encoder_weights=str(vgg_file))
     built = build_net(read_model_file(ckpt))
     assert torch.equal(built.encoder.features[0].weight, vgg.features[0].weight)
-    out = write_safetensors(weights_of(built, read_model_file(ckpt).spec), tmp_path / "m.safetensors")
+    out = write_safetensors(
+        weights_of(built, read_model_file(ckpt).spec), tmp_path / "m.safetensors"
+    )
     vgg_file.unlink()  # the exported file must not need it any more
     assert metadata_of(out)["encoder"] == "embedded"
     again = build_net(read_model_file(out))
@@ -111,7 +124,10 @@ class _Hostile:
 def test_hostile_pickle_is_refused_and_never_runs(tmp_path, wrapper):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.ckpt"
-    payload = {"state_dict": {"net.conv1.conv.weight": torch.zeros(1)}, "hyper_parameters": _Hostile(marker)}
+    payload = {
+        "state_dict": {"net.conv1.conv.weight": torch.zeros(1)},
+        "hyper_parameters": _Hostile(marker),
+    }
     if wrapper == "checkpoint":
         torch.save(payload, path)
     else:
@@ -127,7 +143,12 @@ def test_safetensors_with_wrong_shapes_is_refused(tmp_path):
     save_file(
         state,
         path,
-        metadata={"format": "stylexfer-model", "format_version": "1", "kind": "johnson", "output": "sigmoid"},
+        metadata={
+            "format": "stylexfer-model",
+            "format_version": "1",
+            "kind": "johnson",
+            "output": "sigmoid",
+        },
     )
     _one_line_error(
         path, r"'conv1.conv.weight' has shape \(32, 3, 3, 3\) but the Johnson TransformerNet needs"
@@ -138,7 +159,11 @@ def test_checkpoint_of_other_kind_is_refused(tmp_path):
     # AdaIN decoder weights in a file whose metadata says Johnson: the keys do not fit.
     state = {f"net.{k}": v for k, v in adain_net().decoder.state_dict().items()}
     path = tmp_path / "mixed.safetensors"
-    save_file(state, path, metadata={"format": "stylexfer-model", "format_version": "1", "kind": "johnson"})
+    save_file(
+        state,
+        path,
+        metadata={"format": "stylexfer-model", "format_version": "1", "kind": "johnson"},
+    )
     _one_line_error(path, "do not fit the Johnson TransformerNet")
     ckpt = save_adain_ckpt(tmp_path / "a.ckpt", model="johnson")
     _one_line_error(ckpt, "says model 'johnson' but holds adain weights")

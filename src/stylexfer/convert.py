@@ -73,7 +73,9 @@ ADAIN_DECODER_INDICES = {
 }
 
 
-def convert_fast_neural_style(state: Mapping[str, Tensor], *, source: str = "fast-neural-style file"):
+def convert_fast_neural_style(
+    state: Mapping[str, Tensor], *, source: str = "fast-neural-style file"
+):
     """A pytorch/examples TransformerNet state dict -> ModelWeights of TransformerNet(output="clamp")."""
     from stylexfer.modelfile import ModelSpec, ModelWeights
 
@@ -94,8 +96,12 @@ def convert_fast_neural_style(state: Mapping[str, Tensor], *, source: str = "fas
     used = {f"{p}.{s}" for p in _FNS_CONVS.values() for s in ("weight", "bias")}
     extra = sorted(set(theirs) - used)
     if extra:
-        raise ModelFileError(f"{source}: unexpected keys {extra[:3]}; not a fast-neural-style TransformerNet")
-    ours["conv1.conv.weight"] = ours["conv1.conv.weight"] * 255.0  # our input is [0, 1], theirs 0-255
+        raise ModelFileError(
+            f"{source}: unexpected keys {extra[:3]}; not a fast-neural-style TransformerNet"
+        )
+    ours["conv1.conv.weight"] = (
+        ours["conv1.conv.weight"] * 255.0
+    )  # our input is [0, 1], theirs 0-255
     ours["conv_out.conv.weight"] = ours["conv_out.conv.weight"] / 255.0  # their output is 0-255
     ours["conv_out.conv.bias"] = ours["conv_out.conv.bias"] / 255.0
     return ModelWeights(ModelSpec("johnson", output="clamp"), ours, None, source=source)
@@ -113,7 +119,9 @@ def convert_adain_release(
 
     encoder = _pick(vgg_state, ADAIN_VGG_INDICES, f"{source} (vgg_normalised.pth)")
     decoder = _pick(decoder_state, ADAIN_DECODER_INDICES, f"{source} (decoder.pth)")
-    return ModelWeights(ModelSpec("adain", encoder=ENCODER_EMBEDDED), decoder, encoder, source=source)
+    return ModelWeights(
+        ModelSpec("adain", encoder=ENCODER_EMBEDDED), decoder, encoder, source=source
+    )
 
 
 def _pick(state: Mapping[str, Tensor], indices: Mapping[str, int], where: str) -> dict[str, Tensor]:
@@ -122,7 +130,9 @@ def _pick(state: Mapping[str, Tensor], indices: Mapping[str, int], where: str) -
         for suffix in ("weight", "bias"):
             key = f"{index}.{suffix}"
             if key not in state:
-                raise ModelFileError(f"{where}: lacks {key!r}; not the pytorch-AdaIN Sequential state dict")
+                raise ModelFileError(
+                    f"{where}: lacks {key!r}; not the pytorch-AdaIN Sequential state dict"
+                )
             out[f"{ours}.{suffix}"] = state[key].float().clone()
     return out
 

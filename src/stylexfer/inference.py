@@ -18,10 +18,10 @@ What happens inside (Huang & Belongie 2017 §7; Johnson et al. 2016):
   standard deviation, is combined with the content's chroma I, Q. Works for both kinds and keeps
   the style encodable once per run (the paper's colour-histogram matching would need a new style
   code for every content image).
-- Tiling (large images): overlapping windows, blended with linear ramps over the overlap. AdaIN uses
-  whole-image relu4_1 statistics gathered over all tiles in a first pass (exact for the interior of
-  each tile); Johnson's instance norms use statistics measured once on a downscaled copy of the whole
-  image, so every tile is normalised alike and no tile differs in colour.
+- Tiling (large images): overlapping windows, blended with linear ramps in the middle of the
+  overlap. AdaIN uses whole-image relu4_1 statistics gathered over all tiles in a first pass
+  (exact for the interior of each tile); Johnson's instance norms use statistics measured once
+  on a downscaled copy of the whole image, so every tile is normalised alike and no tile differs in colour.
 
 Runs under ``torch.inference_mode``; on CUDA with channels_last and bf16 (or fp16) autocast.
 Outputs are float32 on the CPU, clamped to [0, 1].
@@ -50,10 +50,16 @@ from stylexfer.nets.adain import AdaINNet, StyleCode
 ImageLike = Tensor | Image.Image | str | os.PathLike
 Progress = Callable[[int, int], None]
 
-DEFAULT_STYLE_SIZE = 512  # styles are encoded with the shorter side at most this (pytorch-AdaIN default)
+DEFAULT_STYLE_SIZE = (
+    512  # styles are encoded with the shorter side at most this (pytorch-AdaIN default)
+)
 DEFAULT_TILE_SIZE = 512  # core of a tile, px; each tile also reads `overlap` px on every side
-DEFAULT_TILE_OVERLAP = 64  # ≈ half the encoder+decoder receptive field (≈ 128 px at full resolution)
-AUTO_TILE_PIXELS = 2_000_000  # tile="auto" tiles images above ~2 MP (untiled AdaIN needs ~1.5 GB per MP)
+DEFAULT_TILE_OVERLAP = (
+    64  # ≈ half the encoder+decoder receptive field (≈ 128 px at full resolution)
+)
+AUTO_TILE_PIXELS = (
+    2_000_000  # tile="auto" tiles images above ~2 MP (untiled AdaIN needs ~1.5 GB per MP)
+)
 _ALIGN = 8  # the AdaIN encoder pools three times: tiles start on multiples of 8
 
 
@@ -92,7 +98,9 @@ def as_image_tensor(image: ImageLike) -> Tensor:
     return (image.unsqueeze(0) if image.dim() == 3 else image).float()
 
 
-def resize_image(image: Image.Image, *, size: int | None = None, max_size: int | None = None) -> Image.Image:
+def resize_image(
+    image: Image.Image, *, size: int | None = None, max_size: int | None = None
+) -> Image.Image:
     """size: scale so the shorter side is `size`; max_size: then shrink (never enlarge) so the longer
     side is at most `max_size`. Aspect ratio is kept; None leaves the image as is."""
     w, h = image.size
@@ -153,7 +161,9 @@ def mask_labels(mask: ImageLike, n_styles: int, *, name: str = "mask") -> Tensor
 
 def _check_alpha(alpha: float) -> float:
     if not isinstance(alpha, int | float) or not math.isfinite(alpha) or not 0.0 <= alpha <= 1.0:
-        raise OptionError(f"--alpha must be between 0 and 1 (0 = content, 1 = full style), got {alpha}")
+        raise OptionError(
+            f"--alpha must be between 0 and 1 (0 = content, 1 = full style), got {alpha}"
+        )
     return float(alpha)
 
 
@@ -166,7 +176,9 @@ def _normalise_weights(weights: Sequence[float] | None, n: int) -> list[float]:
             f"--style-weights gives {len(weights)} weight(s) for {n} style(s); give one per style"
         )
     if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
-        raise OptionError(f"--style-weights must be non-negative with a positive sum, got {weights}")
+        raise OptionError(
+            f"--style-weights must be non-negative with a positive sum, got {weights}"
+        )
     total = sum(weights)
     return [w / total for w in weights]
 
@@ -207,14 +219,17 @@ def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int, int
 
 
 def _ramp(win0: int, win1: int, core0: int, core1: int, length: int, overlap: int) -> Tensor:
-    """1-D blend weights of a window: 1 inside, linear ramps over the 2·overlap zone shared with each
-    neighbour; the two ramps of neighbours add up to exactly 1."""
+    """1-D blend weights of a window: 1 inside, linear ramps over the central `overlap` px of the zone
+    shared with each neighbour (the outer half of the overlap is read for context but not used, since
+    pixels near a window's edge see reflection padding instead of the image); neighbours' ramps add
+    up to exactly 1."""
     x = torch.arange(win0, win1, dtype=torch.float32) + 0.5
     w = torch.ones(win1 - win0)
+    half = overlap / 2
     if core0 > 0:
-        w = torch.minimum(w, ((x - (core0 - overlap)) / (2 * overlap)).clamp(0, 1))
+        w = torch.minimum(w, ((x - (core0 - half)) / overlap).clamp(0, 1))
     if core1 < length:
-        w = torch.minimum(w, (((core1 + overlap) - x) / (2 * overlap)).clamp(0, 1))
+        w = torch.minimum(w, (((core1 + half) - x) / overlap).clamp(0, 1))
     return w
 
 
@@ -226,7 +241,9 @@ class _TileBlender:
         self.weight = torch.zeros(1, 1, height, width)
         self.h, self.w, self.overlap = height, width, overlap
 
-    def add(self, tile: Tensor, ys: tuple[int, int, int, int], xs: tuple[int, int, int, int]) -> None:
+    def add(
+        self, tile: Tensor, ys: tuple[int, int, int, int], xs: tuple[int, int, int, int]
+    ) -> None:
         wy = _ramp(*ys, self.h, self.overlap)
         wx = _ramp(*xs, self.w, self.overlap)
         weight = wy[:, None] * wx[None, :]
@@ -263,7 +280,12 @@ def _stats_from_sums(total: Tensor, squares: Tensor, count: Tensor) -> tuple[Ten
 
 
 def _apply_styles(
-    features: Tensor, labels: Tensor, mean: Tensor, std: Tensor, style_mean: Tensor, style_std: Tensor
+    features: Tensor,
+    labels: Tensor,
+    mean: Tensor,
+    std: Tensor,
+    style_mean: Tensor,
+    style_std: Tensor,
 ) -> Tensor:
     """AdaIN per region: (x − μ_k(x)) / σ_k(x) · σ_k(s) + μ_k(s) where pixel's label is k.
     mean/std: (B, K, C) content statistics; style_mean/std: (K, C)."""
@@ -301,7 +323,11 @@ class Stylizer:
         tile_overlap: int = DEFAULT_TILE_OVERLAP,
         auto_tile_pixels: int = AUTO_TILE_PIXELS,
     ) -> None:
-        if tile_overlap < _ALIGN or tile_overlap % _ALIGN or tile_size < 2 * tile_overlap + 2 * _ALIGN:
+        if (
+            tile_overlap < _ALIGN
+            or tile_overlap % _ALIGN
+            or tile_size < 2 * tile_overlap + 2 * _ALIGN
+        ):
             raise OptionError(
                 f"tile overlap must be a multiple of 8 and the tile at least 2·overlap+16 px "
                 f"(got tile {tile_size}, overlap {tile_overlap})"
@@ -309,11 +335,17 @@ class Stylizer:
         self.spec = spec
         self.name = name
         self.device = pick_device(device)
-        self.tile_size, self.tile_overlap, self.auto_tile_pixels = tile_size, tile_overlap, auto_tile_pixels
+        self.tile_size, self.tile_overlap, self.auto_tile_pixels = (
+            tile_size,
+            tile_overlap,
+            auto_tile_pixels,
+        )
         on_cuda = self.device.type == "cuda"
         self.channels_last = on_cuda
         self.amp_dtype = (
-            (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if on_cuda else None
+            (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+            if on_cuda
+            else None
         )
         net = net.eval().requires_grad_(False).to(self.device)
         self.net = net.to(memory_format=torch.channels_last) if self.channels_last else net
@@ -348,7 +380,9 @@ class Stylizer:
 
     def _to_device(self, images: Tensor) -> Tensor:
         images = images.to(self.device, non_blocking=True)
-        return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
+        return (
+            images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
+        )
 
     def _encode(self, images: Tensor) -> Tensor:
         """relu4_1 only (VGGFeatures keeps every tap; here the big relu1_1 need not stay alive)."""
@@ -360,7 +394,10 @@ class Stylizer:
 
     # -- styles
     def encode_styles(
-        self, styles: Sequence[ImageLike | StyleCode], *, style_size: int | None = DEFAULT_STYLE_SIZE
+        self,
+        styles: Sequence[ImageLike | StyleCode],
+        *,
+        style_size: int | None = DEFAULT_STYLE_SIZE,
     ) -> list[StyleCode]:
         """Encode style images once (AdaIN): each becomes a StyleCode (relu4_1 μ, σ), (1, 512, 1, 1).
 
@@ -371,11 +408,17 @@ class Stylizer:
         codes = []
         for style in styles:
             if isinstance(style, StyleCode):
-                codes.append(StyleCode(style.mean.to(self.device).float(), style.std.to(self.device).float()))
+                codes.append(
+                    StyleCode(style.mean.to(self.device).float(), style.std.to(self.device).float())
+                )
                 continue
             if isinstance(style, str | os.PathLike):
                 style = load_image(style, draft_shorter_side=style_size)
-            if isinstance(style, Image.Image) and style_size is not None and min(style.size) > style_size:
+            if (
+                isinstance(style, Image.Image)
+                and style_size is not None
+                and min(style.size) > style_size
+            ):
                 style = resize_image(style, size=style_size)
             tensor = as_image_tensor(style)
             if style_size is not None and min(tensor.shape[-2:]) > style_size:
@@ -414,7 +457,9 @@ class Stylizer:
         height, width = images.shape[-2:]
         if self.needs_style:
             if not styles:
-                raise ModelFileError(f"{self.name} is an AdaIN model: it needs at least one --style image")
+                raise ModelFileError(
+                    f"{self.name} is an AdaIN model: it needs at least one --style image"
+                )
             codes = self.encode_styles(styles)
         else:
             if styles:
@@ -434,8 +479,12 @@ class Stylizer:
             weights = _normalise_weights(style_weights, len(codes)) if codes else []
             labels = torch.zeros(height, width, dtype=torch.long)
             if codes:
-                style_mean = sum(w * c.mean.reshape(1, -1) for w, c in zip(weights, codes, strict=True))
-                style_std = sum(w * c.std.reshape(1, -1) for w, c in zip(weights, codes, strict=True))
+                style_mean = sum(
+                    w * c.mean.reshape(1, -1) for w, c in zip(weights, codes, strict=True)
+                )
+                style_std = sum(
+                    w * c.std.reshape(1, -1) for w, c in zip(weights, codes, strict=True)
+                )
 
         tile_size = self._tile_size(tile, height * width)
         if tile_size is None:
@@ -453,7 +502,9 @@ class Stylizer:
                 one = images[i : i + 1]
                 if self.needs_style:
                     results.append(
-                        self._adain_tiled(one, labels, style_mean, style_std, alpha, tile_size, progress)
+                        self._adain_tiled(
+                            one, labels, style_mean, style_std, alpha, tile_size, progress
+                        )
                     )
                 else:
                     results.append(self._johnson_tiled(one, alpha, tile_size, progress))
@@ -482,12 +533,16 @@ class Stylizer:
         out = self.net(x).float()
         return out if alpha == 1.0 else alpha * out + (1.0 - alpha) * x.float()
 
-    def _johnson_tiled(self, image: Tensor, alpha: float, tile: int, progress: Progress | None) -> Tensor:
+    def _johnson_tiled(
+        self, image: Tensor, alpha: float, tile: int, progress: Progress | None
+    ) -> Tensor:
         height, width = image.shape[-2:]
         window = (tile + 2 * self.tile_overlap) ** 2
         scale = min(1.0, math.sqrt(window / (height * width)))
         small = (
-            F.interpolate(image, scale_factor=scale, mode="bilinear", antialias=True) if scale < 1 else image
+            F.interpolate(image, scale_factor=scale, mode="bilinear", antialias=True)
+            if scale < 1
+            else image
         )
         norms = [m for m in self.net.modules() if isinstance(m, nn.InstanceNorm2d)]
         stats: dict[nn.Module, tuple[Tensor, Tensor]] = {}
@@ -560,9 +615,13 @@ class Stylizer:
         ]
         total, done = 2 * len(spans), 0
 
-        def window(ys: tuple[int, int, int, int], xs: tuple[int, int, int, int]) -> tuple[Tensor, Tensor]:
+        def window(
+            ys: tuple[int, int, int, int], xs: tuple[int, int, int, int]
+        ) -> tuple[Tensor, Tensor]:
             features = self._encode(image[..., ys[0] : ys[1], xs[0] : xs[1]])
-            small = _resize_labels(labels[ys[0] : ys[1], xs[0] : xs[1]], features.shape[-2:]).to(self.device)
+            small = _resize_labels(labels[ys[0] : ys[1], xs[0] : xs[1]], features.shape[-2:]).to(
+                self.device
+            )
             return features, small
 
         # Pass 1: whole-image relu4_1 statistics per region from the non-overlapping cores.
@@ -573,7 +632,9 @@ class Stylizer:
                 fy = slice((ys[2] - ys[0]) // _ALIGN, (ys[3] - ys[0]) // _ALIGN)
                 fx = slice((xs[2] - xs[0]) // _ALIGN, (xs[3] - xs[0]) // _ALIGN)
                 part = _region_sums(features[..., fy, fx], small[fy, fx], k)
-                sums = part if sums is None else tuple(a + b for a, b in zip(sums, part, strict=True))
+                sums = (
+                    part if sums is None else tuple(a + b for a, b in zip(sums, part, strict=True))
+                )
                 done += 1
                 if progress:
                     progress(done, total)
@@ -587,7 +648,9 @@ class Stylizer:
                 target = _apply_styles(features, small, mean, std, style_mean, style_std)
                 if alpha != 1.0:
                     target = alpha * target + (1.0 - alpha) * features.float()
-                out = self.net.decoder(target.to(features.dtype), size=(ys[1] - ys[0], xs[1] - xs[0]))
+                out = self.net.decoder(
+                    target.to(features.dtype), size=(ys[1] - ys[0], xs[1] - xs[0])
+                )
                 blender.add(out, ys, xs)
                 done += 1
                 if progress:

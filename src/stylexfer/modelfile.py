@@ -67,7 +67,9 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ModelFileError(f"unknown model kind {self.kind!r}; expected one of {', '.join(KINDS)}")
+            raise ModelFileError(
+                f"unknown model kind {self.kind!r}; expected one of {', '.join(KINDS)}"
+            )
         if self.output not in OUTPUT_MODES:
             raise ModelFileError(
                 f"unknown output mode {self.output!r}; expected one of {', '.join(OUTPUT_MODES)}"
@@ -180,7 +182,9 @@ def load_weights_only(path: Path) -> Any:
 def _read_pickle(path: Path) -> ModelWeights:
     obj = load_weights_only(path)
     if not isinstance(obj, Mapping):
-        raise ModelFileError(f"{path}: holds a {type(obj).__name__}, not a checkpoint or state dict")
+        raise ModelFileError(
+            f"{path}: holds a {type(obj).__name__}, not a checkpoint or state dict"
+        )
     if isinstance(obj.get("state_dict"), Mapping):
         hparams = obj.get("hyper_parameters", {})
         if not isinstance(hparams, Mapping):
@@ -314,7 +318,9 @@ def build_net(weights: ModelWeights) -> nn.Module:
     elif spec.encoder == ENCODER_EMBEDDED:
         raise ModelFileError(f"{where}: the AdaIN encoder weights are missing from the file")
     else:
-        adain = AdaINNet(encoder_weights=spec.encoder)  # "imagenet", "random" or a VGG file (WeightsError)
+        adain = AdaINNet(
+            encoder_weights=spec.encoder
+        )  # "imagenet", "random" or a VGG file (WeightsError)
     _load_checked(adain.decoder, weights.net_state, where, "AdaIN decoder")
     return adain.eval()
 
@@ -345,7 +351,9 @@ def _load_checked(
                 f"{tuple(expected[key].shape)}; wrong model kind or a damaged file"
             )
         if not value.is_floating_point():
-            raise ModelFileError(f"{where}: {key!r} is {value.dtype}, not floating point; damaged file?")
+            raise ModelFileError(
+                f"{where}: {key!r} is {value.dtype}, not floating point; damaged file?"
+            )
         if not bool(torch.isfinite(value).all()):
             raise ModelFileError(
                 f"{where}: {key!r} contains NaN or infinite values; the model diverged or the file is damaged"
@@ -370,7 +378,9 @@ def weights_of(net: nn.Module, spec: ModelSpec) -> ModelWeights:
     )
 
 
-def write_safetensors(weights: ModelWeights, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+def write_safetensors(
+    weights: ModelWeights, path: str | os.PathLike, *, overwrite: bool = False
+) -> Path:
     """Write our inference file atomically (temporary file + rename): tensors ``net.*`` (Johnson) or
     ``decoder.*`` [+ ``encoder.*``] (AdaIN), metadata format / format_version / kind / output / encoder."""
     from safetensors.torch import save
@@ -402,7 +412,9 @@ def write_safetensors(weights: ModelWeights, path: str | os.PathLike, *, overwri
         "stylexfer_version": __version__,
     }
     metadata |= {"output": spec.output} if spec.kind == "johnson" else {"encoder": encoder}
-    blob = save({k: v.detach().float().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
+    blob = save(
+        {k: v.detach().float().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata
+    )
     _atomic_write(path, blob)
     return path
 
