@@ -195,20 +195,11 @@ def test_errors_show_in_the_status_line(app, xdisplay, gui_files, tmp_path) -> N
     assert "nothing to save" in app.status_var.get() and not (tmp_path / "nothing.png").exists()
 
 
-def test_main_without_a_display_is_a_one_line_error() -> None:
-    # A fresh interpreter: once Tk has been initialised in this process it may reuse that display.
-    code = (
-        "import sys\n"
-        "from stylexfer.errors import StylexferError\n"
-        "from stylexfer.gui.app import main\n"
-        "try:\n"
-        "    main()\n"
-        "except StylexferError as err:\n"
-        "    print(err)\n"
-        "    sys.exit(2)\n"
-    )
+def test_gui_command_without_a_display_is_a_one_line_error() -> None:
+    # `stylexfer gui` in a fresh interpreter (once Tk is initialised in a process it may reuse a display).
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2, done.stderr
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1 and "cannot open a window" in lines[0] and "DISPLAY" in lines[0], done.stdout
+    done = subprocess.run([sys.executable, "-m", "stylexfer", "gui"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot open a window" in lines[0] and "DISPLAY" in lines[0], done.stderr

@@ -20,7 +20,7 @@ try:
     import tkinter as tk
     from tkinter import filedialog, ttk
 
-    from PIL import ImageTk
+    from PIL import Image, ImageTk
 except ImportError as err:  # raised inside `stylexfer gui`, so the CLI prints it as one line
     raise StylexferError(
         f"the GUI needs Tkinter, which this Python lacks ({err}); "
@@ -56,7 +56,7 @@ class _ImagePanel(ttk.LabelFrame):
         self.buttons.pack()
         self.photo: ImageTk.PhotoImage | None = None  # Tk keeps no reference of its own
 
-    def show(self, image, caption: str) -> None:
+    def show(self, image: Image.Image | None, caption: str) -> None:
         self.photo = ImageTk.PhotoImage(image) if image is not None else None
         if self.photo is None:
             self.image_label.configure(image="", text="no image")
