@@ -359,3 +359,13 @@ def test_cli_imports_no_lightning_or_hydra():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_gui_subcommand_passes_its_options_to_the_window(monkeypatch, tmp_path):
+    pytest.importorskip("tkinter", reason="this Python has no Tkinter")
+    from stylexfer.gui import app as gui_app
+
+    seen = {}
+    monkeypatch.setattr(gui_app, "main", lambda **kwargs: seen.update(kwargs) or 0)
+    assert main(["gui", "--model", "m.ckpt", "--content", "c.jpg", "--style", "s.jpg", "--device", "cpu"]) == 0
+    assert seen == {"model": "m.ckpt", "content": "c.jpg", "style": "s.jpg", "device": "cpu"}

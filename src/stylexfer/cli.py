@@ -149,7 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(handler=_download)
 
-    p = sub.add_parser("gui", help="open the Tkinter GUI")
+    p = sub.add_parser("gui", help="open the Tkinter GUI", description="Open the GUI, optionally with files chosen.")
+    p.add_argument("--model", "-m", default=None, help="model file to load at start")
+    p.add_argument("--content", default=None, help="content image to show at start")
+    p.add_argument("--style", "-s", default=None, help="style image to show at start (AdaIN models)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.set_defaults(handler=_gui)
     return parser
 
@@ -229,7 +233,7 @@ def _gui(args: argparse.Namespace) -> int:
                 "the GUI needs Tkinter: install your system's python3-tk package"
             ) from None
         raise
-    return int(gui_main() or 0)
+    return int(gui_main(model=args.model, content=args.content, style=args.style, device=args.device) or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

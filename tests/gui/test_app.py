@@ -10,16 +10,17 @@ import shutil
 import subprocess
 import sys
 import time
-import tkinter as tk
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageGrab
 
-from stylexfer.gui import app as gui_app
-from stylexfer.gui.controller import Controller
-from stylexfer.images import load_image
+tk = pytest.importorskip("tkinter", reason="this Python has no Tkinter (Debian/Ubuntu: apt install python3-tk)")
+from PIL import Image, ImageGrab  # noqa: E402
+
+from stylexfer.gui import app as gui_app  # noqa: E402
+from stylexfer.gui.controller import Controller  # noqa: E402
+from stylexfer.images import load_image  # noqa: E402
 
 CONTENT_SIZE = (64, 48)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "outputs" / "gui"

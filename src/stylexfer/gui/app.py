@@ -242,10 +242,8 @@ class StylexferApp:
         content, style, model = (self.controller.content_path, self.controller.style_path,
                                  self.controller.model_path)
         first = content.stem if content else "result"
-        if style and self.style_button.instate(["!disabled"]):
-            second = style.stem
-        else:
-            second = model.stem if model else ""
+        uses_style = style is not None and self.style_button.instate(["!disabled"])
+        second = style.stem if uses_style else (model.stem if model else "")
         return f"{first}__{second}.png" if second else f"{first}.png"
 
     def _poll(self) -> None:
