@@ -126,6 +126,7 @@ def run(cfg: DictConfig, *, output_dir: str | Path, base_dir: str | Path) -> Run
         save_dir=str(output_dir), name="tensorboard", version="", default_hp_metric=False
     )
     ckpt = settings.checkpoint
+    health = DataHealth(trainer_cfg.log_every_n_steps)
     callbacks = [
         *make_checkpoint_callbacks(
             checkpoint_dir,
@@ -134,7 +135,7 @@ def run(cfg: DictConfig, *, output_dir: str | Path, base_dir: str | Path) -> Run
             keep=ckpt.keep,
         ),
         LearningRateMonitor(logging_interval="step"),
-        DataHealth(trainer_cfg.log_every_n_steps),
+        health,
     ]
     trainer = pl.Trainer(
         accelerator=trainer_cfg.accelerator,
@@ -169,7 +170,7 @@ def run(cfg: DictConfig, *, output_dir: str | Path, base_dir: str | Path) -> Run
                 f"resume with ckpt_path={output_dir}"
             ) from err
         raise
-    skipped = callbacks[-1].reported
+    skipped = health.reported
     last = checkpoint_dir / "last.ckpt"
     if trainer.is_global_zero:
         log.info(
@@ -181,7 +182,7 @@ def run(cfg: DictConfig, *, output_dir: str | Path, base_dir: str | Path) -> Run
     return RunResult(output_dir, checkpoint_dir, last, trainer.global_step, skipped)
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> None:
     """Hydra's entry point: one job of a run or a sweep."""
     runtime = HydraConfig.get().runtime
