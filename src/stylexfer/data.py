@@ -21,6 +21,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from PIL import Image, ImageDraw, ImageFilter
+from pytorch_lightning.accelerators import CUDAAccelerator
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
@@ -195,14 +196,26 @@ class StyleTransferDataModule(pl.LightningDataModule):
         base_dir: str,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(
-            ignore=["base_dir", "pin_memory", "persistent_workers", "prefetch_factor", "num_workers"]
-        )
         base = Path(base_dir)
         self.content_dirs = [str((base / p).resolve()) for p in content_dir]
         self.style_dirs = [str((base / p).resolve()) for p in style_dir]
         self.val_content_dirs = [str((base / p).resolve()) for p in val_content_dir]
         self.val_style_dirs = [str((base / p).resolve()) for p in val_style_dir]
+        # logged with the run and stored in checkpoints: the absolute folders, not what was typed
+        self.save_hyperparameters(
+            {
+                "content_dir": self.content_dirs,
+                "style_dir": self.style_dirs,
+                "val_content_dir": self.val_content_dirs,
+                "val_style_dir": self.val_style_dirs,
+                "resize": resize,
+                "crop": crop,
+                "batch_size": batch_size,
+                "val_size": val_size,
+                "max_megapixels": max_megapixels,
+                "seed": seed,
+            }
+        )
         self.resize, self.crop = resize, crop
         self.batch_size, self.val_size = batch_size, val_size
         self.num_workers = min(4, max(1, (os.cpu_count() or 2) // 2)) if num_workers < 0 else num_workers
@@ -293,9 +306,7 @@ class StyleTransferDataModule(pl.LightningDataModule):
     def _loader(self, dataset: IterableDataset) -> DataLoader:
         pin = self.pin_memory
         if pin is None:  # pinned pages only help copies to a GPU
-            pin = (
-                self.trainer is not None and self.trainer.accelerator.__class__.__name__ == "CUDAAccelerator"
-            )
+            pin = self.trainer is not None and isinstance(self.trainer.accelerator, CUDAAccelerator)
         workers = self.num_workers
         return DataLoader(
             dataset,
