@@ -160,7 +160,7 @@ def test_johnson_training_lowers_its_loss(johnson: LitJohnson) -> None:
     optimizer = torch.optim.Adam(johnson.net.parameters(), lr=1e-2)
     data = batch()
     losses = []
-    for _ in range(8):
+    for _ in range(6):
         loss = johnson.training_step(data, 0)
         optimizer.zero_grad()
         loss.backward()
