@@ -1,0 +1,232 @@
+"""Training plumbing that protects a long run: atomic checkpoints, a last.ckpt that always matches
+the final step, checkpoint checks before resuming, and the count of skipped data files."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.plugins.io import TorchCheckpointIO
+
+from stylexfer.errors import StylexferError
+
+log = logging.getLogger(__name__)
+
+TMP_SUFFIX = ".tmp"
+REQUIRED_KEYS = ("state_dict", "global_step", "optimizer_states", "hyper_parameters")
+
+
+class CheckpointError(StylexferError, ValueError):
+    """A checkpoint that cannot be resumed from; the message names a good one to use instead."""
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """torch.save into a temporary file in the checkpoint's folder, flush, fsync, then os.replace.
+
+    A process killed at any moment leaves either the old file or the new one under the final
+    name, never half of one; a leftover `.<name>.<pid>.tmp` is removed when the next run starts.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is an ordinary file
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(path.parent)  # make the rename itself durable
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not every file system lets a folder be opened
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class StepCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint that also writes last.ckpt at the final step when training ends, so a
+    finished run's last.ckpt always holds its last weights."""
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.save_last and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+def make_checkpoint_callbacks(
+    dirpath: Path, *, every_n_steps: int, last_every_n_steps: int, keep: int
+) -> list[ModelCheckpoint]:
+    """Numbered `step_0010000.ckpt` files every `every_n_steps` and `last.ckpt` every
+    `last_every_n_steps` (and at the end)."""
+    numbered = ModelCheckpoint(
+        dirpath=dirpath,
+        filename="step_{step:07d}",
+        auto_insert_metric_name=False,
+        every_n_train_steps=every_n_steps,
+        save_top_k=keep,
+        monitor="step",
+        mode="max",
+        save_last=False,
+        save_on_train_epoch_end=False,
+        enable_version_counter=False,
+    )
+    last = StepCheckpoint(
+        dirpath=dirpath,
+        every_n_train_steps=last_every_n_steps,
+        save_top_k=0,
+        save_last=True,
+        save_on_train_epoch_end=False,
+        enable_version_counter=False,
+    )
+    return [numbered, last]
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete temporary files left by a run killed while writing a checkpoint."""
+    removed = []
+    for tmp in folder.glob(f".*.ckpt.*{TMP_SUFFIX}") if folder.is_dir() else []:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed.append(tmp)
+    if removed:
+        log.warning(
+            "removed %d half-written checkpoint file(s) left by an interrupted run in %s",
+            len(removed),
+            folder,
+        )
+    return removed
+
+
+def checkpoint_step(path: Path) -> int:
+    """Load `path` as a training checkpoint (weights only, no code runs) and return its global step;
+    CheckpointError if it is truncated, corrupt or not a stylexfer training checkpoint."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(f"{path} is unreadable (truncated or corrupt: {reason})") from err
+    if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
+        raise CheckpointError(
+            f"{path} is not a stylexfer training checkpoint (needs {', '.join(REQUIRED_KEYS)})"
+        )
+    return int(checkpoint["global_step"])
+
+
+def newest_good_checkpoint(folder: Path, *, exclude: Path | None = None) -> tuple[Path, int] | None:
+    """The readable checkpoint in `folder` with the highest global step, or None."""
+    best: tuple[Path, int] | None = None
+    candidates = sorted(folder.glob("*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in candidates:
+        if exclude is not None and path.resolve() == exclude.resolve():
+            continue
+        try:
+            step = checkpoint_step(path)
+        except CheckpointError:
+            continue
+        if best is None or step > best[1]:
+            best = (path, step)
+    return best
+
+
+def resolve_resume(ckpt_path: str | None, *, run_checkpoints: Path, base_dir: Path) -> Path | None:
+    """`ckpt_path` -> a checked checkpoint file, or None to start fresh.
+
+    "last": this run folder's checkpoints/last.ckpt; a folder: its checkpoints/last.ckpt (or
+    last.ckpt); a file: that file. Relative paths resolve against `base_dir`. A corrupt or
+    truncated file stops the run with a message that names the newest good checkpoint.
+    """
+    if ckpt_path is None:
+        return None
+    if ckpt_path == "last":
+        path = run_checkpoints / "last.ckpt"
+        if not path.is_file():
+            raise CheckpointError(
+                f"ckpt_path=last: no {path}; to resume a run, pass its folder: "
+                "ckpt_path=outputs/<date>/<time> (or hydra.run.dir=<that folder> ckpt_path=last), "
+                "or a .ckpt file"
+            )
+    else:
+        path = (base_dir / ckpt_path).resolve()
+        if path.is_dir():
+            for candidate in (path / "checkpoints" / "last.ckpt", path / "last.ckpt"):
+                if candidate.is_file():
+                    path = candidate
+                    break
+            else:
+                raise CheckpointError(f"ckpt_path={ckpt_path}: no checkpoints/last.ckpt in the folder {path}")
+        elif not path.is_file():
+            raise CheckpointError(f"ckpt_path={ckpt_path}: {path} does not exist")
+    remove_stale_temporaries(path.parent)
+    try:
+        step = checkpoint_step(path)
+    except CheckpointError as err:
+        good = newest_good_checkpoint(path.parent, exclude=path)
+        hint = (
+            f"the newest good checkpoint is {good[0]} (step {good[1]}): resume with ckpt_path={good[0]}"
+            if good
+            else f"no other readable checkpoint in {path.parent}; start a fresh run without ckpt_path"
+        )
+        raise CheckpointError(f"cannot resume: {err}; {hint}") from err
+    log.info("resuming from %s at step %d", path, step)
+    return path
+
+
+class DataHealth(pl.Callback):
+    """Logs `data/skipped_files` (unusable files met so far, each counted once) and reports the
+    total when training ends."""
+
+    def __init__(self, log_every_n_steps: int) -> None:
+        self.log_every_n_steps = log_every_n_steps
+        self.reported = 0
+
+    def _skipped(self, trainer: pl.Trainer) -> tuple[int, dict[str, int]]:
+        datamodule = getattr(trainer, "datamodule", None)
+        if datamodule is None or not hasattr(datamodule, "skipped_by_stream"):
+            return 0, {}
+        by_stream = datamodule.skipped_by_stream()
+        return sum(by_stream.values()), by_stream
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.global_step % self.log_every_n_steps == 0:
+            total, _ = self._skipped(trainer)
+            pl_module.log("data/skipped_files", float(total), on_step=True, on_epoch=False, batch_size=1)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        total, by_stream = self._skipped(trainer)
+        self.reported = total
+        if total:
+            detail = ", ".join(f"{name}: {count}" for name, count in by_stream.items() if count)
+            log.warning(
+                "skipped %d unusable image file(s) during this run (%s); the log above names each one",
+                total,
+                detail,
+            )

@@ -1,0 +1,272 @@
+"""LightningModules: one per network. Losses come back raw; the system weighs and logs them.
+
+Checkpoint layout (read without Lightning by `stylexfer.modelfile`, `torch.load(weights_only=True)`):
+
+- `hyper_parameters`: this module's keyword arguments, all primitives. `name` is the model kind
+  ("adain" | "johnson"); `vgg_weights` the VGG used for the loss; Johnson's `output` the
+  TransformerNet output mode ("sigmoid" | "clamp").
+- `state_dict`: the trained net only. AdaIN: `net.decoder.<conv4_1 … conv1_1>.weight|bias`
+  (the frozen encoder is rebuilt from `vgg_weights`). Johnson: `net.<TransformerNet keys>`
+  (`net.conv1.conv.weight`, `net.residuals.0.conv1.norm.weight`, …); the loss VGG is dropped.
+- `stylexfer`: `{"format": 1, "model": name, "net_prefix": "net."}`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+from torchvision.utils import make_grid
+
+from stylexfer.errors import StylexferError
+from stylexfer.images import load_image, to_tensor
+from stylexfer.losses import JohnsonCriterion, adain_loss_terms
+from stylexfer.nets.adain import AdaINNet
+from stylexfer.nets.johnson import TransformerNet
+
+CHECKPOINT_FORMAT = 1
+
+
+class NonFiniteError(StylexferError, FloatingPointError):
+    """The loss or the weights became NaN or infinite; training stops before anything is saved."""
+
+
+class _StyleTransferSystem(pl.LightningModule):
+    """What both systems share: Adam with lr/(1 + decay·step), finite checks, plain checkpoints."""
+
+    model_name = ""
+    frozen_prefixes: tuple[str, ...] = ()
+    grid_images = 4  # validation samples in the logged image grid (set by build_system)
+
+    def _weigh(self, terms: dict[str, Tensor]) -> Tensor:
+        total = self.hparams.content_weight * terms["content"] + self.hparams.style_weight * terms["style"]
+        if "tv" in terms and self.hparams.get("tv_weight", 0.0):
+            total = total + self.hparams.tv_weight * terms["tv"]
+        return total
+
+    def _log_terms(self, stage: str, terms: dict[str, Tensor], total: Tensor, batch_size: int) -> None:
+        on_step = stage == "train"
+        metrics = {f"{stage}/{key}": value.detach() for key, value in terms.items()} | {
+            f"{stage}/total": total.detach()
+        }
+        self.log_dict(
+            metrics,
+            on_step=on_step,
+            on_epoch=not on_step,
+            batch_size=batch_size,
+            sync_dist=not on_step,
+            prog_bar=False,
+        )
+
+    def _check_finite(self, total: Tensor, terms: dict[str, Tensor]) -> None:
+        if not torch.isfinite(total):
+            values = ", ".join(f"{key}={value.item():.4g}" for key, value in terms.items())
+            raise NonFiniteError(
+                f"training stopped: the loss became {total.item()} at step {self.global_step} ({values}); "
+                "the checkpoints already written hold finite weights. Resume from checkpoints/last.ckpt "
+                "with a smaller optim.lr, trainer.gradient_clip_val > 0 or trainer.precision=32"
+            )
+
+    def _prepare(self, images: Tensor) -> Tensor:
+        if self.hparams.channels_last:
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def configure_optimizers(self) -> Any:
+        params = self.trainable_parameters()
+        kwargs = {"lr": self.hparams.lr, "betas": (self.hparams.beta1, self.hparams.beta2)}
+        try:  # the fused kernel is one launch per step instead of one per tensor
+            optimizer = torch.optim.Adam(params, fused=True, **kwargs)
+        except (RuntimeError, TypeError):
+            optimizer = torch.optim.Adam(params, **kwargs)
+        if not self.hparams.lr_decay:
+            return optimizer
+        decay = float(self.hparams.lr_decay)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (1.0 + decay * step))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Drop the frozen VGG (rebuilt from `vgg_weights`), and refuse to write non-finite weights
+        over good checkpoints."""
+        state = checkpoint["state_dict"]
+        for key in [k for k in state if k.startswith(self.frozen_prefixes)]:
+            del state[key]
+        bad = [
+            key
+            for key, value in state.items()
+            if value.is_floating_point() and not torch.isfinite(value).all()
+        ]
+        if bad:
+            raise NonFiniteError(
+                f"not saving the checkpoint of step {self.global_step}: {len(bad)} weight tensor(s) hold "
+                f"NaN or infinity (first: {bad[0]}); the previous checkpoints are kept. Resume from "
+                "checkpoints/last.ckpt with a smaller optim.lr"
+            )
+        checkpoint["stylexfer"] = {
+            "format": CHECKPOINT_FORMAT,
+            "model": self.model_name,
+            "net_prefix": "net.",
+        }
+
+    def _log_grid(self, rows: list[Tensor]) -> None:
+        """One row per validation sample: its images side by side, clamped to [0, 1]."""
+        count = min(self.grid_images, rows[0].shape[0])
+        if count == 0 or self.trainer.sanity_checking or self.logger is None:
+            return
+        experiment = getattr(self.logger, "experiment", None)
+        if not hasattr(experiment, "add_image"):
+            return
+        tiles = torch.stack([row[:count].float().clamp(0, 1) for row in rows], dim=1).flatten(0, 1)
+        experiment.add_image(
+            "val/stylized", make_grid(tiles.cpu(), nrow=len(rows), padding=2), self.global_step
+        )
+
+
+class LitAdaIN(_StyleTransferSystem):
+    """Trains AdaINNet's decoder: L = content_weight·L_c + style_weight·L_s (Huang & Belongie §3.3).
+
+    The VGG-19 encoder is frozen, never optimised, and not stored in checkpoints.
+    """
+
+    model_name = "adain"
+    frozen_prefixes = ("net.encoder.",)
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        lr: float,
+        lr_decay: float,
+        beta1: float,
+        beta2: float,
+        content_weight: float,
+        style_weight: float,
+        vgg_weights: str,
+        channels_last: bool,
+    ) -> None:
+        super().__init__()
+        if name != "adain":
+            raise ValueError(f"LitAdaIN needs name='adain', got {name!r}")
+        self.save_hyperparameters()  # primitives only: reloadable, weights_only-safe
+        self.net = AdaINNet(encoder_weights=vgg_weights)
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        self.strict_loading = False  # the frozen encoder is not checkpointed
+
+    def forward(self, content: Tensor, style: Tensor, alpha: float = 1.0) -> Tensor:
+        return self.net(content, style, alpha)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        content, style = self._prepare(batch["content"]), self._prepare(batch["style"])
+        _, terms = adain_loss_terms(self.net, content, style)
+        total = self._weigh(terms)
+        self._check_finite(total, terms)
+        self._log_terms("train", terms, total, content.shape[0])
+        return total
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        content, style = self._prepare(batch["content"]), self._prepare(batch["style"])
+        output, terms = adain_loss_terms(self.net, content, style)
+        self._log_terms("val", terms, self._weigh(terms), content.shape[0])
+        if batch_idx == 0:
+            self._log_grid([content, style, output])
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return list(self.net.decoder.parameters())
+
+
+class LitJohnson(_StyleTransferSystem):
+    """Trains a TransformerNet for one style image (Johnson et al. 2016, §3):
+    L = content_weight·L_c + style_weight·L_s + tv_weight·TV on a frozen VGG-16.
+
+    The style image is read once, here, with its shorter side scaled to `style_size`; its Gram
+    matrices become buffers of the criterion.
+    """
+
+    model_name = "johnson"
+    frozen_prefixes = ("criterion.",)
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        lr: float,
+        lr_decay: float,
+        beta1: float,
+        beta2: float,
+        style_image: str,
+        style_size: int,
+        content_weight: float,
+        style_weight: float,
+        tv_weight: float,
+        output: str,
+        vgg_weights: str,
+        channels_last: bool,
+    ) -> None:
+        super().__init__()
+        if name != "johnson":
+            raise ValueError(f"LitJohnson needs name='johnson', got {name!r}")
+        self.save_hyperparameters()
+        self.net = TransformerNet(output=output)  # type: ignore[arg-type]
+        style = load_style_image(style_image, style_size)
+        self.criterion = JohnsonCriterion(style[None], vgg_weights=vgg_weights)
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
+            self.criterion.to(memory_format=torch.channels_last)
+        self.strict_loading = False  # the loss VGG is not checkpointed
+
+    def forward(self, content: Tensor) -> Tensor:
+        return self.net(content)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        content = self._prepare(batch["content"])  # the style stream is unused: the style is fixed
+        terms = self.criterion(self.net(content), content)
+        total = self._weigh(terms)
+        self._check_finite(total, terms)
+        self._log_terms("train", terms, total, content.shape[0])
+        return total
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        content = self._prepare(batch["content"])
+        output = self.net(content)
+        terms = self.criterion(output, content)
+        self._log_terms("val", terms, self._weigh(terms), content.shape[0])
+        if batch_idx == 0:
+            self._log_grid([content, output])
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return list(self.net.parameters())
+
+
+def load_style_image(path: str | os.PathLike, style_size: int) -> Tensor:
+    """(3, H, W) in [0, 1], shorter side scaled to `style_size` (decoded at reduced scale if huge)."""
+    image = load_image(path, draft_shorter_side=style_size)
+    scale = style_size / min(image.size)
+    if scale != 1.0:
+        image = image.resize(
+            (max(1, round(image.width * scale)), max(1, round(image.height * scale))), resample=3
+        )  # bicubic
+    return to_tensor(image)
+
+
+SYSTEMS: dict[str, type[_StyleTransferSystem]] = {"adain": LitAdaIN, "johnson": LitJohnson}
+
+
+def build_system(model_cfg: Any, optim_cfg: Any, *, grid_images: int = 4) -> _StyleTransferSystem:
+    """The LightningModule for `model_cfg.name`, from the validated model and optim settings
+    (dataclasses from stylexfer.config, or anything with the same attributes)."""
+    fields = dict(vars(model_cfg))
+    name = fields.get("name")
+    if name not in SYSTEMS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(SYSTEMS)}")
+    system = SYSTEMS[name](
+        **fields, lr=optim_cfg.lr, lr_decay=optim_cfg.lr_decay, beta1=optim_cfg.beta1, beta2=optim_cfg.beta2
+    )
+    system.grid_images = grid_images
+    return system

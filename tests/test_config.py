@@ -1,0 +1,183 @@
+"""Hydra configuration: every recipe composes and validates; bad keys, types and values fail at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from stylexfer.config import AdaINConfig, ConfigError, DataConfig, JohnsonConfig, validate
+from stylexfer.train import CONFIG_DIR, compose_config
+from training_utils import REPO, make_images, run_train
+
+EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+SEARCHES = sorted(p.stem for p in (CONFIG_DIR / "hparams_search").glob("*.yaml"))
+
+
+def test_config_dir_is_the_repos_conf() -> None:
+    assert CONFIG_DIR == REPO / "conf"
+    assert {"seed_adain", "seed_johnson_mosaic"} <= set(EXPERIMENTS)
+    assert {"adain_table5", "johnson_table2"} <= set(SEARCHES)
+
+
+def test_defaults_validate_to_the_seed_cadences() -> None:
+    settings = validate(compose_config([]))
+    assert isinstance(settings.model, AdaINConfig)
+    assert (
+        settings.model.style_weight == 10.0 and settings.optim.lr == 1e-4 and settings.optim.lr_decay == 5e-5
+    )
+    assert (settings.data.resize, settings.data.crop) == (512, 256)
+    assert settings.trainer.log_every_n_steps == 100 and settings.trainer.val_check_interval == 500
+    assert settings.checkpoint.every_n_steps == 10_000
+    assert settings.data.content_dir == [] and settings.ckpt_path is None
+
+
+def test_lambda_sets_the_adain_style_weight() -> None:
+    settings = validate(compose_config(["model=adain", "lambda=7"]))
+    assert settings.model.style_weight == 7.0
+
+
+def test_model_johnson_has_its_own_lr() -> None:
+    settings = validate(compose_config(["model=johnson"]))
+    assert isinstance(settings.model, JohnsonConfig)
+    assert settings.optim.lr == 1e-3 and settings.model.style_weight == 1e-3
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_composes_and_validates(name: str) -> None:
+    settings = validate(compose_config([f"experiment={name}"]))
+    if name == "seed_adain":  # seed Table 5
+        assert settings.model.style_weight == 7.0 and settings.optim.lr == 1e-5
+        assert settings.data.batch_size == 8 and settings.trainer.max_steps == 150_000
+    if name == "seed_johnson_mosaic":  # seed Table 2
+        assert settings.model.name == "johnson" and settings.model.style_image == "mosaic.jpg"
+        assert (settings.model.content_weight, settings.model.style_weight) == (1.0, 1e-3)
+        assert settings.optim.lr == 1e-3 and settings.data.batch_size == 4
+        assert settings.trainer.max_steps == 20_000
+
+
+@pytest.mark.parametrize("name", SEARCHES)
+def test_every_hparams_search_composes_as_a_multirun_sweep(name: str) -> None:
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"hparams_search={name}"], return_hydra_config=True)
+    params = cfg.hydra.sweeper.params
+    assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
+    assert "data.batch_size" in params and "optim.lr" in params
+    settings = validate(cfg)  # the base point of the sweep is valid too
+    expected_model = "adain" if "adain" in name else "johnson"
+    assert settings.model.name == expected_model
+    # each swept value is itself valid
+    for key, values in params.items():
+        for value in str(values).split(","):
+            validate(compose_config([f"hparams_search={name}", f"{key}={value}"]))
+
+
+def test_unknown_override_fails_naming_the_key() -> None:
+    with pytest.raises(ConfigCompositionException, match="learning_rate"):
+        compose_config(["optim.learning_rate=1e-3"])
+    with pytest.raises(ConfigCompositionException, match="lamda"):
+        compose_config(["lamda=7"])
+    with pytest.raises(ConfigCompositionException, match="lambda"):  # λ belongs to AdaIN only
+        compose_config(["model=johnson", "lambda=7"])
+
+
+def test_wrong_type_fails_naming_the_key() -> None:
+    with pytest.raises(ConfigCompositionException) as info:
+        compose_config(["data.batch_size=eight"])
+    assert "data.batch_size" in str(info.value.__cause__ or info.value)
+    with pytest.raises(ConfigError, match="model.style_weight"):
+        validate(compose_config(["lambda=strong"]))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["lambda=-1"], "model.style_weight (lambda)"),
+        (["data.crop=600"], "data.resize"),
+        (["data.resize=128", "data.crop=256"], "data.resize"),
+        (["data.batch_size=0"], "data.batch_size"),
+        (["data.val_size=0"], "data.val_size"),
+        (["data.num_workers=-2"], "data.num_workers"),
+        (["data.max_megapixels=0"], "data.max_megapixels"),
+        (["optim.lr=0"], "optim.lr"),
+        (["optim.lr=-1e-4"], "optim.lr"),
+        (["optim.lr_decay=-1"], "optim.lr_decay"),
+        (["optim.beta1=1.0"], "optim.beta1"),
+        (["model.content_weight=-1"], "model.content_weight"),
+        (["model.content_weight=0", "lambda=0"], "model.content_weight + model.style_weight"),
+        (["model=johnson", "model.style_size=4"], "model.style_size"),
+        (["model=johnson", "model.output=relu"], "model.output"),
+        (["model=johnson", "model.tv_weight=-0.5"], "model.tv_weight"),
+        (["model.vgg_weights="], "model.vgg_weights"),
+        (["trainer.precision=15"], "trainer.precision"),
+        (["trainer.max_steps=0"], "trainer.max_steps"),
+        (["trainer.devices=0"], "trainer.devices"),
+        (["trainer.num_nodes=0"], "trainer.num_nodes"),
+        (["trainer.val_check_interval=0"], "trainer.val_check_interval"),
+        (["trainer.accelerator=tpu9"], "trainer.accelerator"),
+        (["checkpoint.every_n_steps=0"], "checkpoint.every_n_steps"),
+        (["checkpoint.keep=0"], "checkpoint.keep"),
+        (["logger.grid_images=-1"], "logger.grid_images"),
+        (["seed=-1"], "seed"),
+        (["data.content_dir=/a"], "data.content_dir/data.style_dir"),
+    ],
+)
+def test_impossible_values_fail_naming_the_key(overrides: list[str], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate(compose_config(overrides))
+    assert str(info.value).startswith(key), str(info.value)
+
+
+def test_precision_accepts_the_lightning_names() -> None:
+    for precision in ("32", "16-mixed", "bf16-mixed"):
+        assert validate(compose_config([f"trainer.precision={precision}"])).trainer.precision == precision
+    assert validate(compose_config(["trainer=gpu"])).trainer.precision == "16-mixed"
+    ddp = validate(compose_config(["trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"])).trainer
+    assert (ddp.strategy, ddp.devices, ddp.num_nodes, ddp.accelerator) == ("ddp", 4, 2, "gpu")
+
+
+def test_folders_accept_one_path_or_a_list() -> None:
+    assert DataConfig(content_dir="a", style_dir=["b", "c"]).style_dir == ["b", "c"]
+    assert DataConfig(content_dir="a", style_dir="b").content_dir == ["a"]
+    settings = validate(compose_config(["data.content_dir=[x,y]", "data.style_dir=z"]))
+    assert settings.data.content_dir == ["x", "y"] and settings.data.style_dir == ["z"]
+    with pytest.raises(ConfigError, match="data.content_dir"):
+        DataConfig(content_dir=[1, 2], style_dir="b")
+
+
+def test_config_is_converted_in_place_keeping_interpolations() -> None:
+    cfg = compose_config(["lambda=6"])
+    validate(cfg)
+    assert OmegaConf.to_container(cfg, resolve=False)["model"]["style_weight"] == "${lambda}"
+
+
+@pytest.mark.slow
+def test_bad_values_stop_the_command_before_data_is_read(tmp_path: Path) -> None:
+    """Exit code 2, one line naming the key; the (missing) data folders are never looked at."""
+    result = run_train(
+        "data.crop=600",
+        "data.content_dir=no_such_dir",
+        "data.style_dir=no_such_dir",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("stylexfer.train: error:")]
+    assert len(errors) == 1 and "data.resize" in errors[0] and "no_such_dir" not in errors[0]
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+    make_images(tmp_path / "content", 1)  # fewer usable images than a batch: clear data error
+    make_images(tmp_path / "style", 3)
+    result = run_train(
+        "data.content_dir=content",
+        "data.style_dir=style",
+        "data.batch_size=2",
+        "model.vgg_weights=random",
+        f"hydra.run.dir={tmp_path / 'run2'}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "data.content_dir: only 1 usable image" in result.stderr

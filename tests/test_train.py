@@ -1,0 +1,265 @@
+"""Whole training runs on tiny generated images: checkpoints, TensorBoard logs, resume, sweeps, DDP."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+import stylexfer.systems as systems
+from stylexfer.callbacks import CheckpointError
+from stylexfer.nets.adain import AdaINNet, Decoder
+from stylexfer.nets.johnson import TransformerNet
+from stylexfer.systems import LitAdaIN, LitJohnson, NonFiniteError
+from stylexfer.train import RunResult, compose_config, run
+from training_utils import (
+    TINY,
+    TINY_JOHNSON,
+    image_tags,
+    make_broken_files,
+    make_images,
+    override,
+    run_train,
+    scalars,
+)
+
+
+def train(tmp: Path, overrides: list[str], name: str = "run") -> RunResult:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return run(compose_config(overrides), output_dir=tmp / name, base_dir=tmp)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    make_images(root / "content", 4, seed=1)
+    make_images(root / "style", 3, seed=2, size=(40, 56))
+    return root
+
+
+@pytest.fixture(scope="module")
+def adain_run(data_root: Path) -> RunResult:
+    """Two AdaIN steps with a validation pass at step 2, checkpoints at every step."""
+    overrides = [*TINY, "lambda=7", "data.content_dir=content", "data.style_dir=style"]
+    return train(data_root, overrides, "adain")
+
+
+def test_adain_run_writes_a_plain_checkpoint(adain_run: RunResult) -> None:
+    assert adain_run.global_step == 2
+    assert sorted(p.name for p in adain_run.checkpoint_dir.glob("*.ckpt")) == [
+        "last.ckpt",
+        "step_0000001.ckpt",
+        "step_0000002.ckpt",
+    ]
+    checkpoint = torch.load(adain_run.last_checkpoint, map_location="cpu", weights_only=True)  # no code runs
+    assert checkpoint["global_step"] == 2
+    assert checkpoint["hyper_parameters"] == {
+        "name": "adain",
+        "lr": 1e-4,
+        "lr_decay": 5e-5,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "content_weight": 1.0,
+        "style_weight": 7.0,
+        "vgg_weights": "random",
+        "channels_last": False,
+    }
+    assert checkpoint["stylexfer"] == {"format": 1, "model": "adain", "net_prefix": "net."}
+    keys = set(checkpoint["state_dict"])
+    assert keys == {f"net.decoder.{k}" for k in Decoder().state_dict()}
+    assert not list(adain_run.checkpoint_dir.glob(".*"))  # no temporary files left
+
+
+def test_adain_checkpoint_loads_back_with_and_without_lightning(adain_run: RunResult) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = LitAdaIN.load_from_checkpoint(adain_run.last_checkpoint, map_location="cpu")
+        net = AdaINNet(encoder_weights="random")
+    state = torch.load(adain_run.last_checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    net.decoder.load_state_dict({k.removeprefix("net.decoder."): v for k, v in state.items()})
+    assert module.hparams.style_weight == 7.0
+    for key, value in net.decoder.state_dict().items():
+        assert torch.equal(module.net.decoder.state_dict()[key], value)
+    content = torch.rand(1, 3, 40, 48)
+    features = module.net.encode(content)["relu4_1"]
+    assert torch.allclose(module.net.decoder(features, size=(40, 48)), net.decoder(features, size=(40, 48)))
+
+
+def test_adain_run_logs_scalars_images_and_hparams(adain_run: RunResult) -> None:
+    logs = scalars(adain_run.output_dir / "tensorboard")
+    for tag in ("train/content", "train/style", "train/total", "val/content", "val/style", "val/total"):
+        assert tag in logs, sorted(logs)
+    assert [step for step, _ in logs["train/total"]] == [0, 1]
+    assert [step for step, _ in logs["val/total"]] == [1]  # Lightning's x axis: index of the last batch
+    assert "data/skipped_files" in logs and "lr-Adam" in logs
+    assert "val/stylized" in image_tags(adain_run.output_dir / "tensorboard")
+    hparams = (adain_run.output_dir / "tensorboard" / "hparams.yaml").read_text()
+    assert "style_weight: 7.0" in hparams and "crop: 32" in hparams
+
+
+def test_resume_with_ckpt_path_last_continues_at_the_saved_step(adain_run: RunResult, tmp_path: Path) -> None:
+    """Stop after N=2 steps, rerun the same folder with ckpt_path=last: it goes on from step 2 with the
+    saved optimizer state (Adam's own step counter reaches 4, not 2)."""
+    shutil.copytree(adain_run.output_dir, tmp_path / "run")
+    shutil.copytree(adain_run.output_dir.parent / "content", tmp_path / "content")
+    shutil.copytree(adain_run.output_dir.parent / "style", tmp_path / "style")
+    overrides = [*TINY, "lambda=7", "data.content_dir=content", "data.style_dir=style", "ckpt_path=last"]
+    result = train(tmp_path, override(overrides, trainer__max_steps=4))
+    assert result.global_step == 4
+    checkpoint = torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)
+    assert checkpoint["global_step"] == 4
+    adam_steps = {int(s["step"]) for s in checkpoint["optimizer_states"][0]["state"].values()}
+    assert adam_steps == {4}
+    assert checkpoint["lr_schedulers"][0]["last_epoch"] == 4
+    steps = [step for step, _ in scalars(result.output_dir / "tensorboard")["train/total"]]
+    assert steps == [0, 1, 2, 3]  # the resumed run logs steps 2 and 3 into the same folder
+    # the numbered checkpoint of step 2 was kept; 3 and 4 were added
+    assert {p.name for p in result.checkpoint_dir.glob("step_*.ckpt")} >= {
+        "step_0000002.ckpt",
+        "step_0000004.ckpt",
+    }
+
+
+def test_resume_from_a_corrupt_last_ckpt_names_the_newest_good_one(
+    adain_run: RunResult, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(adain_run.output_dir, run_dir, ignore=shutil.ignore_patterns("sample_data*"))
+    last = run_dir / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 3])  # truncated by a full disk, say
+    overrides = [*TINY, "data.content_dir=x", "data.style_dir=x", "ckpt_path=last"]
+    with pytest.raises(CheckpointError) as info:
+        train(tmp_path, overrides)
+    message = str(info.value)
+    assert "last.ckpt is unreadable (truncated or corrupt" in message
+    assert f"resume with ckpt_path={run_dir / 'checkpoints' / 'step_0000002.ckpt'}" in message
+    assert "(step 2)" in message
+
+
+def test_ckpt_path_may_name_a_run_folder(adain_run: RunResult, tmp_path: Path) -> None:
+    from stylexfer.callbacks import resolve_resume
+
+    path = resolve_resume(str(adain_run.output_dir), run_checkpoints=tmp_path / "none", base_dir=tmp_path)
+    assert path == adain_run.last_checkpoint
+    with pytest.raises(CheckpointError, match="ckpt_path=last: no .*last.ckpt"):
+        resolve_resume("last", run_checkpoints=tmp_path / "none", base_dir=tmp_path)
+
+
+def test_johnson_runs_out_of_the_box_on_the_generated_sample_set(tmp_path: Path) -> None:
+    """No data and no style image given: the generated sample set is used, as `python -m
+    stylexfer.train model=johnson` would."""
+    result = train(tmp_path, TINY_JOHNSON)
+    assert result.global_step == 2
+    assert len(list((result.output_dir / "sample_data_v1" / "content").glob("*.png"))) == 4
+    checkpoint = torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)
+    hparams = checkpoint["hyper_parameters"]
+    assert hparams["name"] == "johnson" and hparams["output"] == "sigmoid"
+    assert hparams["style_image"].endswith("style_000.png") and Path(hparams["style_image"]).is_absolute()
+    net = TransformerNet(output=hparams["output"])
+    net.load_state_dict({k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items()})  # strict
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = LitJohnson.load_from_checkpoint(result.last_checkpoint, map_location="cpu")
+    image = torch.rand(1, 3, 33, 47)
+    assert torch.allclose(module.net(image), net(image))
+    logs = scalars(result.output_dir / "tensorboard")
+    assert {"train/content", "train/style", "train/tv", "train/total", "val/total"} <= set(logs)
+
+
+def test_training_on_broken_files_skips_and_reports_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    unusable, _ = make_broken_files(tmp_path / "content")
+    make_images(tmp_path / "content", 2)
+    make_broken_files(tmp_path / "style")
+    make_images(tmp_path / "style", 2, seed=5)
+    overrides = override([*TINY, "data.content_dir=content", "data.style_dir=style"], data__val_size=20)
+    with caplog.at_level(logging.WARNING):
+        result = train(tmp_path, overrides)
+    assert result.global_step == 2
+    assert result.skipped_files == 2 * len(unusable) == 10  # every bad file, each once
+    assert any("skipped 10 unusable image file(s) during this run" in r.message for r in caplog.records)
+    logs = scalars(result.output_dir / "tensorboard")
+    assert logs["data/skipped_files"][-1][1] == 10
+
+
+def test_nan_loss_stops_the_run_naming_the_step_and_keeps_good_checkpoints(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = systems.adain_loss_terms
+    calls = {"n": 0}
+
+    def poisoned(net, content, style):  # type: ignore[no-untyped-def]
+        output, terms = real(net, content, style)
+        calls["n"] += 1
+        if calls["n"] == 3:  # the third training step (global step 2)
+            terms = {**terms, "style": terms["style"] * float("nan")}
+        return output, terms
+
+    monkeypatch.setattr(systems, "adain_loss_terms", poisoned)
+    overrides = [
+        *TINY,
+        f"data.content_dir={data_root / 'content'}",
+        f"data.style_dir={data_root / 'style'}",
+        "trainer.max_steps=5",
+        "trainer.val_check_interval=100",
+    ]
+    with pytest.raises(NonFiniteError, match=r"loss became nan at step 2 "):
+        train(tmp_path, overrides)
+    checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 2
+    assert all(torch.isfinite(v).all() for v in checkpoint["state_dict"].values())
+
+
+@pytest.mark.slow
+def test_sweep_makes_one_run_folder_per_job(data_root: Path, tmp_path: Path) -> None:
+    """`-m lambda=6,7` from another folder, with data paths relative to it."""
+    shutil.copytree(data_root / "content", tmp_path / "content")
+    shutil.copytree(data_root / "style", tmp_path / "style")
+    sweep = tmp_path / "sweep"
+    result = run_train(
+        "-m",
+        *TINY,
+        "trainer.max_steps=1",
+        "lambda=6,7",
+        "data.content_dir=content",
+        "data.style_dir=style",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for job, weight in (("0", 6.0), ("1", 7.0)):
+        checkpoint = torch.load(sweep / job / "checkpoints" / "last.ckpt", weights_only=True)
+        assert checkpoint["hyper_parameters"]["style_weight"] == weight
+        assert "train/total" in scalars(sweep / job / "tensorboard")
+        assert f"lambda={int(weight)}" in (sweep / job / ".hydra" / "overrides.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_two_process_ddp_on_cpu(data_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "ddp"
+    result = run_train(
+        *TINY,
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.precision=32",
+        "trainer.benchmark=false",
+        "trainer.max_steps=2",
+        f"data.content_dir={data_root / 'content'}",
+        f"data.style_dir={data_root / 'style'}",
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "MEMBER: 2/2" in output or "distributed_backend=gloo" in output
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 2
+    assert "train/total" in scalars(run_dir / "tensorboard")
