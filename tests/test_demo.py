@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from stylexfer.demo import main, pick_vgg_weights
+from stylexfer.demo import main, pick_vgg_weights, sample_pictures
 
 
 def test_demo_trains_then_stylizes_the_samples(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -29,15 +29,17 @@ def test_demo_trains_then_stylizes_the_samples(tmp_path: Path, capsys: pytest.Ca
         == 0
     )
     stylized = tmp_path / "demo" / "stylized"
-    pictures = sorted(stylized.glob("content_*__style_*.png"))
-    assert len(pictures) == 3 * 4
+    contents, styles = sample_pictures(tmp_path / "demo" / "train" / "sample_data_v1")
+    pictures = [stylized / f"{c.stem}__{s.stem}.png" for c in contents for s in styles]
+    assert len(pictures) == 3 * 4 and all(p.is_file() for p in pictures)
     first = Image.open(pictures[0])
-    content = Image.open(tmp_path / "demo" / "train" / "sample_data_v1" / "content" / "content_000.png")
+    content = Image.open(contents[0])
     assert first.mode == "RGB" and max(first.size) == 48  # the whole picture at --size, not a crop
     assert abs(first.size[0] / first.size[1] - content.size[0] / content.size[1]) < 0.1
     assert Image.open(stylized / "grid.png").size[0] > 4 * 160
     out = capsys.readouterr().out
     assert f"stylized images: {stylized}" in out and "random VGG weights" in out
+    assert "stylexfer stylize" in out  # tells the user the command to run next
     assert (tmp_path / "demo" / "train" / "checkpoints" / "last.ckpt").is_file()
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 from stylexfer.errors import StylexferError, WeightsError
-from stylexfer.images import load_tensor, save_image
-from stylexfer.nets.adain import AdaINNet
+from stylexfer.images import load_image, load_tensor, save_image, to_tensor
+from stylexfer.inference import load_model, resize_image
 from stylexfer.nets.vgg import imagenet_weights_file, load_weights
 
 log = logging.getLogger(__name__)
@@ -66,34 +66,24 @@ def stylize_with_checkpoint(
     *,
     max_side: int = 512,
 ) -> list[Path]:
-    """Stylize every content image with every style using an AdaIN training checkpoint; returns the
-    written files (`<content>__<style>.png`) plus `grid.png` (styles across, contents down)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    hparams = state["hyper_parameters"]
-    if hparams.get("name") != "adain":
-        raise StylexferError(
-            f"{checkpoint}: the demo stylizes with an AdaIN checkpoint, not {hparams.get('name')!r}"
-        )
+    """Stylize every content image with every style through the inference API that `stylexfer stylize`
+    and the GUI use (each style encoded once); returns the written files (`<content>__<style>.png`)
+    plus `grid.png` (styles across, contents down)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # random weights were announced when training started
-        net = AdaINNet(encoder_weights=hparams["vgg_weights"]).eval()
-    prefix = "net.decoder."
-    net.decoder.load_state_dict(
-        {k[len(prefix) :]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
-    )
+        stylizer = load_model(checkpoint, device="auto")
+        codes = stylizer.encode_styles(styles)
     out_dir = Path(out_dir)
     written: list[Path] = []
     rows = []
-    with torch.no_grad():
-        codes = [net.encode_style(_fit(load_tensor(path), max_side)[None]) for path in styles]
-        for content_path in contents:
-            content = _fit(load_tensor(content_path), max_side)[None]
-            row = [content[0]]
-            for style_path, code in zip(styles, codes, strict=True):
-                output = net(content, code).clamp(0, 1)
-                written.append(save_image(output, out_dir / f"{content_path.stem}__{style_path.stem}.png"))
-                row.append(output[0])
-            rows.append(row)
+    for content_path in contents:
+        content = to_tensor(resize_image(load_image(content_path), max_size=max_side))
+        row = [content]
+        for style_path, code in zip(styles, codes, strict=True):
+            output = stylizer.stylize(content, [code])
+            written.append(save_image(output, out_dir / f"{content_path.stem}__{style_path.stem}.png"))
+            row.append(output[0])
+        rows.append(row)
     tile = 160
     header = [torch.ones(3, tile, tile)] + [_fit(load_tensor(p), tile, square=True) for p in styles]
     tiles = header + [_fit(image, tile, square=True) for row in rows for image in row]
@@ -106,6 +96,17 @@ def stylize_with_checkpoint(
         )
     )
     return written
+
+
+def sample_pictures(generated: Path) -> tuple[list[Path], list[Path]]:
+    """Real photos and paintings from ../shared/data beside the checkout when present (3 contents,
+    4 styles), else the generated sample set the model was trained on."""
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data"  # checkout/src/stylexfer/demo.py
+    contents = [shared / "content" / name for name in ("chicago.jpg", "golden_gate.jpg", "sailboat.jpg")]
+    styles = [shared / "style" / name for name in ("mosaic.jpg", "candy.jpg", "la_muse.jpg", "udnie.jpg")]
+    if all(path.is_file() for path in contents + styles):
+        return contents, styles
+    return sorted((generated / "content").glob("*.png"))[:3], sorted((generated / "style").glob("*.png"))[:4]
 
 
 def _fit(image: torch.Tensor, side: int, square: bool = False) -> torch.Tensor:
@@ -179,9 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             if weights == "random":
                 warnings.simplefilter("ignore")  # announced above, once
             result = run(compose_config(overrides), output_dir=run_dir, base_dir=Path.cwd())
-        sample = run_dir / "sample_data_v1"
-        contents = sorted((sample / "content").glob("*.png"))[:3]
-        styles = sorted((sample / "style").glob("*.png"))[:4]
+        contents, styles = sample_pictures(run_dir / "sample_data_v1")
         written = stylize_with_checkpoint(
             result.last_checkpoint, contents, styles, out / "stylized", max_side=args.size
         )
@@ -193,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  stylized images: {out / 'stylized'} ({len(written) - 1} files, overview: {written[-1]})")
     print(f"  checkpoint:      {result.last_checkpoint}")
     print(f"  TensorBoard:     tensorboard --logdir {run_dir}")
+    print(
+        f"  try it yourself: .venv/bin/stylexfer stylize {contents[0]} --style {styles[0]} "
+        f"--model {result.last_checkpoint} --out {out / 'mine'}"
+    )
     if weights == "random":
         print("  (random VGG weights: the pictures show the pipeline working, not style-transfer quality)")
     return 0
