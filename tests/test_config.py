@@ -167,7 +167,7 @@ def test_bad_values_stop_the_command_before_data_is_read(tmp_path: Path) -> None
     assert result.returncode == 2, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("stylexfer.train: error:")]
     assert len(errors) == 1 and "data.resize" in errors[0] and "no_such_dir" not in errors[0]
-    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert not (tmp_path / "run").exists()  # no empty run folder left behind by a refused run
 
     make_images(tmp_path / "content", 1)  # fewer usable images than a batch: clear data error
     make_images(tmp_path / "style", 3)
@@ -181,3 +181,4 @@ def test_bad_values_stop_the_command_before_data_is_read(tmp_path: Path) -> None
     )
     assert result.returncode == 2
     assert "data.content_dir: only 1 usable image" in result.stderr
+    assert not (tmp_path / "run2").exists()

@@ -10,7 +10,9 @@ and exit code 2. Each run writes only into its own folder (`outputs/<date>/<time
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
 import sys
 import warnings
 from dataclasses import dataclass
@@ -190,7 +192,19 @@ def main(cfg: DictConfig) -> None:
         run(cfg, output_dir=runtime.output_dir, base_dir=runtime.cwd)
     except StylexferError as err:
         print(f"stylexfer.train: error: {err}", file=sys.stderr)
+        _discard_unused_run_dir(Path(runtime.output_dir))
         raise SystemExit(2) from None
+
+
+def _discard_unused_run_dir(output_dir: Path) -> None:
+    """Hydra makes the run folder (and its log) before the config is checked: a run refused at
+    start-up leaves no empty folder behind."""
+    hydra_files = {"train.log", ".hydra"}
+    if not output_dir.is_dir() or any(entry.name not in hydra_files for entry in output_dir.iterdir()):
+        return
+    shutil.rmtree(output_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        output_dir.parent.rmdir()  # the date folder, when this was its only run
 
 
 if __name__ == "__main__":
