@@ -100,14 +100,23 @@ def test_no_decay_means_a_plain_optimizer(johnson: LitJohnson) -> None:
     assert {id(p) for p in optimizer.param_groups[0]["params"]} == {id(p) for p in johnson.net.parameters()}
 
 
-def test_checkpoint_state_keeps_only_the_trained_net(adain: LitAdaIN, johnson: LitJohnson) -> None:
-    for system, prefix in ((adain, "net.decoder."), (johnson, "net.")):
+def test_checkpoint_state_keeps_only_the_trained_net(adain: LitAdaIN, johnson: LitJohnson, tmp_path: Path) -> None:
+    encoder_file = tmp_path / "vgg19.pth"
+    torch.save(adain.net.encoder.state_dict(), encoder_file)
+    adain_from_file = LitAdaIN(**{**adain.hparams, "vgg_weights": str(encoder_file)})
+    for system, prefix in ((adain_from_file, "net.decoder."), (johnson, "net.")):
         checkpoint = {"state_dict": system.state_dict()}
         system.on_save_checkpoint(checkpoint)
         keys = list(checkpoint["state_dict"])
         assert keys and all(k.startswith(prefix) for k in keys)
         assert not any(k.startswith(("net.encoder.", "criterion.")) for k in keys)
         assert checkpoint["stylexfer"] == {"format": 1, "model": system.hparams.name, "net_prefix": "net."}
+    # random encoder weights cannot be rebuilt from a name: they stay, so the decoder keeps its encoder
+    checkpoint = {"state_dict": adain.state_dict()}
+    adain.on_save_checkpoint(checkpoint)
+    assert {k for k in checkpoint["state_dict"] if k.startswith("net.encoder.")} == {
+        f"net.encoder.{k}" for k in adain.net.encoder.state_dict()
+    }
     assert (
         "net.conv1.conv.weight" in johnson.state_dict()
         and "net.residuals.4.norm2.weight" in johnson.state_dict()

@@ -71,7 +71,9 @@ def test_adain_run_writes_a_plain_checkpoint(adain_run: RunResult) -> None:
     }
     assert checkpoint["stylexfer"] == {"format": 1, "model": "adain", "net_prefix": "net."}
     keys = set(checkpoint["state_dict"])
-    assert keys == {f"net.decoder.{k}" for k in Decoder().state_dict()}
+    decoder_keys = {f"net.decoder.{k}" for k in Decoder().state_dict()}
+    encoder_keys = {k for k in keys if k.startswith("net.encoder.")}  # random VGG: kept, cannot be rebuilt
+    assert keys == decoder_keys | encoder_keys and "net.encoder.features.19.weight" in encoder_keys
     assert not list(adain_run.checkpoint_dir.glob(".*"))  # no temporary files left
 
 
@@ -81,8 +83,10 @@ def test_adain_checkpoint_loads_back_with_and_without_lightning(adain_run: RunRe
         module = LitAdaIN.load_from_checkpoint(adain_run.last_checkpoint, map_location="cpu")
         net = AdaINNet(encoder_weights="random")
     state = torch.load(adain_run.last_checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-    net.decoder.load_state_dict({k.removeprefix("net.decoder."): v for k, v in state.items()})
+    net.load_state_dict({k.removeprefix("net."): v for k, v in state.items()})  # strict: decoder + random encoder
     assert module.hparams.style_weight == 7.0
+    for key, value in net.encoder.state_dict().items():  # Lightning restores the same random encoder
+        assert torch.equal(module.net.encoder.state_dict()[key], value)
     for key, value in net.decoder.state_dict().items():
         assert torch.equal(module.net.decoder.state_dict()[key], value)
     content = torch.rand(1, 3, 40, 48)

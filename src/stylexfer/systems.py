@@ -6,7 +6,7 @@ Checkpoint layout (read without Lightning by `stylexfer.modelfile`, `torch.load(
   ("adain" | "johnson"); `vgg_weights` the VGG used for the loss; Johnson's `output` the
   TransformerNet output mode ("sigmoid" | "clamp").
 - `state_dict`: the trained net only. AdaIN: `net.decoder.<conv4_1 … conv1_1>.weight|bias`
-  (the frozen encoder is rebuilt from `vgg_weights`). Johnson: `net.<TransformerNet keys>`
+  (the frozen encoder is rebuilt from `vgg_weights`; random encoder weights are kept as `net.encoder.*`). Johnson: `net.<TransformerNet keys>`
   (`net.conv1.conv.weight`, `net.residuals.0.conv1.norm.weight`, …); the loss VGG is dropped.
 - `stylexfer`: `{"format": 1, "model": name, "net_prefix": "net."}`.
 """
@@ -131,11 +131,16 @@ class _StyleTransferSystem(pl.LightningModule):
 class LitAdaIN(_StyleTransferSystem):
     """Trains AdaINNet's decoder: L = content_weight·L_c + style_weight·L_s (Huang & Belongie §3.3).
 
-    The VGG-19 encoder is frozen, never optimised, and not stored in checkpoints.
+    The VGG-19 encoder is frozen, never optimised, and not stored in checkpoints, except when its
+    weights are random: those cannot be rebuilt from a name, and the decoder only fits the encoder
+    it was trained with.
     """
 
     model_name = "adain"
-    frozen_prefixes = ("net.encoder.",)
+
+    @property
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        return () if self.hparams.vgg_weights == "random" else ("net.encoder.",)
 
     def __init__(
         self,
