@@ -540,22 +540,23 @@ class PairDataset(torch.utils.data.Dataset):
 
 
 def loader_case(workers: int) -> Case:
+    """The training input pipeline through a DataLoader: pairs of a COCO-size content crop and a
+    WikiArt-size style crop (draft decode), in batches; workers persist, as in training."""
+
     def setup(cfg: BenchConfig) -> tuple[Callable[[], Any], int, dict[str, Any]]:
-        contents = _write_jpegs(cfg.workdir / "jpegs", cfg.pipeline_images, 640, 480)
-        styles = _write_jpegs(cfg.workdir / "jpegs", cfg.pipeline_images, 4000, 3000)
+        (_, cw, ch), (_, sw, sh) = cfg.jpeg_sizes[0], cfg.jpeg_sizes[min(1, len(cfg.jpeg_sizes) - 1)]
+        contents = _write_jpegs(cfg.workdir / "jpegs", cfg.pipeline_images, cw, ch)
+        styles = _write_jpegs(cfg.workdir / "jpegs", cfg.pipeline_images, sw, sh)
         dataset = PairDataset(contents, styles, cfg.loader_items, cfg.shorter_side, cfg.crop)
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=cfg.batch, num_workers=workers, persistent_workers=workers > 0
+        )
 
         def run() -> Any:
-            loader = torch.utils.data.DataLoader(
-                dataset, batch_size=cfg.batch, num_workers=workers, persistent_workers=False
-            )
             return sum(batch[0].shape[0] for batch in loader)
 
-        return (
-            run,
-            cfg.loader_items,
-            {"workers": workers, "batch": cfg.batch, "unit": "pairs (640x480 + 4000x3000)"},
-        )
+        unit = f"pairs ({cw}x{ch} content + {sw}x{sh} style)"
+        return run, cfg.loader_items, {"workers": workers, "batch": cfg.batch, "unit": unit}
 
     return Case(f"data/loader-{workers}-workers", "data", setup, count_flops=False, memory=False)
 

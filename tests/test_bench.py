@@ -27,7 +27,7 @@ def bench():
 @pytest.fixture
 def tiny(bench, tmp_path):
     return bench.BenchConfig(
-        repeats=1, warmup=0, sizes=(32, 64), batch=2, crop=32, folder_images=2, folder_batch=2,
+        repeats=1, warmup=0, sizes=(32,), batch=2, crop=32, folder_images=2, folder_batch=2,
         jpeg_sizes=(("coco", 64, 48), ("wikiart", 400, 300)), pipeline_images=2, shorter_side=64,
         loader_items=4, limit_sizes=(256,), memory=False, workdir=tmp_path,
     )
@@ -41,7 +41,9 @@ def test_transformer_net_flops_are_exact(bench, tiny):
     """TransformerNet at 32²: the sum of 2·Cin·Cout·k²·H_out·W_out over its 16 convolutions."""
     s = 32
     expected = (
-        conv_flops(3, 32, 9, s, s) + conv_flops(32, 64, 3, s // 2, s // 2) + conv_flops(64, 128, 3, s // 4, s // 4)
+        conv_flops(3, 32, 9, s, s)
+        + conv_flops(32, 64, 3, s // 2, s // 2)
+        + conv_flops(64, 128, 3, s // 4, s // 4)
         + 10 * conv_flops(128, 128, 3, s // 4, s // 4)
         + conv_flops(128, 64, 3, s // 2, s // 2) + conv_flops(64, 32, 3, s, s) + conv_flops(32, 3, 9, s, s)
     )

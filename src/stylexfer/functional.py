@@ -54,11 +54,13 @@ def gram_matrix(features: Tensor) -> Tensor:
     """(B, C, H, W) -> (B, C, C), divided by C·H·W so layers of any size compare (Johnson et al. §3.2)."""
     b, c, h, w = features.shape
     features = features.float()  # fp32: fp16 Gram sums overflow
-    if c > 1 and features.is_contiguous(memory_format=torch.channels_last):
-        flat_t = features.permute(0, 2, 3, 1).reshape(b, h * w, c)  # a view, no copy: (B, HW, C)
-        return flat_t.mT @ flat_t / (c * h * w)
-    flat = features.reshape(b, c, h * w)
-    return flat @ flat.mT / (c * h * w)
+    # autocast would run the product in fp16/bf16 again, whatever the operands' dtype
+    with torch.autocast(device_type=features.device.type, enabled=False):
+        if c > 1 and features.is_contiguous(memory_format=torch.channels_last):
+            flat_t = features.permute(0, 2, 3, 1).reshape(b, h * w, c)  # a view, no copy: (B, HW, C)
+            return flat_t.mT @ flat_t / (c * h * w)
+        flat = features.reshape(b, c, h * w)
+        return flat @ flat.mT / (c * h * w)
 
 
 def total_variation(images: Tensor) -> Tensor:

@@ -16,7 +16,6 @@ from typing import Literal
 
 import torch
 from torch import Tensor, nn
-from torchvision import models
 
 from stylexfer.errors import WeightsError
 
@@ -26,10 +25,40 @@ Arch = Literal["vgg16", "vgg19"]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-_TORCHVISION = {
-    "vgg16": (models.vgg16, models.VGG16_Weights.IMAGENET1K_V1),
-    "vgg19": (models.vgg19, models.VGG19_Weights.IMAGENET1K_V1),
+# torchvision's VGG `features` layouts ("D", "E" in torchvision.models.vgg.cfgs; "M" = 2×2 max-pool) and
+# its ImageNet weight URLs. Spelt out so the stylize path neither imports torchvision.models (~1 s) nor
+# builds and initialises the 120 M-parameter classifier it would throw away (~1 s per VGG).
+_CONFIGS: dict[str, tuple[int | str, ...]] = {
+    "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
+    "vgg19": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+              512, 512, 512, 512, "M"),
 }
+_URLS = {
+    "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
+    "vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+}
+
+
+def _make_features(arch: Arch, count: int | None = None) -> list[nn.Module]:
+    """The first `count` modules of torchvision's vgg16/vgg19 `features` (same indices, so the same
+    state-dict keys), initialised as torchvision initialises them (Kaiming normal, fan_out; zero bias)."""
+    modules: list[nn.Module] = []
+    channels = 3
+    for value in _CONFIGS[arch]:
+        if value == "M":
+            modules.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            conv = nn.Conv2d(channels, int(value), kernel_size=3, padding=1)
+            modules += [conv, nn.ReLU(inplace=False)]
+            channels = int(value)
+        if count is not None and len(modules) >= count:
+            break
+    modules = modules[:count]
+    for module in modules:
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(module.bias)
+    return modules
 
 
 class RandomWeightsWarning(UserWarning):
@@ -39,21 +68,19 @@ class RandomWeightsWarning(UserWarning):
 def layer_names(arch: Arch) -> list[str]:
     """Names of torchvision's `features` children in order: conv1_1, relu1_1, …, pool1, conv2_1, …"""
     names, block, depth = [], 1, 0
-    for module in _TORCHVISION[arch][0](weights=None).features:
-        if isinstance(module, nn.Conv2d):
-            depth += 1
-            names.append(f"conv{block}_{depth}")
-        elif isinstance(module, nn.ReLU):
-            names.append(f"relu{block}_{depth}")
-        else:
+    for value in _CONFIGS[arch]:
+        if value == "M":
             names.append(f"pool{block}")
             block, depth = block + 1, 0
+        else:
+            depth += 1
+            names += [f"conv{block}_{depth}", f"relu{block}_{depth}"]
     return names
 
 
 def imagenet_weights_file(arch: Arch) -> Path:
     """Where torchvision caches the ImageNet weights of `arch` (~/.cache/torch/hub/checkpoints/…)."""
-    url = _TORCHVISION[arch][1].url
+    url = _URLS[arch]
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
@@ -73,7 +100,7 @@ def load_weights(arch: Arch, weights: str | os.PathLike) -> dict[str, Tensor] | 
 
 
 def _load_imagenet(arch: Arch) -> dict[str, Tensor]:
-    url = _TORCHVISION[arch][1].url
+    url = _URLS[arch]
     path = imagenet_weights_file(arch)
     if not path.is_file():
         try:
@@ -124,8 +151,8 @@ class VGGFeatures(nn.Module):
         padding_mode: Literal["zeros", "reflect"] = "zeros",
     ) -> None:
         super().__init__()
-        if arch not in _TORCHVISION:
-            raise ValueError(f"unknown VGG architecture {arch!r}; choose one of {sorted(_TORCHVISION)}")
+        if arch not in _CONFIGS:
+            raise ValueError(f"unknown VGG architecture {arch!r}; choose one of {sorted(_CONFIGS)}")
         names = layer_names(arch)
         self.layers = tuple(layers)
         unknown = [name for name in self.layers if name not in names]
@@ -137,7 +164,7 @@ class VGGFeatures(nn.Module):
         self.arch = arch
         self.names = names[: last + 1]
         self.normalize = nn.Conv2d(3, 3, kernel_size=1)
-        self.features = nn.Sequential(*list(_TORCHVISION[arch][0](weights=None).features)[: last + 1])
+        self.features = nn.Sequential(*_make_features(arch, last + 1))
         for module in self.features:
             if isinstance(module, nn.Conv2d):
                 module.padding_mode = padding_mode
