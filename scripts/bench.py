@@ -116,6 +116,7 @@ class CaseResult:
     flops: int | None = None
     gflops_per_s: float | None = None
     efficiency: float | None = None
+    cpu_efficiency: float | None = None  # the same ratio from process CPU time (robust to other load)
     peak_rss_mb: float | None = None
     rss_growth_mb: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -168,9 +169,11 @@ def count_flops(run: Callable[[], Any]) -> int:
 
 
 def matmul_limit(cfg: BenchConfig) -> dict[str, Any]:
-    """Best median GFLOP/s of dense fp32 matrix multiplies: torch.mm (MKL/cuBLAS) and the same
-    product as a channels_last 1×1 convolution (oneDNN/cuDNN). On AMD CPUs MKL's sgemm runs about
-    half as fast as oneDNN's, so taking MKL alone would overstate every efficiency."""
+    """Best median GFLOP/s of dense fp32 n×n×n matrix multiplies through every GEMM PyTorch has here:
+    torch.mm (MKL on CPU, cuBLAS on GPU), oneDNN's inner product (mkldnn_linear, the AVX-512 brgemm)
+    and the same product as a channels_last 1×1 convolution. On AMD CPUs MKL runs its AVX2 path, half
+    of what oneDNN reaches, so MKL alone would overstate every efficiency about 2×. FLOPs are
+    FlopCounterMode's count of the n×n×n mm (2n³) for all three."""
     device = cfg.device
     candidates = []
     gen = torch.Generator().manual_seed(0)
@@ -178,32 +181,29 @@ def matmul_limit(cfg: BenchConfig) -> dict[str, Any]:
         a = torch.randn(n, n, generator=gen).to(device)
         b = torch.randn(n, n, generator=gen).to(device)
         flops = count_flops(lambda a=a, b=b: a @ b)
-        stats = measure(lambda a=a, b=b: a @ b, cfg)
-        candidates.append(
-            {
-                "name": f"mm {n}x{n}x{n}",
-                "flops": flops,
-                **stats,
-                "gflops_per_s": flops / stats["median_s"] / 1e9,
-            }
-        )
-        # (1, K, N/256, 256) input, (M, K, 1, 1) weight: an M×K by K×N product, N = n pixels.
-        x = torch.randn(1, n, n // 256, 256, generator=gen).to(device, memory_format=torch.channels_last)
-        w = torch.randn(n, n, 1, 1, generator=gen).to(device)
+        runs: dict[str, Callable[[], Any]] = {f"mm {n}³": lambda a=a, b=b: a @ b}
+        if device == "cpu" and torch.backends.mkldnn.is_available():
+            a_mkldnn, b_t_mkldnn = a.to_mkldnn(), b.t().contiguous().to_mkldnn()
+            runs[f"oneDNN linear {n}³"] = lambda x=a_mkldnn, w=b_t_mkldnn: torch._C._nn.mkldnn_linear(x, w)
+        # (1, K, n/64, 64) pixels by an (M, K, 1, 1) weight: the same M×K by K×N product.
+        x = a.t().reshape(1, n, n // 64, 64).contiguous(memory_format=torch.channels_last)
+        w = b.t().reshape(n, n, 1, 1).contiguous()
+        runs[f"1x1 conv {n}³"] = lambda x=x, w=w: F.conv2d(x, w)
         with torch.inference_mode():
-            flops = count_flops(lambda x=x, w=w: F.conv2d(x, w))
-            stats = measure(lambda x=x, w=w: F.conv2d(x, w), cfg)
-        candidates.append(
-            {
-                "name": f"1x1 conv {n}x{n}x{n}",
-                "flops": flops,
-                **stats,
-                "gflops_per_s": flops / stats["median_s"] / 1e9,
-            }
-        )
-        del a, b, x, w
+            for name, run in runs.items():
+                stats = measure(run, cfg)
+                candidates.append(
+                    {"name": name, "flops": flops, **stats, "gflops_per_s": flops / stats["median_s"] / 1e9}
+                )
+        del a, b, x, w, runs
     best = max(candidates, key=lambda c: c["gflops_per_s"])
-    return {"gflops_per_s": best["gflops_per_s"], "best": best["name"], "candidates": candidates}
+    cpu_best = max(c["flops"] / c["cpu_s"] / 1e9 for c in candidates)
+    return {
+        "gflops_per_s": best["gflops_per_s"],
+        "best": best["name"],
+        "cpu_gflops_per_s": cpu_best,
+        "candidates": candidates,
+    }
 
 
 def peak_rss_mb() -> float:
@@ -660,7 +660,9 @@ def all_cases(cfg: BenchConfig) -> list[Case]:
     return cases
 
 
-def run_case(case: Case, cfg: BenchConfig, limit_gflops: float | None) -> CaseResult:
+def run_case(
+    case: Case, cfg: BenchConfig, limit_gflops: float | None, limit_cpu_gflops: float | None = None
+) -> CaseResult:
     """Set up, count FLOPs once, time, derive rates. NotAvailable becomes an n/a row."""
     result = CaseResult(case.name, case.group)
     try:
@@ -683,6 +685,8 @@ def run_case(case: Case, cfg: BenchConfig, limit_gflops: float | None) -> CaseRe
         result.gflops_per_s = result.flops / result.median_s / 1e9
         if limit_gflops:
             result.efficiency = result.gflops_per_s / limit_gflops
+        if limit_cpu_gflops and result.cpu_s:
+            result.cpu_efficiency = result.flops / result.cpu_s / 1e9 / limit_cpu_gflops
     return result
 
 
@@ -826,7 +830,7 @@ def table(results: list[CaseResult], limit: dict[str, Any] | None, targets: list
         lines.append(f"limit: {limit['gflops_per_s']:.0f} GFLOP/s fp32 ({limit['best']}, median)")
     header = (
         f"{'case':44} {'median ms':>10} {'min ms':>9} {'GFLOP':>8} {'GFLOP/s':>8} {'eff':>5} "
-        f"{'items/s':>8} {'peak MB':>8}  note"
+        f"{'cpu eff':>7} {'items/s':>8} {'peak MB':>8}  note"
     )
     lines += [header, "-" * len(header)]
     for r in results:
@@ -838,10 +842,11 @@ def table(results: list[CaseResult], limit: dict[str, Any] | None, targets: list
             return format(v, spec) if v is not None else "-"
 
         eff = f"{r.efficiency:.0%}" if r.efficiency is not None else "-"
+        cpu_eff = f"{r.cpu_efficiency:.0%}" if r.cpu_efficiency is not None else "-"
         lines.append(
             f"{r.name:44} {fmt(r.median_s * 1e3, '10.1f')} {fmt(r.min_s * 1e3, '9.1f')} "
             f"{fmt(r.flops / 1e9 if r.flops else None, '8.1f'):>8} {fmt(r.gflops_per_s, '8.0f'):>8} "
-            f"{eff:>5} "
+            f"{eff:>5} {cpu_eff:>7} "
             f"{fmt(r.items_per_s, '8.2f'):>8} {fmt(r.peak_rss_mb, '8.0f'):>8}  {r.note}"
         )
     if targets:
@@ -896,7 +901,7 @@ def run_bench(
     log(f"limit: {limit['gflops_per_s']:.0f} GFLOP/s ({limit['best']})")
     results = []
     for case in cases:
-        r = run_case(case, cfg, limit["gflops_per_s"])
+        r = run_case(case, cfg, limit["gflops_per_s"], limit["cpu_gflops_per_s"])
         if r.status == "ok" and cfg.memory and case.memory:
             mem = memory_in_subprocess(case, cfg, quick)
             if mem is not None:
