@@ -207,7 +207,13 @@ def matmul_limit(cfg: BenchConfig) -> dict[str, Any]:
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    """This process's peak resident memory. VmHWM belongs to the address space, so it starts afresh at
+    exec; ru_maxrss would inherit the forking parent's peak on Linux (and then every child of the
+    bench would report at least the bench's own peak)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024.0  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB; no /proc
 
 
 def current_rss_mb() -> float:
