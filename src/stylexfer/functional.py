@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 EPS = 1e-5  # inside the square root: a constant image has σ = sqrt(ε), never 0 or NaN
@@ -14,9 +15,9 @@ def channel_mean_std(features: Tensor, eps: float = EPS) -> tuple[Tensor, Tensor
     σ = sqrt(var + ε) with the biased variance (correction=0). Computed in fp32 so
     statistics stay exact under fp16/bf16 autocast.
     """
-    flat = features.float().flatten(2)
-    var, mean = torch.var_mean(flat, dim=2, correction=0, keepdim=True)
-    return mean.unsqueeze(-1), (var + eps).sqrt().unsqueeze(-1)
+    # Reduce over (H, W) directly: flatten(2) would copy a channels_last tensor first.
+    var, mean = torch.var_mean(features.float(), dim=(2, 3), correction=0, keepdim=True)
+    return mean, (var + eps).sqrt()
 
 
 def adain(content: Tensor, style: Tensor, eps: float = EPS) -> Tensor:
@@ -35,11 +36,31 @@ def adain_with_stats(content: Tensor, style_mean: Tensor, style_std: Tensor, eps
     return (normalized * style_std + style_mean).to(content.dtype)
 
 
+def instance_norm(features: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float = EPS) -> Tensor:
+    """(B, C, H, W) -> same shape: per-sample, per-channel normalisation, then the affine (C,) weight
+    and bias (Ulyanov et al. 2016); equal to ``F.instance_norm`` (biased variance, eps inside the root).
+
+    Each sample goes through batch norm's statistics kernel, which keeps the memory format and is
+    about 10× faster on a channels_last CPU tensor than ``var_mean`` over (H, W);
+    ``F.instance_norm`` would copy a channels_last tensor to NCHW and back.
+    """
+    if features.shape[0] == 1:
+        return F.batch_norm(features, None, None, weight, bias, training=True, eps=eps)
+    return torch.cat([F.batch_norm(sample, None, None, weight, bias, training=True, eps=eps)
+                      for sample in features.split(1)])
+
+
 def gram_matrix(features: Tensor) -> Tensor:
     """(B, C, H, W) -> (B, C, C), divided by C·H·W so layers of any size compare (Johnson et al. §3.2)."""
     b, c, h, w = features.shape
-    flat = features.float().reshape(b, c, h * w)  # fp32: fp16 Gram sums overflow
-    return flat @ flat.mT / (c * h * w)
+    features = features.float()  # fp32: fp16 Gram sums overflow
+    # autocast would run the product in fp16/bf16 again, whatever the operands' dtype
+    with torch.autocast(device_type=features.device.type, enabled=False):
+        if c > 1 and features.is_contiguous(memory_format=torch.channels_last):
+            flat_t = features.permute(0, 2, 3, 1).reshape(b, h * w, c)  # a view, no copy: (B, HW, C)
+            return flat_t.mT @ flat_t / (c * h * w)
+        flat = features.reshape(b, c, h * w)
+        return flat @ flat.mT / (c * h * w)
 
 
 def total_variation(images: Tensor) -> Tensor:

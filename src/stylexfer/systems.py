@@ -6,8 +6,9 @@ Checkpoint layout (read without Lightning by `stylexfer.modelfile`, `torch.load(
   ("adain" | "johnson"); `vgg_weights` the VGG used for the loss; Johnson's `output` the
   TransformerNet output mode ("sigmoid" | "clamp").
 - `state_dict`: the trained net only. AdaIN: `net.decoder.<conv4_1 … conv1_1>.weight|bias`
-  (the frozen encoder is rebuilt from `vgg_weights`; random encoder weights are kept as `net.encoder.*`). Johnson: `net.<TransformerNet keys>`
-  (`net.conv1.conv.weight`, `net.residuals.0.conv1.norm.weight`, …); the loss VGG is dropped.
+  (the frozen encoder is rebuilt from `vgg_weights`; random encoder weights are kept as
+  `net.encoder.*`). Johnson: `net.<TransformerNet keys>` (`net.conv1.conv.weight`,
+  `net.residuals.0.conv1.norm.weight`, …); the loss VGG is dropped.
 - `stylexfer`: `{"format": 1, "model": name, "net_prefix": "net."}`.
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -53,12 +54,12 @@ class Decoder(nn.Module):
         """size: the output H×W; the upsamplings land on the sizes VGG's pools came from, so any
         image size round-trips. None: plain ×2 steps (output 8× the feature map)."""
         sizes = _pool_sizes(size, features.shape[-2:])
-        x = features
+        x = features.contiguous(memory_format=torch.channels_last)  # NHWC: see VGGFeatures.forward
         for name, _, _, upsample in DECODER_LAYERS:
             x = getattr(self, name)(x)
             if name == "conv1_1":
                 break
-            x = F.relu(x)
+            x = torch.relu_(x)  # the conv output is ours: no copy (autograd-safe after a conv)
             if upsample:
                 x = F.interpolate(x, size=sizes.pop(), mode="nearest")
         return x

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from stylexfer.functional import instance_norm
+
 OutputMode = Literal["sigmoid", "clamp"]
 
 
@@ -23,7 +25,11 @@ class ConvLayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv(x)
-        return F.relu(self.norm(x)) if self.norm is not None else x
+        if self.norm is None:
+            return x
+        # instance_norm keeps channels_last (F.instance_norm copies to NCHW and back); the
+        # normalised tensor is ours, so ReLU runs in place.
+        return torch.relu_(instance_norm(x, self.norm.weight, self.norm.bias, self.norm.eps))
 
 
 class ResidualBlock(nn.Module):
@@ -36,7 +42,9 @@ class ResidualBlock(nn.Module):
         self.norm2 = nn.InstanceNorm2d(channels, affine=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.norm2(self.conv2(self.conv1(x)))
+        norm = self.norm2
+        residual = instance_norm(self.conv2(self.conv1(x)), norm.weight, norm.bias, norm.eps)
+        return residual.add_(x)  # ours: add the identity in place
 
 
 class UpsampleConv(nn.Module):
@@ -74,7 +82,8 @@ class TransformerNet(nn.Module):
         self.conv_out = ConvLayer(32, 3, 9, norm_relu=False)
 
     def forward(self, images: Tensor) -> Tensor:
-        x1 = self.conv1(images)
+        # channels_last: convs, norms and upsampling stay NHWC (oneDNN/cuDNN need no reorders).
+        x1 = self.conv1(images.contiguous(memory_format=torch.channels_last))
         x2 = self.conv2(x1)
         x = self.residuals(self.conv3(x2))
         x = self.up1(x, size=x2.shape[-2:])

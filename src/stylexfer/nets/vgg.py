@@ -15,8 +15,6 @@ from typing import Literal
 
 import torch
 from torch import Tensor, nn
-from torchvision import models
-from torchvision.models.vgg import cfgs, make_layers
 
 from stylexfer.errors import WeightsError
 
@@ -24,22 +22,40 @@ Arch = Literal["vgg16", "vgg19"]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# torchvision's layer configurations ("D" = VGG-16, "E" = VGG-19) and ImageNet weights.
-_TORCHVISION = {
-    "vgg16": ("D", models.VGG16_Weights.IMAGENET1K_V1),
-    "vgg19": ("E", models.VGG19_Weights.IMAGENET1K_V1),
+# torchvision's VGG `features` layouts ("D", "E" in torchvision.models.vgg.cfgs; "M" = 2×2 max-pool) and
+# its ImageNet weight URLs. Spelt out so the stylize path neither imports torchvision.models (~1 s) nor
+# builds and initialises the 120 M-parameter classifier it would throw away (~1 s per VGG).
+_CONFIGS: dict[str, tuple[int | str, ...]] = {
+    "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
+    "vgg19": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+              512, 512, 512, 512, "M"),
+}
+_URLS = {
+    "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
+    "vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
 }
 
 
-def _vgg_features(arch: Arch, depth: int) -> nn.Sequential:
-    """The first `depth` children of torchvision's `features` Sequential (no 120M-parameter classifier
-    built), with torchvision's own initialisation so random weights keep activations in a sane range."""
-    features = make_layers(cfgs[_TORCHVISION[arch][0]], batch_norm=False)[:depth]
-    for module in features:
+def _make_features(arch: Arch, count: int | None = None) -> list[nn.Module]:
+    """The first `count` modules of torchvision's vgg16/vgg19 `features` (same indices, so the same
+    state-dict keys), initialised as torchvision initialises them (Kaiming normal, fan_out; zero bias)."""
+    modules: list[nn.Module] = []
+    channels = 3
+    for value in _CONFIGS[arch]:
+        if value == "M":
+            modules.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            conv = nn.Conv2d(channels, int(value), kernel_size=3, padding=1)
+            modules += [conv, nn.ReLU(inplace=False)]
+            channels = int(value)
+        if count is not None and len(modules) >= count:
+            break
+    modules = modules[:count]
+    for module in modules:
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
             nn.init.zeros_(module.bias)
-    return features
+    return modules
 
 
 class RandomWeightsWarning(UserWarning):
@@ -49,8 +65,8 @@ class RandomWeightsWarning(UserWarning):
 def layer_names(arch: Arch) -> list[str]:
     """Names of torchvision's `features` children in order: conv1_1, relu1_1, …, pool1, conv2_1, …"""
     names, block, depth = [], 1, 0
-    for channels in cfgs[_TORCHVISION[arch][0]]:
-        if channels == "M":
+    for value in _CONFIGS[arch]:
+        if value == "M":
             names.append(f"pool{block}")
             block, depth = block + 1, 0
         else:
@@ -61,7 +77,7 @@ def layer_names(arch: Arch) -> list[str]:
 
 def imagenet_weights_file(arch: Arch) -> Path:
     """Where torchvision caches the ImageNet weights of `arch` (~/.cache/torch/hub/checkpoints/…)."""
-    url = _TORCHVISION[arch][1].url
+    url = _URLS[arch]
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
@@ -80,7 +96,7 @@ def load_weights(arch: Arch, weights: str | os.PathLike) -> dict[str, Tensor] | 
 
 
 def _load_imagenet(arch: Arch) -> dict[str, Tensor]:
-    url = _TORCHVISION[arch][1].url
+    url = _URLS[arch]
     path = imagenet_weights_file(arch)
     if not path.is_file():
         try:
@@ -95,7 +111,9 @@ def _load_imagenet(arch: Arch) -> dict[str, Tensor]:
 
 def _load_file(path: Path) -> dict[str, Tensor]:
     if not path.is_file():
-        raise WeightsError(f"VGG weights file not found: {path}; pass 'imagenet', 'random' or an existing file")
+        raise WeightsError(
+            f"VGG weights file not found: {path}; pass 'imagenet', 'random' or an existing file"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
@@ -106,7 +124,9 @@ def _load_file(path: Path) -> dict[str, Tensor]:
     if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise WeightsError(f"{path} is not a state dict of tensors; expected torchvision VGG keys 'features.N.weight'")
+        raise WeightsError(
+            f"{path} is not a state dict of tensors; expected torchvision VGG keys 'features.N.weight'"
+        )
     return dict(state)
 
 
@@ -127,18 +147,20 @@ class VGGFeatures(nn.Module):
         padding_mode: Literal["zeros", "reflect"] = "zeros",
     ) -> None:
         super().__init__()
-        if arch not in _TORCHVISION:
-            raise ValueError(f"unknown VGG architecture {arch!r}; choose one of {sorted(_TORCHVISION)}")
+        if arch not in _CONFIGS:
+            raise ValueError(f"unknown VGG architecture {arch!r}; choose one of {sorted(_CONFIGS)}")
         names = layer_names(arch)
         self.layers = tuple(layers)
         unknown = [name for name in self.layers if name not in names]
         if not self.layers or unknown:
-            raise ValueError(f"unknown {arch} layer(s) {unknown or '(none given)'}; valid names: {', '.join(names)}")
+            raise ValueError(
+                f"unknown {arch} layer(s) {unknown or '(none given)'}; valid names: {', '.join(names)}"
+            )
         last = max(names.index(name) for name in self.layers)
         self.arch = arch
         self.names = names[: last + 1]
         self.normalize = nn.Conv2d(3, 3, kernel_size=1)
-        self.features = _vgg_features(arch, last + 1)
+        self.features = nn.Sequential(*_make_features(arch, last + 1))
         for module in self.features:
             if isinstance(module, nn.Conv2d):
                 module.padding_mode = padding_mode
@@ -174,13 +196,39 @@ class VGGFeatures(nn.Module):
         self.load_state_dict(picked, strict=False)
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
-        x = self.normalize(images)
+        # channels_last: oneDNN/cuDNN convolutions, ReLU and max-pool run on NHWC without the
+        # reorders NCHW costs (about 2× on CPU); every activation after this stays NHWC.
+        x = images.contiguous(memory_format=torch.channels_last) if images.dim() == 4 else images
+        first = self.features[0]
+        fold = first.padding_mode == "reflect"
+        if not fold:
+            x = self.normalize(x)
         out: dict[str, Tensor] = {}
-        for name, module in zip(self.names, self.features, strict=True):
-            x = module(x)
+        for index, (name, module) in enumerate(zip(self.names, self.features, strict=True)):
+            if index == 0 and fold:
+                x = self._normalized_first_conv(x)
+            elif isinstance(module, nn.ReLU) and self.names[index - 1] not in self.layers:
+                x = torch.relu_(x)  # the conv output is ours and not a tap: rectify in place
+            else:
+                x = module(x)
             if name in self.layers:
                 out[name] = x
         return out
+
+    def _normalized_first_conv(self, images: Tensor) -> Tensor:
+        """conv1_1(normalize(x)) as one conv with the normalisation folded into its weights.
+
+        normalize is a per-pixel affine map A·x + c and reflection padding only copies pixels, so
+        conv_W(pad(A·x + c)) + b = conv_{W·A}(pad(x)) + (b + Σ W·c) exactly. (Not with zero padding:
+        the zeros would become c at the borders, so that mode keeps the 1×1 conv.)
+        """
+        conv = self.features[0]
+        a = self.normalize.weight[:, :, 0, 0]  # (3 out, 3 in)
+        weight = torch.einsum("oihw,ij->ojhw", conv.weight, a)
+        bias = torch.einsum("oihw,i->o", conv.weight, self.normalize.bias)
+        if conv.bias is not None:
+            bias = bias + conv.bias
+        return conv._conv_forward(images, weight, bias)
 
     def train(self, mode: bool = True) -> VGGFeatures:
         return super().train(False)  # frozen: always in eval mode, whatever the parent does

@@ -1,0 +1,112 @@
+"""Smoke test of scripts/bench.py: every case runs at tiny sizes, the report has its structure, and
+FLOPs are counted exactly (a multiply-add is 2 FLOPs). No timing asserts."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("stylexfer_bench", ROOT / "scripts" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["stylexfer_bench"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def tiny(bench, tmp_path):
+    return bench.BenchConfig(
+        repeats=1, warmup=0, sizes=(32,), batch=2, crop=32, folder_images=2, folder_batch=2,
+        jpeg_sizes=(("coco", 64, 48), ("wikiart", 400, 300)), pipeline_images=2, shorter_side=64,
+        loader_items=4, limit_sizes=(256,), memory=False, workdir=tmp_path,
+    )
+
+
+def conv_flops(cin: int, cout: int, k: int, h_out: int, w_out: int) -> int:
+    return 2 * cin * cout * k * k * h_out * w_out
+
+
+def test_transformer_net_flops_are_exact(bench, tiny):
+    """TransformerNet at 32²: the sum of 2·Cin·Cout·k²·H_out·W_out over its 16 convolutions."""
+    s = 32
+    expected = (
+        conv_flops(3, 32, 9, s, s)
+        + conv_flops(32, 64, 3, s // 2, s // 2)
+        + conv_flops(64, 128, 3, s // 4, s // 4)
+        + 10 * conv_flops(128, 128, 3, s // 4, s // 4)
+        + conv_flops(128, 64, 3, s // 2, s // 2) + conv_flops(64, 32, 3, s, s) + conv_flops(32, 3, 9, s, s)
+    )
+    result = bench.run_case(bench.stylize_case("johnson", s), tiny, limit_gflops=100.0)
+    assert result.flops == expected
+    assert result.gflops_per_s == pytest.approx(result.flops / result.median_s / 1e9)
+    assert result.efficiency == pytest.approx(result.gflops_per_s / 100.0)
+
+
+def test_adain_flops_and_plain_path_agree(bench, tiny):
+    """Content+style AdaIN = two encodings plus one decoding; the plain reference path counts the same
+    convolutions except the 3→3 1×1 normalisation conv (2·9·H·W per image), which the fast path folds
+    into conv1_1's weights with a few-kFLOP einsum."""
+    s = 32
+    fast = bench.run_case(bench.stylize_case("adain", s), tiny, None)
+    plain = bench.run_case(bench.stylize_case("adain", s, reference=True), tiny, None)
+    saved = plain.flops - fast.flops
+    assert 0 < saved <= 2 * (2 * 3 * 3 * s * s)
+    assert saved / plain.flops < 1e-4
+    reused = bench.run_case(bench.reused_style_case(s), tiny, None)
+    assert reused.items == tiny.folder_batch
+    # per image: one encoding and one decoding instead of two encodings and one decoding
+    encode = (fast.flops - reused.flops / reused.items)
+    assert 0.25 < encode / fast.flops < 0.4
+
+
+def test_matmul_limit_counts_two_flops_per_multiply_add(bench, tiny):
+    limit = bench.matmul_limit(tiny)
+    assert {c["flops"] for c in limit["candidates"]} == {2 * 256**3}
+    assert limit["gflops_per_s"] == max(c["gflops_per_s"] for c in limit["candidates"])
+
+
+def test_whole_report_structure(bench, tiny, tmp_path):
+    lines: list[str] = []
+    report = bench.run_bench(tiny, bench.all_cases(tiny), command="bench.py --test", log=lines.append)
+    json.loads(json.dumps(report, default=str))  # JSON-serialisable
+    names = [c["name"] for c in report["cases"]]
+    assert names == [c.name for c in bench.all_cases(tiny)]
+    for case in report["cases"]:
+        assert case["name"] in report["table"]
+        if case["status"] == "ok":
+            assert case["median_s"] > 0 and case["items_per_s"] > 0
+            assert len(case["times_s"]) == tiny.repeats
+    by_name = {c["name"]: c for c in report["cases"]}
+    assert by_name["train/adain"]["flops"] > 0 and by_name["train/johnson"]["efficiency"] > 0
+    assert by_name["data/wikiart-400x300/draft"]["flops"] is None
+    tiled = by_name["memory/adain/4096/tiled"]
+    if tiled["status"] == "n/a":
+        assert "tiling not available" in tiled["note"]
+        assert "n/a (tiling not available)" in report["table"]
+    assert {"limit", "environment", "targets", "config"} <= set(report)
+    assert any("1024" not in t["target"] for t in report["targets"])
+
+
+def test_child_reports_peak_memory(bench, tiny, capsys, monkeypatch):
+    monkeypatch.setattr(bench, "all_cases", lambda cfg: [bench.stylize_case("adain", 32)])
+    assert bench.child_main("stylize/adain/32", replace(tiny)) == 0
+    data = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert data["peak_rss_mb"] > 0 and data["growth_mb"] >= 0
+
+
+def test_cuda_request_without_gpu_is_a_clean_error(bench, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the error path does not apply")
+    assert bench.main(["--device", "cuda", "--cases", "none"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
