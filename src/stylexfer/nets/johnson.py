@@ -13,6 +13,24 @@ from stylexfer.functional import instance_norm
 OutputMode = Literal["sigmoid", "clamp"]
 
 
+class InstanceNorm(nn.InstanceNorm2d):
+    """Affine instance norm (Ulyanov et al. 2016), nn.InstanceNorm2d's parameters and state-dict keys,
+    with a fast path that keeps channels_last (F.instance_norm copies to NCHW and back).
+
+    The standard op runs instead when statistics are frozen (tiled inference sets running stats
+    measured on the whole image) and while tracing or exporting (TorchScript, ONNX), so exported
+    graphs hold a plain InstanceNormalization that works for any batch size.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels, affine=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.track_running_stats or torch.jit.is_tracing() or torch.jit.is_scripting():
+            return super().forward(x)
+        return instance_norm(x, self.weight, self.bias, self.eps)
+
+
 class ConvLayer(nn.Module):
     """Reflection-padded conv (no zero borders to darken the image edges), optional IN + ReLU."""
 
@@ -21,15 +39,13 @@ class ConvLayer(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride,
                               padding=kernel_size // 2, padding_mode="reflect")
-        self.norm = nn.InstanceNorm2d(out_channels, affine=True) if norm_relu else None
+        self.norm = InstanceNorm(out_channels) if norm_relu else None
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv(x)
         if self.norm is None:
             return x
-        # instance_norm keeps channels_last (F.instance_norm copies to NCHW and back); the
-        # normalised tensor is ours, so ReLU runs in place.
-        return torch.relu_(instance_norm(x, self.norm.weight, self.norm.bias, self.norm.eps))
+        return torch.relu_(self.norm(x))  # the normalised tensor is ours: ReLU in place
 
 
 class ResidualBlock(nn.Module):
@@ -39,12 +55,10 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.conv1 = ConvLayer(channels, channels, 3)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode="reflect")
-        self.norm2 = nn.InstanceNorm2d(channels, affine=True)
+        self.norm2 = InstanceNorm(channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        norm = self.norm2
-        residual = instance_norm(self.conv2(self.conv1(x)), norm.weight, norm.bias, norm.eps)
-        return residual.add_(x)  # ours: add the identity in place
+        return self.norm2(self.conv2(self.conv1(x))).add_(x)  # ours: add the identity in place
 
 
 class UpsampleConv(nn.Module):
