@@ -50,6 +50,8 @@ def johnson_net(seed: int = 0) -> TransformerNet:
 def save_adain_ckpt(path: Path, net: AdaINNet | None = None, **hparams: object) -> Path:
     net = net or adain_net()
     state = {f"net.decoder.{k}": v for k, v in net.decoder.state_dict().items()}
+    if hparams.get("encoder_weights", "random") == "random":  # as training saves it: a random VGG cannot be rebuilt
+        state |= {f"net.encoder.{k}": v for k, v in net.encoder.state_dict().items()}
     torch.save(
         {
             "hyper_parameters": {"encoder_weights": "random", "lr": 1e-4, **hparams},

@@ -47,12 +47,21 @@ def test_johnson_checkpoint_loads_into_transformer_net(tmp_path):
     assert isinstance(loaded, TransformerNet) and _same_state(loaded, net)
 
 
-def test_adain_checkpoint_loads_decoder_and_names_encoder(tmp_path):
+def test_adain_checkpoint_loads_decoder_and_its_random_encoder(tmp_path):
     net = adain_net()
     weights = read_model_file(save_adain_ckpt(tmp_path / "a.ckpt", net))
-    assert weights.spec == ModelSpec("adain", encoder="random") and weights.encoder_state is None
+    assert weights.spec == ModelSpec("adain", encoder="embedded") and weights.encoder_state is not None
     loaded = build_net(weights)
-    assert isinstance(loaded, AdaINNet) and _same_state(loaded.decoder, net.decoder)
+    assert isinstance(loaded, AdaINNet) and _same_state(loaded, net)  # the very encoder it was trained with
+
+
+def test_adain_checkpoint_without_encoder_names_the_encoder_to_rebuild(tmp_path):
+    net = adain_net()
+    vgg = tmp_path / "vgg19.pth"
+    torch.save(net.encoder.state_dict(), vgg)
+    weights = read_model_file(save_adain_ckpt(tmp_path / "a.ckpt", net, encoder_weights=str(vgg)))
+    assert weights.spec == ModelSpec("adain", encoder=str(vgg)) and weights.encoder_state is None
+    assert _same_state(build_net(weights), net)  # encoder rebuilt from the named file
 
 
 def test_checkpoint_spec_reads_names_and_infers_from_weights():
@@ -70,25 +79,20 @@ def test_export_roundtrip_is_small_and_exact(tmp_path, kind):
     spec = ModelSpec(kind) if kind == "johnson" else ModelSpec(kind, encoder="random")
     out = write_safetensors(weights_of(net, spec), tmp_path / "m.safetensors")
     meta = metadata_of(out)
-    assert (
-        meta["format"] == "stylexfer-model"
-        and meta["format_version"] == "1"
-        and meta["kind"] == kind
-    )
+    assert meta["format"] == "stylexfer-model" and meta["format_version"] == "1" and meta["kind"] == kind
     loaded = build_net(read_model_file(out))
-    assert (
-        _same_state(loaded, net) if kind == "johnson" else _same_state(loaded.decoder, net.decoder)
-    )
-    if (
-        kind == "adain"
-    ):  # only the decoder is stored: the random/imagenet encoder is rebuilt, not saved
-        assert meta["encoder"] == "random"
-        assert (
-            out.stat().st_size
-            < sum(v.numel() * 4 for v in net.decoder.state_dict().values()) + 10_000
-        )
+    assert _same_state(loaded, net)  # everything, the AdaIN encoder included
+    if kind == "adain":  # a random encoder cannot be rebuilt from its name: it travels in the file
+        assert meta["encoder"] == "embedded"
     with pytest.raises(ModelFileError, match="already exists"):
         write_safetensors(weights_of(net, spec), out)
+
+
+def test_imagenet_adain_export_stores_only_the_decoder(tmp_path):
+    net = adain_net()
+    out = write_safetensors(weights_of(net, ModelSpec("adain", encoder="imagenet")), tmp_path / "m.safetensors")
+    assert metadata_of(out)["encoder"] == "imagenet"  # rebuilt from torchvision's weights when loaded
+    assert out.stat().st_size < sum(v.numel() * 4 for v in net.decoder.state_dict().values()) + 10_000
 
 
 def test_adain_with_file_encoder_exports_self_contained(tmp_path):

@@ -365,13 +365,14 @@ def _load_checked(
 
 
 def weights_of(net: nn.Module, spec: ModelSpec) -> ModelWeights:
-    """The ModelWeights to export from a built net: the trained part, plus the AdaIN encoder when it
-    is not torchvision ImageNet or random (e.g. an imported Caffe VGG), so the file is self-contained."""
+    """The ModelWeights to export from a built net: the trained part, plus the AdaIN encoder unless it
+    is torchvision's ImageNet VGG-19 (the one encoder that can be rebuilt from its name: an imported
+    Caffe VGG or random weights travel in the file), so the file is self-contained."""
     if spec.kind == "johnson":
         return ModelWeights(spec, dict(net.state_dict()))
     assert isinstance(net, AdaINNet)
     decoder_state = dict(net.decoder.state_dict())
-    if spec.encoder in (ENCODER_IMAGENET, ENCODER_RANDOM):
+    if spec.encoder == ENCODER_IMAGENET:
         return ModelWeights(spec, decoder_state)
     return ModelWeights(
         replace(spec, encoder=ENCODER_EMBEDDED), decoder_state, dict(net.encoder.state_dict())
