@@ -29,7 +29,7 @@ def tiny(bench, tmp_path):
     return bench.BenchConfig(
         repeats=1, warmup=0, sizes=(32,), batch=2, crop=32, folder_images=2, folder_batch=2,
         jpeg_sizes=(("coco", 64, 48), ("wikiart", 400, 300)), pipeline_images=2, shorter_side=64,
-        loader_items=4, limit_sizes=(256,), memory=False, workdir=tmp_path,
+        loader_items=4, limit_sizes=(256,), memory=False, workdir=tmp_path, tiled_size=64,
     )
 
 
