@@ -48,6 +48,7 @@ if str(ROOT / "src") not in sys.path:  # run from a checkout without installing
 from stylexfer.functional import adain_with_stats, channel_mean_std  # noqa: E402
 from stylexfer.images import load_image, load_tensor, save_image, to_tensor  # noqa: E402
 from stylexfer.nets import AdaINNet, TransformerNet  # noqa: E402
+from stylexfer.runtime import tune_cpu_allocator  # noqa: E402
 
 TARGETS = {  # issue 5, CPU fp32
     "stylize/adain/512": 0.75,
@@ -81,6 +82,7 @@ class BenchConfig:
     amp: bool = False  # bf16 autocast (GPU path; runs on CPU too, for correctness)
     compile: bool = False
     memory: bool = True  # peak RSS per case in a fresh subprocess
+    tuned_allocator: bool = True  # stylexfer.runtime.tune_cpu_allocator applied, as the tool's entry points do
     limit_sizes: tuple[int, ...] = (1024, 2048, 4096)
     workdir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "stylexfer-bench")
 
@@ -696,6 +698,8 @@ def memory_in_subprocess(case: Case, cfg: BenchConfig, quick: bool) -> tuple[flo
         command.append("--quick")
     if cfg.amp:
         command.append("--amp")
+    if not cfg.tuned_allocator:
+        command.append("--default-allocator")
     proc = subprocess.run(
         command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}
     )
@@ -895,7 +899,8 @@ def run_bench(
     env = environment(cfg)
     log(
         f"stylexfer bench: {env['cpu']}, {env['threads']} threads, torch {env['torch']}, device {cfg.device}"
-        f"{' bf16' if cfg.amp else ''}, load average {env['loadavg_start'][0]:.1f}"
+        f"{' bf16' if cfg.amp else ''}, allocator {'tuned' if cfg.tuned_allocator else 'glibc default'}, "
+        f"load average {env['loadavg_start'][0]:.1f}"
     )
     started = time.time()
     limit = matmul_limit(cfg)
@@ -943,6 +948,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--out", type=Path, default=ROOT / "outputs" / "bench", help="folder for the JSON file"
     )
     parser.add_argument("--list", action="store_true", help="print the case names and exit")
+    parser.add_argument(
+        "--default-allocator",
+        action="store_true",
+        help="keep glibc's default allocator settings (the tool's entry points tune them; compare)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -957,11 +967,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
+    # as `stylexfer`, `python -m stylexfer.train` and the demo run: see stylexfer.runtime
+    allocator = "glibc default" if args.default_allocator else ("tuned" if tune_cpu_allocator() else "default")
     overrides: dict[str, Any] = {
         "device": args.device,
         "amp": args.amp,
         "compile": args.compile,
         "memory": not args.no_memory,
+        "tuned_allocator": allocator == "tuned",
     }
     if args.repeats:
         overrides["repeats"] = args.repeats

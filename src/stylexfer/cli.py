@@ -163,8 +163,14 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `stylexfer` program (argv None: sys.argv, as the console script runs it). Tests call
+    main([...]) and leave the process-wide allocator setting alone."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is None:
+        from stylexfer.runtime import tune_cpu_allocator
+
+        tune_cpu_allocator()
     try:
         with warnings.catch_warnings():  # restores the caller's warning display on return
             warnings.showwarning = _show_warning  # one line, no source excerpt

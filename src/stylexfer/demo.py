@@ -24,6 +24,7 @@ from stylexfer.errors import StylexferError, WeightsError
 from stylexfer.images import load_image, load_tensor, save_image, to_tensor
 from stylexfer.inference import load_model, resize_image
 from stylexfer.nets.vgg import imagenet_weights_file, load_weights
+from stylexfer.runtime import tune_cpu_allocator
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         help="VGG-19: auto (imagenet if it can be had), imagenet, random or a file",
     )
     args = parser.parse_args(argv)
+    if argv is None:  # the real program, not a test calling main([...])
+        tune_cpu_allocator()
     from stylexfer.train import compose_config, run  # Hydra and Lightning only once needed
 
     started = time.monotonic()

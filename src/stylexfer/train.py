@@ -31,6 +31,7 @@ from stylexfer.callbacks import AtomicCheckpointIO, DataHealth, make_checkpoint_
 from stylexfer.config import ConfigError, TrainSettings, validate
 from stylexfer.data import StyleTransferDataModule, sample_data
 from stylexfer.errors import StylexferError
+from stylexfer.runtime import tune_cpu_allocator
 from stylexfer.systems import build_system
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,7 @@ def run(cfg: DictConfig, *, output_dir: str | Path, base_dir: str | Path) -> Run
 def main(cfg: DictConfig) -> None:
     """Hydra's entry point: one job of a run or a sweep."""
     runtime = HydraConfig.get().runtime
+    tune_cpu_allocator()  # loader workers fork after this and inherit it
     try:
         run(cfg, output_dir=runtime.output_dir, base_dir=runtime.cwd)
     except StylexferError as err:

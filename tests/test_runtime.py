@@ -1,0 +1,49 @@
+"""The allocator setting the entry points apply: on glibc it takes effect, the real programs apply
+it, tests calling main([...]) do not, and it never changes a result."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+
+import pytest
+
+import stylexfer.runtime as runtime
+from stylexfer import cli
+
+GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
+def test_console_entry_tunes_the_allocator_and_test_calls_do_not(monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(runtime, "tune_cpu_allocator", lambda: calls.append(1) or True)
+    assert cli.main([]) == 0  # a test's call: the pytest process is left alone
+    assert calls == []
+    monkeypatch.setattr(sys, "argv", ["stylexfer"])
+    assert cli.main() == 0  # the console script's call
+    assert calls == [1]
+    capsys.readouterr()
+
+
+@pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
+def test_tuning_takes_effect_and_keeps_results_bit_identical():
+    code = (
+        "import sys, torch, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from stylexfer.runtime import tune_cpu_allocator\n"
+        "ok = tune_cpu_allocator() if sys.argv[1] == 'on' else None\n"
+        "assert ok in (None, True), ok\n"
+        "assert sys.argv[1] == 'off' or tune_cpu_allocator() is True  # idempotent\n"
+        "from stylexfer.nets import TransformerNet\n"
+        "torch.manual_seed(0)\n"
+        "net = TransformerNet().eval()\n"
+        "with torch.inference_mode():\n"
+        "    out = net(torch.rand(1, 3, 96, 80))\n"
+        "sys.stdout.buffer.write(out.numpy().tobytes())\n"
+    )
+    outputs = [
+        subprocess.run([sys.executable, "-c", code, mode], check=True, capture_output=True).stdout
+        for mode in ("off", "on")
+    ]
+    assert len(outputs[0]) == 3 * 96 * 80 * 4 and outputs[0] == outputs[1]
