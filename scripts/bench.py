@@ -486,26 +486,34 @@ def _crop(image: Any, size: int, rng: random.Random) -> Tensor:
     return to_tensor(image.crop((left, top, left + size, top + size)))
 
 
-def _resize_shorter(image: Any, shorter: int) -> Any:
-    from PIL import Image
-
+def _resize_shorter(image: Any, shorter: int, resample: Any) -> Any:
     scale = shorter / min(image.size)
     size = (max(shorter, round(image.width * scale)), max(shorter, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=None)
+    return image.resize(size, resample, reducing_gap=None)
 
 
-def pipeline_item(path: Path, shorter: int, crop: int, rng: random.Random, *, draft: bool) -> Tensor:
-    image = load_image(path, draft_shorter_side=shorter if draft else None)
-    return _crop(_resize_shorter(image, shorter), crop, rng)
+def pipeline_item(path: Path, shorter: int, crop: int, rng: random.Random, *, variant: str) -> Tensor:
+    """variant "draft": the training pipeline itself (stylexfer.data): reduced-scale JPEG decode, then
+    only the crop's region resampled (bicubic). "full-decode": a full decode, the whole image resized
+    to the shorter side with the same bicubic filter, then the crop. "full-decode-bilinear": the same
+    with torchvision Resize's cheaper bilinear filter."""
+    from PIL import Image
+
+    from stylexfer.data import resize_crop
+
+    if variant == "draft":
+        return to_tensor(resize_crop(load_image(path, draft_shorter_side=shorter), resize=shorter, crop=crop, rng=rng))
+    resample = Image.Resampling.BICUBIC if variant == "full-decode" else Image.Resampling.BILINEAR
+    return _crop(_resize_shorter(load_image(path), shorter, resample), crop, rng)
 
 
-def pipeline_case(label: str, width: int, height: int, *, draft: bool) -> Case:
+def pipeline_case(label: str, width: int, height: int, *, variant: str) -> Case:
     def setup(cfg: BenchConfig) -> tuple[Callable[[], Any], int, dict[str, Any]]:
         paths = _write_jpegs(cfg.workdir / "jpegs", cfg.pipeline_images, width, height)
         rng = random.Random(0)
 
         def run() -> Any:
-            return [pipeline_item(p, cfg.shorter_side, cfg.crop, rng, draft=draft) for p in paths]
+            return [pipeline_item(p, cfg.shorter_side, cfg.crop, rng, variant=variant) for p in paths]
 
         return (
             run,
@@ -514,7 +522,7 @@ def pipeline_case(label: str, width: int, height: int, *, draft: bool) -> Case:
         )
 
     return Case(
-        f"data/{label}-{width}x{height}/{'draft' if draft else 'full-decode'}",
+        f"data/{label}-{width}x{height}/{variant}",
         "data",
         setup,
         count_flops=False,
@@ -542,9 +550,9 @@ class PairDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         rng = random.Random(index)
         content = pipeline_item(
-            self.contents[index % len(self.contents)], self.shorter, self.crop, rng, draft=True
+            self.contents[index % len(self.contents)], self.shorter, self.crop, rng, variant="draft"
         )
-        style = pipeline_item(self.styles[index % len(self.styles)], self.shorter, self.crop, rng, draft=True)
+        style = pipeline_item(self.styles[index % len(self.styles)], self.shorter, self.crop, rng, variant="draft")
         return content, style
 
 
@@ -655,8 +663,9 @@ def all_cases(cfg: BenchConfig) -> list[Case]:
     ]
     for label, width, height in cfg.jpeg_sizes:
         cases += [
-            pipeline_case(label, width, height, draft=True),
-            pipeline_case(label, width, height, draft=False),
+            pipeline_case(label, width, height, variant="draft"),
+            pipeline_case(label, width, height, variant="full-decode"),
+            pipeline_case(label, width, height, variant="full-decode-bilinear"),
         ]
     cases += [loader_case(0), loader_case(2), tiled_case(), cli_overhead_case()]
     return cases
@@ -784,13 +793,15 @@ def derived(results: list[CaseResult], cfg: BenchConfig) -> list[dict[str, Any]]
             continue
         d = find(results, f"data/{label}-{width}x{height}/draft")
         f = find(results, f"data/{label}-{width}x{height}/full-decode")
+        b = find(results, f"data/{label}-{width}x{height}/full-decode-bilinear")
         if d and f:
             speedup = f.median_s / d.median_s
+            cheaper = f"; {b.median_s / d.median_s:.1f}× against a bilinear resize" if b else ""
             rows.append(
                 {
-                    "target": f"{width}x{height} draft decode >= 4× full decode",
+                    "target": f"{width}x{height} training pipeline >= 4× full decode + resize (same bicubic filter)",
                     "value": speedup,
-                    "shown": f"{speedup:.1f}×",
+                    "shown": f"{speedup:.1f}×{cheaper}",
                     "met": speedup >= 4,
                 }
             )
