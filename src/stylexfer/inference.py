@@ -385,12 +385,8 @@ class Stylizer:
         )
 
     def _encode(self, images: Tensor) -> Tensor:
-        """relu4_1 only (VGGFeatures keeps every tap; here the big relu1_1 need not stay alive)."""
-        encoder = self.net.encoder
-        x = encoder.normalize(self._to_device(images))
-        for module in encoder.features:
-            x = module(x)
-        return x
+        """relu4_1 only (the big relu1_1 … relu3_1 need not stay alive)."""
+        return self.net.encode_content(self._to_device(images))
 
     # -- styles
     def encode_styles(

@@ -81,7 +81,7 @@ def adain_loss_terms(net: AdaINNet, content: Tensor, style: Tensor) -> tuple[Ten
     """
     style_features = net.encode(style)
     code = StyleCode(*channel_mean_std(style_features[CONTENT_LAYER]))
-    target = net.stylize_features(net.encode(content)[CONTENT_LAYER], code)
+    target = net.stylize_features(net.encode_content(content), code)
     output = net.decoder(target, size=content.shape[-2:])
     output_features = net.encode(output)
     terms = {

@@ -142,3 +142,15 @@ def test_unknown_layer_and_arch_are_rejected():
         VGGFeatures("vgg16", layers=("relu9_9",), weights="random")
     with pytest.raises(ValueError, match="vgg11"):
         VGGFeatures("vgg11", layers=("relu1_1",), weights="random")
+
+
+def test_a_subset_of_taps_equals_the_full_forward():
+    vgg = VGGFeatures("vgg19", layers=("relu1_1", "relu2_1", "relu4_1"), weights="random", padding_mode="reflect")
+    images = torch.rand(1, 3, 32, 40)
+    full = vgg(images)
+    only = vgg(images, layers=("relu4_1",))
+    assert list(only) == ["relu4_1"]
+    torch.testing.assert_close(only["relu4_1"], full["relu4_1"], rtol=0, atol=0)
+    assert list(vgg(images, layers=("relu2_1",))) == ["relu2_1"]  # stops early
+    with pytest.raises(ValueError, match="relu3_1"):
+        vgg(images, layers=("relu3_1",))

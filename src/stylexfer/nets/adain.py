@@ -90,19 +90,23 @@ class AdaINNet(nn.Module):
         self.encoder = VGGFeatures("vgg19", STYLE_LAYERS, weights=encoder_weights, padding_mode="reflect")
         self.decoder = Decoder()
 
-    def encode(self, images: Tensor) -> dict[str, Tensor]:
-        """relu1_1 … relu4_1 of the frozen encoder."""
-        return self.encoder(images)
+    def encode(self, images: Tensor, layers: tuple[str, ...] = STYLE_LAYERS) -> dict[str, Tensor]:
+        """relu1_1 … relu4_1 of the frozen encoder (or the subset `layers`)."""
+        return self.encoder(images, layers)
+
+    def encode_content(self, images: Tensor) -> Tensor:
+        """relu4_1 alone: the shallower activations are freed as soon as they are used."""
+        return self.encoder(images, (CONTENT_LAYER,))[CONTENT_LAYER]
 
     def encode_style(self, style: Tensor) -> StyleCode:
-        mean, std = channel_mean_std(self.encode(style)[CONTENT_LAYER])
+        mean, std = channel_mean_std(self.encode_content(style))
         return StyleCode(mean, std)
 
     def forward(self, content: Tensor, style: Tensor | StyleCode, alpha: float = 1.0) -> Tensor:
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         code = style if isinstance(style, StyleCode) else self.encode_style(style)
-        content_features = self.encode(content)[CONTENT_LAYER]
+        content_features = self.encode_content(content)
         target = self.stylize_features(content_features, code, alpha)
         return self.decoder(target, size=content.shape[-2:])
 

@@ -195,7 +195,11 @@ class VGGFeatures(nn.Module):
             picked[key] = state[key]
         self.load_state_dict(picked, strict=False)
 
-    def forward(self, images: Tensor) -> dict[str, Tensor]:
+    def forward(self, images: Tensor, layers: Iterable[str] | None = None) -> dict[str, Tensor]:
+        """layers: a subset of the taps to return (default: all); the others are not kept alive."""
+        wanted = self.layers if layers is None else tuple(layers)
+        if not set(wanted) <= set(self.layers):
+            raise ValueError(f"layers {sorted(set(wanted) - set(self.layers))} are not taps of this VGGFeatures")
         # channels_last: oneDNN/cuDNN convolutions, ReLU and max-pool run on NHWC without the
         # reorders NCHW costs (about 2× on CPU); every activation after this stays NHWC.
         x = images.contiguous(memory_format=torch.channels_last) if images.dim() == 4 else images
@@ -207,12 +211,14 @@ class VGGFeatures(nn.Module):
         for index, (name, module) in enumerate(zip(self.names, self.features, strict=True)):
             if index == 0 and fold:
                 x = self._normalized_first_conv(x)
-            elif isinstance(module, nn.ReLU) and self.names[index - 1] not in self.layers:
+            elif isinstance(module, nn.ReLU) and self.names[index - 1] not in wanted:
                 x = torch.relu_(x)  # the conv output is ours and not a tap: rectify in place
             else:
                 x = module(x)
-            if name in self.layers:
+            if name in wanted:
                 out[name] = x
+                if len(out) == len(wanted):
+                    break  # nothing deeper is asked for
         return out
 
     def _normalized_first_conv(self, images: Tensor) -> Tensor:
