@@ -369,3 +369,11 @@ def test_gui_subcommand_passes_its_options_to_the_window(monkeypatch, tmp_path):
     monkeypatch.setattr(gui_app, "main", lambda **kwargs: seen.update(kwargs) or 0)
     assert main(["gui", "--model", "m.ckpt", "--content", "c.jpg", "--style", "s.jpg", "--device", "cpu"]) == 0
     assert seen == {"model": "m.ckpt", "content": "c.jpg", "style": "s.jpg", "device": "cpu"}
+
+
+def test_timings_reports_the_network_time(capsys, tmp_path, johnson_ckpt):
+    content = _png(tmp_path / "photo.png", size=(40, 32))
+    rc, err = _run(capsys, "stylize", content, "--model", johnson_ckpt, "--out", tmp_path / "out", "--timings")
+    assert rc == 0
+    line = next(line for line in err.splitlines() if "timings:" in line)
+    assert float(line.split("network ")[1].split(" s")[0]) > 0

@@ -47,3 +47,20 @@ def test_tuning_takes_effect_and_keeps_results_bit_identical():
         for mode in ("off", "on")
     ]
     assert len(outputs[0]) == 3 * 96 * 80 * 4 and outputs[0] == outputs[1]
+
+
+def test_stylize_as_a_program_writes_everything_and_keeps_its_exit_code(tmp_path):
+    """The console script ends without interpreter teardown: outputs, messages and codes are intact."""
+    from PIL import Image
+
+    from model_factories import save_johnson_ckpt
+
+    model = save_johnson_ckpt(tmp_path / "m.ckpt")
+    Image.new("RGB", (40, 32), (200, 30, 90)).save(tmp_path / "photo.png")
+    stylexfer = [sys.executable, "-m", "stylexfer", "stylize", "--model", str(model), "--out", str(tmp_path / "out")]
+    done = subprocess.run([*stylexfer, str(tmp_path / "photo.png")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "stylized 1 image(s)" in done.stderr
+    assert Image.open(tmp_path / "out" / "photo__m.png").size == (40, 32)
+    failed = subprocess.run([*stylexfer, str(tmp_path / "missing.png")], capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 2 and "no such file" in failed.stderr

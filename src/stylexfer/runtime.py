@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import logging
+import os
 import platform
+import sys
+from typing import NoReturn
 
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
@@ -36,3 +41,16 @@ def tune_cpu_allocator() -> bool:
     )
     _tuned = ok
     return ok
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process at once with `code`, after flushing logs and the standard streams.
+
+    For commands whose files are all written atomically and fsynced when they return: it skips the
+    interpreter's teardown, which with torch loaded takes 0.3-0.5 s and has nothing left to save.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe: nothing more to say
+            stream.flush()
+    os._exit(code)

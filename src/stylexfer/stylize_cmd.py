@@ -11,6 +11,7 @@ import argparse
 import glob
 import re
 import sys
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,9 +143,12 @@ def run_stylize(args: argparse.Namespace) -> int:
     stylizer = Stylizer(
         build_net(weights), weights.spec, device=args.device, name=Path(args.model).name
     )
+    network_s = 0.0  # time inside the networks (style encoding, stylization), for --timings
+    started = time.perf_counter()
     codes = (
         stylizer.encode_styles(style_images, style_size=args.style_size) if style_images else None
     )
+    network_s += time.perf_counter() - started
     tags = [Path(s).stem for s in args.style] if args.style else [Path(args.model).stem]
 
     failures = list(errors)
@@ -180,8 +184,10 @@ def run_stylize(args: argparse.Namespace) -> int:
     def flush() -> None:
         if not pending:
             return
+        nonlocal network_s
         batch = torch.stack([t for t, _, _ in pending])
         try:
+            started = time.perf_counter()
             result = stylizer.stylize(
                 batch,
                 codes,
@@ -191,6 +197,7 @@ def run_stylize(args: argparse.Namespace) -> int:
                 mask=labels,
                 tile=args.tile,
             )
+            network_s += time.perf_counter() - started
             for image, (_, _, target) in zip(result, pending, strict=True):
                 try:
                     written.append(save_image(image, target, overwrite=args.overwrite))
@@ -225,6 +232,8 @@ def run_stylize(args: argparse.Namespace) -> int:
 
     for line in failures:
         print(f"stylexfer: error: {line}", file=sys.stderr)
+    if args.timings:
+        print(f"stylexfer: timings: network {network_s:.3f} s (style encoding and stylization)", file=sys.stderr)
     total = len(items) + len(errors)
     if failures:
         print(
