@@ -139,10 +139,6 @@ class LitAdaIN(_StyleTransferSystem):
 
     model_name = "adain"
 
-    @property
-    def frozen_prefixes(self) -> tuple[str, ...]:
-        return () if self.hparams.vgg_weights == "random" else ("net.encoder.",)
-
     def __init__(
         self,
         *,
@@ -167,6 +163,10 @@ class LitAdaIN(_StyleTransferSystem):
 
     def forward(self, content: Tensor, style: Tensor, alpha: float = 1.0) -> Tensor:
         return self.net(content, style, alpha)
+
+    @property
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        return () if self.hparams.vgg_weights == "random" else ("net.encoder.",)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         content, style = self._prepare(batch["content"]), self._prepare(batch["style"])
