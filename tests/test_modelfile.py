@@ -204,3 +204,9 @@ def test_random_bytes_empty_missing_nan_and_foreign(tmp_path):
     not_dict = tmp_path / "list.pt"
     torch.save([torch.zeros(1)], not_dict)
     _one_line_error(not_dict, "holds a list")
+
+
+def test_a_checkpoint_trained_with_random_vgg_says_so(tmp_path):
+    ckpt = save_adain_ckpt(tmp_path / "a.ckpt", adain_net(), vgg_weights="random")
+    with pytest.warns(RandomWeightsWarning, match="trained with RANDOM VGG weights"):
+        read_model_file(ckpt)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import pickle
 import re
@@ -194,6 +193,13 @@ def _read_pickle(path: Path) -> ModelWeights:
         if spec.kind == "johnson":
             return ModelWeights(spec, _strip(state, "net."), None, source=str(path))
         encoder_state = _strip(state, "net.encoder.") or None
+        if spec.encoder == ENCODER_RANDOM:
+            warnings.warn(
+                f"{path.name} was trained with RANDOM VGG weights: it stylizes, but its pictures show the "
+                "pipeline working, not style transfer quality",
+                RandomWeightsWarning,
+                stacklevel=2,
+            )
         if encoder_state is not None:
             spec = replace(spec, encoder=ENCODER_EMBEDDED)
         return ModelWeights(spec, _strip(state, "net.decoder."), encoder_state, source=str(path))
@@ -283,15 +289,9 @@ def _reason(err: BaseException) -> str:
 @contextlib.contextmanager
 def quiet_random_vgg() -> Iterator[None]:
     """Silence the random-weights warning for a VGG whose real weights are loaded right after."""
-    logger = logging.getLogger("stylexfer.nets.vgg")
-    was_disabled = logger.disabled
-    logger.disabled = True
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RandomWeightsWarning)
-            yield
-    finally:
-        logger.disabled = was_disabled
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RandomWeightsWarning)
+        yield
 
 
 def build_net(weights: ModelWeights) -> nn.Module:
