@@ -30,10 +30,6 @@ def _require(ok: bool, key: str, message: str) -> None:
         raise ConfigError(f"{key} {message}")
 
 
-def _positive(key: str, value: float) -> None:
-    _require(value > 0, key, f"must be > 0, got {value}")
-
-
 def _non_negative(key: str, value: float) -> None:
     _require(value >= 0, key, f"must be >= 0, got {value}")
 

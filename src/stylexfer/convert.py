@@ -84,15 +84,7 @@ def convert_fast_neural_style(
         for k, v in state.items()
         if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
     }
-    ours: dict[str, Tensor] = {}
-    for our_prefix, their_prefix in _FNS_CONVS.items():
-        for suffix in ("weight", "bias"):
-            key = f"{their_prefix}.{suffix}"
-            if key not in theirs:
-                raise ModelFileError(
-                    f"{source}: lacks {key!r}; not a fast-neural-style TransformerNet state dict"
-                )
-            ours[f"{our_prefix}.{suffix}"] = theirs[key].float().clone()
+    ours = _pick(theirs, _FNS_CONVS, source, "a fast-neural-style TransformerNet state dict")
     used = {f"{p}.{s}" for p in _FNS_CONVS.values() for s in ("weight", "bias")}
     extra = sorted(set(theirs) - used)
     if extra:
@@ -117,22 +109,24 @@ def convert_adain_release(
     an AdaIN model with the Caffe VGG embedded (encoder "embedded")."""
     from stylexfer.modelfile import ENCODER_EMBEDDED, ModelSpec, ModelWeights
 
-    encoder = _pick(vgg_state, ADAIN_VGG_INDICES, f"{source} (vgg_normalised.pth)")
-    decoder = _pick(decoder_state, ADAIN_DECODER_INDICES, f"{source} (decoder.pth)")
+    what = "the pytorch-AdaIN Sequential state dict"
+    encoder = _pick(vgg_state, ADAIN_VGG_INDICES, f"{source} (vgg_normalised.pth)", what)
+    decoder = _pick(decoder_state, ADAIN_DECODER_INDICES, f"{source} (decoder.pth)", what)
     return ModelWeights(
         ModelSpec("adain", encoder=ENCODER_EMBEDDED), decoder, encoder, source=source
     )
 
 
-def _pick(state: Mapping[str, Tensor], indices: Mapping[str, int], where: str) -> dict[str, Tensor]:
+def _pick(
+    state: Mapping[str, Tensor], names: Mapping[str, str | int], where: str, what: str
+) -> dict[str, Tensor]:
+    """Our `<name>.weight|bias` from their `<their name>.weight|bias` (a prefix or a Sequential index)."""
     out = {}
-    for ours, index in indices.items():
+    for ours, theirs in names.items():
         for suffix in ("weight", "bias"):
-            key = f"{index}.{suffix}"
+            key = f"{theirs}.{suffix}"
             if key not in state:
-                raise ModelFileError(
-                    f"{where}: lacks {key!r}; not the pytorch-AdaIN Sequential state dict"
-                )
+                raise ModelFileError(f"{where}: lacks {key!r}; not {what}")
             out[f"{ours}.{suffix}"] = state[key].float().clone()
     return out
 
