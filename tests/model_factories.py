@@ -52,28 +52,18 @@ def save_adain_ckpt(path: Path, net: AdaINNet | None = None, **hparams: object) 
     state = {f"net.decoder.{k}": v for k, v in net.decoder.state_dict().items()}
     if hparams.get("encoder_weights", "random") == "random":  # as training saves it: a random VGG cannot be rebuilt
         state |= {f"net.encoder.{k}": v for k, v in net.encoder.state_dict().items()}
-    torch.save(
-        {
-            "hyper_parameters": {"encoder_weights": "random", "lr": 1e-4, **hparams},
-            "state_dict": state,
-            "global_step": 10,
-        },
-        path,
-    )
-    return path
+    return _save_ckpt(path, state, {"encoder_weights": "random", "lr": 1e-4, **hparams})
 
 
 def save_johnson_ckpt(path: Path, net: TransformerNet | None = None, **hparams: object) -> Path:
     net = net or johnson_net()
     state = {f"net.{k}": v for k, v in net.state_dict().items()}
-    torch.save(
-        {
-            "hyper_parameters": {"vgg_weights": "random", "lr": 1e-3, **hparams},
-            "state_dict": state,
-            "global_step": 10,
-        },
-        path,
-    )
+    return _save_ckpt(path, state, {"vgg_weights": "random", "lr": 1e-3, **hparams})
+
+
+def _save_ckpt(path: Path, state: dict[str, torch.Tensor], hparams: dict[str, object]) -> Path:
+    """The shape of a training checkpoint, as far as the inference side reads it."""
+    torch.save({"hyper_parameters": hparams, "state_dict": state, "global_step": 10}, path)
     return path
 
 
