@@ -16,6 +16,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from stylexfer.errors import StylexferError
+from stylexfer.runfolder import LOCK_NAME, is_locked, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """torch.save into a temporary file in the checkpoint's folder, flush, fsync, then os.replace.
 
     A process killed at any moment leaves either the old file or the new one under the final
-    name, never half of one; a leftover `.<name>.<pid>.tmp` is removed when the next run starts.
+    name, never half of one; a leftover `.<name>.<pid>.<random>.tmp` is removed when the next run starts.
     """
 
     def save_checkpoint(
@@ -41,7 +42,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
                 torch.save(checkpoint, handle)
@@ -109,9 +110,15 @@ def make_checkpoint_callbacks(
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Delete temporary files left by a run killed while writing a checkpoint."""
-    removed = []
-    for tmp in folder.glob(f".*.ckpt.*{TMP_SUFFIX}") if folder.is_dir() else []:
+    """Delete temporary files left by a run killed while writing a checkpoint; a temporary whose
+    writer (the PID in its name) is alive, or any in a folder a live run holds locked, stays."""
+    removed: list[Path] = []
+    if not folder.is_dir() or (folder.name == "checkpoints" and _held_by_other_run(folder.parent)):
+        return removed
+    for tmp in folder.glob(f".*.ckpt.*{TMP_SUFFIX}"):
+        writer = _writer_pid(tmp)
+        if writer is not None and pid_alive(writer):
+            continue
         with contextlib.suppress(OSError):
             tmp.unlink()
             removed.append(tmp)
@@ -122,6 +129,23 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
             folder,
         )
     return removed
+
+
+def _writer_pid(tmp: Path) -> int | None:
+    """The PID in `.<name>.ckpt.<pid>.<random>.tmp`, or None for a name without one."""
+    parts = tmp.name.split(".")
+    with contextlib.suppress(IndexError, ValueError):
+        return int(parts[parts.index("ckpt") + 1])
+    return None
+
+
+def _held_by_other_run(run_dir: Path) -> bool:
+    lock = run_dir / LOCK_NAME
+    if not is_locked(run_dir):
+        return False
+    with contextlib.suppress(OSError, ValueError):
+        return int(lock.read_text().strip()) != os.getpid()
+    return True
 
 
 def checkpoint_step(path: Path) -> int:

@@ -10,9 +10,8 @@ and exit code 2. Each run writes only into its own folder (`outputs/<date>/<time
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import shutil
+import os
 import sys
 import warnings
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from stylexfer.callbacks import AtomicCheckpointIO, DataHealth, make_checkpoint_
 from stylexfer.config import ConfigError, TrainSettings, validate
 from stylexfer.data import StyleTransferDataModule, sample_data
 from stylexfer.errors import StylexferError
+from stylexfer.runfolder import RunLock, discard_unused_run_dir
 from stylexfer.runtime import tune_cpu_allocator
 from stylexfer.systems import build_system
 
@@ -96,6 +96,13 @@ def run(cfg: DictConfig, *, output_dir: str | Path, base_dir: str | Path) -> Run
     settings = validate(cfg)  # before anything touches the disk
     output_dir, base_dir = Path(output_dir).resolve(), Path(base_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("LOCAL_RANK", "0") != "0":  # a DDP worker process: rank 0 holds the lock
+        return _run(settings, output_dir=output_dir, base_dir=base_dir)
+    with RunLock(output_dir):  # released by the kernel if the process dies
+        return _run(settings, output_dir=output_dir, base_dir=base_dir)
+
+
+def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunResult:
     checkpoint_dir = output_dir / "checkpoints"
     resume = resolve_resume(settings.ckpt_path, run_checkpoints=checkpoint_dir, base_dir=base_dir)
     settings = resolve_inputs(settings, output_dir=output_dir, base_dir=base_dir)
@@ -194,19 +201,9 @@ def main(cfg: DictConfig) -> None:
         run(cfg, output_dir=runtime.output_dir, base_dir=runtime.cwd)
     except StylexferError as err:
         print(f"stylexfer.train: error: {err}", file=sys.stderr)
-        _discard_unused_run_dir(Path(runtime.output_dir))
+        # Hydra makes the run folder (and its log) before the config is checked
+        discard_unused_run_dir(Path(runtime.output_dir))
         raise SystemExit(2) from None
-
-
-def _discard_unused_run_dir(output_dir: Path) -> None:
-    """Hydra makes the run folder (and its log) before the config is checked: a run refused at
-    start-up leaves no empty folder behind."""
-    hydra_files = {"train.log", ".hydra"}
-    if not output_dir.is_dir() or any(entry.name not in hydra_files for entry in output_dir.iterdir()):
-        return
-    shutil.rmtree(output_dir, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        output_dir.parent.rmdir()  # the date folder, when this was its only run
 
 
 if __name__ == "__main__":
