@@ -46,8 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "src") not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT / "src"))
 
+from stylexfer.files.images import load_image, load_tensor, save_image, to_tensor  # noqa: E402
 from stylexfer.functional import adain_with_stats, channel_mean_std  # noqa: E402
-from stylexfer.images import load_image, load_tensor, save_image, to_tensor  # noqa: E402
 from stylexfer.nets import AdaINNet, TransformerNet  # noqa: E402
 from stylexfer.runtime import tune_cpu_allocator  # noqa: E402
 
@@ -494,13 +494,13 @@ def _resize_shorter(image: Any, shorter: int, resample: Any) -> Any:
 
 
 def pipeline_item(path: Path, shorter: int, crop: int, rng: random.Random, *, variant: str) -> Tensor:
-    """variant "draft": the training pipeline itself (stylexfer.data): reduced-scale JPEG decode, then
+    """variant "draft": the training pipeline itself (stylexfer.training.data): reduced-scale JPEG decode, then
     only the crop's region resampled (bicubic). "full-decode": a full decode, the whole image resized
     to the shorter side with the same bicubic filter, then the crop. "full-decode-bilinear": the same
     with torchvision Resize's cheaper bilinear filter."""
     from PIL import Image
 
-    from stylexfer.data import resize_crop
+    from stylexfer.training.data import resize_crop
 
     if variant == "draft":
         return to_tensor(resize_crop(load_image(path, draft_shorter_side=shorter), resize=shorter, crop=crop, rng=rng))
@@ -584,8 +584,8 @@ def tiled_case() -> Case:
     `stylexfer stylize` takes for big images)."""
 
     def setup(cfg: BenchConfig) -> tuple[Callable[[], Any], int, dict[str, Any]]:
+        from stylexfer.files.modelfile import ModelSpec
         from stylexfer.inference import Stylizer
-        from stylexfer.modelfile import ModelSpec
 
         stylizer = Stylizer(make_net("adain", cfg), ModelSpec("adain", encoder="embedded"), device=cfg.device)
         content = images(1, cfg.tiled_size, cfg).cpu()
@@ -605,8 +605,8 @@ def cli_overhead_case() -> Case:
     time (cold, as in a fresh process) is what `stylexfer stylize --timings` reports from inside."""
 
     def setup(cfg: BenchConfig) -> tuple[Callable[[], Any], int, dict[str, Any]]:
-        from stylexfer.images import save_image
-        from stylexfer.modelfile import ModelSpec, weights_of, write_safetensors
+        from stylexfer.files.images import save_image
+        from stylexfer.files.modelfile import ModelSpec, weights_of, write_safetensors
 
         work = cfg.workdir / "cli"
         work.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@
     python scripts/fuzz_images.py --seed 0 --case 1234     # rerun one case (see a failure's line)
     python scripts/fuzz_images.py --case 1234 --dump out/  # write that case's file to look at it
 
-Every input is loaded twice by `stylexfer.images.load_image` (as stylize does, and with
+Every input is loaded twice by `stylexfer.files.images.load_image` (as stylize does, and with
 draft_shorter_side=512 as training does), in worker processes with a per-load time limit and an
 address-space limit. Allowed: an RGB image, or ImageError with one line naming the file. Anything
 else, a hang, a crash or hitting the memory limit is a failure: they are listed with the seed and
@@ -20,10 +20,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT / "src") not in sys.path:  # works from a fresh clone without `pip install -e .`
-    sys.path.insert(0, str(ROOT / "src"))
+for folder in (ROOT / "src", ROOT / "tests"):  # the harness lives beside the tests, not in the package
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
-from stylexfer import fuzzing  # noqa: E402
+import fuzzing  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             target.write_bytes(case.data)
             print(f"{target}  [{case.kind}] {case.description}")
         return 0
-    print(f"fuzzing stylexfer.images.load_image: seed {args.seed}, {len(indices)} inputs, "
+    print(f"fuzzing stylexfer.files.images.load_image: seed {args.seed}, {len(indices)} inputs, "
           f"{args.jobs} worker(s), "
           f"{args.timeout:.0f} s per load, +{args.memory_mb} MB address space per worker, "
           f"sources: generated{' + ' + data_dir if data_dir else ''}", flush=True)

@@ -22,7 +22,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from stylexfer.errors import ImageError
-from stylexfer.images import is_image_file, load_image, save_image
+from stylexfer.files.images import is_image_file, load_image, save_image
 
 MAX_PIXELS = 1_000_000_000  # paintings up to a gigapixel are resized here rather than refused in training
 

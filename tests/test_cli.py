@@ -15,7 +15,7 @@ from PIL import Image
 
 from model_factories import adain_net, save_adain_ckpt, save_johnson_ckpt
 from stylexfer.cli import main
-from stylexfer.images import load_tensor
+from stylexfer.files.images import load_tensor
 
 pytestmark = pytest.mark.filterwarnings("ignore::stylexfer.nets.vgg.RandomWeightsWarning")
 
@@ -321,7 +321,7 @@ def test_hostile_names_never_write_outside_out(tmp_path, capsys, johnson_ckpt):
 
 
 def test_sanitize_component():
-    from stylexfer.stylize_cmd import sanitize_component
+    from stylexfer.cli.stylize import sanitize_component
 
     assert sanitize_component("..") == "image"
     assert sanitize_component("../../etc/passwd") == "_.._etc_passwd"
@@ -348,8 +348,8 @@ def test_gui_without_module_is_one_line(capsys, monkeypatch):
 
 def test_cli_imports_no_lightning_or_hydra():
     code = (
-        "import sys, stylexfer.cli, stylexfer.inference, stylexfer.modelfile, stylexfer.convert, "
-        "stylexfer.stylize_cmd, stylexfer.download, stylexfer.export\n"
+        "import sys, stylexfer.cli, stylexfer.inference, stylexfer.files.modelfile, stylexfer.files.convert, "
+        "stylexfer.cli.stylize, stylexfer.files.download, stylexfer.files.export\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in "
         "('pytorch_lightning', 'lightning', 'lightning_fabric', 'hydra', 'omegaconf')]\n"
         "print(bad)\n"

@@ -9,16 +9,16 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from stylexfer.config import AdaINConfig, ConfigError, DataConfig, JohnsonConfig, validate
-from stylexfer.train import CONFIG_DIR, compose_config
+from stylexfer.training.config import AdaINConfig, ConfigError, DataConfig, JohnsonConfig, validate
+from stylexfer.training.run import CONFIG_DIR, compose_config
 from training_utils import REPO, make_images, run_train
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 SEARCHES = sorted(p.stem for p in (CONFIG_DIR / "hparams_search").glob("*.yaml"))
 
 
-def test_config_dir_is_the_repos_conf() -> None:
-    assert CONFIG_DIR == REPO / "conf"
+def test_config_dir_ships_inside_the_package() -> None:
+    assert CONFIG_DIR == REPO / "src" / "stylexfer" / "conf" and (CONFIG_DIR / "train.yaml").is_file()
     assert {"seed_adain", "seed_johnson_mosaic"} <= set(EXPERIMENTS)
     assert {"adain_table5", "johnson_table2"} <= set(SEARCHES)
 

@@ -9,8 +9,8 @@ import torch
 from model_factories import fast_neural_style_state, orig_adain_pair, orig_fast_neural_style
 from stylexfer.cli import main
 from stylexfer.errors import ModelFileError
+from stylexfer.files.modelfile import metadata_of
 from stylexfer.inference import load_model
-from stylexfer.modelfile import metadata_of
 
 
 def _orig_calc_mean_std(feat, eps=1e-5):  # pytorch-AdaIN function.py (unbiased variance)
@@ -91,7 +91,7 @@ def test_import_refuses_wrong_files(tmp_path, capsys):
     del state["res3.in2.bias"]
     torch.save(state, tmp_path / "broken.pth")
     with pytest.raises(ModelFileError, match="lacks 'res3.in2.bias'"):
-        from stylexfer.convert import import_files
+        from stylexfer.files.convert import import_files
 
         import_files("fast-neural-style", [tmp_path / "broken.pth"])
     assert (

@@ -13,8 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-import stylexfer.data as data_module
-from stylexfer.data import (
+import stylexfer.training.data as data_module
+from stylexfer.training.data import (
     DataError,
     ImageSource,
     RandomCropStream,
@@ -123,7 +123,7 @@ def test_every_kind_of_broken_file_is_skipped_and_counted(
     make_images(tmp_path / "content", 2)
     make_images(tmp_path / "style", 2)
     dm = datamodule(["content"], ["style"], tmp_path, val_size=20)  # the probe visits every file
-    with caplog.at_level(logging.WARNING, logger="stylexfer.data"):
+    with caplog.at_level(logging.WARNING, logger="stylexfer.training.data"):
         dm.setup("fit")
     assert dm.skipped == len(unusable) == 5
     bad = {

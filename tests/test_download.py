@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from model_factories import fast_neural_style_state, orig_fast_neural_style
-from stylexfer import download
 from stylexfer.cli import main
-from stylexfer.download import Asset, DownloadError, PublicModel, download_file, fetch_model
+from stylexfer.files import download
+from stylexfer.files.download import Asset, DownloadError, PublicModel, download_file, fetch_model
 from stylexfer.inference import load_model
 
 

@@ -7,8 +7,8 @@ import torch
 
 from model_factories import adain_net, save_adain_ckpt, save_johnson_ckpt
 from stylexfer.cli import main
+from stylexfer.files.modelfile import build_net, metadata_of, read_model_file
 from stylexfer.inference import Stylizer, load_model
-from stylexfer.modelfile import build_net, metadata_of, read_model_file
 
 pytestmark = pytest.mark.filterwarnings("ignore::stylexfer.nets.vgg.RandomWeightsWarning")
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import stylexfer.callbacks as callbacks
-from stylexfer.callbacks import AtomicCheckpointIO, CheckpointError, checkpoint_step
+import stylexfer.training.callbacks as callbacks
+from stylexfer.training.callbacks import AtomicCheckpointIO, CheckpointError, checkpoint_step
 from training_utils import (
     TINY_JOHNSON,
     make_images,
@@ -33,7 +33,7 @@ def slow_fsync(fd):
     real_fsync(fd)
 os.fsync = slow_fsync
 sys.argv[0] = "stylexfer.train"
-from stylexfer.train import main
+from stylexfer.training.run import main
 main()
 """
 

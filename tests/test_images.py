@@ -14,9 +14,9 @@ import pytest
 import torch
 from PIL import Image, ImageFile, ImageOps
 
+from fuzzing import exif_bytes, jpeg_with_size, png_file, png_raw, webp_vp8x
 from stylexfer.errors import ImageError
-from stylexfer.fuzzing import exif_bytes, jpeg_with_size, png_file, png_raw, webp_vp8x
-from stylexfer.images import (
+from stylexfer.files.images import (
     DEFAULT_MAX_PIXELS,
     is_image_file,
     load_image,

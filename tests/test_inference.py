@@ -8,6 +8,7 @@ from PIL import Image
 
 from model_factories import adain_net, johnson_net
 from stylexfer.errors import ModelFileError
+from stylexfer.files.modelfile import ModelSpec
 from stylexfer.inference import (
     OptionError,
     Stylizer,
@@ -15,7 +16,6 @@ from stylexfer.inference import (
     mask_labels,
     preserve_content_color,
 )
-from stylexfer.modelfile import ModelSpec
 
 pytestmark = pytest.mark.filterwarnings("ignore::stylexfer.nets.vgg.RandomWeightsWarning")
 

@@ -98,7 +98,7 @@ def test_constant_images_give_finite_losses_and_gradients():
 
 def test_core_imports_without_lightning_or_hydra():
     code = (
-        "import sys, stylexfer.nets, stylexfer.losses, stylexfer.functional, stylexfer.images\n"
+        "import sys, stylexfer.nets, stylexfer.losses, stylexfer.functional, stylexfer.files.images\n"
         "bad = [m for m in ('pytorch_lightning', 'lightning', 'hydra', 'omegaconf') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

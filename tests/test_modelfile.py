@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 
 from model_factories import adain_net, johnson_net, save_adain_ckpt, save_johnson_ckpt
 from stylexfer.errors import ModelFileError
-from stylexfer.modelfile import (
+from stylexfer.files.modelfile import (
     ModelSpec,
     build_net,
     checkpoint_spec,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from stylexfer.callbacks import AtomicCheckpointIO, remove_stale_temporaries
-from stylexfer.runfolder import (
+from stylexfer.training.callbacks import AtomicCheckpointIO, remove_stale_temporaries
+from stylexfer.training.runfolder import (
     LOCK_NAME,
     RunFolderBusy,
     RunLock,
@@ -24,7 +24,7 @@ from training_utils import TINY, make_images, run_train, subprocess_env
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from stylexfer.runfolder import RunLock
+from stylexfer.training.runfolder import RunLock
 lock = RunLock(Path(sys.argv[1])).acquire()
 print("locked", flush=True)
 time.sleep(60)

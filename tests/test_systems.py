@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import stylexfer.systems as systems
-from stylexfer.config import AdaINConfig, JohnsonConfig, OptimConfig
-from stylexfer.systems import LitAdaIN, LitJohnson, NonFiniteError, build_system
+import stylexfer.training.systems as systems
+from stylexfer.training.config import AdaINConfig, JohnsonConfig, OptimConfig
+from stylexfer.training.systems import LitAdaIN, LitJohnson, NonFiniteError, build_system
 from training_utils import make_images
 
 

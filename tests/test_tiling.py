@@ -13,8 +13,9 @@ import torch
 from PIL import Image
 
 from model_factories import adain_net, johnson_net
-from stylexfer.inference import Stylizer, _ramp, tile_spans
-from stylexfer.modelfile import ModelSpec
+from stylexfer.files.modelfile import ModelSpec
+from stylexfer.inference import Stylizer, tile_spans
+from stylexfer.inference.tiling import _ramp
 
 pytestmark = pytest.mark.filterwarnings("ignore::stylexfer.nets.vgg.RandomWeightsWarning")
 
@@ -95,7 +96,7 @@ _MEMORY_SCRIPT = textwrap.dedent("""
     torch.set_num_threads(1)
     from model_factories import adain_net
     from stylexfer.inference import Stylizer
-    from stylexfer.modelfile import ModelSpec
+    from stylexfer.files.modelfile import ModelSpec
 
     def reset_peak():  # Linux: "5" resets the peak resident set size (VmHWM) of this process
         with open("/proc/self/clear_refs", "w") as f:

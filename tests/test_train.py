@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import stylexfer.systems as systems
-from stylexfer.callbacks import CheckpointError
+import stylexfer.training.systems as systems
 from stylexfer.nets.adain import AdaINNet, Decoder
 from stylexfer.nets.johnson import TransformerNet
-from stylexfer.systems import LitAdaIN, LitJohnson, NonFiniteError
-from stylexfer.train import RunResult, compose_config, run
+from stylexfer.training.callbacks import CheckpointError
+from stylexfer.training.run import RunResult, compose_config, run
+from stylexfer.training.systems import LitAdaIN, LitJohnson, NonFiniteError
 from training_utils import (
     TINY,
     TINY_JOHNSON,
@@ -146,7 +146,7 @@ def test_resume_from_a_corrupt_last_ckpt_names_the_newest_good_one(
 
 
 def test_ckpt_path_may_name_a_run_folder(adain_run: RunResult, tmp_path: Path) -> None:
-    from stylexfer.callbacks import resolve_resume
+    from stylexfer.training.callbacks import resolve_resume
 
     path = resolve_resume(str(adain_run.output_dir), run_checkpoints=tmp_path / "none", base_dir=tmp_path)
     assert path == adain_run.last_checkpoint

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from stylexfer.errors import StylexferError, WeightsError
-from stylexfer.images import load_image, load_tensor, save_image, to_tensor
+from stylexfer.files.images import load_image, load_tensor, save_image, to_tensor
 from stylexfer.inference import load_model, resize_image
 from stylexfer.nets.vgg import imagenet_weights_file, load_weights
 from stylexfer.runtime import tune_cpu_allocator
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if argv is None:  # the real program, not a test calling main([...])
         tune_cpu_allocator()
-    from stylexfer.train import compose_config, run  # Hydra and Lightning only once needed
+    from stylexfer.training.run import compose_config, run  # Hydra and Lightning only once needed
 
     started = time.monotonic()
     try:

@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from stylexfer.images import load_tensor
+from stylexfer.files.images import load_tensor
+from stylexfer.files.modelfile import ModelSpec, ModelWeights, weights_of, write_safetensors
 from stylexfer.inference import Stylizer, load_model
-from stylexfer.modelfile import ModelSpec, ModelWeights, weights_of, write_safetensors
 from stylexfer.nets import AdaINNet, TransformerNet
 from stylexfer.nets.vgg import RandomWeightsWarning
 

@@ -18,9 +18,9 @@ import pytest
 tk = pytest.importorskip("tkinter", reason="this Python has no Tkinter (Debian/Ubuntu: apt install python3-tk)")
 from PIL import Image, ImageGrab  # noqa: E402
 
+from stylexfer.files.images import load_image  # noqa: E402
 from stylexfer.gui import app as gui_app  # noqa: E402
 from stylexfer.gui.controller import Controller  # noqa: E402
-from stylexfer.images import load_image  # noqa: E402
 
 CONTENT_SIZE = (64, 48)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "outputs" / "gui"

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from stylexfer.errors import StylexferError
+from stylexfer.files.images import load_image
 from stylexfer.gui.controller import Controller, Event, Failed, ModelLoaded, Progress, Result
-from stylexfer.images import load_image
 from stylexfer.inference import load_model
 from stylexfer.nets.adain import StyleCode
 

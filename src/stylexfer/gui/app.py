@@ -27,8 +27,8 @@ except ImportError as err:  # raised inside `stylexfer gui`, so the CLI prints i
         "install it (Debian/Ubuntu: apt install python3-tk)"
     ) from err
 
+from stylexfer.files.images import IMAGE_SUFFIXES
 from stylexfer.gui.controller import Controller, Failed, ModelLoaded, Progress, Result
-from stylexfer.images import IMAGE_SUFFIXES
 
 PREVIEW_PX = 240  # thumbnails fit a PREVIEW_PX square
 POLL_MS = 40  # how often the window drains the controller's event queue

@@ -23,7 +23,7 @@ from pathlib import Path
 from PIL import Image
 
 from stylexfer.errors import ImageError, StylexferError
-from stylexfer.images import load_image, save_image, to_pil
+from stylexfer.files.images import load_image, save_image, to_pil
 from stylexfer.inference import Stylizer, load_model
 from stylexfer.nets.adain import StyleCode
 

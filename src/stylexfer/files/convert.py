@@ -77,7 +77,7 @@ def convert_fast_neural_style(
     state: Mapping[str, Tensor], *, source: str = "fast-neural-style file"
 ):
     """A pytorch/examples TransformerNet state dict -> ModelWeights of TransformerNet(output="clamp")."""
-    from stylexfer.modelfile import ModelSpec, ModelWeights
+    from stylexfer.files.modelfile import ModelSpec, ModelWeights
 
     theirs = {
         k: v
@@ -107,7 +107,7 @@ def convert_adain_release(
 ):
     """naoto0804/pytorch-AdaIN ``vgg_normalised.pth`` + ``decoder.pth`` state dicts -> ModelWeights of
     an AdaIN model with the Caffe VGG embedded (encoder "embedded")."""
-    from stylexfer.modelfile import ENCODER_EMBEDDED, ModelSpec, ModelWeights
+    from stylexfer.files.modelfile import ENCODER_EMBEDDED, ModelSpec, ModelWeights
 
     what = "the pytorch-AdaIN Sequential state dict"
     encoder = _pick(vgg_state, ADAIN_VGG_INDICES, f"{source} (vgg_normalised.pth)", what)
@@ -133,7 +133,7 @@ def _pick(
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     """A plain state dict from a .pth file, weights-only (refuses pickled code like read_model_file)."""
-    from stylexfer.modelfile import load_weights_only
+    from stylexfer.files.modelfile import load_weights_only
 
     path = Path(path)
     if not path.is_file():

@@ -221,8 +221,8 @@ def fetch_model(
     """Download (once) and import the public model `name`; returns the path of our .safetensors file.
     A hash can be pinned without code changes: STYLEXFER_SHA256_<NAME>_<FILENAME> (upper case, - and .
     as _)."""
-    from stylexfer.convert import import_files
-    from stylexfer.modelfile import write_safetensors
+    from stylexfer.files.convert import import_files
+    from stylexfer.files.modelfile import write_safetensors
 
     models = MODELS if models is None else models
     if name not in models:

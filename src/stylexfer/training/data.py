@@ -1,6 +1,6 @@
 """Content and style streams for training: random pairs of random crops, a fixed validation set.
 
-Every file is decoded by `stylexfer.images.load_image` (JPEGs at reduced scale when they are much
+Every file is decoded by `stylexfer.files.images.load_image` (JPEGs at reduced scale when they are much
 larger than needed). A file that cannot be used is skipped, flagged in memory shared with the
 loader workers so it is tried only once, and counted; the count is logged. Training draws with
 replacement from an endless stream, so a 150,000-step run needs no epoch length.
@@ -26,7 +26,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
 from stylexfer.errors import ImageError, StylexferError
-from stylexfer.images import is_image_file, load_image, save_image, to_tensor
+from stylexfer.files.images import is_image_file, load_image, save_image, to_tensor
 
 log = logging.getLogger(__name__)
 

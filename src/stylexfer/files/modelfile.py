@@ -205,7 +205,7 @@ def _read_pickle(path: Path) -> ModelWeights:
         return ModelWeights(spec, _strip(state, "net.decoder."), encoder_state, source=str(path))
     state = _tensors_only(obj, path)
     if "conv1.conv2d.weight" in state:  # a pytorch/examples fast-neural-style model (mosaic.pth, …)
-        from stylexfer.convert import convert_fast_neural_style
+        from stylexfer.files.convert import convert_fast_neural_style
 
         return convert_fast_neural_style(state, source=str(path))
     raise ModelFileError(

@@ -1,31 +1,5 @@
-"""The one inference API behind the CLI, the GUI and Python users.
-
-```python
-from stylexfer.inference import load_model
-
-stylizer = load_model("model.safetensors", device="auto")       # or a training .ckpt, or mosaic.pth
-codes = stylizer.encode_styles(["starry-night.jpg"])             # AdaIN: encode styles once ...
-out = stylizer.stylize("photo.jpg", codes, alpha=0.8)           # ... reuse them; (1, 3, H, W) in [0, 1]
-```
-
-What happens inside (Huang & Belongie 2017 §7; Johnson et al. 2016):
-
-- AdaIN: t = AdaIN(E(c), s) per mask region, output = D(α·t + (1−α)·E(c)). Several styles without a mask
-  are interpolated by mixing their StyleCodes with weights normalised to sum 1.
-- Johnson: the style is in the weights; α blends pixels: α·net(c) + (1−α)·c.
-- preserve_color: luminance-only transfer (Gatys et al. 2016, "Preserving color in neural artistic
-  style transfer"): the output's luminance Y (YIQ), matched to the content's luminance mean and
-  standard deviation, is combined with the content's chroma I, Q. Works for both kinds and keeps
-  the style encodable once per run (the paper's colour-histogram matching would need a new style
-  code for every content image).
-- Tiling (large images): overlapping windows, blended with linear ramps in the middle of the
-  overlap. AdaIN uses whole-image relu4_1 statistics gathered over all tiles in a first pass
-  (exact for the interior of each tile); Johnson's instance norms use statistics measured once
-  on a downscaled copy of the whole image, so every tile is normalised alike and no tile differs in colour.
-
-Runs under ``torch.inference_mode``; on CUDA with channels_last and bf16 (or fp16) autocast.
-Outputs are float32 on the CPU, clamped to [0, 1].
-"""
+"""The Stylizer: device policy, style encoding and the Johnson and AdaIN paths (see the package
+docstring)."""
 
 from __future__ import annotations
 
@@ -42,9 +16,11 @@ from PIL import Image
 from torch import Tensor, nn
 
 from stylexfer.errors import ModelFileError, StylexferError
+from stylexfer.files.images import load_image, to_tensor
+from stylexfer.files.modelfile import ModelSpec, build_net, describe, read_model_file
 from stylexfer.functional import EPS, channel_mean_std
-from stylexfer.images import load_image, to_tensor
-from stylexfer.modelfile import ModelSpec, build_net, describe, read_model_file
+from stylexfer.inference.colour import preserve_content_color
+from stylexfer.inference.tiling import ALIGN, TileBlender, tile_spans
 from stylexfer.nets.adain import AdaINNet, StyleCode
 
 ImageLike = Tensor | Image.Image | str | os.PathLike
@@ -60,7 +36,6 @@ DEFAULT_TILE_OVERLAP = (
 AUTO_TILE_PIXELS = (
     2_000_000  # tile="auto" tiles images above ~2 MP (untiled AdaIN needs ~1.5 GB per MP)
 )
-_ALIGN = 8  # the AdaIN encoder pools three times: tiles start on multiples of 8
 
 
 class OptionError(StylexferError, ValueError):
@@ -183,77 +158,6 @@ def _normalise_weights(weights: Sequence[float] | None, n: int) -> list[float]:
     return [w / total for w in weights]
 
 
-# ------------------------------------------------------------------------------------------ colour
-
-_RGB_TO_YIQ = torch.tensor(
-    [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]]
-)
-
-
-def preserve_content_color(output: Tensor, content: Tensor) -> Tensor:
-    """Luminance-only transfer (Gatys et al. 2016): the output's Y, matched to the content's Y mean and
-    std, with the content's I and Q. (B, 3, H, W) each; result clamped to [0, 1]."""
-    m = _RGB_TO_YIQ.to(output.device)
-    yiq_out = torch.einsum("ij,bjhw->bihw", m, output.float())
-    yiq_c = torch.einsum("ij,bjhw->bihw", m, content.float())
-    y_out, y_c = yiq_out[:, :1], yiq_c[:, :1]
-    mu_o, sd_o = channel_mean_std(y_out)
-    mu_c, sd_c = channel_mean_std(y_c)
-    y = (y_out - mu_o) / sd_o * sd_c + mu_c
-    yiq = torch.cat([y, yiq_c[:, 1:]], dim=1)
-    return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(m), yiq).clamp(0.0, 1.0)
-
-
-# ------------------------------------------------------------------------------------------ tiling
-
-
-def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
-    """Split [0, length) into cores of about `tile` px (starting on multiples of 8); each window is its
-    core plus `overlap` px on each side that has a neighbour. Returns (win0, win1, core0, core1)."""
-    count = max(1, math.ceil(length / tile))
-    bounds = [0] + [round(i * length / count / _ALIGN) * _ALIGN for i in range(1, count)] + [length]
-    return [
-        (max(0, a - overlap), min(length, b + overlap), a, b)
-        for a, b in zip(bounds, bounds[1:], strict=False)
-    ]
-
-
-def _ramp(win0: int, win1: int, core0: int, core1: int, length: int, overlap: int) -> Tensor:
-    """1-D blend weights of a window: 1 inside, linear ramps over the central `overlap` px of the zone
-    shared with each neighbour (the outer half of the overlap is read for context but not used, since
-    pixels near a window's edge see reflection padding instead of the image); neighbours' ramps add
-    up to exactly 1."""
-    x = torch.arange(win0, win1, dtype=torch.float32) + 0.5
-    w = torch.ones(win1 - win0)
-    half = overlap / 2
-    if core0 > 0:
-        w = torch.minimum(w, ((x - (core0 - half)) / overlap).clamp(0, 1))
-    if core1 < length:
-        w = torch.minimum(w, (((core1 + half) - x) / overlap).clamp(0, 1))
-    return w
-
-
-class _TileBlender:
-    """Accumulates weighted tile outputs into a CPU image: memory 4 floats per pixel."""
-
-    def __init__(self, batch: int, height: int, width: int, overlap: int) -> None:
-        self.out = torch.zeros(batch, 3, height, width)
-        self.weight = torch.zeros(1, 1, height, width)
-        self.h, self.w, self.overlap = height, width, overlap
-
-    def add(
-        self, tile: Tensor, ys: tuple[int, int, int, int], xs: tuple[int, int, int, int]
-    ) -> None:
-        wy = _ramp(*ys, self.h, self.overlap)
-        wx = _ramp(*xs, self.w, self.overlap)
-        weight = wy[:, None] * wx[None, :]
-        self.out[:, :, ys[0] : ys[1], xs[0] : xs[1]] += tile.float().cpu().clamp(0, 1) * weight
-        self.weight[:, :, ys[0] : ys[1], xs[0] : xs[1]] += weight
-
-    def result(self) -> Tensor:
-        return (self.out / self.weight.clamp_min(1e-8)).clamp_(0, 1)
-
-
 # -------------------------------------------------------------------------------------- AdaIN maths
 
 
@@ -324,9 +228,9 @@ class Stylizer:
         auto_tile_pixels: int = AUTO_TILE_PIXELS,
     ) -> None:
         if (
-            tile_overlap < _ALIGN
-            or tile_overlap % _ALIGN
-            or tile_size < 2 * tile_overlap + 2 * _ALIGN
+            tile_overlap < ALIGN
+            or tile_overlap % ALIGN
+            or tile_size < 2 * tile_overlap + 2 * ALIGN
         ):
             raise OptionError(
                 f"tile overlap must be a multiple of 8 and the tile at least 2·overlap+16 px "
@@ -517,9 +421,9 @@ class Stylizer:
         if tile is False or tile is None or tile == 0:
             return None
         if isinstance(tile, int) and not isinstance(tile, bool):
-            if tile < 2 * self.tile_overlap + 2 * _ALIGN:
+            if tile < 2 * self.tile_overlap + 2 * ALIGN:
                 raise OptionError(
-                    f"--tile must be at least {2 * self.tile_overlap + 2 * _ALIGN} px, got {tile}"
+                    f"--tile must be at least {2 * self.tile_overlap + 2 * ALIGN} px, got {tile}"
                 )
             return tile
         raise OptionError(f"--tile must be auto, on, off or a size in pixels, got {tile!r}")
@@ -554,7 +458,7 @@ class Stylizer:
         finally:
             for hook in hooks:
                 hook.remove()
-        blender = _TileBlender(1, height, width, self.tile_overlap)
+        blender = TileBlender(1, height, width, self.tile_overlap)
         spans_y, spans_x = (
             tile_spans(height, tile, self.tile_overlap),
             tile_spans(width, tile, self.tile_overlap),
@@ -625,8 +529,8 @@ class Stylizer:
         with self._context():
             for ys, xs in spans:
                 features, small = window(ys, xs)
-                fy = slice((ys[2] - ys[0]) // _ALIGN, (ys[3] - ys[0]) // _ALIGN)
-                fx = slice((xs[2] - xs[0]) // _ALIGN, (xs[3] - xs[0]) // _ALIGN)
+                fy = slice((ys[2] - ys[0]) // ALIGN, (ys[3] - ys[0]) // ALIGN)
+                fx = slice((xs[2] - xs[0]) // ALIGN, (xs[3] - xs[0]) // ALIGN)
                 part = _region_sums(features[..., fy, fx], small[fy, fx], k)
                 sums = (
                     part if sums is None else tuple(a + b for a, b in zip(sums, part, strict=True))
@@ -637,7 +541,7 @@ class Stylizer:
         assert sums is not None
         mean, std = _stats_from_sums(*sums)
         # Pass 2: stylize each window with those statistics, blend.
-        blender = _TileBlender(1, height, width, self.tile_overlap)
+        blender = TileBlender(1, height, width, self.tile_overlap)
         with self._context():
             for ys, xs in spans:
                 features, small = window(ys, xs)

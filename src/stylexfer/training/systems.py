@@ -1,6 +1,6 @@
 """LightningModules: one per network. Losses come back raw; the system weighs and logs them.
 
-Checkpoint layout (read without Lightning by `stylexfer.modelfile`, `torch.load(weights_only=True)`):
+Checkpoint layout (read without Lightning by `stylexfer.files.modelfile`, `torch.load(weights_only=True)`):
 
 - `hyper_parameters`: this module's keyword arguments, all primitives. `name` is the model kind
   ("adain" | "johnson"); `vgg_weights` the VGG used for the loss; Johnson's `output` the
@@ -23,7 +23,7 @@ from torch import Tensor
 from torchvision.utils import make_grid
 
 from stylexfer.errors import StylexferError
-from stylexfer.images import load_image, to_tensor
+from stylexfer.files.images import load_image, to_tensor
 from stylexfer.losses import JohnsonCriterion, adain_loss_terms
 from stylexfer.nets.adain import AdaINNet
 from stylexfer.nets.johnson import TransformerNet
@@ -266,7 +266,7 @@ SYSTEMS: dict[str, type[_StyleTransferSystem]] = {"adain": LitAdaIN, "johnson": 
 
 def build_system(model_cfg: Any, optim_cfg: Any, *, grid_images: int = 4) -> _StyleTransferSystem:
     """The LightningModule for `model_cfg.name`, from the validated model and optim settings
-    (dataclasses from stylexfer.config, or anything with the same attributes)."""
+    (dataclasses from stylexfer.training.config, or anything with the same attributes)."""
     fields = dict(vars(model_cfg))
     name = fields.get("name")
     if name not in SYSTEMS:

@@ -16,7 +16,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from stylexfer.errors import StylexferError
-from stylexfer.runfolder import LOCK_NAME, is_locked, pid_alive
+from stylexfer.training.runfolder import LOCK_NAME, is_locked, pid_alive
 
 log = logging.getLogger(__name__)
 

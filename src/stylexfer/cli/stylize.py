@@ -16,6 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from stylexfer.cli.options import positive_int, tile_option, unit_float
 from stylexfer.errors import StylexferError
 
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
@@ -44,7 +45,7 @@ class ContentItem:
 def collect_contents(patterns: list[str]) -> tuple[list[ContentItem], list[str]]:
     """Files as given, folders searched recursively for image suffixes, globs expanded (also when the
     shell did not). Returns the items in a stable order and one error line per missing input."""
-    from stylexfer.images import is_image_file
+    from stylexfer.files.images import is_image_file
 
     items: list[ContentItem] = []
     errors: list[str] = []
@@ -86,14 +87,84 @@ def output_path(out_dir: Path, item: ContentItem, tags: list[str], ext: str) -> 
     return target
 
 
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "stylize",
+        help="stylize images with a trained or imported model",
+        description="Stylize CONTENT images (files, folders searched recursively, or globs) with a model. "
+        "Outputs are named CONTENT__STYLE.png (fixed-style models: CONTENT__MODEL.png) inside --out.",
+    )
+    p.add_argument(
+        "content", nargs="+", metavar="CONTENT", help="image files, folders (recursive) or globs"
+    )
+    p.add_argument(
+        "--model", "-m", required=True, help="model: .ckpt, .safetensors or fast-neural-style .pth"
+    )
+    p.add_argument(
+        "--style",
+        "-s",
+        nargs="+",
+        default=[],
+        metavar="STYLE",
+        help="style image(s) (AdaIN models)",
+    )
+    p.add_argument(
+        "--out",
+        "-o",
+        default="outputs/stylized",
+        help="output folder, or a file name (its suffix picks the format) for one content image "
+        "(default: outputs/stylized)",
+    )
+    p.add_argument("--alpha", type=unit_float, default=1.0, help="style strength 0..1 (default 1)")
+    p.add_argument(
+        "--style-weights",
+        type=unit_float,
+        nargs="+",
+        metavar="W",
+        help="interpolation weights, one per style (normalised to sum 1)",
+    )
+    p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
+    p.add_argument("--mask", help="mask image: one grey level per style; brightest = first style")
+    p.add_argument(
+        "--size", type=positive_int, help="resize content so its shorter side is SIZE px"
+    )
+    p.add_argument(
+        "--max-size", type=positive_int, help="shrink content so its longer side is at most this"
+    )
+    p.add_argument(
+        "--style-size",
+        type=positive_int,
+        default=512,
+        help="shrink styles so their shorter side is at most this before encoding (default 512)",
+    )
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument(
+        "--batch-size", type=positive_int, default=1, help="stylize equal-sized images together"
+    )
+    p.add_argument(
+        "--tile",
+        type=tile_option,
+        default="auto",
+        help="auto (tile images over 2 MP), on, off, or a tile size in px (default auto)",
+    )
+    p.add_argument("--ext", default=".png", help="output format inside a folder (default .png)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--timings", action="store_true", help="print the time spent inside the networks (stderr)"
+    )
+    p.set_defaults(handler=run_stylize)
+
+
 def run_stylize(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
     from stylexfer.errors import ModelFileError
-    from stylexfer.images import SAVE_FORMATS, load_image, save_image, to_tensor
-    from stylexfer.inference import Stylizer, _check_alpha, mask_labels, resize_image
-    from stylexfer.modelfile import build_net, read_model_file
+    from stylexfer.files.images import SAVE_FORMATS, load_image, save_image, to_tensor
+    from stylexfer.files.modelfile import build_net, read_model_file
+    from stylexfer.inference import Stylizer, mask_labels, resize_image
+    from stylexfer.inference.stylizer import _check_alpha
 
     _check_alpha(args.alpha)
     if args.style_weights is not None and len(args.style_weights) != len(args.style):

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-DEFAULT_LOADER = "stylexfer.images:load_image"
+DEFAULT_LOADER = "stylexfer.files.images:load_image"
 DRAFT_SHORTER_SIDE = 512  # what training passes (SPEC: shorter side to 512, then crop)
 DEFAULT_TIMEOUT_S = 5.0  # "no hang over a few seconds per file"; the slowest real load is < 1 s
 DEFAULT_MEMORY_BUDGET_MB = 2560

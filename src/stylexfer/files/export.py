@@ -17,8 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stylexfer.errors import ModelFileError
-from stylexfer.functional import adain_with_stats, channel_mean_std
-from stylexfer.modelfile import (
+from stylexfer.files.modelfile import (
     ModelSpec,
     build_net,
     describe,
@@ -26,6 +25,7 @@ from stylexfer.modelfile import (
     weights_of,
     write_safetensors,
 )
+from stylexfer.functional import adain_with_stats, channel_mean_std
 from stylexfer.nets.adain import DECODER_LAYERS, AdaINNet
 
 TOLERANCE = 1e-4

@@ -1,0 +1,32 @@
+"""`stylexfer gui`: open the Tkinter GUI."""
+
+from __future__ import annotations
+
+import argparse
+
+from stylexfer.errors import StylexferError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gui", help="open the Tkinter GUI", description="Open the GUI, optionally with files chosen.")
+    p.add_argument("--model", "-m", default=None, help="model file to load at start")
+    p.add_argument("--content", default=None, help="content image to show at start")
+    p.add_argument("--style", "-s", default=None, help="style image to show at start (AdaIN models)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from stylexfer.gui.app import main as gui_main
+    except ModuleNotFoundError as err:
+        if err.name and err.name.startswith("stylexfer.gui"):
+            raise StylexferError(
+                "the GUI is not part of this build yet (stylexfer.gui.app is missing)"
+            ) from None
+        if err.name in ("tkinter", "_tkinter"):
+            raise StylexferError(
+                "the GUI needs Tkinter: install your system's python3-tk package"
+            ) from None
+        raise
+    return int(gui_main(model=args.model, content=args.content, style=args.style, device=args.device) or 0)

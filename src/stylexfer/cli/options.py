@@ -1,0 +1,39 @@
+"""argparse value types shared by the subcommands (ranges are checked by the API they feed)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    return value  # the range is checked by the inference API, with one clear message
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def tile_option(text: str) -> bool | int | str:
+    low = text.lower()
+    if low == "auto":
+        return "auto"
+    if low in ("on", "yes", "true"):
+        return True
+    if low in ("off", "no", "false", "0"):
+        return False
+    try:
+        return int(low)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--tile takes auto, on, off or a size in pixels, not {text!r}"
+        ) from None
