@@ -1,27 +1,32 @@
-"""Smoke test of scripts/bench.py: every case runs at tiny sizes, the report has its structure, and
-FLOPs are counted exactly (a multiply-add is 2 FLOPs). No timing asserts."""
+"""Smoke test of the benchmarks package: every case runs at tiny sizes, the report has its structure,
+FLOPs are counted exactly (a multiply-add is 2 FLOPs), and both entry points start. No timing asserts."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+
+from benchmarks import __main__ as entry
+from benchmarks import cases, harness, memory, report
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("stylexfer_bench", ROOT / "scripts" / "bench.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["stylexfer_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    """The package's public names in one namespace, as the tests below use them."""
+    return SimpleNamespace(
+        BenchConfig=harness.BenchConfig, run_case=harness.run_case, matmul_limit=harness.matmul_limit,
+        stylize_case=cases.stylize_case, reused_style_case=cases.reused_style_case, all_cases=cases.all_cases,
+        run_bench=report.run_bench, child_main=memory.child_main, main=entry.main,
+    )
 
 
 @pytest.fixture
@@ -76,9 +81,10 @@ def test_matmul_limit_counts_two_flops_per_multiply_add(bench, tiny):
     assert limit["gflops_per_s"] == max(c["gflops_per_s"] for c in limit["candidates"])
 
 
+@pytest.mark.slow
 def test_whole_report_structure(bench, tiny, tmp_path):
     lines: list[str] = []
-    report = bench.run_bench(tiny, bench.all_cases(tiny), command="bench.py --test", log=lines.append)
+    report = bench.run_bench(tiny, bench.all_cases(tiny), command="benchmarks --test", log=lines.append)
     json.loads(json.dumps(report, default=str))  # JSON-serialisable
     names = [c["name"] for c in report["cases"]]
     assert names == [c.name for c in bench.all_cases(tiny)]
@@ -99,7 +105,7 @@ def test_whole_report_structure(bench, tiny, tmp_path):
 
 
 def test_child_reports_peak_memory(bench, tiny, capsys, monkeypatch):
-    monkeypatch.setattr(bench, "all_cases", lambda cfg: [bench.stylize_case("adain", 32)])
+    monkeypatch.setattr(memory, "all_cases", lambda cfg: [bench.stylize_case("adain", 32)])
     assert bench.child_main("stylize/adain/32", replace(tiny)) == 0
     data = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert data["peak_rss_mb"] > 0 and data["growth_mb"] >= 0
@@ -110,3 +116,14 @@ def test_cuda_request_without_gpu_is_a_clean_error(bench, capsys):
         pytest.skip("a GPU is present: the error path does not apply")
     assert bench.main(["--device", "cuda", "--cases", "none"]) == 2
     assert "no CUDA device" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # two fresh interpreters importing torch
+@pytest.mark.parametrize("command", [["-m", "benchmarks"], ["scripts/bench.py"]])
+def test_entry_points_list_the_cases(command):
+    """`python -m benchmarks` (make bench) and the old scripts/bench.py both start from a checkout."""
+    done = subprocess.run([sys.executable, *command, "--list", "--quick"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    names = done.stdout.split()
+    assert "stylize/adain/512/plain" in names and "train/johnson" in names

@@ -1,34 +1,23 @@
 """Importers: converted public models give the same image as the original networks, re-implemented
-independently in tests/model_factories.py from the original sources."""
+independently in tests/reference_nets.py from the original sources."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from model_factories import fast_neural_style_state, orig_adain_pair, orig_fast_neural_style
+from reference_nets import fast_neural_style_state, orig_adain, orig_adain_pair, orig_fast_neural_style
 from stylexfer.cli import main
 from stylexfer.errors import ModelFileError
 from stylexfer.files.modelfile import metadata_of
 from stylexfer.inference import load_model
 
 
-def _orig_calc_mean_std(feat, eps=1e-5):  # pytorch-AdaIN function.py (unbiased variance)
-    n, c = feat.shape[:2]
-    var = feat.view(n, c, -1).var(dim=2) + eps
-    return feat.view(n, c, -1).mean(dim=2).view(n, c, 1, 1), var.sqrt().view(n, c, 1, 1)
-
-
-def _orig_adain(content_feat, style_feat):
-    s_mean, s_std = _orig_calc_mean_std(style_feat)
-    c_mean, c_std = _orig_calc_mean_std(content_feat)
-    return (content_feat - c_mean) / c_std * s_std + s_mean
-
-
 def _relative_error(ours: torch.Tensor, theirs: torch.Tensor) -> float:
     return ((ours - theirs).abs().max() / theirs.abs().max().clamp_min(1e-6)).item()
 
 
+@pytest.mark.slow
 def test_fast_neural_style_import_matches_original(tmp_path, capsys):
     orig = orig_fast_neural_style()
     pth = tmp_path / "mosaic.pth"
@@ -74,7 +63,7 @@ def test_adain_release_import_matches_original(tmp_path, capsys):
         c_feat, s_feat = encoder(content), encoder(style)
         assert c_feat.std() > 0.05  # a live signal, not all-zero activations
         alpha = 0.7
-        theirs = decoder(alpha * _orig_adain(c_feat, s_feat) + (1 - alpha) * c_feat)
+        theirs = decoder(alpha * orig_adain(c_feat, s_feat) + (1 - alpha) * c_feat)
     stylizer = load_model(out, device="cpu")
     with torch.no_grad():  # our encoder to relu4_1 on its own
         ours_feat = stylizer.net.encode(content)["relu4_1"]

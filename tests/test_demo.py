@@ -10,6 +10,7 @@ from PIL import Image
 from stylexfer.demo import main, pick_vgg_weights, sample_pictures
 
 
+@pytest.mark.slow
 def test_demo_trains_then_stylizes_the_samples(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert (
         main(

@@ -82,6 +82,7 @@ def test_truncated_and_missing_downloads_leave_nothing(tmp_path, server):
     assert _leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_fetch_model_downloads_extracts_and_imports(tmp_path, server, monkeypatch, capsys):
     url, files = server
     net = orig_fast_neural_style()

@@ -52,6 +52,7 @@ def _trained_net(checkpoint: Path) -> torch.nn.Module:
     return net.eval()
 
 
+@pytest.mark.slow
 def test_johnson_checkpoint_stylizes_and_exports_to_the_same_picture(trained, tmp_path):
     content = tmp_path / "photo.png"
     make_images(tmp_path / "in", 1, seed=5, size=(36, 28))
@@ -70,6 +71,7 @@ def test_johnson_checkpoint_stylizes_and_exports_to_the_same_picture(trained, tm
     assert torch.equal(load_tensor(next((tmp_path / "b").glob("photo__*.png"))), from_ckpt)
 
 
+@pytest.mark.slow
 def test_adain_checkpoint_and_its_export_give_the_same_picture(trained, tmp_path):
     make_images(tmp_path / "in", 2, seed=6, size=(40, 32))
     content, style = sorted((tmp_path / "in").glob("*.png"))

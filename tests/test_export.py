@@ -13,6 +13,7 @@ from stylexfer.inference import Stylizer, load_model
 pytestmark = pytest.mark.filterwarnings("ignore::stylexfer.nets.vgg.RandomWeightsWarning")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["johnson", "adain"])
 def test_export_torchscript_and_onnx_match_pytorch(tmp_path, capsys, kind):
     import onnxruntime as ort

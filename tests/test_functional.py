@@ -28,9 +28,28 @@ def test_adain_single_style_broadcasts_over_batch():
     torch.testing.assert_close(adain(content, style), adain(content, style.expand(4, -1, -1, -1)))
 
 
-def test_adain_with_stats_equals_adain():
-    content, style = torch.randn(2, 4, 6, 6), torch.randn(2, 4, 5, 5)
-    torch.testing.assert_close(adain_with_stats(content, *channel_mean_std(style)), adain(content, style))
+def test_adain_with_stats_is_eq_8_computed_independently():
+    """σ_s·(x − μ(x))/sqrt(var(x) + ε) + μ_s, written out with torch's own reductions (biased variance,
+    ε inside the root), for precomputed (1, C, 1, 1) statistics broadcast over the batch."""
+    content = torch.randn(2, 4, 6, 5) * 3 + 2
+    style_mean, style_std = torch.randn(1, 4, 1, 1), torch.rand(1, 4, 1, 1) + 0.5
+    out = adain_with_stats(content, style_mean, style_std)
+    mu = content.mean(dim=(2, 3), keepdim=True)
+    sigma = (content.var(dim=(2, 3), unbiased=False, keepdim=True) + 1e-5).sqrt()
+    torch.testing.assert_close(out, (content - mu) / sigma * style_std + style_mean)
+    # so the output carries the given statistics, per sample (σ ≫ ε here)
+    torch.testing.assert_close(out.mean(dim=(2, 3)), style_mean.reshape(1, 4).expand(2, 4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.std(dim=(2, 3), unbiased=False), style_std.reshape(1, 4).expand(2, 4),
+                               atol=1e-4, rtol=1e-4)
+
+
+def test_adain_with_stats_keeps_a_half_input_dtype_but_computes_in_fp32():
+    content = (torch.randn(1, 4, 32, 32) * 100).to(torch.bfloat16)
+    style_mean, style_std = torch.zeros(1, 4, 1, 1), torch.ones(1, 4, 1, 1)
+    out = adain_with_stats(content, style_mean, style_std)
+    assert out.dtype == torch.bfloat16
+    exact = adain_with_stats(content.float(), style_mean, style_std)
+    assert (out.float() - exact).abs().max() < 0.02  # one bf16 rounding of a unit-σ output, no more
 
 
 def test_adain_constant_inputs_are_finite_with_finite_gradients():

@@ -24,6 +24,7 @@ from stylexfer.files.images import load_image
 SEED = 6  # differs from the script's default, so CI and `make fuzz` cover different random inputs
 
 
+@pytest.mark.slow
 def test_few_hundred_fuzz_cases_have_no_failures() -> None:
     count = len(fuzzing.SPECIALS) + 400  # the whole catalogue, then random mutations
     report = run_fuzz(count, seed=SEED, jobs=2, timeout_s=60.0)

@@ -48,6 +48,7 @@ def test_output_is_content_sized_image_in_unit_range(adain, johnson):
         assert out.min() >= 0 and out.max() <= 1
 
 
+@pytest.mark.slow
 def test_alpha_zero_is_content_reconstruction(adain):
     content = _image(48, 48, 0)
     out = adain.stylize(content, [_image(32, 32, 1)], alpha=0.0)
@@ -60,6 +61,7 @@ def test_alpha_zero_is_content_reconstruction(adain):
     assert (full - out).abs().mean() > 1e-3  # alpha does something
 
 
+@pytest.mark.slow
 def test_identical_styles_with_any_weights_equal_one_style(adain):
     content, style = _image(48, 48, 0), _image(32, 32, 1)
     one = adain.stylize(content, [style])
@@ -67,6 +69,7 @@ def test_identical_styles_with_any_weights_equal_one_style(adain):
     assert torch.allclose(one, mixed, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_style_weights_interpolate(adain):
     content, s1, s2 = (
         _image(48, 48, 0),
@@ -104,6 +107,7 @@ def test_model_kind_mismatch_is_a_model_file_error(adain, johnson):
         adain.stylize(_image(16, 16, 0))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["adain", "johnson"])
 def test_preserve_color_keeps_content_mean_colour(adain, johnson, kind):
     content = _image(48, 64, 0, (1.0, 0.6, 0.2))  # orange photo
@@ -127,6 +131,7 @@ def test_preserve_color_is_exact_without_clamping():
     assert torch.allclose(kept.mean((2, 3)), content.mean((2, 3)), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_mask_puts_each_style_in_its_region(adain):
     h, w = 64, 192
     content = _image(h, w, 0)

@@ -41,6 +41,7 @@ def test_mean_std_loss_zero_for_identical_and_positive_otherwise():
     assert mean_std_loss(a, a * 2 + 1).item() > 0
 
 
+@pytest.mark.slow
 def test_johnson_terms_zero_for_identical_images(johnson_criterion):
     style = torch.rand(1, 3, 48, 48)
     criterion = JohnsonCriterion(style, vgg_weights="random")
@@ -60,6 +61,7 @@ def test_johnson_style_grams_are_computed_once_and_broadcast(johnson_criterion):
     assert all(t.dim() == 0 for t in terms.values())
 
 
+@pytest.mark.slow
 def test_johnson_gradients_reach_the_transformer_and_never_vgg(johnson_criterion):
     net = TransformerNet()
     content = torch.rand(2, 3, 32, 32)
@@ -69,6 +71,7 @@ def test_johnson_gradients_reach_the_transformer_and_never_vgg(johnson_criterion
     assert all(p.grad is None for p in johnson_criterion.parameters())
 
 
+@pytest.mark.slow
 def test_adain_terms_and_gradients():
     net = AdaINNet(encoder_weights="random")
     content, style = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
@@ -87,6 +90,7 @@ def test_adain_style_term_vanishes_when_output_is_the_style():
     assert sum(mean_std_loss(features[k], features[k]) for k in features).item() == 0
 
 
+@pytest.mark.slow
 def test_constant_images_give_finite_losses_and_gradients():
     net = AdaINNet(encoder_weights="random")
     flat = torch.full((1, 3, 32, 32), 0.5)
@@ -96,6 +100,7 @@ def test_constant_images_give_finite_losses_and_gradients():
     assert all(torch.isfinite(p.grad).all() for p in net.decoder.parameters())
 
 
+@pytest.mark.slow
 def test_core_imports_without_lightning_or_hydra():
     code = (
         "import sys, stylexfer.nets, stylexfer.losses, stylexfer.functional, stylexfer.files.images\n"

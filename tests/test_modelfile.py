@@ -95,6 +95,7 @@ def test_imagenet_adain_export_stores_only_the_decoder(tmp_path):
     assert out.stat().st_size < sum(v.numel() * 4 for v in net.decoder.state_dict().values()) + 10_000
 
 
+@pytest.mark.slow
 def test_adain_with_file_encoder_exports_self_contained(tmp_path):
     torch.manual_seed(3)
     with warnings.catch_warnings():

@@ -1,7 +1,8 @@
 """Every speed-up keeps the plain path's numbers: channels_last, folded normalisation, in-place ReLU,
 batch-norm-kernel instance norm, layout-aware statistics, batched vs one by one, fused Adam, and bf16
-autocast (looser). The plain paths are independent re-implementations of the published forwards
-(NCHW, a reflection-pad copy before each conv, separate 1×1 normalisation conv, F.instance_norm).
+autocast (looser). The plain paths are reference_nets.py's independent re-implementations of the
+published forwards (NCHW, a reflection-pad copy before each conv, separate 1×1 normalisation conv,
+F.instance_norm), shared with the benchmark.
 
 fp32 tolerance: 1e-5 relative to the output's largest magnitude (summation order differs).
 """
@@ -14,9 +15,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from reference_nets import plain_adain, plain_johnson, plain_vgg
 from stylexfer.functional import channel_mean_std, gram_matrix, instance_norm
 from stylexfer.nets import AdaINNet, TransformerNet, VGGFeatures
-from stylexfer.nets.adain import DECODER_LAYERS
 
 RTOL = 1e-5
 CL = torch.channels_last
@@ -32,65 +33,6 @@ def _quiet():
         warnings.simplefilter("ignore")
         torch.manual_seed(0)
         yield
-
-
-def plain_vgg(vgg: VGGFeatures, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    x = F.conv2d(x.contiguous(), vgg.normalize.weight, vgg.normalize.bias)
-    out = {}
-    for name, module in zip(vgg.names, vgg.features, strict=True):
-        if isinstance(module, torch.nn.Conv2d):
-            mode = "reflect" if module.padding_mode == "reflect" else "constant"
-            pad = F.pad(x, (1, 1, 1, 1), mode=mode)
-            x = F.conv2d(pad, module.weight, module.bias)
-        elif isinstance(module, torch.nn.ReLU):
-            x = F.relu(x)
-        else:
-            x = F.max_pool2d(x, 2, 2)
-        if name in vgg.layers:
-            out[name] = x
-    return out
-
-
-def plain_adain(
-    net: AdaINNet, content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0
-) -> torch.Tensor:
-    x = plain_vgg(net.encoder, content)["relu4_1"]
-    y = plain_vgg(net.encoder, style)["relu4_1"]
-    xm, xs = x.mean((2, 3), keepdim=True), (x.var((2, 3), keepdim=True, unbiased=False) + 1e-5).sqrt()
-    ym, ys = y.mean((2, 3), keepdim=True), (y.var((2, 3), keepdim=True, unbiased=False) + 1e-5).sqrt()
-    t = (x - xm) / xs * ys + ym
-    t = alpha * t + (1 - alpha) * x
-    h, w = content.shape[-2:]
-    sizes = [(h, w), (h // 2, w // 2), (h // 4, w // 4)]
-    for name, _, _, upsample in DECODER_LAYERS:
-        conv = getattr(net.decoder, name)
-        t = F.conv2d(F.pad(t, (1, 1, 1, 1), mode="reflect"), conv.weight, conv.bias)
-        if name == "conv1_1":
-            return t
-        t = F.relu(t)
-        if upsample:
-            t = F.interpolate(t, size=sizes.pop(), mode="nearest")
-    raise AssertionError("unreachable")
-
-
-def plain_johnson(net: TransformerNet, x: torch.Tensor) -> torch.Tensor:
-    def conv(layer, x):
-        c = getattr(layer, "conv", layer)
-        p = c.kernel_size[0] // 2
-        return F.conv2d(F.pad(x, (p,) * 4, mode="reflect"), c.weight, c.bias, c.stride)
-
-    def cnr(layer, x):
-        return F.relu(F.instance_norm(conv(layer, x), weight=layer.norm.weight, bias=layer.norm.bias))
-
-    x1 = cnr(net.conv1, x.contiguous())
-    x2 = cnr(net.conv2, x1)
-    x = cnr(net.conv3, x2)
-    for block in net.residuals:
-        x = x + F.instance_norm(conv(block.conv2, cnr(block.conv1, x)), weight=block.norm2.weight,
-                                bias=block.norm2.bias)
-    x = cnr(net.up1.conv, F.interpolate(x, size=x2.shape[-2:], mode="nearest"))
-    x = cnr(net.up2.conv, F.interpolate(x, size=x1.shape[-2:], mode="nearest"))
-    return torch.sigmoid(conv(net.conv_out, x))
 
 
 def johnson_with_affine_norms() -> TransformerNet:
@@ -129,6 +71,7 @@ def test_folding_handles_a_general_normalisation_layer():
     assert rel_err(vgg(x)["relu1_2"], plain_vgg(vgg, x)["relu1_2"]) < RTOL
 
 
+@pytest.mark.slow
 def test_adain_equals_plain_path_with_alpha_and_odd_sizes():
     net = AdaINNet(encoder_weights="random")
     content, style = torch.rand(2, 3, 43, 38), torch.rand(1, 3, 35, 50)
@@ -137,6 +80,7 @@ def test_adain_equals_plain_path_with_alpha_and_odd_sizes():
             assert rel_err(net(content, style, alpha=alpha), plain_adain(net, content, style, alpha)) < RTOL
 
 
+@pytest.mark.slow
 def test_johnson_equals_plain_path_forward_and_backward():
     net = johnson_with_affine_norms()
     x = torch.rand(2, 3, 35, 42, requires_grad=True)
@@ -152,6 +96,7 @@ def test_johnson_equals_plain_path_forward_and_backward():
         assert (got - want).abs().max() / scale < 5e-5
 
 
+@pytest.mark.slow
 def test_adain_training_gradients_equal_plain_path():
     """The decoder's in-place ReLUs and the encoder's channels_last path are autograd-correct."""
     net = AdaINNet(encoder_weights="random")
@@ -163,6 +108,7 @@ def test_adain_training_gradients_equal_plain_path():
         assert rel_err(got, want) < 5e-5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["adain", "johnson"])
 def test_channels_last_input_equals_contiguous_input(kind):
     net = AdaINNet(encoder_weights="random") if kind == "adain" else johnson_with_affine_norms()
@@ -175,6 +121,7 @@ def test_channels_last_input_equals_contiguous_input(kind):
     assert rel_err(b, a) < RTOL and rel_err(c, a) < RTOL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["adain", "johnson"])
 def test_batched_equals_one_by_one(kind):
     """A folder batch with one shared StyleCode gives each image what it gets alone."""
@@ -191,6 +138,7 @@ def test_batched_equals_one_by_one(kind):
     assert rel_err(together, alone) < RTOL
 
 
+@pytest.mark.slow
 def test_reused_style_code_equals_style_image():
     net = AdaINNet(encoder_weights="random")
     content, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 48, 40)
@@ -223,6 +171,7 @@ def test_statistics_and_gram_do_not_depend_on_layout():
     assert rel_err(gram_matrix(x.contiguous(memory_format=CL)), gram) < RTOL
 
 
+@pytest.mark.slow
 def test_bf16_autocast_stays_close_and_keeps_statistics_fp32():
     """The GPU path (bf16 autocast) checked on CPU: ~3 significant digits, statistics and Grams fp32."""
     net = AdaINNet(encoder_weights="random")

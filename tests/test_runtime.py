@@ -26,6 +26,7 @@ def test_console_entry_tunes_the_allocator_and_test_calls_do_not(monkeypatch, ca
     capsys.readouterr()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
 def test_tuning_takes_effect_and_keeps_results_bit_identical():
     code = (
@@ -49,6 +50,7 @@ def test_tuning_takes_effect_and_keeps_results_bit_identical():
     assert len(outputs[0]) == 3 * 96 * 80 * 4 and outputs[0] == outputs[1]
 
 
+@pytest.mark.slow
 def test_stylize_as_a_program_writes_everything_and_keeps_its_exit_code(tmp_path):
     """The console script ends without interpreter teardown: outputs, messages and codes are intact."""
     from PIL import Image

@@ -64,6 +64,7 @@ def test_hyperparameters_are_primitives(adain: LitAdaIN, johnson: LitJohnson) ->
     assert johnson.hparams.output == "sigmoid" and johnson.hparams.style_size == 32
 
 
+@pytest.mark.slow
 def test_adain_step_weighs_raw_terms_and_never_trains_the_encoder(adain: LitAdaIN) -> None:
     encoder_before = {k: v.clone() for k, v in adain.net.encoder.state_dict().items()}
     optimizer = adain.configure_optimizers()["optimizer"]
@@ -145,6 +146,7 @@ def test_non_finite_loss_names_the_step(johnson: LitJohnson, monkeypatch: pytest
         johnson.training_step(batch(), 0)
 
 
+@pytest.mark.slow
 def test_johnson_reads_its_style_once(style_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     real = systems.load_image
@@ -163,6 +165,7 @@ def test_johnson_reads_its_style_once(style_file: Path, monkeypatch: pytest.Monk
     assert systems.load_style_image(style_file, 40).shape == (3, 40, 53)
 
 
+@pytest.mark.slow
 def test_johnson_training_lowers_its_loss(johnson: LitJohnson) -> None:
     """A handful of Adam steps on one batch must reduce the weighted loss (the wiring learns)."""
     johnson.log_dict = lambda *a, **k: None  # type: ignore[method-assign]

@@ -44,6 +44,7 @@ def test_tiles_cover_and_ramps_sum_to_one(length, tile, overlap):
     assert torch.allclose(total, torch.ones(length), atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["adain", "johnson"])
 def test_tiled_matches_untiled(kind):
     # Small tiles (80 px cores, 32 px overlap) on a 144×200 image: 2×3 tiles.
@@ -71,6 +72,7 @@ def test_tiled_matches_untiled(kind):
     assert whole.std() > 0.02  # the outputs have content, the comparison means something
 
 
+@pytest.mark.slow
 def test_tiled_mask_matches_untiled():
     stylizer = Stylizer(
         adain_net(),

@@ -49,6 +49,7 @@ def adain_run(data_root: Path) -> RunResult:
     return train(data_root, overrides, "adain")
 
 
+@pytest.mark.slow
 def test_adain_run_writes_a_plain_checkpoint(adain_run: RunResult) -> None:
     assert adain_run.global_step == 2
     assert sorted(p.name for p in adain_run.checkpoint_dir.glob("*.ckpt")) == [
@@ -106,6 +107,7 @@ def test_adain_run_logs_scalars_images_and_hparams(adain_run: RunResult) -> None
     assert "style_weight: 7.0" in hparams and "crop: 32" in hparams
 
 
+@pytest.mark.slow
 def test_resume_with_ckpt_path_last_continues_at_the_saved_step(adain_run: RunResult, tmp_path: Path) -> None:
     """Stop after N=2 steps, rerun the same folder with ckpt_path=last: it goes on from step 2 with the
     saved optimizer state (Adam's own step counter reaches 4, not 2)."""
@@ -154,6 +156,7 @@ def test_ckpt_path_may_name_a_run_folder(adain_run: RunResult, tmp_path: Path) -
         resolve_resume("last", run_checkpoints=tmp_path / "none", base_dir=tmp_path)
 
 
+@pytest.mark.slow
 def test_johnson_runs_out_of_the_box_on_the_generated_sample_set(tmp_path: Path) -> None:
     """No data and no style image given: the generated sample set is used, as `python -m
     stylexfer.train model=johnson` would."""
@@ -175,6 +178,7 @@ def test_johnson_runs_out_of_the_box_on_the_generated_sample_set(tmp_path: Path)
     assert {"train/content", "train/style", "train/tv", "train/total", "val/total"} <= set(logs)
 
 
+@pytest.mark.slow
 def test_training_on_broken_files_skips_and_reports_them(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -192,6 +196,7 @@ def test_training_on_broken_files_skips_and_reports_them(
     assert logs["data/skipped_files"][-1][1] == 10
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_the_run_naming_the_step_and_keeps_good_checkpoints(
     data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

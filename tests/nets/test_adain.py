@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from reference_nets import plain_mean_std
 from stylexfer.functional import EPS, channel_mean_std
 from stylexfer.nets import AdaINNet, StyleCode
 from stylexfer.nets.adain import Decoder
@@ -62,11 +63,26 @@ def test_stylized_features_carry_the_style_statistics(adain_net):
     assert (content_std > 0.01).float().mean() > 0.5  # var ≫ ε: σ_out ≈ σ_s on most channels
 
 
-def test_interpolating_identical_codes_is_the_code(adain_net):
-    with torch.no_grad():
-        code = adain_net.encode_style(torch.rand(1, 3, 32, 32))
-    mixed = StyleCode(0.3 * code.mean + 0.7 * code.mean, 0.3 * code.std + 0.7 * code.std)
-    torch.testing.assert_close(mixed.mean, code.mean)
+def test_a_weighted_sum_of_two_codes_is_the_papers_interpolation():
+    """Σ w_k·AdaIN(x, y_k) (Huang & Belongie §7, style interpolation) equals AdaIN(x, Σ w_k·code_k),
+    which is why StyleCodes mix by a weighted sum; the right side is computed here independently."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 512, 8, 8, generator=gen) * 2 + 0.5
+    codes = [StyleCode(torch.randn(1, 512, 1, 1, generator=gen), torch.rand(1, 512, 1, 1, generator=gen) + 0.2)
+             for _ in range(2)]
+    assert (codes[0].mean - codes[1].mean).abs().mean() > 0.5  # two really different styles
+    weights = (0.3, 0.7)
+    mixed = StyleCode(*(sum(w * getattr(c, part) for w, c in zip(weights, codes, strict=True))
+                        for part in ("mean", "std")))
+    got = AdaINNet.stylize_features(x, mixed)
+    mu, sigma = plain_mean_std(x)
+    expected = sum(w * ((x - mu) / sigma * c.std + c.mean) for w, c in zip(weights, codes, strict=True))
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    # the mixed picture carries the mixed statistics, not one style's
+    out_mean, out_std = plain_mean_std(got)
+    torch.testing.assert_close(out_mean, 0.3 * codes[0].mean + 0.7 * codes[1].mean, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out_std, (0.3 * codes[0].std + 0.7 * codes[1].std).expand_as(out_std),
+                               atol=1e-4, rtol=1e-4)
 
 
 def test_constant_images_give_finite_outputs_and_gradients():

@@ -29,6 +29,7 @@ def test_layer_names_follow_block_and_depth():
     assert len(names) == len(models.vgg19(weights=None).features)
 
 
+@pytest.mark.slow
 def test_taps_equal_torchvision_activations_at_their_indices(torchvision_vgg):
     arch, model, path = torchvision_vgg
     taps = TORCHVISION_INDEX[arch]
