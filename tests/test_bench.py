@@ -58,6 +58,7 @@ def test_transformer_net_flops_are_exact(bench, tiny):
     assert result.efficiency == pytest.approx(result.gflops_per_s / 100.0)
 
 
+@pytest.mark.slow
 def test_adain_flops_and_plain_path_agree(bench, tiny):
     """Content+style AdaIN = two encodings plus one decoding; the plain reference path counts the same
     convolutions except the 3→3 1×1 normalisation conv (2·9·H·W per image), which the fast path folds

@@ -346,6 +346,7 @@ def test_gui_without_module_is_one_line(capsys, monkeypatch):
     assert rc == 2 and err.count("\n") == 1 and "GUI is not part of this build" in err
 
 
+@pytest.mark.slow
 def test_cli_imports_no_lightning_or_hydra():
     code = (
         "import sys, stylexfer.cli, stylexfer.inference, stylexfer.files.modelfile, stylexfer.files.convert, "

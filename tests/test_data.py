@@ -162,6 +162,7 @@ def test_skips_in_loader_workers_are_counted_in_the_main_process(tmp_path: Path)
     assert before < dm.skipped <= len(unusable)  # flagged in worker processes, seen here
 
 
+@pytest.mark.slow
 def test_too_few_usable_images_is_a_clear_startup_error(tmp_path: Path) -> None:
     make_broken_files(tmp_path / "content")
     for p in (tmp_path / "content").glob("*"):

@@ -78,6 +78,7 @@ def test_adain_run_writes_a_plain_checkpoint(adain_run: RunResult) -> None:
     assert not list(adain_run.checkpoint_dir.glob(".*"))  # no temporary files left
 
 
+@pytest.mark.slow
 def test_adain_checkpoint_loads_back_with_and_without_lightning(adain_run: RunResult) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -80,7 +80,8 @@ def test_a_weighted_sum_of_two_codes_is_the_papers_interpolation():
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
     # the mixed picture carries the mixed statistics, not one style's
     out_mean, out_std = plain_mean_std(got)
-    torch.testing.assert_close(out_mean, 0.3 * codes[0].mean + 0.7 * codes[1].mean, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out_mean, (0.3 * codes[0].mean + 0.7 * codes[1].mean).expand_as(out_mean),
+                               atol=1e-5, rtol=0)
     torch.testing.assert_close(out_std, (0.3 * codes[0].std + 0.7 * codes[1].std).expand_as(out_std),
                                atol=1e-4, rtol=1e-4)
 
