@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -395,7 +395,7 @@ def _to_schema(node: Any, schema: type) -> Any:
             if not isinstance(obj, schema):
                 raise ConfigError(f"{node._key()} has schema {type(obj).__name__}, expected {schema.__name__}")
             return obj
-        return schema(**obj)  # a plain dict (a node without a schema in its defaults)
+        return schema(**cast("dict[str, Any]", obj))  # a plain dict (a node without a schema in its defaults)
     raise ConfigError(f"{node!r} is not a config group")
 
 

@@ -89,7 +89,8 @@ class ImageSource:
 
     @property
     def skipped(self) -> int:
-        return int(np.frombuffer(self.bad, dtype=np.int8)[: len(self.files)].sum())
+        # a ctypes array is a buffer; numpy's stubs do not list ctypes arrays among buffer types
+        return int(np.frombuffer(self.bad, dtype=np.int8)[: len(self.files)].sum())  # type: ignore[call-overload]
 
     def load(self, index: int, rng: random.Random | None) -> Tensor | None:
         """(3, crop, crop) in [0, 1], or None after flagging and reporting an unusable file."""

@@ -29,7 +29,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from stylexfer.errors import StylexferError
 from stylexfer.runtime import tune_cpu_allocator
 from stylexfer.training.callbacks import AtomicCheckpointIO, DataHealth, make_checkpoint_callbacks, resolve_resume
-from stylexfer.training.config import ConfigError, TrainSettings, validate
+from stylexfer.training.config import ConfigError, JohnsonConfig, TrainSettings, validate
 from stylexfer.training.data import StyleTransferDataModule, sample_data
 from stylexfer.training.runfolder import RunLock, discard_unused_run_dir
 from stylexfer.training.systems import build_system
@@ -76,7 +76,7 @@ def resolve_inputs(settings: TrainSettings, *, output_dir: Path, base_dir: Path)
             data.val_size = min(data.val_size, data.sample_images)
     if model.vgg_weights not in SPECIAL_WEIGHTS:
         model.vgg_weights = str((base_dir / model.vgg_weights).resolve())
-    if model.name == "johnson":
+    if isinstance(model, JohnsonConfig):  # the schema of model.name == "johnson"
         if model.style_image is None:
             model.style_image = str(
                 sorted(sample_data(output_dir, count=data.sample_images)[1].glob("*.png"))[0]

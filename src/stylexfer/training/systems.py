@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
 import torch
@@ -41,8 +41,14 @@ class _StyleTransferSystem(pl.LightningModule):
     """What both systems share: Adam with lr/(1 + decay·step), finite checks, plain checkpoints."""
 
     model_name = ""
-    frozen_prefixes: tuple[str, ...] = ()
     grid_images = 4  # validation samples in the logged image grid (set by build_system)
+    if TYPE_CHECKING:  # Lightning types hparams as a MutableMapping; ours is an AttributeDict of primitives
+        hparams: Any
+
+    @property
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        """State-dict key prefixes of frozen parts, left out of checkpoints."""
+        return ()
 
     def _weigh(self, terms: dict[str, Tensor]) -> Tensor:
         total = self.hparams.content_weight * terms["content"] + self.hparams.style_weight * terms["style"]
@@ -131,7 +137,7 @@ class _StyleTransferSystem(pl.LightningModule):
         count = min(self.grid_images, rows[0].shape[0])
         if count == 0 or self.trainer.sanity_checking or self.logger is None:
             return
-        experiment = getattr(self.logger, "experiment", None)
+        experiment: Any = getattr(self.logger, "experiment", None)
         if not hasattr(experiment, "add_image"):
             return
         tiles = torch.stack([row[:count].float().clamp(0, 1) for row in rows], dim=1).flatten(0, 1)
