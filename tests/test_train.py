@@ -213,74 +213,11 @@ def test_nan_loss_stops_the_run_naming_the_step_and_keeps_good_checkpoints(
         "trainer.max_steps=5",
         "trainer.val_check_interval=100",
     ]
-    with pytest.raises(NonFiniteError, match=r"loss became nan at step 2 ") as info:
+    with pytest.raises(NonFiniteError, match=r"loss became nan at step 2 "):
         train(tmp_path, overrides)
     checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 2
     assert all(torch.isfinite(v).all() for v in checkpoint["state_dict"].values())
-    # the message names a checkpoint that exists and holds finite weights
-    assert "the newest good checkpoint is " in str(info.value) and "(step 2)" in str(info.value)
-
-
-def test_nan_at_the_first_step_claims_no_checkpoint(
-    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real = systems.adain_loss_terms
-
-    def poisoned(net, content, style):  # type: ignore[no-untyped-def]
-        output, terms = real(net, content, style)
-        return output, {**terms, "style": terms["style"] * float("inf")}
-
-    monkeypatch.setattr(systems, "adain_loss_terms", poisoned)
-    overrides = [*TINY, f"data.content_dir={data_root / 'content'}", f"data.style_dir={data_root / 'style'}"]
-    with pytest.raises(NonFiniteError) as info:
-        train(tmp_path, overrides)
-    message = str(info.value)
-    assert "no checkpoint has been written yet" in message and "last.ckpt" not in message
-    assert not list((tmp_path / "run" / "checkpoints").glob("*.ckpt"))
-
-
-def _damaged_copy(adain_run: RunResult, tmp_path: Path, damage) -> Path:  # type: ignore[no-untyped-def]
-    run_dir = tmp_path / "run"
-    shutil.copytree(adain_run.output_dir, run_dir, ignore=shutil.ignore_patterns("sample_data*"))
-    last = run_dir / "checkpoints" / "last.ckpt"
-    checkpoint = torch.load(last, weights_only=True)
-    damage(checkpoint)
-    torch.save(checkpoint, last)
-    return run_dir
-
-
-def test_resume_refuses_non_finite_weights_and_names_the_newest_finite_checkpoint(
-    adain_run: RunResult, tmp_path: Path
-) -> None:
-    def poison(checkpoint: dict) -> None:
-        key = next(k for k, v in checkpoint["state_dict"].items() if v.is_floating_point())
-        checkpoint["state_dict"][key] = checkpoint["state_dict"][key] * float("nan")
-
-    run_dir = _damaged_copy(adain_run, tmp_path, poison)
-    with pytest.raises(CheckpointError) as info:
-        train(tmp_path, [*TINY, "data.content_dir=x", "data.style_dir=x", "ckpt_path=last"])
-    message = str(info.value)
-    assert "last.ckpt holds NaN or infinite weights" in message and "\n" not in message
-    assert f"resume with ckpt_path={run_dir / 'checkpoints' / 'step_0000002.ckpt'}" in message
-
-
-def test_resume_refuses_a_checkpoint_of_the_other_model_kind(adain_run: RunResult, tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    shutil.copytree(adain_run.output_dir, run_dir, ignore=shutil.ignore_patterns("sample_data*"))
-    with pytest.raises(CheckpointError) as info:
-        train(tmp_path, [*TINY_JOHNSON, "ckpt_path=last"])
-    message = str(info.value)
-    assert "checkpoint of the adain model, but this run trains johnson" in message and "model=adain" in message
-
-
-def test_resume_refuses_a_global_step_that_is_not_a_number(adain_run: RunResult, tmp_path: Path) -> None:
-    def corrupt(checkpoint: dict) -> None:
-        checkpoint["global_step"] = "lots"
-
-    _damaged_copy(adain_run, tmp_path, corrupt)
-    with pytest.raises(CheckpointError, match=r"its global_step is 'lots', not a step count"):
-        train(tmp_path, [*TINY, "data.content_dir=x", "data.style_dir=x", "ckpt_path=last"])
 
 
 @pytest.mark.slow

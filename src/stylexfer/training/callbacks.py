@@ -148,10 +148,9 @@ def _held_by_other_run(run_dir: Path) -> bool:
     return True
 
 
-def checkpoint_step(path: Path, *, model_name: str | None = None) -> int:
+def checkpoint_step(path: Path) -> int:
     """Load `path` as a training checkpoint (weights only, no code runs) and return its global step;
-    CheckpointError if it is truncated, corrupt, not a stylexfer training checkpoint, of another
-    model kind than `model_name`, or holds non-finite weights."""
+    CheckpointError if it is truncated, corrupt or not a stylexfer training checkpoint."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
@@ -161,48 +160,18 @@ def checkpoint_step(path: Path, *, model_name: str | None = None) -> int:
         raise CheckpointError(
             f"{path} is not a stylexfer training checkpoint (needs {', '.join(REQUIRED_KEYS)})"
         )
-    step = checkpoint["global_step"]
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise CheckpointError(f"{path} is damaged: its global_step is {step!r}, not a step count")
-    kind = checkpoint_model_name(checkpoint)
-    if model_name is not None and kind is not None and kind != model_name:
-        raise CheckpointError(
-            f"{path} is a checkpoint of the {kind} model, but this run trains {model_name}: "
-            f"pass model={kind} to resume it, or a {model_name} checkpoint"
-        )
-    state = checkpoint["state_dict"]
-    bad = [
-        key
-        for key, value in (state.items() if isinstance(state, dict) else [])
-        if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all()
-    ]
-    if bad:
-        raise CheckpointError(f"{path} holds NaN or infinite weights ({len(bad)} tensor(s), first: {bad[0]})")
-    return step
+    return int(checkpoint["global_step"])
 
 
-def checkpoint_model_name(checkpoint: dict[str, Any]) -> str | None:
-    """The model kind a training checkpoint was written by: its `stylexfer` block, else its
-    hyper-parameters' `name`."""
-    block = checkpoint.get("stylexfer")
-    if isinstance(block, dict) and isinstance(block.get("model"), str):
-        return block["model"]
-    hparams = checkpoint.get("hyper_parameters")
-    name = hparams.get("name") if isinstance(hparams, dict) else None
-    return name if isinstance(name, str) else None
-
-
-def newest_good_checkpoint(
-    folder: Path, *, exclude: Path | None = None, model_name: str | None = None
-) -> tuple[Path, int] | None:
-    """The readable checkpoint with finite weights in `folder` with the highest global step, or None."""
+def newest_good_checkpoint(folder: Path, *, exclude: Path | None = None) -> tuple[Path, int] | None:
+    """The readable checkpoint in `folder` with the highest global step, or None."""
     best: tuple[Path, int] | None = None
-    candidates = sorted(folder.glob("*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True) if folder.is_dir() else []
+    candidates = sorted(folder.glob("*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True)
     for path in candidates:
         if exclude is not None and path.resolve() == exclude.resolve():
             continue
         try:
-            step = checkpoint_step(path, model_name=model_name)
+            step = checkpoint_step(path)
         except CheckpointError:
             continue
         if best is None or step > best[1]:
@@ -210,15 +179,12 @@ def newest_good_checkpoint(
     return best
 
 
-def resolve_resume(
-    ckpt_path: str | None, *, run_checkpoints: Path, base_dir: Path, model_name: str | None = None
-) -> Path | None:
+def resolve_resume(ckpt_path: str | None, *, run_checkpoints: Path, base_dir: Path) -> Path | None:
     """`ckpt_path` -> a checked checkpoint file, or None to start fresh.
 
     "last": this run folder's checkpoints/last.ckpt; a folder: its checkpoints/last.ckpt (or
     last.ckpt); a file: that file. Relative paths resolve against `base_dir`. A corrupt or
-    truncated file, one of another model kind or one with non-finite weights stops the run with a
-    message that names the newest good checkpoint.
+    truncated file stops the run with a message that names the newest good checkpoint.
     """
     if ckpt_path is None:
         return None
@@ -243,9 +209,9 @@ def resolve_resume(
             raise CheckpointError(f"ckpt_path={ckpt_path}: {path} does not exist")
     remove_stale_temporaries(path.parent)
     try:
-        step = checkpoint_step(path, model_name=model_name)
+        step = checkpoint_step(path)
     except CheckpointError as err:
-        good = newest_good_checkpoint(path.parent, exclude=path, model_name=model_name)
+        good = newest_good_checkpoint(path.parent, exclude=path)
         hint = (
             f"the newest good checkpoint is {good[0]} (step {good[1]}): resume with ckpt_path={good[0]}"
             if good

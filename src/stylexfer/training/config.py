@@ -9,8 +9,7 @@ run before any data is read, with a message that names the key.
 from __future__ import annotations
 
 import dataclasses
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 from hydra.core.config_store import ConfigStore
@@ -31,52 +30,8 @@ def _require(ok: bool, key: str, message: str) -> None:
         raise ConfigError(f"{key} {message}")
 
 
-@dataclass(frozen=True)
-class Range:
-    """The allowed values of one numeric setting; its message is written from the same numbers."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False  # (low, ... instead of [low, ...
-    high_open: bool = False  # ..., high) instead of ..., high]
-    also: tuple[float, ...] = ()  # special values outside the range (-1: "auto" / "all")
-    note: str = ""
-
-    def contains(self, value: float) -> bool:
-        if value in self.also:
-            return True
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            return False
-        return self.high is None or (value < self.high if self.high_open else value <= self.high)
-
-    def describe(self) -> str:
-        if self.low is None:
-            text = f"{'<' if self.high_open else '<='} {self.high:g}"
-        elif self.high is None:
-            text = f"{'>' if self.low_open else '>='} {self.low:g}"
-        else:
-            text = f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
-        extra = " or ".join(f"{v:g}" for v in self.also)
-        text = f"{extra} or {text}" if extra else text
-        return f"{text} {self.note}".rstrip()
-
-
-def bounded(default: Any, low: float | None = None, high: float | None = None, **kw: Any) -> Any:
-    """A dataclass field whose range lives next to it, read by `check_ranges`."""
-    return field(default=default, metadata={"range": Range(low, high, **kw)})
-
-
-def check_ranges(obj: Any, prefix: str, labels: dict[str, str] | None = None) -> None:
-    """One checker for every schema: each float is finite, each `bounded` field within its range."""
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        key = (labels or {}).get(f.name, f"{prefix}.{f.name}")
-        _require(math.isfinite(value), key, f"must be a finite number, got {value}")
-        bound = f.metadata.get("range")
-        if bound is not None:
-            _require(bound.contains(value), key, f"must be {bound.describe()}, got {value}")
+def _non_negative(key: str, value: float) -> None:
+    _require(value >= 0, key, f"must be >= 0, got {value}")
 
 
 def _weights(key: str, value: str) -> None:
@@ -102,14 +57,17 @@ class AdaINConfig:
     """LitAdaIN: L = content_weight·L_c + style_weight·L_s (Huang & Belongie 2017, eq. 11)."""
 
     name: str = "adain"
-    content_weight: float = bounded(1.0, 0)
-    style_weight: float = bounded(10.0, 0)  # λ; the YAML sets it from the top-level `lambda`
+    content_weight: float = 1.0
+    style_weight: float = 10.0  # λ; the YAML sets it from the top-level `lambda`
     vgg_weights: str = "imagenet"  # "imagenet" | "random" | path to a torchvision VGG-19 state dict
     channels_last: bool = False  # NHWC convs: faster with tensor cores (AMP on recent GPUs)
 
     def __post_init__(self) -> None:
         _require(self.name == "adain", "model.name", f"must be 'adain' for this schema, got {self.name!r}")
-        check_ranges(self, "model", {"style_weight": "model.style_weight (lambda)"})
+        _non_negative("model.content_weight", self.content_weight)
+        _require(
+            self.style_weight >= 0, "model.style_weight (lambda)", f"must be >= 0, got {self.style_weight}"
+        )
         _require(
             self.content_weight + self.style_weight > 0,
             "model.content_weight + model.style_weight",
@@ -124,22 +82,29 @@ class JohnsonConfig:
 
     name: str = "johnson"
     style_image: str | None = None  # None: the first image of the generated sample style set
-    style_size: int = bounded(512, 16, 8192)  # the style image's shorter side when its Grams are computed
-    content_weight: float = bounded(1.0, 0)
-    style_weight: float = bounded(1e-3, 0)  # seed Table 2 (Grams divided by C·H·W)
-    tv_weight: float = bounded(0.0, 0)
+    style_size: int = 512  # the style image's shorter side, in pixels, when its Grams are computed
+    content_weight: float = 1.0
+    style_weight: float = 1e-3  # seed Table 2 (Grams divided by C·H·W)
+    tv_weight: float = 0.0
     output: str = "sigmoid"  # TransformerNet output: "sigmoid" (train default) | "clamp"
     vgg_weights: str = "imagenet"
     channels_last: bool = False
 
     def __post_init__(self) -> None:
-        _require(self.name == "johnson", "model.name", f"must be 'johnson' for this schema, got {self.name!r}")
+        _require(
+            self.name == "johnson", "model.name", f"must be 'johnson' for this schema, got {self.name!r}"
+        )
         _require(
             self.style_image is None or bool(self.style_image),
             "model.style_image",
             "must be a path to an image or null",
         )
-        check_ranges(self, "model")
+        _require(
+            16 <= self.style_size <= 8192, "model.style_size", f"must be in [16, 8192], got {self.style_size}"
+        )
+        _non_negative("model.content_weight", self.content_weight)
+        _non_negative("model.style_weight", self.style_weight)
+        _non_negative("model.tv_weight", self.tv_weight)
         _require(
             self.content_weight + self.style_weight > 0,
             "model.content_weight + model.style_weight",
@@ -164,14 +129,17 @@ class OptimConfig:
     """Adam with the optional decay lr_t = lr / (1 + lr_decay·t) of Huang & Belongie's released code."""
 
     name: str = "adam"
-    lr: float = bounded(1e-4, 0, 1, low_open=True)
-    lr_decay: float = bounded(0.0, 0, 1)  # 5e-5 in the AdaIN paper; 0 keeps lr constant
-    beta1: float = bounded(0.9, 0, 1, high_open=True)
-    beta2: float = bounded(0.999, 0, 1, high_open=True)
+    lr: float = 1e-4
+    lr_decay: float = 0.0  # 5e-5 in the AdaIN paper; 0 keeps lr constant
+    beta1: float = 0.9
+    beta2: float = 0.999
 
     def __post_init__(self) -> None:
         _require(self.name == "adam", "optim.name", f"must be 'adam', got {self.name!r}")
-        check_ranges(self, "optim")
+        _require(0 < self.lr <= 1, "optim.lr", f"must be in (0, 1], got {self.lr}")
+        _require(0 <= self.lr_decay <= 1, "optim.lr_decay", f"must be in [0, 1], got {self.lr_decay}")
+        _require(0 <= self.beta1 < 1, "optim.beta1", f"must be in [0, 1), got {self.beta1}")
+        _require(0 <= self.beta2 < 1, "optim.beta2", f"must be in [0, 1), got {self.beta2}")
 
 
 # --------------------------------------------------------------------------- data
@@ -185,16 +153,16 @@ class DataConfig:
     style_dir: Any = None
     val_content_dir: Any = None  # empty: a fixed subset of content_dir
     val_style_dir: Any = None
-    resize: int = bounded(512, high=8192)  # shorter side before the crop; never a square resize; >= crop
-    crop: int = bounded(256, 8, 4096)
-    batch_size: int = bounded(8, 1, 4096)
-    val_size: int = bounded(8, 1, 10000)  # fixed validation pairs, decoded once
-    num_workers: int = bounded(-1, 0, 256, also=(-1,), note="(-1: auto)")  # per stream; -1: min(4, CPUs / 2)
+    resize: int = 512  # shorter side before the crop; never a square resize
+    crop: int = 256
+    batch_size: int = 8
+    val_size: int = 8  # fixed validation pairs, decoded once
+    num_workers: int = -1  # per stream (content, style); -1: min(4, CPUs / 2)
     pin_memory: bool | None = None  # None: when training on a GPU
     persistent_workers: bool = True
-    prefetch_factor: int = bounded(2, 1, 64)
-    max_megapixels: float = bounded(100.0, 0, 1000, low_open=True)  # larger paintings are skipped
-    sample_images: int = bounded(24, 2, 1000)  # generated sample set: content images (half as many styles)
+    prefetch_factor: int = 2
+    max_megapixels: float = 100.0  # larger paintings are skipped (JPEGs are first decoded at reduced scale)
+    sample_images: int = 24  # generated sample set: content images (half as many styles)
 
     def __post_init__(self) -> None:
         self.content_dir = _folders("data.content_dir", self.content_dir)
@@ -211,12 +179,36 @@ class DataConfig:
             "data.val_content_dir/data.val_style_dir",
             "must be given together",
         )
-        check_ranges(self, "data")
+        _require(8 <= self.crop <= 4096, "data.crop", f"must be in [8, 4096], got {self.crop}")
         _require(
-            self.crop <= self.resize,
+            self.crop <= self.resize <= 8192,
             "data.resize",
             f"must be in [data.crop, 8192] = [{self.crop}, 8192], got {self.resize} "
             "(the crop is cut from the resized image)",
+        )
+        _require(
+            1 <= self.batch_size <= 4096, "data.batch_size", f"must be in [1, 4096], got {self.batch_size}"
+        )
+        _require(1 <= self.val_size <= 10000, "data.val_size", f"must be in [1, 10000], got {self.val_size}")
+        _require(
+            -1 <= self.num_workers <= 256,
+            "data.num_workers",
+            f"must be -1 (auto) or in [0, 256], got {self.num_workers}",
+        )
+        _require(
+            1 <= self.prefetch_factor <= 64,
+            "data.prefetch_factor",
+            f"must be in [1, 64], got {self.prefetch_factor}",
+        )
+        _require(
+            0 < self.max_megapixels <= 1000,
+            "data.max_megapixels",
+            f"must be in (0, 1000], got {self.max_megapixels}",
+        )
+        _require(
+            2 <= self.sample_images <= 1000,
+            "data.sample_images",
+            f"must be in [2, 1000], got {self.sample_images}",
         )
 
 
@@ -230,15 +222,15 @@ class TrainerConfig:
 
     accelerator: str = "cpu"
     devices: Any = 1  # an int, a list of GPU ids, or "auto"
-    num_nodes: int = bounded(1, 1, 100_000)
+    num_nodes: int = 1
     strategy: str = "auto"  # "ddp" for several GPUs or machines
     precision: Any = "32"  # "32" | "16-mixed" | "bf16-mixed"
-    max_steps: int = bounded(150_000, 1, 10**9)  # seed Table 5
-    log_every_n_steps: int = bounded(100, 1)
-    val_check_interval: int = bounded(500, 1)  # in optimizer steps, across epochs
-    num_sanity_val_steps: int = bounded(1, 0)
-    gradient_clip_val: float = bounded(0.0, 0)  # 0: off
-    accumulate_grad_batches: int = bounded(1, 1)
+    max_steps: int = 150_000  # seed Table 5
+    log_every_n_steps: int = 100
+    val_check_interval: int = 500  # in optimizer steps, across epochs
+    num_sanity_val_steps: int = 1
+    gradient_clip_val: float = 0.0  # 0: off
+    accumulate_grad_batches: int = 1
     deterministic: bool = False
     benchmark: bool = False  # cuDNN autotuning (fixed crop sizes make it pay off)
     enable_progress_bar: bool = True
@@ -262,9 +254,33 @@ class TrainerConfig:
             or (isinstance(devices, int) and (devices >= 1 or devices == -1))
             or (isinstance(devices, list) and all(isinstance(d, int) and d >= 0 for d in devices) and devices)
         )
-        _require(bool(ok), "trainer.devices", f"must be a count >= 1, -1, 'auto' or a list of ids, got {devices!r}")
-        check_ranges(self, "trainer")
+        _require(
+            bool(ok), "trainer.devices", f"must be a count >= 1, -1, 'auto' or a list of ids, got {devices!r}"
+        )
+        _require(1 <= self.num_nodes <= 100_000, "trainer.num_nodes", f"must be >= 1, got {self.num_nodes}")
         _require(bool(self.strategy), "trainer.strategy", "must not be empty")
+        _require(1 <= self.max_steps <= 10**9, "trainer.max_steps", f"must be >= 1, got {self.max_steps}")
+        _require(
+            self.log_every_n_steps >= 1,
+            "trainer.log_every_n_steps",
+            f"must be >= 1, got {self.log_every_n_steps}",
+        )
+        _require(
+            self.val_check_interval >= 1,
+            "trainer.val_check_interval",
+            f"must be >= 1 step, got {self.val_check_interval}",
+        )
+        _require(
+            self.num_sanity_val_steps >= 0,
+            "trainer.num_sanity_val_steps",
+            f"must be >= 0, got {self.num_sanity_val_steps}",
+        )
+        _non_negative("trainer.gradient_clip_val", self.gradient_clip_val)
+        _require(
+            self.accumulate_grad_batches >= 1,
+            "trainer.accumulate_grad_batches",
+            f"must be >= 1, got {self.accumulate_grad_batches}",
+        )
         _require(
             self.matmul_precision in ("highest", "high", "medium"),
             "trainer.matmul_precision",
@@ -277,11 +293,13 @@ class LoggerConfig:
     """TensorBoard under <run dir>/tensorboard: scalars, a validation image grid, the hyperparameters."""
 
     name: str = "tensorboard"
-    grid_images: int = bounded(4, 0, 64)  # validation samples shown in the image grid; 0: no images
+    grid_images: int = 4  # validation samples shown in the image grid; 0: no images
 
     def __post_init__(self) -> None:
         _require(self.name == "tensorboard", "logger.name", f"must be 'tensorboard', got {self.name!r}")
-        check_ranges(self, "logger")
+        _require(
+            0 <= self.grid_images <= 64, "logger.grid_images", f"must be in [0, 64], got {self.grid_images}"
+        )
 
 
 @dataclass
@@ -289,39 +307,22 @@ class CheckpointConfig:
     """Numbered checkpoints every `every_n_steps` (seed: 10,000) and `last.ckpt` every
     `last_every_n_steps`, so a crash costs at most that many steps."""
 
-    every_n_steps: int = bounded(10_000, 1)
-    last_every_n_steps: int = bounded(1_000, 1)
-    keep: int = bounded(-1, 1, also=(-1,), note="(-1: all)")  # numbered checkpoints kept
-
-    def __post_init__(self) -> None:
-        check_ranges(self, "checkpoint")
-
-
-@dataclass
-class RootConfig:
-    """The keys at the top of train.yaml (`lambda` is a Python keyword, so it is `lambda_` here)."""
-
-    seed: int = bounded(0, 0, 2**32, high_open=True)  # weights, data order, random VGG weights
-    ckpt_path: str | None = None  # "last", a checkpoint file or a run folder
-    lambda_: float | None = bounded(None, 0)  # the style weight of the selected model
+    every_n_steps: int = 10_000
+    last_every_n_steps: int = 1_000
+    keep: int = -1  # numbered checkpoints kept; -1: all
 
     def __post_init__(self) -> None:
         _require(
-            isinstance(self.seed, int) and not isinstance(self.seed, bool),
-            "seed",
-            f"must be an integer, got {self.seed!r}",
+            self.every_n_steps >= 1, "checkpoint.every_n_steps", f"must be >= 1, got {self.every_n_steps}"
         )
         _require(
-            self.ckpt_path is None or (isinstance(self.ckpt_path, str) and bool(self.ckpt_path)),
-            "ckpt_path",
-            f"must be 'last', a checkpoint file or a run folder, got {self.ckpt_path!r}",
+            self.last_every_n_steps >= 1,
+            "checkpoint.last_every_n_steps",
+            f"must be >= 1, got {self.last_every_n_steps}",
         )
         _require(
-            self.lambda_ is None or (isinstance(self.lambda_, (int, float)) and not isinstance(self.lambda_, bool)),
-            "lambda",
-            f"must be a number, got {self.lambda_!r}",
+            self.keep == -1 or self.keep >= 1, "checkpoint.keep", f"must be -1 (all) or >= 1, got {self.keep}"
         )
-        check_ranges(self, "", {"seed": "seed", "lambda_": "lambda (the style weight)"})
 
 
 @dataclass
@@ -369,7 +370,8 @@ def validate(cfg: DictConfig) -> TrainSettings:
     if model_node is None or model_node.get("name") not in MODEL_SCHEMAS:
         name = None if model_node is None else model_node.get("name")
         raise ConfigError(
-            f"model.name must be one of {sorted(MODEL_SCHEMAS)}, got {name!r} (pick model=adain or model=johnson)"
+            f"model.name must be one of {sorted(MODEL_SCHEMAS)}, got {name!r} "
+            "(pick model=adain or model=johnson)"
         )
     parts: dict[str, Any] = {}
     try:
@@ -384,8 +386,13 @@ def validate(cfg: DictConfig) -> TrainSettings:
         key = getattr(err, "full_key", None)
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError(f"{key}: {reason}" if key else f"invalid configuration: {reason}") from err
-    root = RootConfig(seed=cfg.get("seed", 0), ckpt_path=cfg.get("ckpt_path"), lambda_=cfg.get("lambda"))
-    return TrainSettings(seed=root.seed, ckpt_path=root.ckpt_path, **parts)
+    seed = cfg.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise ConfigError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is not None and (not isinstance(ckpt_path, str) or not ckpt_path):
+        raise ConfigError(f"ckpt_path must be 'last', a checkpoint file or a run folder, got {ckpt_path!r}")
+    return TrainSettings(seed=seed, ckpt_path=ckpt_path, **parts)
 
 
 def _to_schema(node: Any, schema: type) -> Any:
@@ -393,7 +400,9 @@ def _to_schema(node: Any, schema: type) -> Any:
         obj = OmegaConf.to_object(node)
         if dataclasses.is_dataclass(obj):
             if not isinstance(obj, schema):
-                raise ConfigError(f"{node._key()} has schema {type(obj).__name__}, expected {schema.__name__}")
+                raise ConfigError(
+                    f"{node._key()} has schema {type(obj).__name__}, expected {schema.__name__}"
+                )
             return obj
         return schema(**cast("dict[str, Any]", obj))  # a plain dict (a node without a schema in its defaults)
     raise ConfigError(f"{node!r} is not a config group")

@@ -104,9 +104,7 @@ def run(cfg: DictConfig, *, output_dir: str | Path, base_dir: str | Path) -> Run
 
 def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunResult:
     checkpoint_dir = output_dir / "checkpoints"
-    resume = resolve_resume(
-        settings.ckpt_path, run_checkpoints=checkpoint_dir, base_dir=base_dir, model_name=settings.model.name
-    )
+    resume = resolve_resume(settings.ckpt_path, run_checkpoints=checkpoint_dir, base_dir=base_dir)
     settings = resolve_inputs(settings, output_dir=output_dir, base_dir=base_dir)
     data, trainer_cfg = settings.data, settings.trainer
 

@@ -15,7 +15,6 @@ Checkpoint layout (read without Lightning by `stylexfer.files.modelfile`, `torch
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
@@ -28,7 +27,6 @@ from stylexfer.files.images import load_image, to_tensor
 from stylexfer.losses import JohnsonCriterion, adain_loss_terms
 from stylexfer.nets.adain import AdaINNet
 from stylexfer.nets.johnson import TransformerNet
-from stylexfer.training.callbacks import newest_good_checkpoint
 
 CHECKPOINT_FORMAT = 1
 
@@ -75,18 +73,9 @@ class _StyleTransferSystem(pl.LightningModule):
             values = ", ".join(f"{key}={value.item():.4g}" for key, value in terms.items())
             raise NonFiniteError(
                 f"training stopped: the loss became {total.item()} at step {self.global_step} ({values}); "
-                f"{self._resume_hint()} with a smaller optim.lr, trainer.gradient_clip_val > 0 or "
-                "trainer.precision=32"
+                "the checkpoints already written hold finite weights. Resume from checkpoints/last.ckpt "
+                "with a smaller optim.lr, trainer.gradient_clip_val > 0 or trainer.precision=32"
             )
-
-    def _resume_hint(self) -> str:
-        """Where to go on from: the newest checkpoint with finite weights, if one exists on disk."""
-        callback = getattr(self._trainer, "checkpoint_callback", None) if self._trainer is not None else None
-        folder = getattr(callback, "dirpath", None)
-        good = newest_good_checkpoint(Path(folder), model_name=self.model_name) if folder else None
-        if good is None:
-            return "no checkpoint has been written yet: start again"
-        return f"the newest good checkpoint is {good[0]} (step {good[1]}): resume with ckpt_path={good[0]}"
 
     def _prepare(self, images: Tensor) -> Tensor:
         if self.hparams.channels_last:
@@ -123,8 +112,8 @@ class _StyleTransferSystem(pl.LightningModule):
         if bad:
             raise NonFiniteError(
                 f"not saving the checkpoint of step {self.global_step}: {len(bad)} weight tensor(s) hold "
-                f"NaN or infinity (first: {bad[0]}); the previous checkpoints are kept; "
-                f"{self._resume_hint()} with a smaller optim.lr"
+                f"NaN or infinity (first: {bad[0]}); the previous checkpoints are kept. Resume from "
+                "checkpoints/last.ckpt with a smaller optim.lr"
             )
         checkpoint["stylexfer"] = {
             "format": CHECKPOINT_FORMAT,
