@@ -32,7 +32,9 @@ CHECKPOINT_FORMAT = 1
 
 
 class NonFiniteError(StylexferError, FloatingPointError):
-    """The loss or the weights became NaN or infinite; training stops before anything is saved."""
+    """The loss or the weights became NaN or infinite; training stops before anything is saved.
+
+    The message names no checkpoint: the run adds the newest good one it can find."""
 
 
 class _StyleTransferSystem(pl.LightningModule):
@@ -73,8 +75,7 @@ class _StyleTransferSystem(pl.LightningModule):
             values = ", ".join(f"{key}={value.item():.4g}" for key, value in terms.items())
             raise NonFiniteError(
                 f"training stopped: the loss became {total.item()} at step {self.global_step} ({values}); "
-                "the checkpoints already written hold finite weights. Resume from checkpoints/last.ckpt "
-                "with a smaller optim.lr, trainer.gradient_clip_val > 0 or trainer.precision=32"
+                "resume with a smaller optim.lr, trainer.gradient_clip_val > 0 or trainer.precision=32"
             )
 
     def _prepare(self, images: Tensor) -> Tensor:
@@ -112,8 +113,8 @@ class _StyleTransferSystem(pl.LightningModule):
         if bad:
             raise NonFiniteError(
                 f"not saving the checkpoint of step {self.global_step}: {len(bad)} weight tensor(s) hold "
-                f"NaN or infinity (first: {bad[0]}); the previous checkpoints are kept. Resume from "
-                "checkpoints/last.ckpt with a smaller optim.lr"
+                f"NaN or infinity (first: {bad[0]}); the previous checkpoints are kept. Resume with a "
+                "smaller optim.lr"
             )
         checkpoint["stylexfer"] = {
             "format": CHECKPOINT_FORMAT,
