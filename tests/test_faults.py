@@ -76,9 +76,7 @@ def adam_steps(checkpoint: dict) -> set[int]:
     return {int(state["step"]) for state in checkpoint["optimizer_states"][0]["state"].values()}
 
 
-def test_atomic_checkpoint_io_never_leaves_half_a_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_atomic_checkpoint_io_never_leaves_half_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     io = AtomicCheckpointIO()
     target = tmp_path / "checkpoints" / "last.ckpt"
     io.save_checkpoint({"global_step": 1, "w": torch.ones(3)}, target)
@@ -163,9 +161,7 @@ def test_sigkill_during_a_checkpoint_write_and_mid_run_then_resume(data_root: Pa
 
     # 3. resume to the end
     final = step_2 + 2
-    result = run_train(
-        *fault_overrides(data_root, run_dir, ckpt_path="last", trainer__max_steps=final), cwd=tmp_path
-    )
+    result = run_train(*fault_overrides(data_root, run_dir, ckpt_path="last", trainer__max_steps=final), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"resuming from {ckpts / 'last.ckpt'} at step {step_2}" in result.stdout + result.stderr
     checkpoint = torch.load(ckpts / "last.ckpt", weights_only=True)
@@ -213,9 +209,125 @@ def test_a_killed_loader_worker_ends_the_run_with_a_clear_error(data_root: Path,
         raise AssertionError("training hung after its loader worker was killed") from None
     assert process.returncode == 2
     errors = [line for line in stderr.splitlines() if line.startswith("stylexfer.train: error:")]
-    assert (
-        len(errors) == 1
-        and "a data-loader worker died" in errors[0]
-        and "resume with ckpt_path=" in errors[0]
-    )
+    assert len(errors) == 1 and "a data-loader worker died" in errors[0] and "resume with ckpt_path=" in errors[0]
     checkpoint_step(run_dir / "checkpoints" / "last.ckpt")  # what was saved is still good
+
+
+def _fake_checkpoint(step: object, *, name: str = "adain", weight: float = 1.0) -> dict:
+    return {
+        "state_dict": {"net.w": torch.full((2,), weight)},
+        "global_step": step,
+        "optimizer_states": [],
+        "hyper_parameters": {"name": name},
+        "stylexfer": {"format": 1, "model": name, "net_prefix": "net."},
+    }
+
+
+def test_resume_refuses_another_model_kind_and_a_step_that_is_no_number(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    torch.save(_fake_checkpoint(5, name="johnson"), folder / "last.ckpt")
+    with pytest.raises(CheckpointError) as info:
+        callbacks.resolve_resume("last", run_checkpoints=folder, base_dir=tmp_path, model="adain")
+    message = str(info.value)
+    assert "checkpoint of the 'johnson' model, this run trains 'adain': pass model=johnson" in message
+    assert "\n" not in message
+    callbacks.resolve_resume("last", run_checkpoints=folder, base_dir=tmp_path, model="johnson")  # its own kind
+
+    for step in ("seven", 2.5, None, [3], -1):
+        torch.save(_fake_checkpoint(step), folder / "last.ckpt")
+        with pytest.raises(CheckpointError, match=r"its global_step is .*, not a step count"):
+            callbacks.resolve_resume("last", run_checkpoints=folder, base_dir=tmp_path, model="adain")
+
+
+def test_resume_refuses_non_finite_weights_and_names_the_newest_finite_checkpoint(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    torch.save(_fake_checkpoint(4), folder / "step_0000004.ckpt")
+    torch.save(_fake_checkpoint(6, weight=float("inf")), folder / "step_0000006.ckpt")
+    torch.save(_fake_checkpoint(7, weight=float("nan")), folder / "last.ckpt")
+    with pytest.raises(CheckpointError) as info:
+        callbacks.resolve_resume("last", run_checkpoints=folder, base_dir=tmp_path, model="adain")
+    message = str(info.value)
+    assert "last.ckpt holds NaN or infinite weights (net.w, step 7)" in message
+    assert f"newest good checkpoint is {folder / 'step_0000004.ckpt'} (step 4)" in message
+    assert "step_0000006" not in message  # never points at another non-finite file
+    assert callbacks.resume_hint(folder).endswith(f"resume with ckpt_path={folder / 'step_0000004.ckpt'}")
+    assert "no good checkpoint was written" in callbacks.resume_hint(tmp_path / "none")
+
+
+def test_disk_full_while_writing_a_checkpoint_is_one_line_and_keeps_the_old_ones(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real tiny run whose third checkpoint write (step 2's numbered file) finds the disk full."""
+    import errno
+
+    from stylexfer.training.callbacks import CheckpointWriteError
+    from stylexfer.training.run import compose_config, run
+
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def full_disk(obj: object, handle) -> None:  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] >= 3:
+            handle.write(b"PK\x03\x04 a few bytes before the disk filled up")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(obj, handle)
+
+    monkeypatch.setattr(callbacks.torch, "save", full_disk)
+    overrides = override(
+        fault_overrides(data_root, tmp_path / "run"), trainer__max_steps=3, checkpoint__every_n_steps=1
+    )
+    with pytest.raises(CheckpointWriteError) as info:
+        run(compose_config(overrides), output_dir=tmp_path / "run", base_dir=tmp_path)
+    monkeypatch.setattr(callbacks.torch, "save", real_save)
+    message = str(info.value)
+    ckpts = tmp_path / "run" / "checkpoints"
+    assert "\n" not in message
+    assert f"cannot write the checkpoint {ckpts / 'step_0000002.ckpt'}: no space left" in message
+    needed = float(message.split("needs about ")[1].split(" MB")[0])
+    assert needed > 0.1  # the Johnson net and its Adam state: about 6.7 MB
+    assert "newest good checkpoint is" in message and "(step 1): resume with ckpt_path=" in message
+    assert checkpoint_step(ckpts / "step_0000001.ckpt") == 1 and checkpoint_step(ckpts / "last.ckpt") == 1
+    assert not list(ckpts.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_images_deleted_under_running_loader_workers_end_the_run_with_one_line(tmp_path: Path) -> None:
+    content, style = tmp_path / "content", tmp_path / "style"
+    make_images(content, 4, seed=21)
+    make_images(style, 2, seed=22)
+    run_dir = tmp_path / "run"
+    overrides = [
+        *TINY_JOHNSON,
+        f"model.style_image={tmp_path / 'style_image.png'}",
+        f"data.content_dir={content}",
+        f"data.style_dir={style}",
+        f"hydra.run.dir={run_dir}",
+        "data.num_workers=1",
+        "trainer.max_steps=100000",
+        "trainer.val_check_interval=1000",
+    ]
+    (tmp_path / "style_image.png").write_bytes((style / "img_000.png").read_bytes())
+    process = subprocess.Popen(
+        train_command(*overrides),
+        cwd=tmp_path,
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: (run_dir / "checkpoints" / "last.ckpt").is_file(), 180, process)
+    for image in content.iterdir():
+        image.unlink()
+    try:
+        _, stderr = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise AssertionError("training hung after its images were deleted") from None
+    assert process.returncode == 2, stderr[-3000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("stylexfer.train: error:")]
+    assert len(errors) == 1 and "every content image is unusable" in errors[0], stderr[-3000:]
+    assert "Traceback" not in stderr and "Caught" not in errors[0]
+    assert "resume with ckpt_path=" in errors[0]

@@ -219,11 +219,32 @@ def test_nan_loss_stops_the_run_naming_the_step_and_keeps_good_checkpoints(
         "trainer.max_steps=5",
         "trainer.val_check_interval=100",
     ]
-    with pytest.raises(NonFiniteError, match=r"loss became nan at step 2 "):
+    with pytest.raises(NonFiniteError, match=r"loss became nan at step 2 ") as info:
         train(tmp_path, overrides)
     checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 2
     assert all(torch.isfinite(v).all() for v in checkpoint["state_dict"].values())
+    named = str(info.value).split("resume with ckpt_path=")[1]
+    assert Path(named).is_file() and torch.load(named, weights_only=True)["global_step"] == 2
+
+
+def test_nan_at_the_first_step_names_no_checkpoint_file(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing was written yet, so the message must not send the user to a checkpoint."""
+    real = systems.adain_loss_terms
+
+    def poisoned(net, content, style):  # type: ignore[no-untyped-def]
+        output, terms = real(net, content, style)
+        return output, {**terms, "style": terms["style"] * float("inf")}
+
+    monkeypatch.setattr(systems, "adain_loss_terms", poisoned)
+    overrides = [*TINY, f"data.content_dir={data_root / 'content'}", f"data.style_dir={data_root / 'style'}"]
+    with pytest.raises(NonFiniteError) as info:
+        train(tmp_path, overrides)
+    message = str(info.value)
+    assert "at step 0" in message and "no good checkpoint was written" in message
+    assert ".ckpt" not in message and "ckpt_path=" not in message
 
 
 @pytest.mark.slow
