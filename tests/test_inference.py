@@ -189,3 +189,29 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_request_is_checked_once_and_speaks_in_fields():
+    from stylexfer.inference import RequestError, StylizeRequest
+
+    with pytest.raises(RequestError, match="^style_weights and mask do not combine") as info:
+        StylizeRequest(n_styles=2, style_weights=(1, 1), mask="m.png")
+    assert info.value.render({"style_weights": "--style-weights", "mask": "--mask"}).startswith(
+        "--style-weights and --mask")
+    with pytest.raises(RequestError, match="^size 99999 would make images of at least 10000 megapixels"):
+        StylizeRequest(size=99999)
+    StylizeRequest(size=16384)  # exactly the loader's 16k × 16k limit
+    for bad in ({"alpha": 2}, {"size": 0}, {"tile": "huge"}, {"n_styles": 1, "style_weights": (1, 2)}):
+        with pytest.raises(RequestError) as info:
+            StylizeRequest(**bad)
+        assert "--" not in str(info.value)  # never a command-line flag in the API's words
+
+
+def test_resize_image_refuses_results_over_the_pixel_limit():
+    from stylexfer.errors import ImageError
+    from stylexfer.inference import resize_image
+
+    wide = Image.new("RGB", (1000, 10))
+    with pytest.raises(ImageError, match="over the limit"):
+        resize_image(wide, size=400, max_pixels=1_000_000)  # 40000 × 400 = 16 MP
+    assert resize_image(wide, size=20).size == (2000, 20)
