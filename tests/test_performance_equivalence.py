@@ -45,7 +45,7 @@ def plain_vgg(vgg: VGGFeatures, x: torch.Tensor) -> dict[str, torch.Tensor]:
         elif isinstance(module, torch.nn.ReLU):
             x = F.relu(x)
         else:
-            x = F.max_pool2d(x, 2, 2)
+            x = F.max_pool2d(x, 2, 2, ceil_mode=module.ceil_mode)
         if name in vgg.layers:
             out[name] = x
     return out
@@ -61,15 +61,14 @@ def plain_adain(
     t = (x - xm) / xs * ys + ym
     t = alpha * t + (1 - alpha) * x
     h, w = content.shape[-2:]
-    sizes = [(h, w), (h // 2, w // 2), (h // 4, w // 4)]
     for name, _, _, upsample in DECODER_LAYERS:
         conv = getattr(net.decoder, name)
         t = F.conv2d(F.pad(t, (1, 1, 1, 1), mode="reflect"), conv.weight, conv.bias)
         if name == "conv1_1":
-            return t
+            return t[..., :h, :w]  # pytorch-AdaIN's larger output, cropped to the content's size
         t = F.relu(t)
         if upsample:
-            t = F.interpolate(t, size=sizes.pop(), mode="nearest")
+            t = F.interpolate(t, scale_factor=2, mode="nearest")
     raise AssertionError("unreachable")
 
 
@@ -82,15 +81,14 @@ def plain_johnson(net: TransformerNet, x: torch.Tensor) -> torch.Tensor:
     def cnr(layer, x):
         return F.relu(F.instance_norm(conv(layer, x), weight=layer.norm.weight, bias=layer.norm.bias))
 
-    x1 = cnr(net.conv1, x.contiguous())
-    x2 = cnr(net.conv2, x1)
-    x = cnr(net.conv3, x2)
+    h, w = x.shape[-2:]
+    x = cnr(net.conv3, cnr(net.conv2, cnr(net.conv1, x.contiguous())))
     for block in net.residuals:
         x = x + F.instance_norm(conv(block.conv2, cnr(block.conv1, x)), weight=block.norm2.weight,
                                 bias=block.norm2.bias)
-    x = cnr(net.up1.conv, F.interpolate(x, size=x2.shape[-2:], mode="nearest"))
-    x = cnr(net.up2.conv, F.interpolate(x, size=x1.shape[-2:], mode="nearest"))
-    return torch.sigmoid(conv(net.conv_out, x))
+    x = cnr(net.up1.conv, F.interpolate(x, scale_factor=2, mode="nearest"))
+    x = cnr(net.up2.conv, F.interpolate(x, scale_factor=2, mode="nearest"))
+    return torch.sigmoid(conv(net.conv_out, x)[..., :h, :w])  # fast-neural-style's output, cropped
 
 
 def johnson_with_affine_norms() -> TransformerNet:

@@ -92,10 +92,9 @@ class StylizeRequest:
                 raise RequestError(
                     f"{{style_weights}} must be non-negative with a positive sum, got {literal(list(weights))}",
                     "style_weights")
-        if self.mask is not None:
-            if self.style_weights is not None:
-                raise RequestError("{style_weights} and {mask} do not combine: the mask says which "
-                                   "style goes where", "style_weights", "mask")
+        if self.mask is not None and self.style_weights is not None:
+            raise RequestError("{style_weights} and {mask} do not combine: the mask says which "
+                               "style goes where", "style_weights", "mask")
         for name in ("size", "max_size", "style_size"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):

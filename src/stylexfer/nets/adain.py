@@ -63,7 +63,7 @@ class Decoder(nn.Module):
             x = torch.relu_(x)  # the conv output is ours: no copy (autograd-safe after a conv)
             if upsample:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
-        return x if size is None else x[..., : int(size[0]), : int(size[1])]
+        return x if size is None else x[..., : size[0], : size[1]]  # traced sizes stay symbolic
 
 
 class AdaINNet(nn.Module):
