@@ -297,9 +297,8 @@ def reference_adain(net: AdaINNet, content: Tensor, style: Tensor) -> Tensor:
     style_features = encode(style)
     mean, std = channel_mean_std(style_features)
     x = adain_with_stats(encode(content), mean, std)
-    from stylexfer.nets.adain import DECODER_LAYERS, _pool_sizes
+    from stylexfer.nets.adain import DECODER_LAYERS
 
-    sizes = _pool_sizes(content.shape[-2:], x.shape[-2:])
     for name, _, _, upsample in DECODER_LAYERS:
         conv = getattr(net.decoder, name)
         x = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), conv.weight, conv.bias)
@@ -307,8 +306,8 @@ def reference_adain(net: AdaINNet, content: Tensor, style: Tensor) -> Tensor:
             break
         x = F.relu(x)
         if upsample:
-            x = F.interpolate(x, size=sizes.pop(), mode="nearest")
-    return x
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+    return x[..., : content.shape[-2], : content.shape[-1]]  # the reference's output, cropped
 
 
 def reference_johnson(net: TransformerNet, images: Tensor) -> Tensor:
@@ -322,15 +321,13 @@ def reference_johnson(net: TransformerNet, images: Tensor) -> Tensor:
     def conv_norm_relu(layer: torch.nn.Module, x: Tensor) -> Tensor:
         return F.relu(F.instance_norm(conv(layer, x), weight=layer.norm.weight, bias=layer.norm.bias))
 
-    x1 = conv_norm_relu(net.conv1, images.contiguous())
-    x2 = conv_norm_relu(net.conv2, x1)
-    x = conv_norm_relu(net.conv3, x2)
+    x = conv_norm_relu(net.conv3, conv_norm_relu(net.conv2, conv_norm_relu(net.conv1, images.contiguous())))
     for block in net.residuals:
         y = conv(block.conv2, conv_norm_relu(block.conv1, x))
         x = x + F.instance_norm(y, weight=block.norm2.weight, bias=block.norm2.bias)
-    x = conv_norm_relu(net.up1.conv, F.interpolate(x, size=x2.shape[-2:], mode="nearest"))
-    x = conv_norm_relu(net.up2.conv, F.interpolate(x, size=x1.shape[-2:], mode="nearest"))
-    x = conv(net.conv_out, x)
+    x = conv_norm_relu(net.up1.conv, F.interpolate(x, scale_factor=2, mode="nearest"))
+    x = conv_norm_relu(net.up2.conv, F.interpolate(x, scale_factor=2, mode="nearest"))
+    x = conv(net.conv_out, x)[..., : images.shape[-2], : images.shape[-1]]
     return torch.sigmoid(x) if net.output == "sigmoid" else x.clamp(0.0, 1.0)
 
 
