@@ -103,8 +103,8 @@ class AdaINRunner:
         else:
             labels = torch.zeros(height, width, dtype=torch.long)
             pairs = list(zip(request.weights(), codes, strict=True))
-            style_mean = sum(w * c.mean.reshape(1, -1) for w, c in pairs)
-            style_std = sum(w * c.std.reshape(1, -1) for w, c in pairs)
+            style_mean = torch.stack([w * c.mean.reshape(-1) for w, c in pairs]).sum(0, keepdim=True)
+            style_std = torch.stack([w * c.std.reshape(-1) for w, c in pairs]).sum(0, keepdim=True)
         if tile is None:
             with self.device.context():
                 out = self._whole(images, labels, style_mean, style_std, request.alpha)
@@ -145,7 +145,7 @@ class AdaINRunner:
 
         # Pass 1: whole-image relu4_1 statistics per region from the non-overlapping cores (a core
         # ending at an odd image edge keeps its last, partly covered feature cell: ceil-mode pools).
-        sums = None
+        sums: tuple[Tensor, ...] | None = None
         with self.device.context():
             for ys, xs in spans:
                 features, small = window(ys, xs)

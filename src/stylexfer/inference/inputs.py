@@ -112,7 +112,7 @@ def _squeeze_leading(t: Tensor) -> Tensor:
     return t
 
 
-def resize_labels(labels: Tensor, size: tuple[int, int]) -> Tensor:
+def resize_labels(labels: Tensor, size: tuple[int, ...]) -> Tensor:
     """(H, W) labels -> (h, w) by nearest neighbour."""
     return F.interpolate(labels[None, None].float(), size=size, mode="nearest")[0, 0].long()
 
