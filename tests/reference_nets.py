@@ -223,10 +223,11 @@ def plain_mean_std(x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def plain_adain(net: AdaINNet, content: Tensor, style: Tensor, alpha: float = 1.0) -> Tensor:
-    """D((1−α)·x + α·AdaIN(x, y)) with x = E(content), y = E(style); each nearest upsampling lands
-    on the size its pool came from, so the output has the content's H×W."""
-    sizes: list[tuple[int, int]] = []
-    x = plain_vgg(net.encoder, content, sizes)["relu4_1"]
+    """D((1−α)·x + α·AdaIN(x, y)) with x = E(content), y = E(style), as pytorch-AdaIN runs it: the
+    encoder's pools round up (ceil_mode), the decoder upsamples ×2, and its larger output is cropped
+    to the content's H×W."""
+    h, w = content.shape[-2:]
+    x = plain_vgg(net.encoder, content)["relu4_1"]
     y = plain_vgg(net.encoder, style)["relu4_1"]
     (xm, xs), (ym, ys) = plain_mean_std(x), plain_mean_std(y)
     t = alpha * ((x - xm) / xs * ys + ym) + (1 - alpha) * x
@@ -234,10 +235,10 @@ def plain_adain(net: AdaINNet, content: Tensor, style: Tensor, alpha: float = 1.
         conv = getattr(net.decoder, name)
         t = F.conv2d(F.pad(t, (1, 1, 1, 1), mode="reflect"), conv.weight, conv.bias)
         if name == "conv1_1":
-            return t
+            return t[..., :h, :w]
         t = F.relu(t)
         if upsample:
-            t = F.interpolate(t, size=sizes.pop(), mode="nearest")
+            t = F.interpolate(t, scale_factor=2, mode="nearest")
     raise AssertionError("DECODER_LAYERS ends with conv1_1")
 
 
@@ -252,13 +253,12 @@ def plain_johnson(net: TransformerNet, x: Tensor) -> Tensor:
     def conv_norm_relu(layer: torch.nn.Module, x: Tensor) -> Tensor:
         return F.relu(F.instance_norm(conv(layer, x), weight=layer.norm.weight, bias=layer.norm.bias))
 
-    x1 = conv_norm_relu(net.conv1, x.contiguous())
-    x2 = conv_norm_relu(net.conv2, x1)
-    x = conv_norm_relu(net.conv3, x2)
+    h, w = x.shape[-2:]
+    x = conv_norm_relu(net.conv3, conv_norm_relu(net.conv2, conv_norm_relu(net.conv1, x.contiguous())))
     for block in net.residuals:
         y = conv(block.conv2, conv_norm_relu(block.conv1, x))
         x = x + F.instance_norm(y, weight=block.norm2.weight, bias=block.norm2.bias)
-    x = conv_norm_relu(net.up1.conv, F.interpolate(x, size=x2.shape[-2:], mode="nearest"))
-    x = conv_norm_relu(net.up2.conv, F.interpolate(x, size=x1.shape[-2:], mode="nearest"))
-    x = conv(net.conv_out, x)
+    x = conv_norm_relu(net.up1.conv, F.interpolate(x, scale_factor=2, mode="nearest"))
+    x = conv_norm_relu(net.up2.conv, F.interpolate(x, scale_factor=2, mode="nearest"))
+    x = conv(net.conv_out, x)[..., :h, :w]  # fast-neural-style's output, cropped to the input
     return torch.sigmoid(x) if net.output == "sigmoid" else x.clamp(0.0, 1.0)

@@ -378,3 +378,57 @@ def test_timings_reports_the_network_time(capsys, tmp_path, johnson_ckpt):
     assert rc == 0
     line = next(line for line in err.splitlines() if "timings:" in line)
     assert float(line.split("network ")[1].split(" s")[0]) > 0
+
+
+def test_long_style_names_give_a_capped_unique_output_name(tmp_path, capsys, adain_ckpt):
+    """Issue 9 #11: three 60-byte style names and a long stem stay within 255 bytes, checked first."""
+    photo = _png(tmp_path / ("p" * 100 + ".png"))
+    styles = [_png(tmp_path / (f"{c}" * 90 + ".png"), seed=i) for i, c in enumerate("abc")]
+    out = tmp_path / "out"
+    rc, err = _run(capsys, "stylize", photo, "--model", adain_ckpt, "--style", *styles, "--out", out)
+    assert rc == 0, err
+    (written,) = _files(out)
+    assert len(written.encode()) <= 255 and written.endswith(".png") and written.startswith("p" * 50)
+    from stylexfer.cli.stylize import cap_file_name
+
+    a, b = cap_file_name("x" * 300 + "a", ".png"), cap_file_name("x" * 300 + "b", ".png")
+    assert a != b and len(a.encode()) == len(b.encode()) <= 255
+    multi = cap_file_name("é" * 200, ".jpeg")  # cut on a character boundary
+    assert len(multi.encode()) <= 255 and multi.encode().decode() == multi
+
+
+def test_size_over_the_pixel_limit_is_refused_at_start(tmp_path, capsys, johnson_ckpt):
+    """Issue 9 #13: one line, exit 2, before the model is read."""
+    rc, err = _run(capsys, "stylize", _png(tmp_path / "p.png"), "--model", tmp_path / "never-read.ckpt",
+                   "--size", "99999", "--out", tmp_path / "out")
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert "--size 99999" in err and "megapixels" in err and "never-read" not in err
+
+
+def test_out_folder_with_a_dot_is_a_folder(tmp_path, capsys, johnson_ckpt):
+    photo = _png(tmp_path / "photo.png")
+    for name in ("results.v2", "shots.png"):
+        (tmp_path / name).mkdir()
+        rc, err = _run(capsys, "stylize", photo, "--model", johnson_ckpt, "--out", tmp_path / name)
+        assert rc == 0, err
+        assert _files(tmp_path / name) == ["photo__mosaic.png"]
+    rc, err = _run(capsys, "stylize", photo, "--model", johnson_ckpt, "--out", f"{tmp_path / 'new.v3'}/")
+    assert rc == 0 and _files(tmp_path / "new.v3") == ["photo__mosaic.png"], err
+
+
+def test_paths_with_control_characters_stay_on_one_line(tmp_path, capsys, johnson_ckpt):
+    bad = tmp_path / "evil\nname.png"
+    bad.write_text("not an image")
+    rc, err = _run(capsys, "stylize", bad, "--model", johnson_ckpt, "--out", tmp_path / "out")
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and "evil\\nname.png" in lines[0], err  # the error, then the tally
+
+
+def test_request_errors_speak_in_flags_on_the_command_line(tmp_path, capsys, adain_ckpt):
+    photo, style = _png(tmp_path / "photo.png"), _png(tmp_path / "style.png")
+    mask = tmp_path / "mask.png"
+    Image.new("L", (40, 32), 255).save(mask)
+    rc, err = _run(capsys, "stylize", photo, "--model", adain_ckpt, "--style", style, style,
+                   "--mask", mask, "--style-weights", "1", "1", "--out", tmp_path / "out")
+    assert rc == 2 and "--style-weights and --mask do not combine" in err

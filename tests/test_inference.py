@@ -89,9 +89,9 @@ def test_style_weights_interpolate(adain):
 
 @pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan")])
 def test_alpha_out_of_range_is_refused(adain, johnson, alpha):
-    with pytest.raises(OptionError, match="--alpha must be between 0 and 1"):
+    with pytest.raises(OptionError, match="alpha must be between 0 and 1"):
         adain.stylize(_image(16, 16, 0), [_image(16, 16, 1)], alpha=alpha)
-    with pytest.raises(OptionError, match="--alpha"):
+    with pytest.raises(OptionError, match="^alpha"):
         johnson.stylize(_image(16, 16, 0), alpha=alpha)
 
 
@@ -101,9 +101,9 @@ def test_johnson_alpha_blends_pixels(johnson):
 
 
 def test_model_kind_mismatch_is_a_model_file_error(adain, johnson):
-    with pytest.raises(ModelFileError, match="Johnson fixed-style model .* drop --style"):
+    with pytest.raises(ModelFileError, match="Johnson fixed-style model .* drop styles"):
         johnson.stylize(_image(16, 16, 0), [_image(16, 16, 1)])
-    with pytest.raises(ModelFileError, match="AdaIN model: it needs at least one --style"):
+    with pytest.raises(ModelFileError, match="AdaIN model needs at least one styles image"):
         adain.stylize(_image(16, 16, 0))
 
 
@@ -160,7 +160,7 @@ def test_mask_levels_must_match_styles(adain, johnson, tmp_path):
         adain.stylize(_image(16, 16, 0), [_image(16, 16, 1)] * 2, mask=three)
     with pytest.raises(OptionError, match="at least two styles"):
         adain.stylize(_image(16, 16, 0), [_image(16, 16, 1)], mask=two)
-    with pytest.raises(OptionError, match="--mask needs an AdaIN model"):
+    with pytest.raises(OptionError, match="^mask needs an AdaIN model"):
         johnson.stylize(_image(16, 16, 0), mask=two)
     with pytest.raises(OptionError, match="do not combine"):
         adain.stylize(_image(16, 16, 0), [_image(16, 16, 1)] * 2, mask=two, style_weights=[1, 1])
@@ -194,3 +194,29 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_request_is_checked_once_and_speaks_in_fields():
+    from stylexfer.inference import RequestError, StylizeRequest
+
+    with pytest.raises(RequestError, match="^style_weights and mask do not combine") as info:
+        StylizeRequest(n_styles=2, style_weights=(1, 1), mask="m.png")
+    assert info.value.render({"style_weights": "--style-weights", "mask": "--mask"}).startswith(
+        "--style-weights and --mask")
+    with pytest.raises(RequestError, match="^size 99999 would make images of at least 10000 megapixels"):
+        StylizeRequest(size=99999)
+    StylizeRequest(size=16384)  # exactly the loader's 16k × 16k limit
+    for bad in ({"alpha": 2}, {"size": 0}, {"tile": "huge"}, {"n_styles": 1, "style_weights": (1, 2)}):
+        with pytest.raises(RequestError) as info:
+            StylizeRequest(**bad)
+        assert "--" not in str(info.value)  # never a command-line flag in the API's words
+
+
+def test_resize_image_refuses_results_over_the_pixel_limit():
+    from stylexfer.errors import ImageError
+    from stylexfer.inference import resize_image
+
+    wide = Image.new("RGB", (1000, 10))
+    with pytest.raises(ImageError, match="over the limit"):
+        resize_image(wide, size=400, max_pixels=1_000_000)  # 40000 × 400 = 16 MP
+    assert resize_image(wide, size=20).size == (2000, 20)

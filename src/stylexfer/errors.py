@@ -15,3 +15,13 @@ class WeightsError(StylexferError, RuntimeError):
 
 class ModelFileError(StylexferError, ValueError):
     """A model file (checkpoint, safetensors, import source) that cannot be used."""
+
+
+def display_path(path: object) -> str:
+    """A path (or any text) safe for a one-line message: control and other unprintable characters
+    escaped (a newline in a file name would split the line), everything else as is."""
+    text = str(path)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in text)

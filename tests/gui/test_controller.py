@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -244,3 +245,17 @@ def test_preserve_colour_keeps_the_content_mean_colour(controller, gui_files) ->
     drift_kept = np.abs(np.asarray(kept, dtype=float).mean((0, 1)) - content_mean).max()
     # luminance matched, chroma copied: only pixels clamped to [0, 1] move the mean (grey levels of 255)
     assert drift_kept < 12 < drift_plain, (drift_kept, drift_plain)
+
+
+def test_save_dialog_opens_in_the_output_folder_never_an_input_folder(controller, gui_files, tmp_path,
+                                                                         monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    controller.set_model(gui_files.adain_model)
+    controller.set_content(gui_files.content)
+    controller.set_style(gui_files.style)
+    first = controller.save_folder()
+    assert first == (tmp_path / "outputs" / "stylized").absolute() and first.is_dir()
+    assert first not in (Path(gui_files.content).parent, Path(gui_files.style).parent)
+    only(stylize(controller, alpha=1.0), Result)
+    controller.save(tmp_path / "mine" / "x.png")
+    assert controller.save_folder() == (tmp_path / "mine").absolute()  # then the last save folder

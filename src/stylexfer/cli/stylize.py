@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import glob
+import hashlib
+import os
 import re
 import sys
 import time
@@ -17,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stylexfer.cli.options import positive_int, tile_option, unit_float
-from stylexfer.errors import StylexferError
+from stylexfer.errors import StylexferError, display_path
 
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
-MAX_NAME_BYTES = 100  # per name part; filesystems allow 255 bytes per name
+MAX_NAME_BYTES = 100  # per name part
+MAX_FILE_NAME_BYTES = 255  # the whole file name, suffix included (ext4, APFS, NTFS: 255)
 
 
 def sanitize_component(text: str, fallback: str = "image", max_bytes: int = MAX_NAME_BYTES) -> str:
@@ -77,14 +80,27 @@ def output_path(out_dir: Path, item: ContentItem, tags: list[str], ext: str) -> 
     """out_dir / subdirs / CONTENT__TAG1+TAG2.ext, guaranteed to resolve inside out_dir."""
     stem = sanitize_component(item.path.stem)
     tag = "+".join(sanitize_component(t, "style", 60) for t in tags)
-    name = f"{stem}__{tag}{ext}" if tag else f"{stem}{ext}"
+    name = cap_file_name(f"{stem}__{tag}" if tag else stem, ext)
     target = out_dir.joinpath(*item.subdir, name)
     root = out_dir.resolve()
     if not target.resolve().is_relative_to(root):
         raise StylexferError(
-            f"{item.path}: output name {target} would leave the output folder {out_dir}; refused"
+            f"{display_path(item.path)}: output name {display_path(target)} would leave the output folder "
+            f"{display_path(out_dir)}; refused"
         )
     return target
+
+
+def cap_file_name(base: str, ext: str, limit: int = MAX_FILE_NAME_BYTES) -> str:
+    """base + ext within `limit` bytes (UTF-8): a longer base is cut on a character boundary and
+    ends in "~" + 8 hex digits of its full text's hash, so distinct long names stay distinct."""
+    name = base + ext
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    digest = hashlib.sha256(base.encode("utf-8")).hexdigest()[:8]
+    room = limit - len(ext.encode("utf-8")) - len(digest) - 1
+    cut = base.encode("utf-8")[:room].decode("utf-8", "ignore").rstrip(" .")
+    return f"{cut}~{digest}{ext}"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -156,72 +172,103 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_stylize)
 
 
+# Request fields -> the flags that set them, for the API's messages (RequestError.render).
+FLAGS = {
+    "alpha": "--alpha",
+    "styles": "--style",
+    "style_weights": "--style-weights",
+    "mask": "--mask",
+    "preserve_color": "--preserve-color",
+    "size": "--size",
+    "max_size": "--max-size",
+    "style_size": "--style-size",
+    "tile": "--tile",
+    "device": "--device",
+}
+
+
 def run_stylize(args: argparse.Namespace) -> int:
-    import torch
-    from tqdm import tqdm
+    from stylexfer.inference import RequestError
 
-    from stylexfer.errors import ModelFileError
-    from stylexfer.files.images import SAVE_FORMATS, load_image, save_image, to_tensor
-    from stylexfer.files.modelfile import build_net, read_model_file
-    from stylexfer.inference import Stylizer, mask_labels, resize_image
-    from stylexfer.inference.stylizer import _check_alpha
+    try:
+        return _stylize(args)
+    except RequestError as err:
+        raise StylexferError(err.render(FLAGS)) from None
 
-    _check_alpha(args.alpha)
-    if args.style_weights is not None and len(args.style_weights) != len(args.style):
-        raise StylexferError(
-            f"--style-weights gives {len(args.style_weights)} weight(s) for {len(args.style)} style(s); "
-            "give one per style"
-        )
+
+@dataclass
+class Plan:
+    """Where every content image goes, decided before any work."""
+
+    out: Path
+    single_file: bool
+    ext: str
+    jobs: list[tuple[ContentItem, Path]]
+    failures: list[str]
+    total: int
+
+
+def _stylize(args: argparse.Namespace) -> int:
+    from stylexfer.files.modelfile import read_model_file
+    from stylexfer.inference import load_model
+
+    request = _request(args)
+    plan = _plan_outputs(args)
+    weights = read_model_file(args.model)  # the kind is known before the net is built
+    request.check_model(weights.spec.kind, Path(args.model).name)
+    labels = _mask(args, request)
+    style_images = _style_images(args)
+    stylizer = load_model(weights, device=args.device)
+    timer = _Timer()
+    with timer:
+        codes = stylizer.encode_styles(style_images, style_size=args.style_size) if style_images else None
+    written = _run_jobs(args, plan, stylizer, request, codes, labels, timer)
+    return _report(args, plan, written, timer)
+
+
+def _request(args: argparse.Namespace):  # noqa: ANN202 (a StylizeRequest; imported lazily)
+    from stylexfer.inference import StylizeRequest
+
+    weights = tuple(args.style_weights) if args.style_weights is not None else None
+    return StylizeRequest(alpha=args.alpha, n_styles=len(args.style), style_weights=weights,
+                          mask=args.mask, preserve_color=args.preserve_color, size=args.size,
+                          max_size=args.max_size, style_size=args.style_size, tile=args.tile)
+
+
+def _is_folder(out: Path, text: str) -> bool:
+    """An existing folder is a folder, whatever its name (x.v2, photos.png); so is a trailing slash."""
+    return out.is_dir() or text.endswith(("/", os.sep))
+
+
+def _plan_outputs(args: argparse.Namespace) -> Plan:
+    from stylexfer.files.images import SAVE_FORMATS
+
     items, errors = collect_contents(args.content)
     if not items:
         raise StylexferError("; ".join(errors) or "no content images given")
     out = Path(args.out)
-    single_file = out.suffix.lower() in SAVE_FORMATS
+    shown = display_path(out)
+    folder = _is_folder(out, str(args.out))
+    single_file = not folder and out.suffix.lower() in SAVE_FORMATS
     if single_file and len(items) != 1:
         raise StylexferError(
-            f"--out {out} is a file name but {len(items)} content images were given; pass a folder instead"
+            f"--out {shown} is a file name but {len(items)} content images were given; pass a folder instead"
         )
-    if not single_file and out.suffix and out.suffix.lower() not in SAVE_FORMATS:
+    if not folder and not single_file and out.suffix:
         raise StylexferError(
-            f"--out {out}: unknown image format {out.suffix!r}; use one of "
-            f"{', '.join(sorted(SAVE_FORMATS))} or a folder name"
+            f"--out {shown}: unknown image format {out.suffix!r}; use one of "
+            f"{', '.join(sorted(SAVE_FORMATS))}, or end it with / for a folder"
         )
+    if single_file and len(out.name.encode("utf-8")) > MAX_FILE_NAME_BYTES:
+        raise StylexferError(f"--out {shown}: file name over {MAX_FILE_NAME_BYTES} bytes; use a shorter one")
     ext = args.ext if args.ext.startswith(".") else f".{args.ext}"
     if ext.lower() not in SAVE_FORMATS:
         raise StylexferError(
-            f"--ext {args.ext}: unknown format; use one of {', '.join(sorted(SAVE_FORMATS))}"
+            f"--ext {display_path(args.ext)}: unknown format; use one of {', '.join(sorted(SAVE_FORMATS))}"
         )
     if out.exists() and not out.is_dir() and not single_file:
-        raise StylexferError(f"--out {out} exists and is not a folder")
-
-    # Cheap checks first (model kind, style and mask files) so bad input fails before the net is built.
-    weights = read_model_file(args.model)
-    if weights.spec.kind == "adain" and not args.style:
-        raise StylexferError(f"{args.model}: an AdaIN model needs at least one --style image")
-    if weights.spec.kind == "johnson" and args.style:
-        raise ModelFileError(
-            f"{Path(args.model).name} is a Johnson fixed-style model (its style is built in): "
-            "drop --style, or pass an AdaIN model"
-        )
-    if args.mask and args.style_weights is not None:
-        raise StylexferError(
-            "--style-weights and --mask do not combine: the mask says which style goes where"
-        )
-    labels = (
-        mask_labels(load_image(args.mask), len(args.style), name=args.mask) if args.mask else None
-    )
-    style_images = [load_image(s, draft_shorter_side=args.style_size) for s in args.style]
-    stylizer = Stylizer(
-        build_net(weights), weights.spec, device=args.device, name=Path(args.model).name
-    )
-    network_s = 0.0  # time inside the networks (style encoding, stylization), for --timings
-    started = time.perf_counter()
-    codes = (
-        stylizer.encode_styles(style_images, style_size=args.style_size) if style_images else None
-    )
-    network_s += time.perf_counter() - started
+        raise StylexferError(f"--out {shown} exists and is not a folder")
     tags = [Path(s).stem for s in args.style] if args.style else [Path(args.model).stem]
-
     failures = list(errors)
     planned: dict[Path, Path] = {}
     jobs: list[tuple[ContentItem, Path]] = []
@@ -232,64 +279,75 @@ def run_stylize(args: argparse.Namespace) -> int:
             failures.append(str(err))
             continue
         if target in planned:
-            failures.append(
-                f"{item.path}: same output name as {planned[target]} ({target.name}); rename one"
-            )
+            failures.append(f"{display_path(item.path)}: same output name as {display_path(planned[target])} "
+                            f"({display_path(target.name)}); rename one")
             continue
         if target.exists() and not args.overwrite:
-            failures.append(f"{target}: already exists; pass --overwrite to replace it")
+            failures.append(f"{display_path(target)}: already exists; pass --overwrite to replace it")
             continue
         planned[target] = item.path
         jobs.append((item, target))
+    return Plan(out, single_file, ext, jobs, failures, len(items) + len(errors))
 
-    bar = tqdm(
-        total=len(jobs),
-        unit="img",
-        file=sys.stderr,
-        disable=args.quiet or len(jobs) < 2,
-        dynamic_ncols=True,
-    )
+
+def _mask(args: argparse.Namespace, request):  # noqa: ANN001, ANN202
+    from stylexfer.files.images import load_image
+    from stylexfer.inference import mask_labels
+
+    if not args.mask:
+        return None
+    return mask_labels(load_image(args.mask), request.n_styles, name=args.mask)
+
+
+def _style_images(args: argparse.Namespace) -> list:
+    from stylexfer.files.images import load_image
+
+    return [load_image(s, draft_shorter_side=args.style_size) for s in args.style]
+
+
+class _Timer:
+    """Seconds spent inside the networks (style encoding, stylization), for --timings."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __enter__(self) -> _Timer:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds += time.perf_counter() - self._start
+
+
+def _run_jobs(args, plan: Plan, stylizer, request, codes, labels, timer: _Timer) -> list[Path]:  # noqa: ANN001
+    """Load, resize, batch equal-sized images, stylize, save; per-image failures go to plan.failures."""
+    import dataclasses
+
+    import torch
+    from tqdm import tqdm
+
+    from stylexfer.files.images import load_image, to_tensor
+    from stylexfer.inference import resize_image
+
+    if labels is not None:
+        request = dataclasses.replace(request, mask=labels)
+    bar = tqdm(total=len(plan.jobs), unit="img", file=sys.stderr, disable=args.quiet or len(plan.jobs) < 2,
+               dynamic_ncols=True)
     pending: list[tuple[torch.Tensor, Path, Path]] = []
     written: list[Path] = []
 
     def flush() -> None:
-        if not pending:
-            return
-        nonlocal network_s
-        batch = torch.stack([t for t, _, _ in pending])
-        try:
-            started = time.perf_counter()
-            result = stylizer.stylize(
-                batch,
-                codes,
-                style_weights=args.style_weights,
-                alpha=args.alpha,
-                preserve_color=args.preserve_color,
-                mask=labels,
-                tile=args.tile,
-            )
-            network_s += time.perf_counter() - started
-            for image, (_, _, target) in zip(result, pending, strict=True):
-                try:
-                    written.append(save_image(image, target, overwrite=args.overwrite))
-                except StylexferError as err:
-                    failures.append(str(err))
-                except OSError as err:
-                    failures.append(f"{target}: cannot write ({err})")
-        except StylexferError:
-            raise  # option errors apply to every image: stop with one line
-        except (RuntimeError, MemoryError) as err:  # e.g. out of memory on one huge image
-            reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-            failures.extend(f"{source}: stylizing failed ({reason})" for _, source, _ in pending)
-        bar.update(len(pending))
-        pending.clear()
+        if pending:
+            _flush(pending, stylizer, request, codes, timer, args.overwrite, written, plan.failures)
+            bar.update(len(pending))
+            pending.clear()
 
-    for item, target in jobs:
+    for item, target in plan.jobs:
         try:
             image = load_image(item.path, draft_shorter_side=args.size or args.max_size)  # JPEG: decode small
-            image = resize_image(image, size=args.size, max_size=args.max_size)
+            image = resize_image(image, size=args.size, max_size=args.max_size, name=str(item.path))
         except StylexferError as err:
-            failures.append(str(err))
+            plan.failures.append(str(err))
             bar.update(1)
             continue
         tensor = to_tensor(image)
@@ -300,19 +358,46 @@ def run_stylize(args: argparse.Namespace) -> int:
             flush()
     flush()
     bar.close()
+    return written
 
-    for line in failures:
+
+def _flush(pending, stylizer, request, codes, timer: _Timer, overwrite: bool,  # noqa: ANN001
+           written: list[Path], failures: list[str]) -> None:
+    """Stylize one batch of equal-sized images and save each result."""
+    import torch
+
+    from stylexfer.files.images import save_image
+
+    batch = torch.stack([t for t, _, _ in pending])
+    try:
+        with timer:
+            result = stylizer.run(request, batch, codes)
+    except StylexferError:
+        raise  # option errors apply to every image: stop with one line
+    except (RuntimeError, MemoryError) as err:  # e.g. out of memory on one huge image
+        reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        failures.extend(f"{display_path(source)}: stylizing failed ({reason})" for _, source, _ in pending)
+        return
+    for image, (_, _, target) in zip(result, pending, strict=True):
+        try:
+            written.append(save_image(image, target, overwrite=overwrite))
+        except StylexferError as err:
+            failures.append(str(err))
+        except OSError as err:
+            failures.append(f"{display_path(target)}: cannot write ({err.strerror or err})")
+
+
+def _report(args: argparse.Namespace, plan: Plan, written: list[Path], timer: _Timer) -> int:
+    for line in plan.failures:
         print(f"stylexfer: error: {line}", file=sys.stderr)
     if args.timings:
-        print(f"stylexfer: timings: network {network_s:.3f} s (style encoding and stylization)", file=sys.stderr)
-    total = len(items) + len(errors)
-    if failures:
-        print(
-            f"stylexfer: {len(failures)} of {total} input(s) failed; {len(written)} written to {out}",
-            file=sys.stderr,
-        )
+        print(f"stylexfer: timings: network {timer.seconds:.3f} s (style encoding and stylization)",
+              file=sys.stderr)
+    if plan.failures:
+        print(f"stylexfer: {len(plan.failures)} of {plan.total} input(s) failed; {len(written)} written to "
+              f"{display_path(plan.out)}", file=sys.stderr)
         return 2
     if not args.quiet:
-        where = out if single_file else f"{out}/"
-        print(f"stylized {len(written)} image(s) into {where}", file=sys.stderr)
+        where = plan.out if plan.single_file else f"{plan.out}/"
+        print(f"stylized {len(written)} image(s) into {display_path(where)}", file=sys.stderr)
     return 0

@@ -11,8 +11,8 @@ AdaIN release (naoto0804/pytorch-AdaIN ``net.py``): ``vgg_normalised.pth`` is an
 whose index 0 is the 1×1 conv 3→3 that takes [0, 1] RGB (``ToTensor()``; the conv holds the Caffe
 VGG's channel swap, scaling and mean), then ReflectionPad/Conv/ReLU/MaxPool(ceil_mode) up to relu5_4;
 ``decoder.pth`` is the mirrored Sequential. Its convs load into VGGFeatures.normalize / features.N and
-our Decoder's conv4_1 … conv1_1. Caveat: the release's max-pools use ceil_mode=True and ours (torchvision)
-floor, so the two agree exactly on sides divisible by 8 and differ by a border row otherwise.
+our Decoder's conv4_1 … conv1_1. Our AdaIN encoder pools with ceil_mode=True like the release and the
+decoder's output is cropped to the input size, so the two agree at every size.
 """
 
 from __future__ import annotations

@@ -167,7 +167,8 @@ class StylexferApp:
         if self.controller.result is None:
             return
         path = filedialog.asksaveasfilename(parent=self.root, title="Save the result", filetypes=SAVE_TYPES,
-                                            defaultextension=".png", initialfile=self._suggested_name())
+                                            defaultextension=".png", initialfile=self._suggested_name(),
+                                            initialdir=str(self.controller.save_folder()))
         if path:
             self.save(path)
 

@@ -24,12 +24,16 @@ from PIL import Image
 
 from stylexfer.errors import ImageError, StylexferError
 from stylexfer.files.images import load_image, save_image, to_pil
-from stylexfer.inference import Stylizer, load_model
+from stylexfer.inference import RequestError, Stylizer, load_model
 from stylexfer.nets.adain import StyleCode
 
 logger = logging.getLogger(__name__)
 
 FileKey = tuple[str, int, int]  # resolved path, mtime in ns, size: a file "version"
+DEFAULT_SAVE_FOLDER = Path("outputs/stylized")  # where `stylexfer stylize` writes, too
+# The window's names for the inference request's fields, for the API's messages.
+GUI_NAMES = {"alpha": "the Alpha slider value", "styles": "a style image (Style… button)",
+             "preserve_color": "Preserve colour", "device": "--device", "tile": "tiling"}
 
 
 # ------------------------------------------------------------------------------------------- events
@@ -84,6 +88,8 @@ class _StylizeRequest:
 
 def one_line(err: BaseException) -> str:
     """A one-line message for any exception: ours verbatim, anything else named as unexpected."""
+    if isinstance(err, RequestError):
+        return err.render(GUI_NAMES).strip().splitlines()[0]
     if isinstance(err, StylexferError):
         lines = str(err).strip().splitlines()
         return lines[0] if lines else type(err).__name__
@@ -119,6 +125,7 @@ class Controller:
         self.style_path: Path | None = None
         self.result: Image.Image | None = None  # last finished stylization (set by poll, on the Tk thread)
         self.stylizing = False
+        self.last_save_folder: Path | None = None
         # Worker-thread state: only the worker reads or writes these after start.
         self._stylizer: Stylizer | None = None
         self._model_key: FileKey | None = None
@@ -174,12 +181,26 @@ class Controller:
         if self.result is None:
             raise StylexferError("nothing to save yet: stylize an image first")
         try:
-            return save_image(self.result, path)
+            saved = save_image(self.result, path)
+            self.last_save_folder = saved.parent.absolute()
+            return saved
         except StylexferError:
             raise
         except OSError as err:
             reason = err.strerror or err
             raise ImageError(f"{path}: cannot write it ({reason}); choose another folder") from err
+
+    def save_folder(self) -> Path:
+        """Where the Save dialog opens: the last folder saved to, else outputs/stylized (created), never
+        an input's folder (Enter would drop the result among the training images)."""
+        if self.last_save_folder is not None and self.last_save_folder.is_dir():
+            return self.last_save_folder
+        folder = DEFAULT_SAVE_FOLDER.absolute()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return Path.cwd()
+        return folder
 
     @staticmethod
     def preview(path: str | os.PathLike, box: int) -> tuple[Image.Image, tuple[int, int]]:

@@ -23,42 +23,55 @@ What happens inside (Huang & Belongie 2017 §7; Johnson et al. 2016):
   (exact for the interior of each tile); Johnson's instance norms use statistics measured once
   on a downscaled copy of the whole image, so every tile is normalised alike and no tile differs in colour.
 
+Modules: request.py (StylizeRequest: every option rule, checked once; messages name fields, never
+flags), stylizer.py (the façade), adain.py and johnson.py (one runner per model kind), device.py
+(device and autocast policy), tiling.py (when and how to tile), inputs.py (tensors, the one
+shorter-side resize, masks, padding of images smaller than a network's minimum), colour.py.
+
 Runs under ``torch.inference_mode``; on CUDA with channels_last and bf16 (or fp16) autocast.
 Outputs are float32 on the CPU, clamped to [0, 1].
 """
 
 from stylexfer.inference.colour import preserve_content_color
-from stylexfer.inference.stylizer import (
-    AUTO_TILE_PIXELS,
+from stylexfer.inference.device import DevicePolicy, pick_device
+from stylexfer.inference.inputs import ImageLike, as_image_tensor, mask_labels, resize_image, resized_size
+from stylexfer.inference.request import (
     DEFAULT_STYLE_SIZE,
+    OptionError,
+    RequestError,
+    StyleKindError,
+    StylizeRequest,
+)
+from stylexfer.inference.stylizer import Stylizer, load_model
+from stylexfer.inference.tiling import (
+    AUTO_TILE_PIXELS,
     DEFAULT_TILE_OVERLAP,
     DEFAULT_TILE_SIZE,
-    ImageLike,
-    OptionError,
     Progress,
-    Stylizer,
-    as_image_tensor,
-    load_model,
-    mask_labels,
-    pick_device,
-    resize_image,
+    TilePolicy,
+    tile_spans,
 )
-from stylexfer.inference.tiling import tile_spans
 
 __all__ = [
     "AUTO_TILE_PIXELS",
     "DEFAULT_STYLE_SIZE",
     "DEFAULT_TILE_OVERLAP",
     "DEFAULT_TILE_SIZE",
+    "DevicePolicy",
     "ImageLike",
     "OptionError",
     "Progress",
+    "RequestError",
+    "StyleKindError",
+    "StylizeRequest",
     "Stylizer",
+    "TilePolicy",
     "as_image_tensor",
     "load_model",
     "mask_labels",
     "pick_device",
     "preserve_content_color",
     "resize_image",
+    "resized_size",
     "tile_spans",
 ]

@@ -1,14 +1,56 @@
-"""Tiling of large images: overlapping windows blended with linear ramps (see the Stylizer docstring
-for how each network keeps its statistics whole-image)."""
+"""Tiling of large images: when to tile, overlapping windows, blending with linear ramps (the
+runners in adain.py and johnson.py keep each network's statistics whole-image)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from stylexfer.inference.request import RequestError, literal
+
+Progress = Callable[[int, int], None]  # progress(done, total) after each tile
 ALIGN = 8  # the AdaIN encoder pools three times: tiles start on multiples of 8
+DEFAULT_TILE_SIZE = 512  # core of a tile, px; each tile also reads `overlap` px on every side
+DEFAULT_TILE_OVERLAP = 64  # ≈ half the encoder+decoder receptive field (≈ 128 px at full resolution)
+AUTO_TILE_PIXELS = 2_000_000  # tile="auto" tiles images above ~2 MP (untiled AdaIN needs ~1.5 GB per MP)
+
+
+@dataclass(frozen=True)
+class TilePolicy:
+    """Tile size and overlap, and when "auto" tiles."""
+
+    size: int = DEFAULT_TILE_SIZE
+    overlap: int = DEFAULT_TILE_OVERLAP
+    auto_pixels: int = AUTO_TILE_PIXELS
+
+    def __post_init__(self) -> None:
+        if self.overlap < ALIGN or self.overlap % ALIGN or self.size < self.min_tile:
+            raise RequestError(
+                f"tile overlap must be a multiple of 8 and the tile at least 2·overlap+16 px "
+                f"(got tile {self.size}, overlap {self.overlap})"
+            )
+
+    @property
+    def min_tile(self) -> int:
+        return 2 * self.overlap + 2 * ALIGN
+
+    def tile_for(self, tile: bool | int | str | None, pixels: int) -> int | None:
+        """The tile core size for a request's `tile` on an image of `pixels`, or None: no tiling."""
+        if tile == "auto":
+            return self.size if pixels > self.auto_pixels else None
+        if tile is True:
+            return self.size
+        if tile is False or tile is None or tile == 0:
+            return None
+        if isinstance(tile, int):
+            if tile < self.min_tile:
+                raise RequestError(f"{{tile}} must be at least {self.min_tile} px, got {tile}", "tile")
+            return tile
+        raise RequestError(f"{{tile}} must be auto, on, off or a size in pixels, got {literal(tile)!r}", "tile")
 
 
 def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:

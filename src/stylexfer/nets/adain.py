@@ -13,6 +13,7 @@ from stylexfer.functional import adain_with_stats, channel_mean_std
 from stylexfer.nets.vgg import VGGFeatures
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+MIN_SIDE = 9  # smallest side whose reflection pads fit: relu4_1 is ⌈H/8⌉ ≥ 2 rows
 CONTENT_LAYER = "relu4_1"
 
 
@@ -51,9 +52,9 @@ class Decoder(nn.Module):
             self.add_module(name, nn.Conv2d(cin, cout, 3, padding=1, padding_mode="reflect"))
 
     def forward(self, features: Tensor, size: tuple[int, int] | None = None) -> Tensor:
-        """size: the output H×W; the upsamplings land on the sizes VGG's pools came from, so any
-        image size round-trips. None: plain ×2 steps (output 8× the feature map)."""
-        sizes = _pool_sizes(size, features.shape[-2:])
+        """Three nearest ×2 steps (pytorch-AdaIN's decoder): (h, w) features give 8h×8w pixels.
+        size: crop the result to this H×W (top-left); with the encoder's ceil-mode pools (h = ⌈H/8⌉)
+        that is the image's own size, and the crop equals the reference's output cropped alike."""
         x = features.contiguous(memory_format=torch.channels_last)  # NHWC: see VGGFeatures.forward
         for name, _, _, upsample in DECODER_LAYERS:
             x = getattr(self, name)(x)
@@ -61,20 +62,8 @@ class Decoder(nn.Module):
                 break
             x = torch.relu_(x)  # the conv output is ours: no copy (autograd-safe after a conv)
             if upsample:
-                x = F.interpolate(x, size=sizes.pop(), mode="nearest")
-        return x
-
-
-def _pool_sizes(size: tuple[int, int] | None, feature_size: tuple[int, ...]) -> list[tuple[int, int]]:
-    if size is None:
-        h, w = feature_size
-        return [(h * 8, w * 8), (h * 4, w * 4), (h * 2, w * 2)]
-    h, w = int(size[0]), int(size[1])
-    sizes = [(h, w)]
-    for _ in range(2):
-        h, w = h // 2, w // 2
-        sizes.append((h, w))
-    return sizes  # pop() yields H/4, H/2, H
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
+        return x if size is None else x[..., : size[0], : size[1]]  # traced sizes stay symbolic
 
 
 class AdaINNet(nn.Module):
@@ -88,6 +77,11 @@ class AdaINNet(nn.Module):
     def __init__(self, encoder_weights: str | os.PathLike = "imagenet") -> None:
         super().__init__()
         self.encoder = VGGFeatures("vgg19", STYLE_LAYERS, weights=encoder_weights, padding_mode="reflect")
+        for module in self.encoder.modules():
+            if isinstance(module, nn.MaxPool2d):
+                # pytorch-AdaIN's vgg_normalised pools round up: the last row/column of an odd side
+                # is pooled on its own instead of dropped, so relu4_1 covers the whole image.
+                module.ceil_mode = True
         self.decoder = Decoder()
 
     def encode(self, images: Tensor, layers: tuple[str, ...] = STYLE_LAYERS) -> dict[str, Tensor]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Literal
 
 import torch
@@ -11,24 +13,68 @@ from torch import Tensor, nn
 from stylexfer.functional import instance_norm
 
 OutputMode = Literal["sigmoid", "clamp"]
+MIN_SIDE = 5  # smallest side whose reflection pads fit: 9×9 pad 4 at H, 3×3 pad 1 at ⌈⌈H/2⌉/2⌉
+
+
+Statistics = tuple[Tensor, Tensor]  # per-channel (mean, biased variance), each (C,)
 
 
 class InstanceNorm(nn.InstanceNorm2d):
     """Affine instance norm (Ulyanov et al. 2016), nn.InstanceNorm2d's parameters and state-dict keys,
     with a fast path that keeps channels_last (F.instance_norm copies to NCHW and back).
 
-    The standard op runs instead when statistics are frozen (tiled inference sets running stats
-    measured on the whole image) and while tracing or exporting (TorchScript, ONNX), so exported
-    graphs hold a plain InstanceNormalization that works for any batch size.
+    `frozen` (None by default) holds statistics given from outside: with it set, every input is
+    normalised with those instead of its own (tiled inference normalises every tile with the whole
+    image's statistics; see :func:`frozen_statistics`). While tracing or exporting (TorchScript,
+    ONNX) the standard op runs, so exported graphs hold a plain InstanceNormalization.
     """
 
     def __init__(self, channels: int) -> None:
         super().__init__(channels, affine=True)
+        self.frozen: Statistics | None = None
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.track_running_stats or torch.jit.is_tracing() or torch.jit.is_scripting():
+        if self.frozen is not None:
+            mean, var = self.frozen
+            return F.instance_norm(x, mean, var, self.weight, self.bias, use_input_stats=False, eps=self.eps)
+        if torch.jit.is_tracing() or torch.jit.is_scripting():
             return super().forward(x)
         return instance_norm(x, self.weight, self.bias, self.eps)
+
+
+def measure_statistics(net: nn.Module, images: Tensor) -> list[Statistics]:
+    """Run `net` on (1, 3, H, W) images and return every InstanceNorm's input statistics, in module
+    order: what :func:`frozen_statistics` needs to normalise other inputs the same way."""
+    norms = [m for m in net.modules() if isinstance(m, InstanceNorm)]
+    stats: dict[nn.Module, Statistics] = {}
+
+    def record(module: nn.Module, inputs: tuple[Tensor, ...]) -> None:
+        var, mean = torch.var_mean(inputs[0].float(), dim=(2, 3), correction=0)
+        stats[module] = (mean[0], var[0])
+
+    hooks = [m.register_forward_pre_hook(record) for m in norms]  # observe only: outputs unchanged
+    try:
+        net(images)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return [stats[m] for m in norms]
+
+
+@contextlib.contextmanager
+def frozen_statistics(net: nn.Module, stats: list[Statistics]) -> Iterator[None]:
+    """Inside the block every InstanceNorm of `net` uses the given statistics (from
+    :func:`measure_statistics`) instead of its input's."""
+    norms = [m for m in net.modules() if isinstance(m, InstanceNorm)]
+    if len(norms) != len(stats):
+        raise ValueError(f"{len(stats)} statistics for {len(norms)} instance norms")
+    try:
+        for module, frozen in zip(norms, stats, strict=True):
+            module.frozen = frozen
+        yield
+    finally:
+        for module in norms:
+            module.frozen = None
 
 
 class ConvLayer(nn.Module):
@@ -69,15 +115,18 @@ class UpsampleConv(nn.Module):
         super().__init__()
         self.conv = ConvLayer(in_channels, out_channels, kernel_size)
 
-    def forward(self, x: Tensor, size: tuple[int, int]) -> Tensor:
-        return self.conv(F.interpolate(x, size=size, mode="nearest"))
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
 class TransformerNet(nn.Module):
     """(B, 3, H, W) RGB in [0, 1] -> (B, 3, H, W) in [0, 1], for any H×W.
 
-    Each upsampling goes back to the exact size of the matching downsampling input, so odd sizes
-    round-trip. output="sigmoid" (our training default: always a valid image, and gradients never
+    As in pytorch/examples' fast-neural-style, the stride-2 convs give ⌈H/2⌉ then ⌈H/4⌉ and each
+    upsampling doubles, so the last conv sees 4·⌈⌈H/2⌉/2⌉ ≥ H rows; the output is that cropped to
+    H×W (top-left), which equals the reference network's output cropped the same way at every size.
+    Sides under MIN_SIDE are too small for the reflection pads (the inference API pads them).
+    output="sigmoid" (our training default: always a valid image, and gradients never
     vanish the way they do behind a clamp); output="clamp" for imported fast-neural-style models,
     whose last conv is linear.
     """
@@ -97,10 +146,7 @@ class TransformerNet(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         # channels_last: convs, norms and upsampling stay NHWC (oneDNN/cuDNN need no reorders).
-        x1 = self.conv1(images.contiguous(memory_format=torch.channels_last))
-        x2 = self.conv2(x1)
-        x = self.residuals(self.conv3(x2))
-        x = self.up1(x, size=x2.shape[-2:])
-        x = self.up2(x, size=x1.shape[-2:])
-        x = self.conv_out(x)
+        height, width = images.shape[-2:]
+        x = self.conv3(self.conv2(self.conv1(images.contiguous(memory_format=torch.channels_last))))
+        x = self.conv_out(self.up2(self.up1(self.residuals(x))))[..., :height, :width]
         return torch.sigmoid(x) if self.output == "sigmoid" else x.clamp(0.0, 1.0)

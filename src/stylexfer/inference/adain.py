@@ -1,0 +1,171 @@
+"""The AdaIN runner (Huang & Belongie 2017 §7): style encoding, interpolation, spatial control, α,
+whole-image or tiled (two passes: whole-image relu4_1 statistics, then stylize each window)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+from stylexfer.files.images import load_image
+from stylexfer.functional import EPS, channel_mean_std
+from stylexfer.inference.device import DevicePolicy
+from stylexfer.inference.inputs import ImageLike, as_image_tensor, mask_labels, pad_to_min, resize_image, resize_labels
+from stylexfer.inference.request import StylizeRequest
+from stylexfer.inference.tiling import ALIGN, Progress, TileBlender, TilePolicy, tile_spans
+from stylexfer.nets.adain import MIN_SIDE, AdaINNet, StyleCode
+
+Box = tuple[int, int, int, int]
+
+
+def _onehot(labels: Tensor, k: int) -> Tensor:
+    return F.one_hot(labels, k).permute(2, 0, 1).double()  # (K, h, w)
+
+
+def region_sums(features: Tensor, labels: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Σx, Σx² per (sample, region, channel) in float64, and the pixel count per region."""
+    f = features.double()
+    onehot = _onehot(labels, k)
+    return (
+        torch.einsum("bchw,khw->bkc", f, onehot),
+        torch.einsum("bchw,khw->bkc", f * f, onehot),
+        onehot.sum((1, 2)),
+    )
+
+
+def stats_from_sums(total: Tensor, squares: Tensor, count: Tensor) -> tuple[Tensor, Tensor]:
+    n = count.clamp_min(1)[None, :, None]
+    mean = total / n
+    var = (squares / n - mean * mean).clamp_min(0)  # biased variance, as channel_mean_std
+    return mean.float(), (var + EPS).sqrt().float()
+
+
+def apply_styles(features: Tensor, labels: Tensor, mean: Tensor, std: Tensor, style_mean: Tensor,
+                 style_std: Tensor) -> Tensor:
+    """AdaIN per region: (x − μ_k(x)) / σ_k(x) · σ_k(s) + μ_k(s) where pixel's label is k.
+    mean/std: (B, K, C) content statistics; style_mean/std: (K, C)."""
+    scale = style_std[None] / std  # (B, K, C)
+    shift = style_mean[None] - mean * scale
+    if scale.shape[1] == 1:
+        return features.float() * scale[:, 0, :, None, None] + shift[:, 0, :, None, None]
+    onehot = _onehot(labels, scale.shape[1]).float()
+    scale_map = torch.einsum("bkc,khw->bchw", scale, onehot)
+    shift_map = torch.einsum("bkc,khw->bchw", shift, onehot)
+    return features.float() * scale_map + shift_map
+
+
+class AdaINRunner:
+    """Runs an AdaINNet for the façade: encode styles once, stylize with their mix or a mask."""
+
+    min_side = MIN_SIDE
+
+    def __init__(self, net: AdaINNet, device: DevicePolicy, tiles: TilePolicy) -> None:
+        self.net, self.device, self.tiles = net, device, tiles
+
+    def _encode(self, images: Tensor) -> Tensor:
+        """relu4_1 only (the big relu1_1 … relu3_1 need not stay alive)."""
+        return self.net.encode_content(self.device.to_device(images))
+
+    def encode_styles(self, styles: Sequence[ImageLike | StyleCode], style_size: int | None) -> list[StyleCode]:
+        codes = []
+        for style in styles:
+            if isinstance(style, StyleCode):
+                codes.append(StyleCode(style.mean.to(self.device.device).float(),
+                                       style.std.to(self.device.device).float()))
+                continue
+            if isinstance(style, str | os.PathLike):
+                style = load_image(style, draft_shorter_side=style_size)
+            if isinstance(style, Image.Image) and style_size is not None and min(style.size) > style_size:
+                style = resize_image(style, size=style_size)
+            tensor = as_image_tensor(style)
+            if style_size is not None and min(tensor.shape[-2:]) > style_size:
+                scale = style_size / min(tensor.shape[-2:])
+                tensor = F.interpolate(tensor, scale_factor=scale, mode="bilinear", antialias=True)
+            tensor, _ = pad_to_min(tensor, self.min_side)
+            with self.device.context():
+                mean, std = channel_mean_std(self._encode(tensor))
+            codes.append(StyleCode(mean[:1].float(), std[:1].float()))
+        return codes
+
+    def stylize(self, images: Tensor, box: Box, codes: list[StyleCode], request: StylizeRequest,
+                tile: int | None, progress: Progress | None) -> Tensor:
+        """images: (B, 3, H, W) already padded to min_side; box: where the picture is in them."""
+        height, width = images.shape[-2:]
+        if request.mask is not None:
+            labels = resize_labels(mask_labels(request.mask, len(codes)), box[2:])
+            labels = pad_to_min(labels[None, None].float(), self.min_side)[0][0, 0].round().long()
+            style_mean = torch.cat([c.mean.reshape(1, -1) for c in codes])
+            style_std = torch.cat([c.std.reshape(1, -1) for c in codes])
+        else:
+            labels = torch.zeros(height, width, dtype=torch.long)
+            pairs = list(zip(request.weights(), codes, strict=True))
+            style_mean = torch.stack([w * c.mean.reshape(-1) for w, c in pairs]).sum(0, keepdim=True)
+            style_std = torch.stack([w * c.std.reshape(-1) for w, c in pairs]).sum(0, keepdim=True)
+        if tile is None:
+            with self.device.context():
+                out = self._whole(images, labels, style_mean, style_std, request.alpha)
+            if progress:
+                progress(1, 1)
+            return out.float().cpu().clamp(0, 1)
+        return torch.cat([  # one image at a time keeps memory bounded
+            self._tiled(images[i : i + 1], labels, style_mean, style_std, request.alpha, tile, progress)
+            for i in range(images.shape[0])
+        ])
+
+    def _target(self, features: Tensor, labels: Tensor, mean: Tensor, std: Tensor, style_mean: Tensor,
+                style_std: Tensor, alpha: float) -> Tensor:
+        target = apply_styles(features, labels, mean, std, style_mean, style_std)
+        if alpha != 1.0:
+            target = alpha * target + (1.0 - alpha) * features.float()
+        return target.to(features.dtype)
+
+    def _whole(self, images: Tensor, labels: Tensor, style_mean: Tensor, style_std: Tensor,
+               alpha: float) -> Tensor:
+        features = self._encode(images)
+        small = resize_labels(labels, features.shape[-2:]).to(self.device.device)
+        mean, std = stats_from_sums(*region_sums(features, small, style_mean.shape[0]))
+        target = self._target(features, small, mean, std, style_mean, style_std, alpha)
+        return self.net.decoder(target, size=tuple(images.shape[-2:]))
+
+    def _tiled(self, image: Tensor, labels: Tensor, style_mean: Tensor, style_std: Tensor, alpha: float,
+               tile: int, progress: Progress | None) -> Tensor:
+        height, width = image.shape[-2:]
+        k, overlap = style_mean.shape[0], self.tiles.overlap
+        spans = [(ys, xs) for ys in tile_spans(height, tile, overlap) for xs in tile_spans(width, tile, overlap)]
+        total, done = 2 * len(spans), 0
+
+        def window(ys: tuple[int, int, int, int], xs: tuple[int, int, int, int]) -> tuple[Tensor, Tensor]:
+            features = self._encode(image[..., ys[0] : ys[1], xs[0] : xs[1]])
+            small = resize_labels(labels[ys[0] : ys[1], xs[0] : xs[1]], features.shape[-2:])
+            return features, small.to(self.device.device)
+
+        # Pass 1: whole-image relu4_1 statistics per region from the non-overlapping cores (a core
+        # ending at an odd image edge keeps its last, partly covered feature cell: ceil-mode pools).
+        sums: tuple[Tensor, ...] | None = None
+        with self.device.context():
+            for ys, xs in spans:
+                features, small = window(ys, xs)
+                fy = slice((ys[2] - ys[0]) // ALIGN, -(-(ys[3] - ys[0]) // ALIGN))
+                fx = slice((xs[2] - xs[0]) // ALIGN, -(-(xs[3] - xs[0]) // ALIGN))
+                part = region_sums(features[..., fy, fx], small[fy, fx], k)
+                sums = part if sums is None else tuple(a + b for a, b in zip(sums, part, strict=True))
+                done += 1
+                if progress:
+                    progress(done, total)
+        assert sums is not None
+        mean, std = stats_from_sums(*sums)
+        # Pass 2: stylize each window with those statistics, blend.
+        blender = TileBlender(1, height, width, overlap)
+        with self.device.context():
+            for ys, xs in spans:
+                features, small = window(ys, xs)
+                target = self._target(features, small, mean, std, style_mean, style_std, alpha)
+                blender.add(self.net.decoder(target, size=(ys[1] - ys[0], xs[1] - xs[0])), ys, xs)
+                done += 1
+                if progress:
+                    progress(done, total)
+        return blender.result()
