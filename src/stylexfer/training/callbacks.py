@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,9 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from stylexfer.errors import StylexferError
+from stylexfer.errors import StylexferError, one_line
+from stylexfer.files.atomic import atomic_open
+from stylexfer.files.torchfile import check_archive
 from stylexfer.training.runfolder import LOCK_NAME, is_locked, pid_alive
 
 log = logging.getLogger(__name__)
@@ -42,34 +43,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                torch.save(checkpoint, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is an ordinary file
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        _fsync_dir(path.parent)  # make the rename itself durable
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not every file system lets a folder be opened
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with atomic_open(path, suffix=TMP_SUFFIX) as handle:  # fsync, umask mode, rename, folder fsync
+            torch.save(checkpoint, handle)
 
 
 class StepCheckpoint(ModelCheckpoint):
@@ -152,9 +127,10 @@ def checkpoint_step(path: Path) -> int:
     """Load `path` as a training checkpoint (weights only, no code runs) and return its global step;
     CheckpointError if it is truncated, corrupt or not a stylexfer training checkpoint."""
     try:
+        check_archive(path)  # a zip bomb is refused from its directory, before it inflates
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        reason = one_line(err)
         raise CheckpointError(f"{path} is unreadable (truncated or corrupt: {reason})") from err
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
         raise CheckpointError(
