@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -131,9 +133,11 @@ def export_onnx(net: nn.Module, spec: ModelSpec, path: str | os.PathLike) -> flo
                 opset_version=17,
                 dynamo=False,
             )
-        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         _, test = _graph_and_inputs(net, spec, (72, 96))
-        result = session.run(None, {name: t.numpy() for name, t in zip(names, test, strict=True)})[0]
+        with _private_cache():
+            session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+            feeds = {name: t.numpy() for name, t in zip(names, test, strict=True)}
+            result = session.run(None, feeds)[0]
         diff = (torch.from_numpy(result) - _reference(net, spec, test)).abs().max().item()
         return _finish(tmp, path, diff, "ONNX")
     finally:
@@ -141,11 +145,28 @@ def export_onnx(net: nn.Module, spec: ModelSpec, path: str | os.PathLike) -> flo
             tmp.unlink()  # gone already when committed
 
 
+@contextlib.contextmanager
+def _private_cache() -> Iterator[None]:
+    """onnxruntime's telemetry writes a device id and an event database under the user's cache
+    folder (~/.cache/Microsoft/DeveloperTools) when it loads, whatever disable_telemetry_events()
+    says afterwards; point XDG_CACHE_HOME at a throw-away folder meanwhile, so nothing is left."""
+    old = os.environ.get("XDG_CACHE_HOME")
+    with tempfile.TemporaryDirectory(prefix="stylexfer-ort-") as scratch:
+        os.environ["XDG_CACHE_HOME"] = scratch
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop("XDG_CACHE_HOME", None)
+            else:
+                os.environ["XDG_CACHE_HOME"] = old
+
+
 def _onnxruntime():  # noqa: ANN202 (the module)
-    """onnxruntime with its telemetry off: the check of an exported file is nobody else's business
-    (on by default it may write event files into the user's cache folder)."""
+    """onnxruntime with its telemetry off (see _private_cache)."""
     try:
-        import onnxruntime as ort
+        with _private_cache():
+            import onnxruntime as ort
     except ImportError as err:
         raise ModelFileError(
             "ONNX export needs onnxruntime to check the file: pip install 'stylexfer[onnx]'"

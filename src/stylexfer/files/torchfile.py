@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -78,9 +79,12 @@ def load_weights_only(path: str | os.PathLike, *, mmap: bool = False) -> Any:
     shown = printable(str(path))
     check_archive(path)
     try:
-        if mmap and zipfile.is_zipfile(path):
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch's notes on sparse-tensor validation or TypedStorage are not the user's business
+            warnings.simplefilter("ignore", UserWarning)
+            if mmap and zipfile.is_zipfile(path):
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
         if found or "Unsupported class" in str(err):
