@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from torch import Tensor, nn
 
@@ -45,7 +45,7 @@ from stylexfer.files.spec import (
 )
 from stylexfer.files.torchfile import check_archive, check_tensors, load_weights_only, tensor_problem
 from stylexfer.nets.adain import AdaINNet
-from stylexfer.nets.johnson import TransformerNet
+from stylexfer.nets.johnson import OutputMode, TransformerNet
 from stylexfer.nets.vgg import RandomWeightsWarning
 
 __all__ = [
@@ -346,7 +346,7 @@ def build_net(weights: ModelWeights) -> nn.Module:
     """
     spec, where = weights.spec, weights.source or "model file"
     if spec.kind == "johnson":
-        net: nn.Module = TransformerNet(output=spec.output)
+        net: nn.Module = TransformerNet(output=cast(OutputMode, spec.output))  # checked in ModelSpec
         _load_checked(net, weights.net_state, where, "Johnson TransformerNet")
         return net.eval()
     if weights.encoder_state is not None:
