@@ -21,7 +21,7 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from stylexfer.errors import ImageError
+from stylexfer.errors import ImageError, one_line
 from stylexfer.files.images import is_image_file, load_image, save_image
 
 MAX_PIXELS = 1_000_000_000  # paintings up to a gigapixel are resized here rather than refused in training
@@ -43,7 +43,7 @@ def convert(job: tuple[str, str, int]) -> tuple[str, str, str]:
         save_image(image, destination)  # atomic: an interrupted run never leaves half a file
         return "written", source, ""
     except (ImageError, OSError) as err:
-        return "unusable", source, str(err).splitlines()[0]
+        return "unusable", source, one_line(err)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,9 @@
-"""Errors the tool reports as one line and exit code 2 (anything else is a bug)."""
+"""Errors the tool reports as one line and exit code 2 (anything else is a bug), and the one helper
+that turns any exception into such a line."""
+
+from __future__ import annotations
+
+MESSAGE_LIMIT = 160  # characters of a foreign exception's text quoted in our messages
 
 
 class StylexferError(Exception):
@@ -17,11 +22,34 @@ class ModelFileError(StylexferError, ValueError):
     """A model file (checkpoint, safetensors, import source) that cannot be used."""
 
 
+class OutputPathError(StylexferError, ValueError):
+    """An output location that cannot be written (missing or read-only folder, a folder as target)."""
+
+
+def printable(text: str) -> str:
+    """Text safe for a one-line message: control characters and undecodable bytes escaped."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for c in text
+    )
+
+
+def one_line(err: BaseException, *, with_type: bool = False, limit: int = MESSAGE_LIMIT) -> str:
+    """The first line of an exception's message, escaped and cut to `limit` characters, for quoting
+    inside our own one-line messages; the exception's class name when it has no text.
+    with_type: prefix the class name ("OSError: [Errno 28] No space left on device")."""
+    text = str(err).strip()
+    first = printable(text.splitlines()[0]) if text else ""
+    if len(first) > limit:
+        first = first[: limit - 3] + "..."
+    if not first:
+        return type(err).__name__
+    return f"{type(err).__name__}: {first}" if with_type else first
+
+
 def display_path(path: object) -> str:
     """A path (or any text) safe for a one-line message: control and other unprintable characters
     escaped (a newline in a file name would split the line), everything else as is."""
-    text = str(path)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
-                   for c in text)
+    return printable(str(path))

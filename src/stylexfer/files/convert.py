@@ -24,6 +24,8 @@ from pathlib import Path
 from torch import Tensor
 
 from stylexfer.errors import ModelFileError
+from stylexfer.files.spec import ENCODER_EMBEDDED, ModelSpec, ModelWeights
+from stylexfer.files.torchfile import check_tensors, load_weights_only
 
 # Ours <- theirs for the transformer net (the weight/bias suffix is appended).
 _FNS_CONVS = {
@@ -75,10 +77,8 @@ ADAIN_DECODER_INDICES = {
 
 def convert_fast_neural_style(
     state: Mapping[str, Tensor], *, source: str = "fast-neural-style file"
-):
+) -> ModelWeights:
     """A pytorch/examples TransformerNet state dict -> ModelWeights of TransformerNet(output="clamp")."""
-    from stylexfer.files.modelfile import ModelSpec, ModelWeights
-
     theirs = {
         k: v
         for k, v in state.items()
@@ -104,11 +104,9 @@ def convert_adain_release(
     decoder_state: Mapping[str, Tensor],
     *,
     source: str = "AdaIN release files",
-):
+) -> ModelWeights:
     """naoto0804/pytorch-AdaIN ``vgg_normalised.pth`` + ``decoder.pth`` state dicts -> ModelWeights of
     an AdaIN model with the Caffe VGG embedded (encoder "embedded")."""
-    from stylexfer.files.modelfile import ENCODER_EMBEDDED, ModelSpec, ModelWeights
-
     what = "the pytorch-AdaIN Sequential state dict"
     encoder = _pick(vgg_state, ADAIN_VGG_INDICES, f"{source} (vgg_normalised.pth)", what)
     decoder = _pick(decoder_state, ADAIN_DECODER_INDICES, f"{source} (decoder.pth)", what)
@@ -133,18 +131,18 @@ def _pick(
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     """A plain state dict from a .pth file, weights-only (refuses pickled code like read_model_file)."""
-    from stylexfer.files.modelfile import load_weights_only
-
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: no such file")
     obj = load_weights_only(path)
     if not isinstance(obj, Mapping):
         raise ModelFileError(f"{path}: holds a {type(obj).__name__}, not a state dict")
-    return {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, Tensor)}
+    state = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, Tensor)}
+    check_tensors(state, str(path))  # sparse, quantized, meta or NaN weights would import as junk
+    return state
 
 
-def import_files(kind: str, files: Sequence[str | os.PathLike]):
+def import_files(kind: str, files: Sequence[str | os.PathLike]) -> ModelWeights:
     """`stylexfer import KIND FILE(S)`: kind "fast-neural-style" (one .pth) or "adain" (vgg_normalised.pth
     and decoder.pth, in any order: told apart by their first conv's shape)."""
     if kind in ("fast-neural-style", "johnson", "fns"):

@@ -2,7 +2,8 @@
 
 Every file is streamed to a temporary name in the cache folder, hashed on the way, and renamed to its
 final name only when complete (Content-Length) and, where a SHA-256 is recorded, matching it. A failed
-or corrupted download leaves nothing under the final name.
+or corrupted download leaves nothing under the final name. This is the project's one HTTP downloader
+(scripts/download_coco.py uses it with ``resume=True``: a kept ``.part`` file continued by HTTP Range).
 
 SHA-256 values: none of the upstream projects publishes checksums, and this project was built on
 machines without internet, so no hash could be verified here. Entries therefore carry
@@ -24,7 +25,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from stylexfer.errors import StylexferError
+from stylexfer.errors import StylexferError, one_line
+from stylexfer.files.atomic import atomic_open, check_output_folder, commit, temporary_path
 
 
 class DownloadError(StylexferError, OSError):
@@ -102,62 +104,54 @@ def download_file(
     sha256: str | None = None,
     progress: bool = True,
     timeout: float = 60.0,
+    resume: bool = False,
+    max_bytes: int | None = MAX_DOWNLOAD_BYTES,
 ) -> Path:
     """Stream `url` to `dest` atomically; verify length and (when given) SHA-256. An existing `dest`
-    that matches `sha256` (or any existing one when no hash is given) is reused."""
+    that matches `sha256` (or any existing one when no hash is given) is reused.
+
+    resume: keep an interrupted download as `<dest>.part` and continue it next time (HTTP Range;
+    started over when the server ignores Range), for big archives. max_bytes: refuse a server that
+    sends more (None: no limit)."""
     dest = Path(dest)
     if dest.is_file() and (sha256 is None or sha256_of(dest) == sha256.lower()):
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-    digest = hashlib.sha256()
-    received = 0
+    _make_folder(dest.parent)
+    part = dest.with_name(f"{dest.name}.part") if resume else temporary_path(dest)
+    start = part.stat().st_size if resume and part.is_file() else 0
+    headers = {"Range": f"bytes={start}-"} if start else {}
     try:
-        try:
-            response = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 (http/https URLs of our list)
-        except (urllib.error.URLError, OSError, ValueError) as err:
-            code = getattr(err, "code", None)
-            reason = (
-                f"HTTP {code} {getattr(err, 'reason', '')}" if code else getattr(err, "reason", err)
-            )
-            raise DownloadError(
-                f"cannot download {url} ({reason}); check the connection, or fetch the file by "
-                "hand and use `stylexfer import`"
-            ) from err
-        with response, open(tmp, "wb") as handle:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            bar = _bar(total, dest.name, progress)
-            try:
-                while True:
-                    try:
-                        block = response.read(_CHUNK)
-                    except http.client.IncompleteRead as err:
-                        block = err.partial
-                        handle.write(block)
+        response = urllib.request.urlopen(  # noqa: S310 (http/https URLs of our list)
+            urllib.request.Request(url, headers=headers), timeout=timeout
+        )
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        code = getattr(err, "code", None)
+        reason = f"HTTP {code} {getattr(err, 'reason', '')}" if code else getattr(err, "reason", err)
+        raise DownloadError(
+            f"cannot download {url} ({reason}); check the connection, or fetch the file by "
+            "hand and use `stylexfer import`"
+        ) from err
+    done = False
+    try:
+        with response:
+            if start and response.status != 206:  # the server ignored Range: start over
+                start = 0
+            digest = hashlib.sha256()
+            if start:
+                with open(part, "rb") as previous:
+                    for block in iter(lambda: previous.read(_CHUNK), b""):
                         digest.update(block)
-                        received += len(block)
-                        break
-                    if not block:
-                        break
-                    received += len(block)
-                    if received > MAX_DOWNLOAD_BYTES:
-                        raise DownloadError(
-                            f"{url}: more than {MAX_DOWNLOAD_BYTES >> 20} MB; refused"
-                        )
-                    handle.write(block)
-                    digest.update(block)
-                    bar.update(len(block))
-            finally:
-                bar.close()
-            handle.flush()
-            os.fsync(handle.fileno())
+            length = response.headers.get("Content-Length")
+            total = int(length) + start if length and length.isdigit() else None
+            with open(part, "ab" if start else "wb") as handle:
+                received = _stream(response, handle, digest, url, start, total, dest.name,
+                                   progress, max_bytes)
         if total is not None and received != total:
-            raise DownloadError(
-                f"{url}: download cut short ({received} of {total} bytes); try again"
-            )
+            again = "run again to resume" if resume else "try again"
+            raise DownloadError(f"{url}: download cut short ({received} of {total} bytes); {again}")
         actual = digest.hexdigest()
         if sha256 is not None and actual != sha256.lower():
+            resume = False  # a corrupt partial file must not be continued
             raise DownloadError(
                 f"{url}: SHA-256 mismatch (got {actual}, expected {sha256.lower()}); the file is "
                 "corrupt or was changed upstream; not used"
@@ -168,18 +162,62 @@ def download_file(
                 f"its SHA-256 is {actual}",
                 file=sys.stderr,
             )
-        os.replace(tmp, dest)
+        commit(part, dest)
+        done = True
         return dest
+    except OSError as err:
+        if isinstance(err, DownloadError):
+            raise
+        raise DownloadError(f"{dest}: cannot write the download ({one_line(err)})") from err
     finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        if not done and not resume:
+            with contextlib.suppress(OSError):
+                part.unlink()
 
 
-def _bar(total: int | None, name: str, enabled: bool):
+def _stream(response, handle, digest, url, start, total, name, progress, max_bytes) -> int:  # noqa: ANN001, PLR0913
+    """Copy the response body into `handle`, hashing it; returns the bytes now in the file."""
+    received = start
+    bar = _bar(total, name, progress, initial=start)
+    try:
+        while True:
+            try:
+                block = response.read(_CHUNK)
+            except http.client.IncompleteRead as err:
+                block = err.partial
+                handle.write(block)
+                digest.update(block)
+                return received + len(block)
+            if not block:
+                break
+            received += len(block)
+            if max_bytes is not None and received > max_bytes:
+                raise DownloadError(f"{url}: more than {max_bytes >> 20} MB; refused")
+            handle.write(block)
+            digest.update(block)
+            bar.update(len(block))
+    finally:
+        bar.close()
+    handle.flush()
+    os.fsync(handle.fileno())
+    return received
+
+
+def _make_folder(folder: Path) -> None:
+    """The download folder, made if missing; a file in the way or a read-only place is one line."""
+    check_output_folder(folder, create=True, error=DownloadError)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DownloadError(f"{folder}: cannot create the download folder ({one_line(err)})") from err
+
+
+def _bar(total: int | None, name: str, enabled: bool, initial: int = 0):  # noqa: ANN202
     from tqdm import tqdm
 
     return tqdm(
-        total=total, unit="B", unit_scale=True, desc=name, file=sys.stderr, disable=not enabled
+        total=total, initial=initial, unit="B", unit_scale=True, desc=name, file=sys.stderr,
+        disable=not enabled,
     )
 
 
@@ -194,15 +232,9 @@ def _extract_member(archive: Path, member: str, dest: Path) -> Path:
             info = infos[0]
             if info.file_size > MAX_DOWNLOAD_BYTES:
                 raise DownloadError(f"{archive}: {member} claims {info.file_size} bytes; refused")
-            tmp = dest.with_name(f".{dest.name}.part")
-            try:
-                with zf.open(info) as src, open(tmp, "wb") as out:
-                    while block := src.read(_CHUNK):
-                        out.write(block)
-                os.replace(tmp, dest)
-            finally:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
+            with zf.open(info) as src, atomic_open(dest) as out:
+                while block := src.read(_CHUNK):
+                    out.write(block)
     except zipfile.BadZipFile as err:
         archive.unlink(missing_ok=True)
         raise DownloadError(
@@ -232,6 +264,7 @@ def fetch_model(
     target = cache / f"{name}.safetensors"
     if target.is_file():
         return target
+    _make_folder(cache / "downloads")  # a file in the way or a read-only cache: one line, first
     files = []
     for asset in entry.assets:
         env = (

@@ -8,8 +8,11 @@ with alpha a one-element float tensor; the output is clamped to [0, 1].
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -17,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stylexfer.errors import ModelFileError
+from stylexfer.errors import ModelFileError, one_line
+from stylexfer.files.atomic import check_output_path, commit, temporary_path
 from stylexfer.files.modelfile import (
     ModelSpec,
     build_net,
@@ -90,18 +94,23 @@ def export_torchscript(net: nn.Module, spec: ModelSpec, path: str | os.PathLike)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(graph, example, check_trace=False)
-    tmp = Path(path).with_name(f".{Path(path).name}.part")
-    torch.jit.save(traced, str(tmp))
-    _, test = _graph_and_inputs(net, spec, (72, 96))
-    with torch.no_grad():
-        diff = (torch.jit.load(str(tmp))(*test) - _reference(net, spec, test)).abs().max().item()
-    return _finish(tmp, path, diff, "TorchScript")
+    tmp = temporary_path(path)
+    try:
+        torch.jit.save(traced, str(tmp))
+        _, test = _graph_and_inputs(net, spec, (72, 96))
+        with torch.no_grad():
+            diff = (torch.jit.load(str(tmp))(*test) - _reference(net, spec, test)).abs().max().item()
+        return _finish(tmp, path, diff, "TorchScript")
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()  # gone already when committed
 
 
 def export_onnx(net: nn.Module, spec: ModelSpec, path: str | os.PathLike) -> float:
     """Export to ONNX (opset 17, dynamic H×W) and check it with onnxruntime like export_torchscript."""
+    ort = _onnxruntime()
     graph, example = _graph_and_inputs(net, spec, (64, 64))
-    tmp = Path(path).with_name(f".{Path(path).name}.part")
+    tmp = temporary_path(path)
     if spec.kind == "johnson":
         names, axes = ["image"], {"image": {0: "batch", 2: "height", 3: "width"}}
     else:
@@ -111,41 +120,69 @@ def export_onnx(net: nn.Module, spec: ModelSpec, path: str | os.PathLike) -> flo
             "style": {2: "style_height", 3: "style_width"},
         }
     axes["stylized"] = {2: "height", 3: "width"}
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore"
-        )  # exporter notes on constant folding and tracing, not for users
-        torch.onnx.export(
-            graph,
-            example,
-            str(tmp),
-            input_names=names,
-            output_names=["stylized"],
-            dynamic_axes=axes,
-            opset_version=17,
-            dynamo=False,
-        )
     try:
-        import onnxruntime as ort
+        with torch.no_grad(), warnings.catch_warnings():
+            # exporter notes on constant folding and tracing, not for users
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                graph,
+                example,
+                str(tmp),
+                input_names=names,
+                output_names=["stylized"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+            )
+        _, test = _graph_and_inputs(net, spec, (72, 96))
+        with _private_cache():
+            session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+            feeds = {name: t.numpy() for name, t in zip(names, test, strict=True)}
+            result = session.run(None, feeds)[0]
+        diff = (torch.from_numpy(result) - _reference(net, spec, test)).abs().max().item()
+        return _finish(tmp, path, diff, "ONNX")
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()  # gone already when committed
+
+
+@contextlib.contextmanager
+def _private_cache() -> Iterator[None]:
+    """onnxruntime's telemetry writes a device id and an event database under the user's cache
+    folder (~/.cache/Microsoft/DeveloperTools) when it loads, whatever disable_telemetry_events()
+    says afterwards; point XDG_CACHE_HOME at a throw-away folder meanwhile, so nothing is left."""
+    old = os.environ.get("XDG_CACHE_HOME")
+    with tempfile.TemporaryDirectory(prefix="stylexfer-ort-") as scratch:
+        os.environ["XDG_CACHE_HOME"] = scratch
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop("XDG_CACHE_HOME", None)
+            else:
+                os.environ["XDG_CACHE_HOME"] = old
+
+
+def _onnxruntime():  # noqa: ANN202 (the module)
+    """onnxruntime with its telemetry off (see _private_cache)."""
+    try:
+        with _private_cache():
+            import onnxruntime as ort
     except ImportError as err:
-        tmp.unlink(missing_ok=True)
         raise ModelFileError(
             "ONNX export needs onnxruntime to check the file: pip install 'stylexfer[onnx]'"
         ) from err
-    session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-    _, test = _graph_and_inputs(net, spec, (72, 96))
-    result = session.run(None, {name: t.numpy() for name, t in zip(names, test, strict=True)})[0]
-    diff = (torch.from_numpy(result) - _reference(net, spec, test)).abs().max().item()
-    return _finish(tmp, path, diff, "ONNX")
+    with contextlib.suppress(AttributeError):  # not in every onnxruntime build
+        ort.disable_telemetry_events()
+    return ort
 
 
 def _finish(tmp: Path, path: str | os.PathLike, diff: float, what: str) -> float:
     if not diff <= TOLERANCE:
-        tmp.unlink(missing_ok=True)
         raise ModelFileError(
             f"{what} export differs from PyTorch by {diff:.2e} (> {TOLERANCE}); not written"
         )
-    os.replace(tmp, path)
+    commit(tmp, path)
     return diff
 
 
@@ -157,20 +194,39 @@ def export_model(
     onnx: str | None = None,
     overwrite: bool = False,
 ) -> list[str]:
-    """Write the inference file (and TorchScript/ONNX files); returns one report line per file."""
-    for target in (out, torchscript, onnx):
-        if target and Path(target).exists() and not overwrite:
-            raise ModelFileError(f"{target}: already exists; pass --overwrite to replace it")
+    """Write the inference file (and TorchScript/ONNX files); returns one report line per file.
+    Every output location is checked before anything is written, and an output that fails its
+    check removes the files this call wrote before it, so a refused export leaves nothing."""
+    targets = [Path(t) for t in (out, torchscript, onnx) if t]
+    if len({t.resolve() for t in targets}) != len(targets):
+        raise ModelFileError("export: --out, --torchscript and --onnx must be different files")
+    for target in targets:
+        check_output_path(target, overwrite=overwrite, error=ModelFileError)
+    if onnx:
+        _onnxruntime()  # missing onnxruntime: refused before any file is written
     weights = read_model_file(model)
     net = build_net(weights).eval()
-    path = write_safetensors(weights_of(net, weights.spec), out, overwrite=overwrite)
-    lines = [f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {describe(weights.spec)})"]
-    if torchscript:
-        diff = export_torchscript(net, weights.spec, torchscript)
-        lines.append(f"wrote {torchscript} (TorchScript; max abs difference to PyTorch {diff:.1e})")
-    if onnx:
-        diff = export_onnx(net, weights.spec, onnx)
-        lines.append(
-            f"wrote {onnx} (ONNX opset 17; max abs difference to PyTorch in onnxruntime {diff:.1e})"
-        )
+    written: list[Path] = []
+    try:
+        path = write_safetensors(weights_of(net, weights.spec), out, overwrite=overwrite)
+        written.append(path)
+        lines = [f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {describe(weights.spec)})"]
+        if torchscript:
+            diff = export_torchscript(net, weights.spec, torchscript)
+            written.append(Path(torchscript))
+            lines.append(f"wrote {torchscript} (TorchScript; max abs difference to PyTorch {diff:.1e})")
+        if onnx:
+            diff = export_onnx(net, weights.spec, onnx)
+            written.append(Path(onnx))
+            lines.append(
+                f"wrote {onnx} (ONNX opset 17; max abs difference to PyTorch in onnxruntime {diff:.1e})"
+            )
+    except BaseException as err:
+        if not overwrite:  # this call created them: a refused export leaves nothing half-done
+            for done in written:
+                with contextlib.suppress(OSError):
+                    done.unlink()
+        if isinstance(err, OSError):
+            raise ModelFileError(f"export failed ({one_line(err)})") from err
+        raise
     return lines

@@ -10,12 +10,10 @@ before any pixel is decoded. Fuzzed with 10,000 malformed files by `scripts/fuzz
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import re
 import stat
-import tempfile
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -25,7 +23,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from stylexfer.errors import ImageError
+from stylexfer.errors import ImageError, one_line, printable
+from stylexfer.files.atomic import atomic_open
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm")
 SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
@@ -254,18 +253,8 @@ def _wide_to_rgb(image: Image.Image) -> Image.Image:
     return Image.fromarray(grey).convert("RGB")
 
 
-def _printable(text: str) -> str:
-    """Text safe for a one-line message: control characters and undecodable bytes escaped."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
-                   for c in text)
-
-
-def _reason(err: BaseException) -> str:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    text = _printable(text)
-    return text if len(text) <= 160 else text[:157] + "..."
+_printable = printable  # the one escaping rule lives in errors.py
+_reason = one_line
 
 
 def to_tensor(image: Image.Image) -> Tensor:
@@ -302,31 +291,11 @@ def save_image(image: Tensor | Image.Image, path: str | os.PathLike, *, overwrit
     pil = to_pil(image) if isinstance(image, Tensor) else image
     path.parent.mkdir(parents=True, exist_ok=True)
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:40]}.", suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o666 & ~_UMASK)  # mkstemp's 0600 would hide outputs from others
+        with atomic_open(path, overwrite=overwrite) as handle:
             pil.save(handle, format=fmt, **options)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)
     except FileExistsError:
         raise ImageError(f"{shown}: already exists; pass --overwrite to replace it") from None
     except (OSError, ValueError, KeyError) as err:  # encoder refused the mode, disk full, read-only folder
         raise ImageError(f"{shown}: cannot write the image ({_reason(err)})") from err
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)  # gone already after os.replace; the spare link after os.link
     return path
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()  # read once at import: os.umask can only be read by setting it

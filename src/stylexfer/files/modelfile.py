@@ -9,8 +9,10 @@ Supported inputs of :func:`read_model_file` (detected from the bytes, not the su
 
 - a Lightning training checkpoint (``.ckpt``): ``{"hyper_parameters": {...}, "state_dict": {...}}``
   with ``net.*`` (Johnson ``TransformerNet``) or ``net.decoder.*`` (AdaIN; the frozen encoder is
-  usually dropped and named by ``hyper_parameters["encoder_weights"]``). The few hyper-parameter
-  names read are in :func:`checkpoint_spec`, the one place to adjust them.
+  usually dropped and named by ``hyper_parameters["vgg_weights"]``). Our own checkpoints say what
+  they hold in a ``stylexfer`` block (``{"format": 1, "model": "adain", "net_prefix": "net."}``,
+  written by training); for older or foreign checkpoints :func:`checkpoint_spec` guesses from the
+  hyper-parameter names and the weights' keys.
 - our inference file (``.safetensors``) written by :func:`write_safetensors` / ``stylexfer export``.
 - a fast-neural-style state dict (``mosaic.pth`` …, pytorch/examples), converted on the fly.
 """
@@ -20,70 +22,50 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pickle
-import re
 import struct
-import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
-import torch
 from torch import Tensor, nn
 
-from stylexfer.errors import ModelFileError
+from stylexfer.errors import ModelFileError, one_line, printable
+from stylexfer.files.atomic import atomic_write_bytes, check_output_path
+from stylexfer.files.convert import convert_fast_neural_style
+from stylexfer.files.spec import (
+    ENCODER_EMBEDDED,
+    ENCODER_IMAGENET,
+    ENCODER_RANDOM,
+    KINDS,
+    OUTPUT_MODES,
+    ModelSpec,
+    ModelWeights,
+)
+from stylexfer.files.torchfile import check_archive, check_tensors, load_weights_only, tensor_problem
 from stylexfer.nets.adain import AdaINNet
 from stylexfer.nets.johnson import OutputMode, TransformerNet
 from stylexfer.nets.vgg import RandomWeightsWarning
 
-KINDS = ("johnson", "adain")
-OUTPUT_MODES = ("sigmoid", "clamp")
+__all__ = [
+    "ENCODER_EMBEDDED", "ENCODER_IMAGENET", "ENCODER_RANDOM", "KINDS", "OUTPUT_MODES", "ModelSpec",
+    "ModelWeights", "build_net", "checkpoint_spec", "describe", "load_weights_only", "metadata_of",
+    "read_model_file", "read_spec", "weights_of", "write_safetensors",
+]
+
 FORMAT = "stylexfer-model"
 FORMAT_VERSION = "1"
-# Encoder specs in our files: torchvision ImageNet VGG-19, random (tests), or weights inside the file.
-ENCODER_IMAGENET, ENCODER_RANDOM, ENCODER_EMBEDDED = "imagenet", "random", "embedded"
+# The `stylexfer` block training writes into its checkpoints (training/systems.py on_save_checkpoint).
+CKPT_BLOCK = "stylexfer"
+CKPT_BLOCK_FORMAT = 1
+CKPT_ENCODER_KEY, CKPT_OUTPUT_KEY = "vgg_weights", "output"
 
-# Checkpoint hyper-parameter names read by checkpoint_spec (first present wins).
+# Fallback for checkpoints without the block (older or foreign): hyper-parameter names guessed,
+# first present wins.
 CKPT_KIND_KEYS = ("model", "name", "model_name", "kind", "arch")
 CKPT_ENCODER_KEYS = ("encoder_weights", "vgg_weights")
 CKPT_OUTPUT_KEYS = ("output", "output_mode")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What a model file holds.
-
-    kind: "johnson" (fixed-style TransformerNet) or "adain" (arbitrary-style AdaINNet).
-    output: Johnson only; "sigmoid" (ours) or "clamp" (imported fast-neural-style).
-    encoder: AdaIN only; "imagenet", "random", "embedded" (weights in the file) or a VGG file path.
-    """
-
-    kind: str
-    output: str = "sigmoid"
-    encoder: str = ENCODER_IMAGENET
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ModelFileError(
-                f"unknown model kind {self.kind!r}; expected one of {', '.join(KINDS)}"
-            )
-        if self.output not in OUTPUT_MODES:
-            raise ModelFileError(
-                f"unknown output mode {self.output!r}; expected one of {', '.join(OUTPUT_MODES)}"
-            )
-
-
-@dataclass
-class ModelWeights:
-    """A model file's contents: the spec, the trained part's state dict (TransformerNet for Johnson,
-    Decoder for AdaIN) and, when the file carries it, the AdaIN encoder's VGGFeatures state dict."""
-
-    spec: ModelSpec
-    net_state: dict[str, Tensor]
-    encoder_state: dict[str, Tensor] | None = None
-    source: str = field(default="", compare=False)
 
 
 # --------------------------------------------------------------------------------------------- read
@@ -91,19 +73,57 @@ class ModelWeights:
 
 def read_model_file(path: str | os.PathLike) -> ModelWeights:
     """Read any supported model file (see the module docstring) without running code from it."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(
-            f"{path}: no such model file" if not path.exists() else f"{path}: not a regular file"
-        )
-    size = path.stat().st_size
-    if size == 0:
-        raise ModelFileError(f"{path}: empty file (0 bytes); export or download the model again")
-    with open(path, "rb") as handle:
-        head = handle.read(16)
-    if _looks_like_safetensors(head, size):
+    path = _existing_model_file(path)
+    if _is_safetensors(path):
         return _read_safetensors(path)
     return _read_pickle(path)
+
+
+def read_spec(path: str | os.PathLike) -> ModelSpec:
+    """What kind of model a file holds, without building the network: the safetensors header, or a
+    checkpoint's `stylexfer` block / hyper-parameters with its tensors memory-mapped, not read.
+    Cheap (milliseconds); refuses what read_model_file refuses about the file itself, but checks no
+    weights (build_net does)."""
+    path = _existing_model_file(path)
+    if _is_safetensors(path):
+        try:
+            metadata = metadata_of(path)
+        except (OSError, ValueError, struct.error) as err:
+            raise ModelFileError(
+                f"{printable(str(path))}: not a readable safetensors file ({one_line(err)}); "
+                "export it again"
+            ) from err
+        return _spec_of_metadata(metadata, path)
+    obj = load_weights_only(path, mmap=True)
+    if not isinstance(obj, Mapping):
+        raise ModelFileError(f"{path}: holds a {type(obj).__name__}, not a checkpoint or state dict")
+    if isinstance(obj.get("state_dict"), Mapping):
+        state = _tensors_only(obj["state_dict"], path, check=False)
+        spec, prefix = _checkpoint_spec_and_prefix(obj, state, str(path))
+        if spec.kind == "adain" and any(k.startswith(f"{prefix}encoder.") for k in state):
+            spec = replace(spec, encoder=ENCODER_EMBEDDED)
+        return spec
+    if "conv1.conv2d.weight" in obj:
+        return ModelSpec("johnson", output="clamp")
+    raise _not_a_model(path)
+
+
+def _existing_model_file(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    shown = printable(str(path))
+    if not path.is_file():
+        raise ModelFileError(
+            f"{shown}: no such model file" if not path.exists() else f"{shown}: not a regular file"
+        )
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"{shown}: empty file (0 bytes); export or download the model again")
+    return path
+
+
+def _is_safetensors(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    return _looks_like_safetensors(head, path.stat().st_size)
 
 
 def _looks_like_safetensors(head: bytes, size: int) -> bool:
@@ -123,8 +143,25 @@ def _read_safetensors(path: Path) -> ModelWeights:
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
     except Exception as err:
         raise ModelFileError(
-            f"{path}: not a readable safetensors file ({_reason(err)}); it may be truncated, export it again"
+            f"{path}: not a readable safetensors file ({one_line(err, with_type=True)}); it may be "
+            "truncated, export it again"
         ) from err
+    spec = _spec_of_metadata(metadata, path)
+    check_tensors(tensors, str(path))
+    if spec.kind == "johnson":
+        net_state = _strip(tensors, "net.")
+        encoder_state = None
+    else:
+        net_state = _strip(tensors, "decoder.")
+        encoder_state = _strip(tensors, "encoder.") or None
+        if spec.encoder == ENCODER_EMBEDDED and encoder_state is None:
+            raise ModelFileError(
+                f"{path}: metadata says the encoder is embedded but the file has no encoder.* tensors"
+            )
+    return ModelWeights(spec, net_state, encoder_state, source=str(path))
+
+
+def _spec_of_metadata(metadata: Mapping[str, str], path: Path) -> ModelSpec:
     if metadata.get("format") != FORMAT:
         raise ModelFileError(
             f"{path}: a safetensors file without stylexfer metadata; convert foreign weights with "
@@ -140,42 +177,13 @@ def _read_safetensors(path: Path) -> ModelWeights:
         output=metadata.get("output", "sigmoid"),
         encoder=metadata.get("encoder", ENCODER_IMAGENET),
     )
-    if spec.kind == "johnson":
-        net_state = _strip(tensors, "net.")
-        encoder_state = None
-    else:
-        net_state = _strip(tensors, "decoder.")
-        encoder_state = _strip(tensors, "encoder.") or None
-        if spec.encoder == ENCODER_EMBEDDED and encoder_state is None:
-            raise ModelFileError(
-                f"{path}: metadata says the encoder is embedded but the file has no encoder.* tensors"
-            )
-        if spec.encoder not in (ENCODER_IMAGENET, ENCODER_RANDOM, ENCODER_EMBEDDED):
-            raise ModelFileError(f"{path}: unknown encoder {spec.encoder!r} in metadata")
-    return ModelWeights(spec, net_state, encoder_state, source=str(path))
-
-
-def load_weights_only(path: Path) -> Any:
-    """torch.load(weights_only=True) with one-line errors: a pickle that would import a Python object
-    (the way hostile pickles run code) is refused, never executed."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        found = re.search(r"GLOBAL ([\w.]+)", str(err))
-        if found or "Unsupported class" in str(err):
-            what = f"would import {found.group(1)}" if found else "holds Python objects"
-            raise ModelFileError(
-                f"{path}: refused: it {what} while loading, and pickled Python objects can run code; "
-                "only weights-only checkpoints, state dicts and safetensors files are accepted"
-            ) from err
-        raise ModelFileError(
-            f"{path}: not a readable model file (corrupt pickle data); it may be truncated "
-            "or not a model at all"
-        ) from err
-    except Exception as err:
-        raise ModelFileError(
-            f"{path}: not a readable model file ({_reason(err)}); it may be truncated or not a model at all"
-        ) from err
+    if spec.kind == "adain" and spec.encoder not in (
+        ENCODER_IMAGENET,
+        ENCODER_RANDOM,
+        ENCODER_EMBEDDED,
+    ):
+        raise ModelFileError(f"{path}: unknown encoder {spec.encoder!r} in metadata")
+    return spec
 
 
 def _read_pickle(path: Path) -> ModelWeights:
@@ -185,14 +193,11 @@ def _read_pickle(path: Path) -> ModelWeights:
             f"{path}: holds a {type(obj).__name__}, not a checkpoint or state dict"
         )
     if isinstance(obj.get("state_dict"), Mapping):
-        hparams = obj.get("hyper_parameters", {})
-        if not isinstance(hparams, Mapping):
-            hparams = {}
         state = _tensors_only(obj["state_dict"], path)
-        spec = checkpoint_spec(hparams, state, source=str(path))
+        spec, prefix = _checkpoint_spec_and_prefix(obj, state, str(path))
         if spec.kind == "johnson":
-            return ModelWeights(spec, _strip(state, "net."), None, source=str(path))
-        encoder_state = _strip(state, "net.encoder.") or None
+            return ModelWeights(spec, _strip(state, prefix), None, source=str(path))
+        encoder_state = _strip(state, f"{prefix}encoder.") or None
         if spec.encoder == ENCODER_RANDOM:
             warnings.warn(
                 f"{path.name} was trained with RANDOM VGG weights: it stylizes, but its pictures show the "
@@ -202,16 +207,58 @@ def _read_pickle(path: Path) -> ModelWeights:
             )
         if encoder_state is not None:
             spec = replace(spec, encoder=ENCODER_EMBEDDED)
-        return ModelWeights(spec, _strip(state, "net.decoder."), encoder_state, source=str(path))
+        return ModelWeights(
+            spec, _strip(state, f"{prefix}decoder."), encoder_state, source=str(path)
+        )
     state = _tensors_only(obj, path)
     if "conv1.conv2d.weight" in state:  # a pytorch/examples fast-neural-style model (mosaic.pth, …)
-        from stylexfer.files.convert import convert_fast_neural_style
-
         return convert_fast_neural_style(state, source=str(path))
-    raise ModelFileError(
+    raise _not_a_model(path)
+
+
+def _not_a_model(path: Path) -> ModelFileError:
+    return ModelFileError(
         f"{path}: a state dict that is neither a stylexfer checkpoint nor a fast-neural-style model; "
         "AdaIN release files (decoder.pth, vgg_normalised.pth) need `stylexfer import adain`"
     )
+
+
+def _checkpoint_spec_and_prefix(
+    checkpoint: Mapping[str, Any], state: Mapping[str, Tensor], source: str
+) -> tuple[ModelSpec, str]:
+    """The spec and the net's key prefix of a training checkpoint: from its `stylexfer` block when
+    it has one (our own checkpoints), else guessed by checkpoint_spec (older or foreign ones)."""
+    hparams = checkpoint.get("hyper_parameters", {})
+    if not isinstance(hparams, Mapping):
+        hparams = {}
+    block = checkpoint.get(CKPT_BLOCK)
+    if block is None:
+        return checkpoint_spec(hparams, state, source=source), "net."
+    fmt = block.get("format") if isinstance(block, Mapping) else None
+    kind = block.get("model") if isinstance(block, Mapping) else None
+    prefix = block.get("net_prefix", "net.") if isinstance(block, Mapping) else None
+    if not isinstance(fmt, int) or not isinstance(kind, str) or not isinstance(prefix, str):
+        raise ModelFileError(
+            f"{source}: its {CKPT_BLOCK!r} block is damaged (needs format, model, net_prefix)"
+        )
+    if fmt > CKPT_BLOCK_FORMAT:
+        raise ModelFileError(
+            f"{source}: checkpoint format {fmt} is newer than this stylexfer reads "
+            f"({CKPT_BLOCK_FORMAT}); upgrade stylexfer"
+        )
+    if kind not in KINDS:
+        raise ModelFileError(f"{source}: checkpoint names unknown model {kind!r}")
+    expected = f"{prefix}decoder." if kind == "adain" else prefix
+    if not any(key.startswith(expected) for key in state):
+        raise ModelFileError(
+            f"{source}: checkpoint says model {kind!r} but holds no {expected}* weights; file damaged?"
+        )
+    if kind == "johnson":
+        output = hparams.get(CKPT_OUTPUT_KEY)
+        return ModelSpec("johnson", output=output if isinstance(output, str) else "sigmoid"), prefix
+    encoder = hparams.get(CKPT_ENCODER_KEY)
+    encoder = str(encoder) if isinstance(encoder, str | os.PathLike) else ENCODER_IMAGENET
+    return ModelSpec("adain", encoder=encoder), prefix
 
 
 def checkpoint_spec(
@@ -264,23 +311,20 @@ def _first_str(hparams: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
     return None
 
 
-def _tensors_only(state: Mapping[Any, Any], path: Path) -> dict[str, Tensor]:
+def _tensors_only(state: Mapping[Any, Any], path: Path, *, check: bool = True) -> dict[str, Tensor]:
     out = {}
     for key, value in state.items():
         if isinstance(key, str) and isinstance(value, Tensor):
             out[key] = value
     if not out:
         raise ModelFileError(f"{path}: holds no weight tensors")
+    if check:
+        check_tensors(out, str(path))
     return out
 
 
 def _strip(state: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
     return {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
-
-
-def _reason(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0][:160]}" if text else type(err).__name__
 
 
 # -------------------------------------------------------------------------------------------- build
@@ -318,9 +362,17 @@ def build_net(weights: ModelWeights) -> nn.Module:
     elif spec.encoder == ENCODER_EMBEDDED:
         raise ModelFileError(f"{where}: the AdaIN encoder weights are missing from the file")
     else:
-        adain = AdaINNet(
-            encoder_weights=spec.encoder
-        )  # "imagenet", "random" or a VGG file (WeightsError)
+        if spec.encoder not in (ENCODER_IMAGENET, ENCODER_RANDOM):
+            check_archive(spec.encoder)  # a VGG file named by the checkpoint: no zip bombs either
+        # "imagenet", "random" or a VGG file (WeightsError)
+        adain = AdaINNet(encoder_weights=spec.encoder)
+        for key, value in adain.encoder.state_dict().items():
+            problem = tensor_problem(value)
+            if problem:  # a VGG file of NaN would stylize every picture black
+                raise ModelFileError(
+                    f"{where}: the encoder weights {printable(spec.encoder)} are unusable: {key!r} "
+                    f"{problem}"
+                )
     _load_checked(adain.decoder, weights.net_state, where, "AdaIN decoder")
     return adain.eval()
 
@@ -354,10 +406,9 @@ def _load_checked(
             raise ModelFileError(
                 f"{where}: {key!r} is {value.dtype}, not floating point; damaged file?"
             )
-        if not bool(torch.isfinite(value).all()):
-            raise ModelFileError(
-                f"{where}: {key!r} contains NaN or infinite values; the model diverged or the file is damaged"
-            )
+        problem = tensor_problem(value)
+        if problem:
+            raise ModelFileError(f"{where}: {key!r} {problem}")
     module.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
 
 
@@ -388,9 +439,7 @@ def write_safetensors(
 
     from stylexfer import __version__
 
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise ModelFileError(f"{path}: already exists; pass --overwrite to replace it")
+    path = check_output_path(path, overwrite=overwrite, create_parents=True, error=ModelFileError)
     spec = weights.spec
     if spec.kind == "johnson":
         tensors = {f"net.{k}": v for k, v in weights.net_state.items()}
@@ -416,23 +465,14 @@ def write_safetensors(
     blob = save(
         {k: v.detach().float().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata
     )
-    _atomic_write(path, blob)
-    return path
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        atomic_write_bytes(path, blob, overwrite=overwrite)
+    except FileExistsError:
+        raise ModelFileError(f"{path}: already exists; pass --overwrite to replace it") from None
+    except OSError as err:
+        raise ModelFileError(f"{path}: cannot write the model file ({one_line(err)})") from err
+    return path
 
 
 def describe(spec: ModelSpec) -> str:

@@ -8,7 +8,6 @@ import errno
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,9 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from stylexfer.errors import StylexferError
+from stylexfer.errors import StylexferError, one_line
+from stylexfer.files.atomic import atomic_open
+from stylexfer.files.torchfile import check_archive
 from stylexfer.training.runfolder import LOCK_NAME, is_locked, pid_alive
 
 log = logging.getLogger(__name__)
@@ -66,18 +67,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=path.parent)
         try:
-            with os.fdopen(fd, "wb") as handle:
+            with atomic_open(path, suffix=TMP_SUFFIX) as handle:  # fsync, umask mode, rename, folder fsync
                 torch.save(checkpoint, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is an ordinary file
-            os.replace(tmp, path)
-        except BaseException as err:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            if isinstance(err, OSError) and err.errno in NO_SPACE:
+        except OSError as err:
+            if err.errno in NO_SPACE:
                 free = shutil.disk_usage(path.parent).free
                 raise CheckpointWriteError(
                     f"cannot write the checkpoint {path}: no space left on its disk (it needs about "
@@ -85,22 +79,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                     "free some space and resume"
                 ) from err
             raise
-        _fsync_dir(path.parent)  # make the rename itself durable
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not every file system lets a folder be opened
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 class StepCheckpoint(ModelCheckpoint):
@@ -187,9 +165,10 @@ def checkpoint_step(path: Path, *, model: str | None = None) -> int:
     only stop again).
     """
     try:
+        check_archive(path)  # a zip bomb is refused from its directory, before it inflates
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        reason = one_line(err)
         raise CheckpointError(f"{path} is unreadable (truncated or corrupt: {reason})") from err
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
         raise CheckpointError(
