@@ -89,6 +89,7 @@ class JohnsonConfig:
     output: str = "sigmoid"  # TransformerNet output: "sigmoid" (train default) | "clamp"
     vgg_weights: str = "imagenet"
     channels_last: bool = False
+    style_reduction: str = "sum"  # Gram loss over C×C entries: "sum" (seed) | "mean" (pytorch/examples, C² less)
 
     def __post_init__(self) -> None:
         _require(
@@ -114,6 +115,11 @@ class JohnsonConfig:
             self.output in ("sigmoid", "clamp"),
             "model.output",
             f"must be 'sigmoid' or 'clamp', got {self.output!r}",
+        )
+        _require(
+            self.style_reduction in ("sum", "mean"),
+            "model.style_reduction",
+            f"must be 'sum' or 'mean', got {self.style_reduction!r}",
         )
         _weights("model.vgg_weights", self.vgg_weights)
 

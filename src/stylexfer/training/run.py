@@ -28,7 +28,13 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from stylexfer.errors import StylexferError
 from stylexfer.runtime import tune_cpu_allocator
-from stylexfer.training.callbacks import AtomicCheckpointIO, DataHealth, make_checkpoint_callbacks, resolve_resume
+from stylexfer.training.callbacks import (
+    AtomicCheckpointIO,
+    DataHealth,
+    RunSummary,
+    make_checkpoint_callbacks,
+    resolve_resume,
+)
 from stylexfer.training.config import ConfigError, TrainSettings, validate
 from stylexfer.training.data import StyleTransferDataModule, sample_data
 from stylexfer.training.runfolder import RunLock, discard_unused_run_dir
@@ -130,7 +136,9 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         base_dir=str(base_dir),
     )
     datamodule.setup("fit")  # missing folders, too few usable images: fail before building the model
-    system = build_system(settings.model, settings.optim, grid_images=settings.logger.grid_images)
+    system = build_system(
+        settings.model, settings.optim, grid_images=settings.logger.grid_images, samples_dir=output_dir / "samples"
+    )
 
     logger = TensorBoardLogger(
         save_dir=str(output_dir), name="tensorboard", version="", default_hp_metric=False
@@ -147,6 +155,8 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         LearningRateMonitor(logging_interval="step"),
         health,
     ]
+    summary = RunSummary(output_dir, summary_hparams(settings))
+    callbacks.append(summary)
     trainer = pl.Trainer(
         accelerator=trainer_cfg.accelerator,
         devices=trainer_cfg.devices,
@@ -181,6 +191,7 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
             ) from err
         raise
     skipped = health.reported
+    summary.finish(trainer, logger)
     last = checkpoint_dir / "last.ckpt"
     if trainer.is_global_zero:
         log.info(
@@ -190,6 +201,17 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
             output_dir,
         )
     return RunResult(output_dir, checkpoint_dir, last, trainer.global_step, skipped)
+
+
+def summary_hparams(settings: TrainSettings) -> dict[str, str | int | float | bool]:
+    """The settings a sweep varies, flat and primitive (TensorBoard's HParams takes nothing else)."""
+    flat: dict[str, str | int | float | bool] = {"seed": settings.seed}
+    for group in ("model", "optim", "data", "trainer"):
+        for key, value in vars(getattr(settings, group)).items():
+            if isinstance(value, (str, int, float, bool)) and not key.endswith("_dir"):
+                flat[f"{group}.{key}"] = value
+    flat["lambda"] = settings.model.style_weight
+    return flat
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
