@@ -230,6 +230,10 @@ def make_report(
             "pass a sweep folder or a folder of run folders"
         )
     jobs = [read_job(folder, root) for folder in folders]
+    common = set.intersection(*(set(job.overrides) for job in jobs)) if len(jobs) > 1 else set()
+    for job in jobs:  # label each job by what sets it apart; the shared overrides are said once
+        job.overrides = [o for o in job.overrides if o not in common]
+    shared = sorted(common)
     content_dir, style_dir = data_folders(jobs, content, style)
     judge = Judge(vgg_weights, device=device)
     evaluated = [job for job in jobs if job.checkpoint is not None]
@@ -240,7 +244,7 @@ def make_report(
     try:
         (tmp / MARKER).write_text("written by stylexfer report\n")
         _write_csv(tmp / "jobs.csv", jobs)
-        (tmp / "report.md").write_text(_markdown(jobs, doc, judge, root), encoding="utf-8")
+        (tmp / "report.md").write_text(_markdown(jobs, doc, judge, root, shared), encoding="utf-8")
         _grid(tmp / "grid.png", jobs, doc)
         _tradeoff(tmp / "tradeoff.png", jobs)
         old = None
@@ -323,7 +327,7 @@ def _write_csv(path: Path, jobs: list[Job]) -> None:
             )
 
 
-def _markdown(jobs: list[Job], doc: dict[str, Any], judge: Judge, root: Path) -> str:
+def _markdown(jobs: list[Job], doc: dict[str, Any], judge: Judge, root: Path, shared: list[str]) -> str:
     kinds = sorted({job.model for job in jobs if job.model})
     points = [(j.measures[X_MEASURE], j.measures[Y_MEASURE]) for j in jobs if X_MEASURE in j.measures]
     best = pareto(points)
@@ -335,6 +339,8 @@ def _markdown(jobs: list[Job], doc: dict[str, Any], judge: Judge, root: Path) ->
         f"(VGG-19 weights: {judge.vgg_weights}); lower is better except SSIM. "
         "★ = Pareto-optimal in (content_relu4_1, style_mean_std)."
     )
+    if shared:
+        lines += ["", f"Overrides common to every job: `{' '.join(shared)}`"]
     if judge.random_vgg:
         lines.append("")
         lines.append("**Random VGG weights**: the measures check the pipeline only.")
