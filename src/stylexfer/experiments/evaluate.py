@@ -205,11 +205,14 @@ def format_table(doc: dict[str, Any]) -> str:
     """The human table: one row per model (means over the pairs); then what was skipped and why."""
     head = ["model", "kind", *[label for _, label in COLUMNS]]
     rows = [head]
-    for entry in doc["models"]:
+    names = [Path(entry["model"]).name for entry in doc["models"]]
+    if len(set(names)) < len(names):  # several last.ckpt: show the paths
+        names = [str(entry["model"]) for entry in doc["models"]]
+    for shown, entry in zip(names, doc["models"], strict=True):
         mean = entry["mean"]
         rows.append(
             [
-                Path(entry["model"]).name,
+                shown,
                 entry["kind"],
                 *[f"{mean[key]:.4g}" if key in mean else "-" for key, _ in COLUMNS],
             ]
