@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
 import torch
@@ -33,16 +33,24 @@ CHECKPOINT_FORMAT = 1
 
 
 class NonFiniteError(StylexferError, FloatingPointError):
-    """The loss or the weights became NaN or infinite; training stops before anything is saved."""
+    """The loss or the weights became NaN or infinite; training stops before anything is saved.
+
+    The message names no checkpoint: the run adds the newest good one it can find."""
 
 
 class _StyleTransferSystem(pl.LightningModule):
     """What both systems share: Adam with lr/(1 + decay·step), finite checks, plain checkpoints."""
 
     model_name = ""
-    frozen_prefixes: tuple[str, ...] = ()
     grid_images = 4  # validation samples in the logged image grid (set by build_system)
     samples_dir: str | None = None  # where each validation grid is also saved as a PNG (set by run)
+    if TYPE_CHECKING:  # Lightning types hparams as a MutableMapping; ours is an AttributeDict of primitives
+        hparams: Any
+
+    @property
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        """State-dict key prefixes of frozen parts, left out of checkpoints."""
+        return ()
 
     def _weighted(self, terms: dict[str, Tensor]) -> dict[str, Tensor]:
         """Each term times its weight (tv only when its weight is set)."""
@@ -81,8 +89,7 @@ class _StyleTransferSystem(pl.LightningModule):
             values = ", ".join(f"{key}={value.item():.4g}" for key, value in terms.items())
             raise NonFiniteError(
                 f"training stopped: the loss became {total.item()} at step {self.global_step} ({values}); "
-                "the checkpoints already written hold finite weights. Resume from checkpoints/last.ckpt "
-                "with a smaller optim.lr, trainer.gradient_clip_val > 0 or trainer.precision=32"
+                "resume with a smaller optim.lr, trainer.gradient_clip_val > 0 or trainer.precision=32"
             )
 
     def _prepare(self, images: Tensor) -> Tensor:
@@ -120,8 +127,8 @@ class _StyleTransferSystem(pl.LightningModule):
         if bad:
             raise NonFiniteError(
                 f"not saving the checkpoint of step {self.global_step}: {len(bad)} weight tensor(s) hold "
-                f"NaN or infinity (first: {bad[0]}); the previous checkpoints are kept. Resume from "
-                "checkpoints/last.ckpt with a smaller optim.lr"
+                f"NaN or infinity (first: {bad[0]}); the previous checkpoints are kept. Resume with a "
+                "smaller optim.lr"
             )
         checkpoint["stylexfer"] = {
             "format": CHECKPOINT_FORMAT,
