@@ -86,6 +86,7 @@ def test_evaluate_bad_input_is_one_line_exit_2(tmp_path: Path, data: tuple[Path,
         ["evaluate", str(corrupt), "--content", str(content), "--style", str(style)],
         ["evaluate", str(good), "--content", str(empty), "--style", str(style)],
         ["evaluate", str(good), "--content", str(content), "--style", str(empty)],
+        ["evaluate", str(good), "--content", str(content)],  # an AdaIN model without styles
     ):
         assert main([*argv, "--out", str(out), "--vgg-weights", "random", "--size", "32"]) == 2
         err = capsys.readouterr().err.strip()

@@ -102,7 +102,9 @@ def evaluate_models(
         warnings.simplefilter("ignore", RandomWeightsWarning)  # a model's own warning comes back as a field
         stylizers = [load_model(m, device=device) for m in models]
     needs_styles = any(s.needs_style for s in stylizers)
-    styles = image_files(style_dir, "style") if needs_styles or style_dir else []
+    if needs_styles and not style_dir:
+        raise EvaluateError("an AdaIN model needs style images: pass --style DIR")
+    styles = image_files(style_dir, "style") if style_dir else []
     chosen = fixed_pairs(contents, styles or [Path()], pairs)
     judge = judge or Judge(vgg_weights, device=device)
     doc: dict[str, Any] = {

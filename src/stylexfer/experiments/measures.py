@@ -83,7 +83,7 @@ class Judge:
                 "colour_hist": colour_histogram_distance(output, style),
             }
         if self.lpips is not None:
-            result["lpips"] = float(self.lpips(output * 2 - 1, content * 2 - 1).item())
+            result["lpips"] = float(self.lpips(output * 2 - 1, content * 2 - 1).item())  # type: ignore[operator]
         return result
 
 
@@ -98,7 +98,8 @@ def ssim_luma(output: Tensor, content: Tensor) -> float:
 
     a, b = luminance(output.clamp(0, 1)), luminance(content.clamp(0, 1))
     kernel = min(11, *(s - (s + 1) % 2 for s in a.shape[-2:]))  # odd, and no larger than the picture
-    return float(structural_similarity_index_measure(a, b, data_range=1.0, kernel_size=max(kernel, 3)))
+    value = structural_similarity_index_measure(a, b, data_range=1.0, kernel_size=max(kernel, 3))
+    return float(value[0] if isinstance(value, tuple) else value)
 
 
 def colour_histogram_distance(a: Tensor, b: Tensor, bins: int = 8) -> float:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from stylexfer.errors import StylexferError
 from stylexfer.experiments.evaluate import evaluate_models, fixed_pairs, image_files
@@ -187,7 +187,8 @@ def data_folders(jobs: list[Job], content: str | None, style: str | None) -> tup
     if content:
         return Path(content), Path(style) if style else None
     for job in jobs:
-        data = job.config.get("data") if isinstance(job.config.get("data"), dict) else {}
+        found = job.config.get("data")
+        data: dict[str, Any] = found if isinstance(found, dict) else {}
         base = job.cwd or Path.cwd()
         for c_key, s_key in (("val_content_dir", "val_style_dir"), ("content_dir", "style_dir")):
             c, s = data.get(c_key), data.get(s_key)
@@ -268,7 +269,7 @@ def _evaluate_each(
     for job in jobs:
         try:
             doc = evaluate_models(
-                [job.checkpoint],
+                [job.checkpoint] if job.checkpoint else [],
                 content_dir,
                 style_dir,
                 size=size,

@@ -145,7 +145,7 @@ class _StyleTransferSystem(pl.LightningModule):
         tiles = torch.stack([row[:count].float().clamp(0, 1) for row in rows], dim=1).flatten(0, 1)
         grid = make_grid(tiles.cpu(), nrow=len(rows), padding=2)
         experiment = getattr(self.logger, "experiment", None) if self.logger is not None else None
-        if hasattr(experiment, "add_image"):
+        if experiment is not None and hasattr(experiment, "add_image"):
             experiment.add_image("val/stylized", grid, self.global_step)
         if self.samples_dir is not None and self.trainer.is_global_zero:
             # the run folder alone shows how the model evolved (atomic: a reader never sees half a PNG)
