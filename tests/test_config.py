@@ -94,8 +94,6 @@ def test_unknown_override_fails_naming_the_key() -> None:
         compose_config(["optim.learning_rate=1e-3"])
     with pytest.raises(ConfigCompositionException, match="lamda"):
         compose_config(["lamda=7"])
-    with pytest.raises(ConfigCompositionException, match="lambda"):  # λ belongs to AdaIN only
-        compose_config(["model=johnson", "lambda=7"])
 
 
 def test_wrong_type_fails_naming_the_key() -> None:
@@ -386,3 +384,33 @@ def test_local_overrides_are_optional_and_git_ignored(tmp_path: Path) -> None:
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
         assert compose("train").data.batch_size == 3  # read when it exists
     assert compose_config([]).data.batch_size == 8  # and optional when it does not
+
+
+@pytest.mark.parametrize("model", ["adain", "johnson"])
+def test_lambda_is_the_style_weight_of_either_model(model: str) -> None:
+    settings = validate(compose_config([f"model={model}", "lambda=0.25"]))
+    assert settings.model.style_weight == 0.25
+
+
+def test_johnson_style_reduction_is_a_checked_setting() -> None:
+    assert validate(compose_config(["model=johnson"])).model.style_reduction == "sum"  # the seed's
+    with pytest.raises(ConfigError, match="model.style_reduction"):
+        validate(compose_config(["model=johnson", "model.style_reduction=median"]))
+
+
+def test_fns_mosaic_is_pytorch_examples_recipe() -> None:
+    settings = validate(compose_config(["experiment=fns_mosaic"]))
+    model, data = settings.model, settings.data
+    assert (model.name, model.style_reduction, model.content_weight, model.style_weight) == (
+        "johnson", "mean", 1e5, 1e10
+    )
+    assert model.tv_weight == 0 and model.vgg_weights == "imagenet"
+    assert (settings.optim.lr, settings.optim.lr_decay, data.batch_size, data.resize, data.crop) == (
+        1e-3, 0.0, 4, 256, 256
+    )
+    assert settings.trainer.max_steps == 2 * -(-82_783 // 4) == 41_392  # 2 epochs of COCO 2014 train
+
+
+def test_seed_johnson_recipe_stays_literal_to_the_seed() -> None:
+    model = validate(compose_config(["experiment=seed_johnson_mosaic"])).model
+    assert (model.style_reduction, model.content_weight, model.style_weight) == ("sum", 1.0, 1e-3)

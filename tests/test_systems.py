@@ -179,3 +179,35 @@ def test_johnson_training_lowers_its_loss(johnson: LitJohnson) -> None:
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+
+
+def test_each_weighted_term_logs_its_share_of_the_total(johnson: LitJohnson) -> None:
+    logged: dict[str, torch.Tensor] = {}
+    johnson.log_dict = lambda metrics, **kw: logged.update(metrics)  # type: ignore[method-assign]
+    loss = johnson.training_step(batch(), 0)
+    shares = {key: logged[f"train/{key}_share"].item() for key in ("content", "style", "tv")}
+    assert sum(shares.values()) == pytest.approx(1.0, rel=1e-5)
+    assert shares["style"] == pytest.approx((1e-3 * logged["train/style"] / loss).item(), rel=1e-5)
+    assert shares["tv"] == pytest.approx((0.1 * logged["train/tv"] / loss).item(), rel=1e-5)
+
+
+def test_validation_grid_is_also_a_png_in_the_run_folder(
+    johnson: LitJohnson, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    class FakeTrainer:
+        sanity_checking, is_global_zero, global_step = False, True, 500
+
+    monkeypatch.setattr(LitJohnson, "trainer", property(lambda self: FakeTrainer()))
+    monkeypatch.setattr(LitJohnson, "global_step", property(lambda self: 500))
+    johnson.samples_dir = str(tmp_path / "samples")
+    try:
+        johnson.log_dict = lambda *a, **k: None  # type: ignore[method-assign]
+        johnson.validation_step(batch(size=2, pixels=32), 0)
+    finally:
+        johnson.samples_dir = None
+    files = sorted((tmp_path / "samples").iterdir())
+    assert [f.name for f in files] == ["step_0000500.png"]  # no temporary left beside it
+    with Image.open(files[0]) as image:  # 2 samples × (content, output), 32² tiles, 2 px padding
+        assert image.size == (2 + 2 * 34, 2 + 2 * 34)

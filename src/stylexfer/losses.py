@@ -15,6 +15,7 @@ from stylexfer.nets.vgg import VGGFeatures
 
 JOHNSON_CONTENT_LAYER = "relu2_2"
 JOHNSON_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+STYLE_REDUCTIONS = ("sum", "mean")
 
 
 def content_loss(output_features: Tensor, target_features: Tensor) -> Tensor:
@@ -22,15 +23,31 @@ def content_loss(output_features: Tensor, target_features: Tensor) -> Tensor:
     return F.mse_loss(output_features.float(), target_features.float())
 
 
-def gram_style_loss(output_features: Tensor, target_gram: Tensor) -> Tensor:
-    """‖G(o) − G(s)‖²_F for one layer, averaged over the batch; target_gram (1 or B, C, C)."""
-    diff = gram_matrix(output_features) - target_gram
-    return diff.square().sum(dim=(1, 2)).mean()
+def gram_style_loss(output_features: Tensor, target_gram: Tensor, reduction: str = "sum") -> Tensor:
+    """Squared Gram difference for one layer, averaged over the batch; target_gram (1 or B, C, C).
+
+    Grams are divided by C·H·W (`gram_matrix`). reduction "sum": ‖G(o) − G(s)‖²_F, the sum over
+    the C×C entries (the seed's formula); "mean": the mean over them, i.e. pytorch/examples'
+    fast-neural-style `mse_loss(gram_y, gram_s)`. The two differ by exactly C² per layer
+    (4,096 at relu1_2 … 262,144 at relu4_3).
+    """
+    if reduction not in STYLE_REDUCTIONS:
+        raise ValueError(f"reduction must be one of {STYLE_REDUCTIONS}, got {reduction!r}")
+    diff = (gram_matrix(output_features) - target_gram).square()
+    if reduction == "mean":
+        return diff.mean(dim=(1, 2)).mean()
+    return diff.sum(dim=(1, 2)).mean()
 
 
 def mean_std_loss(output_features: Tensor, style_features: Tensor) -> Tensor:
     """‖μ(o) − μ(s)‖₂ + ‖σ(o) − σ(s)‖₂ for one layer as mean squared errors (Huang & Belongie eq. 13,
-    scaled as in their released code, so λ = 10 means what it means there)."""
+    scaled as in their released code, so λ = 10 means what it means there).
+
+    σ is the *biased* standard deviation, sqrt(var_N + 1e-5) with var_N = Σ(x − μ)²/N over the H·W
+    positions (`channel_mean_std`), the same σ that AdaIN itself uses at inference. pytorch-AdaIN's
+    `calc_mean_std` uses the unbiased var_{N−1}; at relu1_1 of a 256² crop σ differs by a factor
+    sqrt(N/(N−1)) ≈ 1 + 8e-6, so the two losses agree to about 1e-4 relative.
+    """
     out_mean, out_std = channel_mean_std(output_features)
     style_mean, style_std = channel_mean_std(style_features)
     return F.mse_loss(out_mean, style_mean.expand_as(out_mean)) + F.mse_loss(out_std, style_std.expand_as(out_std))
@@ -38,7 +55,11 @@ def mean_std_loss(output_features: Tensor, style_features: Tensor) -> Tensor:
 
 class JohnsonCriterion(nn.Module):
     """Content (relu2_2), Gram style (relu1_2, relu2_2, relu3_3, relu4_3) and total-variation terms
-    against one fixed style image, on a frozen VGG-16.
+    against one fixed style image, on a frozen VGG-16 (ImageNet-normalised [0, 1] input, which is
+    what pytorch/examples' `normalize_batch(x·255)` feeds its VGG too: the features are the same).
+
+    style_reduction: "sum" over the Gram entries (the seed) or "mean" (pytorch/examples); see
+    `gram_style_loss`.
 
     The style's Grams are computed once, as (1, C, C) buffers that broadcast over the batch; they are
     not saved (the style image is part of the configuration).
@@ -50,8 +71,12 @@ class JohnsonCriterion(nn.Module):
         vgg_weights: str | os.PathLike = "imagenet",
         content_layer: str = JOHNSON_CONTENT_LAYER,
         style_layers: Sequence[str] = JOHNSON_STYLE_LAYERS,
+        style_reduction: str = "sum",
     ) -> None:
         super().__init__()
+        if style_reduction not in STYLE_REDUCTIONS:
+            raise ValueError(f"style_reduction must be one of {STYLE_REDUCTIONS}, got {style_reduction!r}")
+        self.style_reduction = style_reduction
         self.content_layer = content_layer
         self.style_layers = tuple(style_layers)
         self.vgg = VGGFeatures("vgg16", (*self.style_layers, content_layer), weights=vgg_weights)
@@ -66,7 +91,10 @@ class JohnsonCriterion(nn.Module):
     def forward(self, output: Tensor, content: Tensor) -> dict[str, Tensor]:
         out_features = self.vgg(output)
         content_features = self.vgg(content)[self.content_layer]
-        per_layer = (gram_style_loss(out_features[name], getattr(self, f"gram_{name}")) for name in self.style_layers)
+        per_layer = (
+            gram_style_loss(out_features[name], getattr(self, f"gram_{name}"), self.style_reduction)
+            for name in self.style_layers
+        )
         style = cast(Tensor, sum(per_layer))  # sum() is typed `| Literal[0]`; the layer list is never empty
         return {
             "content": content_loss(out_features[self.content_layer], content_features),

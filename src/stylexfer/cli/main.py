@@ -1,6 +1,6 @@
 """`stylexfer` command line: one handler per subcommand; errors are one line and exit code 2.
 
-Subcommands: stylize, export, import, download, gui. Heavy modules (torch, the nets) are imported
+Subcommands: stylize, export, import, download, gui, evaluate, report. Heavy modules (torch, the nets) are imported
 inside the handlers, and never Lightning or Hydra, so `stylexfer --help` and start-up stay quick.
 """
 
@@ -11,10 +11,10 @@ import sys
 import warnings
 
 from stylexfer import __version__
-from stylexfer.cli import download, export, gui, import_model, stylize
+from stylexfer.cli import download, evaluate, export, gui, import_model, report, stylize
 from stylexfer.errors import StylexferError
 
-SUBCOMMANDS = (stylize, export, import_model, download, gui)
+SUBCOMMANDS = (stylize, export, import_model, download, gui, evaluate, report)
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:

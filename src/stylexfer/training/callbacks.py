@@ -310,3 +310,81 @@ class DataHealth(pl.Callback):
                 total,
                 detail,
             )
+
+
+# --------------------------------------------------------------------------- run summary (experiments)
+
+SUMMARY_NAME = "final.json"
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """json.dump into a temporary file beside `path`, fsync, rename: readers see the old or the new file."""
+    import json
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True, allow_nan=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class RunSummary(pl.Callback):
+    """Keeps `<run dir>/final.json` saying what `stylexfer report` needs without TensorBoard:
+    status ("running" from the first step, then "finished" or "failed" with the error's first line),
+    the model kind, the last step, the last validation terms (raw, unweighted) and the hyperparameters.
+    At the end it also logs the hyperparameters with those metrics to TensorBoard's HParams tab."""
+
+    def __init__(self, output_dir: Path, hparams: dict[str, Any]) -> None:
+        self.path = Path(output_dir) / SUMMARY_NAME
+        self.hparams = hparams
+        self.extra: dict[str, Any] = {}  # filled by the run (for instance the evaluate measures)
+
+    def _metrics(self, trainer: pl.Trainer) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for key, value in trainer.callback_metrics.items():
+            if key.startswith(("val/", "train/")):
+                with contextlib.suppress(TypeError, ValueError, RuntimeError):
+                    out[key] = float(value)
+        return out
+
+    def write(self, trainer: pl.Trainer, status: str, error: str | None = None) -> None:
+        if not trainer.is_global_zero:
+            return
+        data = {
+            "status": status,
+            "error": error,
+            "step": int(trainer.global_step),
+            "model": self.hparams.get("model.name"),
+            "hparams": self.hparams,
+            "metrics": self._metrics(trainer),
+            **self.extra,
+        }
+        with contextlib.suppress(OSError):  # a summary must never be what stops a run
+            write_json_atomic(self.path, data)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.write(trainer, "running")
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.write(trainer, "running")
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        first = str(exception).splitlines()[0] if str(exception) else type(exception).__name__
+        self.write(trainer, "failed", first)
+
+    def finish(self, trainer: pl.Trainer, logger: Any) -> None:
+        """After fit: status finished, and the HParams entry (hyperparameters + final metrics)."""
+        metrics = self._metrics(trainer) | {
+            f"eval/{k}": v for k, v in self.extra.get("evaluate", {}).items() if isinstance(v, float)
+        }
+        if logger is not None and trainer.is_global_zero and metrics:
+            logger.log_hyperparams(self.hparams, metrics)
+        self.write(trainer, "finished")

@@ -173,6 +173,7 @@ class JohnsonConfig:
     output: str = "sigmoid"  # TransformerNet output: "sigmoid" (train default) | "clamp"
     vgg_weights: str = "imagenet"
     channels_last: bool = False
+    style_reduction: str = "sum"  # Gram loss over C×C entries: "sum" (seed) | "mean" (pytorch/examples, C² less)
 
     def __post_init__(self) -> None:
         _require(
@@ -190,6 +191,7 @@ class JohnsonConfig:
             "must be > 0 (nothing to train otherwise)",
         )
         _choice("model.output", self.output, ("sigmoid", "clamp"))
+        _choice("model.style_reduction", self.style_reduction, ("sum", "mean"))
         _weights("model.vgg_weights", self.vgg_weights)
 
 

@@ -33,6 +33,7 @@ from stylexfer.training.callbacks import (
     AtomicCheckpointIO,
     CheckpointWriteError,
     DataHealth,
+    RunSummary,
     make_checkpoint_callbacks,
     resolve_resume,
     resume_hint,
@@ -160,7 +161,9 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
     torch.set_float32_matmul_precision(trainer_cfg.matmul_precision)
     datamodule = StyleTransferDataModule(data, seed=settings.seed, base_dir=base_dir)
     datamodule.setup("fit")  # missing folders, too few usable images: fail before building the model
-    system = build_system(settings.model, settings.optim, grid_images=settings.logger.grid_images)
+    system = build_system(
+        settings.model, settings.optim, grid_images=settings.logger.grid_images, samples_dir=output_dir / "samples"
+    )
 
     logger = TensorBoardLogger(
         save_dir=str(output_dir), name="tensorboard", version="", default_hp_metric=False
@@ -177,6 +180,8 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         LearningRateMonitor(logging_interval="step"),
         health,
     ]
+    summary = RunSummary(output_dir, summary_hparams(settings))
+    callbacks.append(summary)
     trainer = pl.Trainer(
         **trainer_cfg.trainer_kwargs(),
         max_epochs=-1,  # the streams are endless: max_steps ends the run
@@ -203,6 +208,7 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
             f"{resume_hint(checkpoint_dir, model=model_name)}"
         ) from err
     skipped = health.reported
+    summary.finish(trainer, logger)
     last = checkpoint_dir / "last.ckpt"
     if trainer.is_global_zero:
         log.info(
@@ -236,6 +242,17 @@ def main() -> None:
     except HydraException as err:
         print(f"stylexfer.train: error: {explain_hydra_error(err, sys.argv[1:])}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def summary_hparams(settings: TrainSettings) -> dict[str, str | int | float | bool]:
+    """The settings a sweep varies, flat and primitive (TensorBoard's HParams takes nothing else)."""
+    flat: dict[str, str | int | float | bool] = {"seed": settings.seed}
+    for group in ("model", "optim", "data", "trainer"):
+        for key, value in vars(getattr(settings, group)).items():
+            if isinstance(value, (str, int, float, bool)) and not key.endswith("_dir"):
+                flat[f"{group}.{key}"] = value
+    flat["lambda"] = settings.model.style_weight
+    return flat
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")

@@ -15,6 +15,7 @@ Checkpoint layout (read without Lightning by `stylexfer.files.modelfile`, `torch
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
@@ -23,7 +24,7 @@ from torch import Tensor
 from torchvision.utils import make_grid
 
 from stylexfer.errors import StylexferError
-from stylexfer.files.images import load_image, to_tensor
+from stylexfer.files.images import load_image, save_image, to_tensor
 from stylexfer.losses import JohnsonCriterion, adain_loss_terms
 from stylexfer.nets.adain import AdaINNet
 from stylexfer.nets.johnson import TransformerNet
@@ -42,6 +43,7 @@ class _StyleTransferSystem(pl.LightningModule):
 
     model_name = ""
     grid_images = 4  # validation samples in the logged image grid (set by build_system)
+    samples_dir: str | None = None  # where each validation grid is also saved as a PNG (set by run)
     if TYPE_CHECKING:  # Lightning types hparams as a MutableMapping; ours is an AttributeDict of primitives
         hparams: Any
 
@@ -50,17 +52,29 @@ class _StyleTransferSystem(pl.LightningModule):
         """State-dict key prefixes of frozen parts, left out of checkpoints."""
         return ()
 
-    def _weigh(self, terms: dict[str, Tensor]) -> Tensor:
-        total = self.hparams.content_weight * terms["content"] + self.hparams.style_weight * terms["style"]
+    def _weighted(self, terms: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Each term times its weight (tv only when its weight is set)."""
+        weighted = {
+            "content": self.hparams.content_weight * terms["content"],
+            "style": self.hparams.style_weight * terms["style"],
+        }
         if "tv" in terms and self.hparams.get("tv_weight", 0.0):
-            total = total + self.hparams.tv_weight * terms["tv"]
-        return total
+            weighted["tv"] = self.hparams.tv_weight * terms["tv"]
+        return weighted
+
+    def _weigh(self, terms: dict[str, Tensor]) -> Tensor:
+        return sum(self._weighted(terms).values())  # type: ignore[return-value]
 
     def _log_terms(self, stage: str, terms: dict[str, Tensor], total: Tensor, batch_size: int) -> None:
         on_step = stage == "train"
         metrics = {f"{stage}/{key}": value.detach() for key, value in terms.items()} | {
             f"{stage}/total": total.detach()
         }
+        if on_step:  # which term drives the gradient, on a scale that does not move with λ
+            denominator = total.detach().abs().clamp_min(1e-30)
+            metrics |= {
+                f"train/{key}_share": value.detach() / denominator for key, value in self._weighted(terms).items()
+            }
         self.log_dict(
             metrics,
             on_step=on_step,
@@ -123,17 +137,19 @@ class _StyleTransferSystem(pl.LightningModule):
         }
 
     def _log_grid(self, rows: list[Tensor]) -> None:
-        """One row per validation sample: its images side by side, clamped to [0, 1]."""
+        """One row per validation sample: its images side by side, clamped to [0, 1]; to TensorBoard
+        and, when `samples_dir` is set, to samples/step_0000500.png."""
         count = min(self.grid_images, rows[0].shape[0])
-        if count == 0 or self.trainer.sanity_checking or self.logger is None:
-            return
-        experiment: Any = getattr(self.logger, "experiment", None)
-        if not hasattr(experiment, "add_image"):
+        if count == 0 or self.trainer.sanity_checking:
             return
         tiles = torch.stack([row[:count].float().clamp(0, 1) for row in rows], dim=1).flatten(0, 1)
-        experiment.add_image(
-            "val/stylized", make_grid(tiles.cpu(), nrow=len(rows), padding=2), self.global_step
-        )
+        grid = make_grid(tiles.cpu(), nrow=len(rows), padding=2)
+        experiment = getattr(self.logger, "experiment", None) if self.logger is not None else None
+        if experiment is not None and hasattr(experiment, "add_image"):
+            experiment.add_image("val/stylized", grid, self.global_step)
+        if self.samples_dir is not None and self.trainer.is_global_zero:
+            # the run folder alone shows how the model evolved (atomic: a reader never sees half a PNG)
+            save_image(grid, Path(self.samples_dir) / f"step_{self.global_step:07d}.png")
 
 
 class LitAdaIN(_StyleTransferSystem):
@@ -221,6 +237,7 @@ class LitJohnson(_StyleTransferSystem):
         output: str,
         vgg_weights: str,
         channels_last: bool,
+        style_reduction: str = "sum",
     ) -> None:
         super().__init__()
         if name != "johnson":
@@ -228,7 +245,7 @@ class LitJohnson(_StyleTransferSystem):
         self.save_hyperparameters()
         self.net = TransformerNet(output=output)  # type: ignore[arg-type]
         style = load_style_image(style_image, style_size)
-        self.criterion = JohnsonCriterion(style[None], vgg_weights=vgg_weights)
+        self.criterion = JohnsonCriterion(style[None], vgg_weights=vgg_weights, style_reduction=style_reduction)
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
             self.criterion.to(memory_format=torch.channels_last)
@@ -271,7 +288,9 @@ def load_style_image(path: str | os.PathLike, style_size: int) -> Tensor:
 SYSTEMS: dict[str, type[_StyleTransferSystem]] = {"adain": LitAdaIN, "johnson": LitJohnson}
 
 
-def build_system(model_cfg: Any, optim_cfg: Any, *, grid_images: int = 4) -> _StyleTransferSystem:
+def build_system(
+    model_cfg: Any, optim_cfg: Any, *, grid_images: int = 4, samples_dir: str | os.PathLike | None = None
+) -> _StyleTransferSystem:
     """The LightningModule for `model_cfg.name`, from the validated model and optim settings
     (dataclasses from stylexfer.training.config, or anything with the same attributes)."""
     fields = dict(vars(model_cfg))
@@ -282,4 +301,5 @@ def build_system(model_cfg: Any, optim_cfg: Any, *, grid_images: int = 4) -> _St
         **fields, lr=optim_cfg.lr, lr_decay=optim_cfg.lr_decay, beta1=optim_cfg.beta1, beta2=optim_cfg.beta2
     )
     system.grid_images = grid_images
+    system.samples_dir = None if samples_dir is None else str(samples_dir)
     return system

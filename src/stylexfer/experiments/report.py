@@ -1,0 +1,456 @@
+"""`stylexfer report SWEEP_DIR`: one table, one picture and one trade-off plot for a folder of runs.
+
+A run folder is any folder under SWEEP_DIR holding `.hydra/`, `final.json` or `checkpoints/` (a Hydra
+multirun folder's numbered jobs, or run folders gathered by hand). Read without Hydra or Lightning:
+`.hydra/*.yaml` are plain YAML, `final.json` is written by the training run (RunSummary), and a run
+without it falls back to its TensorBoard event file.
+
+Writes SWEEP_DIR/report/{jobs.csv, report.md, grid.png, tradeoff.png} into a temporary folder first
+and renames it into place, so a reader sees the whole old report or the whole new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]
+
+from stylexfer.errors import StylexferError
+from stylexfer.experiments.evaluate import evaluate_models, fixed_pairs, image_files
+from stylexfer.experiments.measures import Judge
+
+REPORT_DIR = "report"
+MARKER = ".stylexfer-report"  # a report folder this tool wrote (and may replace)
+SUMMARY = "final.json"
+LOCK = ".stylexfer.lock"
+X_MEASURE, Y_MEASURE = "content_relu4_1", "style_mean_std"  # both kinds are measured on these
+VAL_TERMS = ("val/content", "val/style", "val/total")
+
+
+class ReportError(StylexferError, ValueError):
+    """A folder without runs, or a report folder that is not ours to replace."""
+
+
+@dataclass
+class Job:
+    folder: Path
+    name: str
+    overrides: list[str] = field(default_factory=list)
+    status: str = "unknown"
+    error: str | None = None
+    model: str | None = None
+    step: int | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    measures: dict[str, float] = field(default_factory=dict)
+    checkpoint: Path | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    cwd: Path | None = None
+
+    @property
+    def label(self) -> str:
+        return " ".join(self.overrides) or self.name
+
+
+def _yaml(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Run folders under `root` (not below another run folder), sorted by job number then name."""
+    found: list[Path] = []
+
+    def is_run(folder: Path) -> bool:
+        return any((folder / name).exists() for name in (".hydra", SUMMARY, "checkpoints"))
+
+    def walk(folder: Path, depth: int) -> None:
+        if is_run(folder):
+            found.append(folder)
+            return
+        if depth == 0:
+            return
+        with contextlib.suppress(OSError):
+            for child in sorted(folder.iterdir()):
+                if (
+                    child.is_dir()
+                    and not child.is_symlink()
+                    and child.name != REPORT_DIR
+                    and not child.name.startswith(".")
+                ):
+                    walk(child, depth - 1)
+
+    walk(root, 3)
+    return sorted(found, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, str(p)))
+
+
+def read_job(folder: Path, root: Path) -> Job:
+    """Everything the report says about one run folder; never raises for a broken run."""
+    job = Job(folder=folder, name=str(folder.relative_to(root)) if folder != root else folder.name)
+    overrides = _yaml(folder / ".hydra" / "overrides.yaml")
+    if isinstance(overrides, list):
+        job.overrides = [str(o) for o in overrides]
+    config = _yaml(folder / ".hydra" / "config.yaml")
+    if isinstance(config, dict):
+        job.config = config
+        model = config.get("model")
+        job.model = model.get("name") if isinstance(model, dict) else None
+    hydra = _yaml(folder / ".hydra" / "hydra.yaml")
+    with contextlib.suppress(AttributeError, TypeError, KeyError):
+        job.cwd = Path(hydra["hydra"]["runtime"]["cwd"])
+    summary = None
+    with contextlib.suppress(OSError, ValueError):
+        summary = json.loads((folder / SUMMARY).read_text(encoding="utf-8"))
+    if isinstance(summary, dict):
+        job.status = str(summary.get("status", "unknown"))
+        job.error = summary.get("error")
+        job.step = summary.get("step")
+        job.model = summary.get("model") or job.model
+        job.metrics = {
+            k: float(v)
+            for k, v in (summary.get("metrics") or {}).items()
+            if k in VAL_TERMS and isinstance(v, (int, float))
+        }
+        if job.status == "running" and not _lock_holder_alive(folder):
+            job.status, job.error = "killed", "the run stopped without recording an end (killed?)"
+    else:
+        job.step, job.metrics = _from_tensorboard(folder)
+        log_error = _error_in_log(folder / "train.log")
+        if log_error:
+            job.status, job.error = "failed", log_error
+        elif _lock_holder_alive(folder):
+            job.status = "running"
+        else:
+            job.status = "unknown"
+            job.error = "no final.json (never started, killed, or written by an older stylexfer)"
+    last = folder / "checkpoints" / "last.ckpt"
+    job.checkpoint = last if last.is_file() else None
+    return job
+
+
+def _lock_holder_alive(folder: Path) -> bool:
+    with contextlib.suppress(OSError, ValueError):
+        return _pid_alive(int((folder / LOCK).read_text().strip()))
+    return False
+
+
+def _error_in_log(log: Path) -> str | None:
+    with contextlib.suppress(OSError):
+        for line in reversed(log.read_text(encoding="utf-8", errors="replace").splitlines()[-50:]):
+            if "error" in line.lower() and ("[ERROR]" in line or "Error" in line):
+                return line.strip()[:300]
+    return None
+
+
+def _from_tensorboard(folder: Path) -> tuple[int | None, dict[str, float]]:
+    """The last step and validation terms from the run's TensorBoard events (older runs)."""
+    events = sorted((folder / "tensorboard").glob("events.out.tfevents.*"))
+    if not events:
+        return None, {}
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        acc = EventAccumulator(str(events[-1].parent), size_guidance={"scalars": 0})
+        acc.Reload()
+        tags = acc.Tags().get("scalars", [])
+        metrics = {tag: acc.Scalars(tag)[-1].value for tag in VAL_TERMS if tag in tags}
+        steps = [acc.Scalars(tag)[-1].step for tag in tags]
+        return (max(steps) if steps else None), metrics
+    except Exception:  # a half-written event file: report what we have
+        return None, {}
+
+
+def data_folders(jobs: list[Job], content: str | None, style: str | None) -> tuple[Path, Path | None]:
+    """The folders the report's fixed pairs come from: given, or the first job's validation data
+    (its data.val_*_dir, else data.*_dir, else its generated sample set)."""
+    if content:
+        return Path(content), Path(style) if style else None
+    for job in jobs:
+        found = job.config.get("data")
+        data: dict[str, Any] = found if isinstance(found, dict) else {}
+        base = job.cwd or Path.cwd()
+        for c_key, s_key in (("val_content_dir", "val_style_dir"), ("content_dir", "style_dir")):
+            c, s = data.get(c_key), data.get(s_key)
+            c = c[0] if isinstance(c, list) and c else c
+            s = s[0] if isinstance(s, list) and s else s
+            if isinstance(c, str) and c:
+                return base / c, (base / s) if isinstance(s, str) and s else None
+        samples = sorted(job.folder.glob("sample_data_v*/content"))
+        if samples:
+            return samples[-1], samples[-1].parent / "style"
+    raise ReportError("cannot tell which images to evaluate on; pass --content DIR --style DIR")
+
+
+def pareto(points: list[tuple[float, float]]) -> list[bool]:
+    """True for each point no other point beats in both coordinates (lower is better in both)."""
+    return [not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in points) for p in points]
+
+
+def make_report(
+    root: str | os.PathLike,
+    *,
+    content: str | None = None,
+    style: str | None = None,
+    size: int = 256,
+    pairs: int = 4,
+    vgg_weights: str = "auto",
+    device: str = "cpu",
+) -> Path:
+    """Write root/report/ (see the module docstring); returns its path."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ReportError(f"{root} is not a folder; pass a sweep folder (outputs/multirun/<date>/<time>)")
+    target = root / REPORT_DIR
+    if target.exists() and not (target / MARKER).is_file():
+        raise ReportError(f"{target} exists and was not written by stylexfer report; move it away first")
+    folders = find_runs(root)
+    if not folders:
+        raise ReportError(
+            f"{root} holds no run folders (folders with .hydra/, final.json or checkpoints/); "
+            "pass a sweep folder or a folder of run folders"
+        )
+    jobs = [read_job(folder, root) for folder in folders]
+    common = set.intersection(*(set(job.overrides) for job in jobs)) if len(jobs) > 1 else set()
+    for job in jobs:  # label each job by what sets it apart; the shared overrides are said once
+        job.overrides = [o for o in job.overrides if o not in common]
+    shared = sorted(common)
+    content_dir, style_dir = data_folders(jobs, content, style)
+    judge = Judge(vgg_weights, device=device)
+    evaluated = [job for job in jobs if job.checkpoint is not None]
+    doc: dict[str, Any] = {"models": [], "_images": [], "pairs": [], "_inputs": []}
+    if evaluated:
+        doc = _evaluate_each(evaluated, content_dir, style_dir, size, pairs, judge, device)
+    tmp = Path(tempfile.mkdtemp(prefix=".report.", dir=root))
+    try:
+        (tmp / MARKER).write_text("written by stylexfer report\n")
+        _write_csv(tmp / "jobs.csv", jobs)
+        (tmp / "report.md").write_text(_markdown(jobs, doc, judge, root, shared), encoding="utf-8")
+        _grid(tmp / "grid.png", jobs, doc)
+        _tradeoff(tmp / "tradeoff.png", jobs)
+        old = None
+        if target.exists():
+            old = root / f".report.old.{os.getpid()}"
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _evaluate_each(
+    jobs: list[Job], content_dir: Path, style_dir: Path | None, size: int, pairs: int, judge: Judge, device: str
+) -> dict[str, Any]:
+    """One evaluate pass per job (a broken checkpoint marks that job, not the report)."""
+    merged: dict[str, Any] = {"models": [], "_images": [], "pairs": [], "_inputs": []}
+    for job in jobs:
+        try:
+            doc = evaluate_models(
+                [job.checkpoint] if job.checkpoint else [],
+                content_dir,
+                style_dir,
+                size=size,
+                pairs=pairs,
+                judge=judge,
+                device=device,
+                keep_images=True,
+            )
+        except StylexferError as err:
+            job.error = job.error or f"evaluate: {str(err).splitlines()[0]}"
+            merged["_images"].append(None)
+            continue
+        job.measures = doc["models"][0]["mean"]
+        merged["_images"].append(doc["_images"][0])
+        if not merged["pairs"]:
+            merged["pairs"], merged["_inputs"] = doc["pairs"], doc["_inputs"]
+    by_folder = dict(zip([j.folder for j in jobs], merged["_images"], strict=True))
+    merged["_by_folder"] = by_folder
+    return merged
+
+
+MEASURE_COLUMNS = (
+    "content_relu4_1",
+    "content_relu2_2",
+    "ssim_luma",
+    "style_gram_mean",
+    "style_mean_std",
+    "colour_hist",
+)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _write_csv(path: Path, jobs: list[Job]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["job", "status", "error", "model", "overrides", "step", *VAL_TERMS, *MEASURE_COLUMNS])
+        for job in jobs:
+            writer.writerow(
+                [
+                    job.name,
+                    job.status,
+                    job.error or "",
+                    job.model or "",
+                    " ".join(job.overrides),
+                    job.step if job.step is not None else "",
+                    *[_fmt(job.metrics.get(k)) for k in VAL_TERMS],
+                    *[_fmt(job.measures.get(k)) for k in MEASURE_COLUMNS],
+                ]
+            )
+
+
+def _markdown(jobs: list[Job], doc: dict[str, Any], judge: Judge, root: Path, shared: list[str]) -> str:
+    kinds = sorted({job.model for job in jobs if job.model})
+    points = [(j.measures[X_MEASURE], j.measures[Y_MEASURE]) for j in jobs if X_MEASURE in j.measures]
+    best = pareto(points)
+    on_front = {j.name for j, b in zip([j for j in jobs if X_MEASURE in j.measures], best, strict=True) if b}
+    lines = [f"# Sweep report: {root}", ""]
+    lines.append(
+        f"{len(jobs)} job(s); model kind(s): {', '.join(kinds) or 'unknown'}. "
+        f"Measures of each job's last checkpoint on {len(doc.get('pairs', []))} fixed pair(s) "
+        f"(VGG-19 weights: {judge.vgg_weights}); lower is better except SSIM. "
+        "★ = Pareto-optimal in (content_relu4_1, style_mean_std)."
+    )
+    if shared:
+        lines += ["", f"Overrides common to every job: `{' '.join(shared)}`"]
+    if judge.random_vgg:
+        lines.append("")
+        lines.append("**Random VGG weights**: the measures check the pipeline only.")
+    if len(kinds) > 1:
+        lines.append("")
+        lines.append("Jobs of both model kinds: the measures are the same for both (λ and loss scales are not).")
+    lines.append("")
+    head = ["job", "status", "overrides", "step", "val/content", "val/style", *MEASURE_COLUMNS, "★"]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "---|" * len(head))
+    for job in jobs:
+        status = job.status if not job.error else f"{job.status}: {job.error}"
+        cells = [
+            job.name,
+            status.replace("|", "/"),
+            " ".join(job.overrides).replace("|", "/"),
+            _fmt(job.step),
+            _fmt(job.metrics.get("val/content")),
+            _fmt(job.metrics.get("val/style")),
+            *[_fmt(job.measures.get(k)) for k in MEASURE_COLUMNS],
+            "★" if job.name in on_front else "",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "![grid](grid.png)", "", "![trade-off](tradeoff.png)", ""]
+    return "\n".join(lines)
+
+
+def _grid(path: Path, jobs: list[Job], doc: dict[str, Any]) -> None:
+    """Rows: the contents, the styles (if any), then one row per job; columns: the fixed pairs."""
+    from PIL import Image, ImageDraw
+
+    from stylexfer.files.images import save_image, to_pil
+
+    tile, label_w, pad = 128, 300, 4
+    inputs = doc.get("_inputs") or []
+    by_folder = doc.get("_by_folder", {})
+    columns = max(1, len(inputs))
+    has_style = any(s is not None for _, s in inputs)
+    rows: list[tuple[str, list[Any]]] = []
+    if inputs:
+        rows.append(("content", [c for c, _ in inputs]))
+        if has_style:
+            rows.append(("style", [s for _, s in inputs]))
+    for job in jobs:
+        rows.append((job.label, by_folder.get(job.folder) or [None] * columns))
+    sheet = Image.new("RGB", (label_w + columns * (tile + pad), len(rows) * (tile + pad)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, (label, images) in enumerate(rows):
+        y = r * (tile + pad)
+        words, line, text_lines = label.split(" "), "", []
+        for word in words:  # wrap the overrides to the label column
+            if len(line) + len(word) > 40 and line:
+                text_lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}".strip()
+        text_lines.append(line)
+        draw.multiline_text((4, y + 4), "\n".join(text_lines[:8]), fill="black")
+        for c, image in enumerate(images):
+            x = label_w + c * (tile + pad)
+            if image is None:
+                draw.rectangle((x, y, x + tile, y + tile), fill=(200, 200, 200))
+                draw.text((x + 8, y + tile // 2), "no checkpoint", fill="black")
+                continue
+            pil = to_pil(image[0] if image.dim() == 4 else image)
+            pil.thumbnail((tile, tile))
+            sheet.paste(pil, (x, y))
+    save_image(sheet, path)
+
+
+def _tradeoff(path: Path, jobs: list[Job]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    measured = [j for j in jobs if X_MEASURE in j.measures and Y_MEASURE in j.measures]
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=100)
+    if measured:
+        points = [(j.measures[X_MEASURE], j.measures[Y_MEASURE]) for j in measured]
+        front = pareto(points)
+        for job, (x, y), best in zip(measured, points, front, strict=True):
+            ax.scatter(
+                [x],
+                [y],
+                marker="*" if best else "o",
+                s=160 if best else 50,
+                color="tab:red" if best else "tab:blue",
+                zorder=3,
+            )
+            ax.annotate(job.label or job.name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
+        ordered = sorted(p for p, b in zip(points, front, strict=True) if b)
+        if len(ordered) > 1:
+            ax.plot(*zip(*ordered, strict=True), color="tab:red", linewidth=1, zorder=2, label="Pareto front")
+            ax.legend(loc="best", fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no job has a checkpoint yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel(f"content distance ({X_MEASURE}, lower = closer to the content)")
+    ax.set_ylabel(f"style distance ({Y_MEASURE}, lower = closer to the style)")
+    ax.set_title("content/style trade-off, one point per job (★ Pareto-optimal)")
+    ax.grid(True, alpha=0.3)
+    with warnings.catch_warnings():  # long labels: a clipped margin is fine, a warning line is noise
+        warnings.simplefilter("ignore")
+        fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+def pick_pairs_preview(content_dir: Path, style_dir: Path | None, pairs: int) -> list[Any]:
+    """The pairs a report would use (for tests and the README)."""
+    styles = image_files(style_dir, "style") if style_dir else [Path()]
+    return fixed_pairs(image_files(content_dir, "content"), styles, pairs)
