@@ -25,21 +25,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the project with its dev extras (TORCH=cpu: CPU-only PyTorch)
 
-lint: $(STAMP) ## ruff over the sources, tests and scripts
-	$(VENV)/bin/ruff check $(wildcard src tests scripts)
+lint: $(STAMP) ## ruff, the layer contract (lint-imports) and mypy over src/
+	$(VENV)/bin/ruff check $(wildcard src tests scripts benchmarks)
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy src
 
-test: $(STAMP) ## ruff, then the whole test suite (CPU, no network)
-	$(VENV)/bin/ruff check $(wildcard src tests scripts)
+test: lint ## the checks of `make lint`, then the whole test suite (CPU, no network)
 	$(PY) -m pytest -q
 
-test-fast: $(STAMP) ## the test suite without the subprocess-heavy `slow` tests
+test-fast: $(STAMP) ## the test suite without the `slow` tests (under a minute on 2 cores)
 	$(PY) -m pytest -q -m "not slow"
 
 demo: $(STAMP) ## pretrained AdaIN pictures (when downloadable), then a short training, into outputs/demo/
 	$(PY) -m stylexfer.demo
 
 bench: $(STAMP) ## the performance benchmark (prints a table, writes outputs/bench/*.json)
-	$(PY) scripts/bench.py
+	$(PY) -m benchmarks
 
 fuzz: $(STAMP) ## feed 10,000 malformed images through the image loader and print the tally
 	$(PY) scripts/fuzz_images.py --count 10000

@@ -26,7 +26,6 @@ import multiprocessing.connection as mp_connection
 import os
 import random
 import re
-import resource
 import shutil
 import struct
 import tempfile
@@ -39,6 +38,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+try:
+    import resource
+except ImportError:  # Windows: no rlimits; the catalogue still builds, the harness runs without a memory cap
+    resource = None  # type: ignore[assignment]
 
 DEFAULT_LOADER = "stylexfer.files.images:load_image"
 DRAFT_SHORTER_SIDE = 512  # what training passes (SPEC: shorter side to 512, then crop)
@@ -970,6 +974,8 @@ def _resolve(loader: str | Callable[..., object]) -> Callable[..., object]:
 
 
 def _rss_mb() -> float:
+    if resource is None:
+        return 0.0  # no peak-RSS figure without `resource`: the leak check then sees no growth
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
@@ -988,7 +994,7 @@ def _worker(conn: mp_connection.Connection, seed: int, data_dir: str | None, mem
     from stylexfer.errors import ImageError  # noqa: F401 - imported before the memory limit
 
     sources(data_dir)  # build the pool before the limit, so it never counts against a case
-    if memory_budget_mb > 0:
+    if memory_budget_mb > 0 and resource is not None:
         limit = _address_space() + memory_budget_mb * (1 << 20)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     if quiet:  # libtiff and libjpeg print warnings on stderr for every broken file

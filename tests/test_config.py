@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
-from hydra.errors import ConfigCompositionException
+from hydra.errors import ConfigCompositionException, HydraException
 from omegaconf import OmegaConf
 
-from stylexfer.training.config import AdaINConfig, ConfigError, DataConfig, JohnsonConfig, validate
-from stylexfer.training.run import CONFIG_DIR, compose_config
-from training_utils import REPO, make_images, run_train
+from stylexfer.training.config import (
+    AdaINConfig,
+    CheckpointConfig,
+    ConfigError,
+    DataConfig,
+    JohnsonConfig,
+    LoggerConfig,
+    OptimConfig,
+    Range,
+    RootConfig,
+    TrainerConfig,
+    validate,
+)
+from stylexfer.training.hydra_errors import explain_hydra_error, suggest
+from stylexfer.training.run import CONFIG_DIR, check_accelerator, compose_config, run
+from training_utils import REPO, TINY, make_images, run_train
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 SEARCHES = sorted(p.stem for p in (CONFIG_DIR / "hparams_search").glob("*.yaml"))
@@ -26,9 +42,7 @@ def test_config_dir_ships_inside_the_package() -> None:
 def test_defaults_validate_to_the_seed_cadences() -> None:
     settings = validate(compose_config([]))
     assert isinstance(settings.model, AdaINConfig)
-    assert (
-        settings.model.style_weight == 10.0 and settings.optim.lr == 1e-4 and settings.optim.lr_decay == 5e-5
-    )
+    assert settings.model.style_weight == 10.0 and settings.optim.lr == 1e-4 and settings.optim.lr_decay == 5e-5
     assert (settings.data.resize, settings.data.crop) == (512, 256)
     assert settings.trainer.log_every_n_steps == 100 and settings.trainer.val_check_interval == 500
     assert settings.checkpoint.every_n_steps == 10_000
@@ -182,3 +196,193 @@ def test_bad_values_stop_the_command_before_data_is_read(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "data.content_dir: only 1 usable image" in result.stderr
     assert not (tmp_path / "run2").exists()
+
+
+# --------------------------------------------------------------------------- one checker, finite floats
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["lambda=inf"], "model.style_weight (lambda)"),
+        (["lambda=nan"], "model.style_weight (lambda)"),
+        (["model.content_weight=inf"], "model.content_weight"),
+        (["model=johnson", "model.tv_weight=inf"], "model.tv_weight"),
+        (["model=johnson", "model.style_weight=nan"], "model.style_weight"),
+        (["optim.lr=nan"], "optim.lr"),
+        (["optim.lr_decay=inf"], "optim.lr_decay"),
+        (["data.max_megapixels=inf"], "data.max_megapixels"),
+        (["trainer.gradient_clip_val=inf"], "trainer.gradient_clip_val"),
+    ],
+)
+def test_every_float_setting_must_be_finite(overrides: list[str], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate(compose_config(overrides))
+    assert str(info.value).startswith(f"{key} must be a finite number"), str(info.value)
+
+
+def _schema_fields() -> list[tuple[type, dataclasses.Field, Range, str]]:
+    found = []
+    for schema in (
+        AdaINConfig,
+        JohnsonConfig,
+        OptimConfig,
+        DataConfig,
+        TrainerConfig,
+        LoggerConfig,
+        CheckpointConfig,
+        RootConfig,
+    ):
+        prefix = {
+            AdaINConfig: "model",
+            JohnsonConfig: "model",
+            OptimConfig: "optim",
+            DataConfig: "data",
+            TrainerConfig: "trainer",
+            LoggerConfig: "logger",
+            CheckpointConfig: "checkpoint",
+        }.get(schema)
+        for spec in dataclasses.fields(schema):
+            if "range" in spec.metadata:
+                key = spec.metadata.get("key") or (f"{prefix}.{spec.name}" if prefix else spec.name)
+                found.append((schema, spec, spec.metadata["range"], key))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("schema", "spec", "bounds", "key"), _schema_fields(), ids=lambda v: getattr(v, "name", None) or str(v)
+)
+def test_each_range_is_stated_once_and_its_message_uses_the_same_numbers(
+    schema: type, spec: dataclasses.Field, bounds: Range, key: str
+) -> None:
+    """Just outside each end of a field's range fails with "<key> must be <that range>"."""
+    integer = isinstance(spec.default, int) and not isinstance(spec.default, bool)
+    step = 1 if integer else 1e-9
+    outside = []
+    if bounds.lo is not None:
+        outside.append(bounds.lo if bounds.lo_open else bounds.lo - step)
+    if bounds.hi is not None:
+        outside.append(bounds.hi if bounds.hi_open else bounds.hi + step)
+    assert outside, f"{key} has a range with no end"
+    for value in outside:
+        if value in bounds.also:
+            continue
+        with pytest.raises(ConfigError) as info:
+            schema(**{spec.name: value})
+        assert str(info.value) == f"{key} must be {bounds.describe()}, got {value}"
+
+
+def test_range_messages_state_the_checked_range() -> None:
+    """trainer.num_nodes used to be checked as 1..100,000 while its message said ">= 1"."""
+    with pytest.raises(ConfigError, match=r"trainer.num_nodes must be in \[1, 100_000\], got 100001"):
+        validate(compose_config(["trainer.num_nodes=100001"]))
+    with pytest.raises(ConfigError, match=r"data.num_workers must be -1 \(auto\) or in \[0, 256\], got -2"):
+        validate(compose_config(["data.num_workers=-2"]))
+
+
+def test_the_root_keys_have_a_schema() -> None:
+    assert RootConfig(seed=3, ckpt_path="last", lambda_=7.0).lambda_ == 7.0
+    with pytest.raises(ConfigError, match="lambda must be a finite number"):
+        RootConfig(lambda_=float("inf"))
+    with pytest.raises(ConfigError, match=r"lambda must be >= 0"):
+        RootConfig(lambda_=-1.0)
+    with pytest.raises(ConfigError, match="seed must be an integer"):
+        validate(compose_config(["seed=1.5"]))
+    with pytest.raises(ConfigError, match=r"seed must be in \[0, 4_294_967_296\)"):
+        validate(compose_config(["seed=4294967296"]))
+    with pytest.raises(ConfigError, match="ckpt_path must be"):
+        validate(compose_config(["ckpt_path=''"]))
+
+
+def test_every_trainer_setting_is_a_lightning_trainer_argument() -> None:
+    """The Trainer gets the schema's fields as they are (no hand copy per flag in run.py)."""
+    import inspect
+
+    import pytorch_lightning as pl
+
+    kwargs = validate(compose_config(["trainer.gradient_clip_val=0.5", "trainer.max_steps=7"])).trainer.trainer_kwargs()
+    assert set(kwargs) <= set(inspect.signature(pl.Trainer).parameters)
+    assert kwargs["gradient_clip_val"] == 0.5 and kwargs["max_steps"] == 7
+    assert "matmul_precision" not in kwargs
+    assert TrainerConfig().trainer_kwargs()["gradient_clip_val"] is None  # 0 means off
+
+
+# --------------------------------------------------------------------------- Hydra's own errors
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["optim.learning_rate=1e-3"], "unknown configuration key 'optim.learning_rate'; did you mean optim.lr"),
+        (["lamda=7"], "unknown configuration key 'lamda'; did you mean lambda?"),
+        (["model=johnson", "model.styl_size=3"], "did you mean model.style_size"),
+        (["data.batch_size=abc"], "data.batch_size=abc: Value 'abc' of type 'str' could not be converted to Integer"),
+        (["model=foo"], "no config option 'model/foo'; choose one of adain, johnson"),
+    ],
+)
+def test_hydra_errors_become_one_line_with_the_closest_keys(overrides: list[str], expected: str) -> None:
+    with pytest.raises(HydraException) as info:
+        compose_config(overrides)
+    message = explain_hydra_error(info.value, overrides)
+    assert expected in message and "\n" not in message and "+" not in message, message
+
+
+def test_suggest_knows_abbreviations() -> None:
+    keys = ["optim.lr", "optim.lr_decay", "optim.beta1", "data.batch_size", "lambda"]
+    assert suggest("optim.learning_rate", keys).startswith("optim.lr")
+    assert suggest("data.batchsize", keys) == "data.batch_size"
+    assert suggest("zzz", keys) == ""
+
+
+@pytest.mark.slow
+def test_hydra_errors_exit_2_with_one_line(tmp_path: Path) -> None:
+    for args, expected in (
+        (["optim.learning_rate=1e-3"], "did you mean optim.lr"),
+        (["-m", "lamda=6,7"], "did you mean lambda?"),
+        (["data.batch_size=abc"], "data.batch_size=abc"),
+    ):
+        result = run_train(*args, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+        assert result.returncode == 2, result.stderr[-2000:]
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("stylexfer.train: error:") and expected in lines[0], lines
+        assert not (tmp_path / "run").exists()
+
+
+# --------------------------------------------------------------------------- start-up checks
+
+
+def test_trainer_gpu_without_a_gpu_stops_at_start_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for overrides in (["trainer=gpu"], ["trainer=ddp"], ["trainer.accelerator=cuda"]):
+        with pytest.raises(ConfigError, match=r"no CUDA GPU is available on this machine; use trainer=cpu"):
+            run(compose_config([*TINY, *overrides]), output_dir=tmp_path / "run", base_dir=tmp_path)
+        assert not (tmp_path / "run").exists()  # before the folder, the sample data, the model
+    check_accelerator(validate(compose_config(["trainer=ddp", "trainer.accelerator=cpu"])).trainer)  # legal
+
+
+def test_a_missing_vgg_weights_file_is_found_before_anything_is_written(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"model.vgg_weights: .*no_such.pth is not a file"):
+        run(compose_config([*TINY, "model.vgg_weights=no_such.pth"]), output_dir=tmp_path / "run", base_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []  # no run folder, no sample data
+
+
+# --------------------------------------------------------------------------- debug/ and local/ groups
+
+
+def test_debug_fast_composes_and_runs_a_tiny_run(tmp_path: Path) -> None:
+    cfg = compose_config(["debug=fast"])
+    settings = validate(cfg)
+    assert settings.trainer.max_steps == 2 and settings.data.crop == 32 and settings.model.vgg_weights == "random"
+    result = run(cfg, output_dir=tmp_path / "run", base_dir=tmp_path)
+    assert result.global_step == 2 and result.last_checkpoint.is_file()
+
+
+def test_local_overrides_are_optional_and_git_ignored(tmp_path: Path) -> None:
+    ignore = (CONFIG_DIR / "local" / ".gitignore").read_text().splitlines()
+    assert "*" in ignore and "!README.md" in ignore
+    conf = tmp_path / "conf"
+    shutil.copytree(CONFIG_DIR, conf)
+    (conf / "local" / "default.yaml").write_text("# @package _global_\ndata:\n  batch_size: 3\n")
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        assert compose("train").data.batch_size == 3  # read when it exists
+    assert compose_config([]).data.batch_size == 8  # and optional when it does not

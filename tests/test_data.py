@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 import stylexfer.training.data as data_module
+from stylexfer.training.config import DataConfig
 from stylexfer.training.data import (
     DataError,
     ImageSource,
@@ -27,25 +28,12 @@ from training_utils import REPO, make_broken_files, make_images
 
 
 def datamodule(content: list[str], style: list[str], base: Path, **kwargs: object) -> StyleTransferDataModule:
-    args = dict(
-        content_dir=content,
-        style_dir=style,
-        val_content_dir=[],
-        val_style_dir=[],
-        resize=40,
-        crop=32,
-        batch_size=2,
-        val_size=2,
-        num_workers=0,
-        pin_memory=None,
-        persistent_workers=True,
-        prefetch_factor=2,
-        max_megapixels=100.0,
-        seed=0,
-        base_dir=str(base),
+    args: dict[str, object] = dict(
+        content_dir=content, style_dir=style, resize=40, crop=32, batch_size=2, val_size=2, num_workers=0
     )
     args.update(kwargs)
-    return StyleTransferDataModule(**args)  # type: ignore[arg-type]
+    seed = int(args.pop("seed", 0))  # type: ignore[call-overload]
+    return StyleTransferDataModule(DataConfig(**args), seed=seed, base_dir=base)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import cast
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -65,7 +66,8 @@ class JohnsonCriterion(nn.Module):
     def forward(self, output: Tensor, content: Tensor) -> dict[str, Tensor]:
         out_features = self.vgg(output)
         content_features = self.vgg(content)[self.content_layer]
-        style = sum(gram_style_loss(out_features[name], getattr(self, f"gram_{name}")) for name in self.style_layers)
+        per_layer = (gram_style_loss(out_features[name], getattr(self, f"gram_{name}")) for name in self.style_layers)
+        style = cast(Tensor, sum(per_layer))  # sum() is typed `| Literal[0]`; the layer list is never empty
         return {
             "content": content_loss(out_features[self.content_layer], content_features),
             "style": style,
@@ -86,6 +88,6 @@ def adain_loss_terms(net: AdaINNet, content: Tensor, style: Tensor) -> tuple[Ten
     output_features = net.encode(output)
     terms = {
         "content": content_loss(output_features[CONTENT_LAYER], target),
-        "style": sum(mean_std_loss(output_features[name], style_features[name]) for name in STYLE_LAYERS),
+        "style": cast(Tensor, sum(mean_std_loss(output_features[name], style_features[name]) for name in STYLE_LAYERS)),
     }
     return output, terms

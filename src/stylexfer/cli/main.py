@@ -17,12 +17,17 @@ from stylexfer.errors import StylexferError
 SUBCOMMANDS = (stylize, export, import_model, download, gui)
 
 
+def _print_help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stylexfer", description="Feed-forward neural style transfer."
     )
     parser.add_argument("--version", action="version", version=f"stylexfer {__version__}")
-    parser.set_defaults(handler=lambda args: parser.print_help() or 0)
+    parser.set_defaults(handler=lambda args: _print_help(parser))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     for command in SUBCOMMANDS:

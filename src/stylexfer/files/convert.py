@@ -18,7 +18,7 @@ floor, so the two agree exactly on sides divisible by 8 and differ by a border r
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from torch import Tensor
@@ -144,7 +144,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     return {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, Tensor)}
 
 
-def import_files(kind: str, files: list[str | os.PathLike]):
+def import_files(kind: str, files: Sequence[str | os.PathLike]):
     """`stylexfer import KIND FILE(S)`: kind "fast-neural-style" (one .pth) or "adain" (vgg_normalised.pth
     and decoder.pth, in any order: told apart by their first conv's shape)."""
     if kind in ("fast-neural-style", "johnson", "fns"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -72,7 +73,7 @@ def _graph_and_inputs(
     if spec.kind == "johnson":
         return net.eval(), (content,)
     style = torch.rand(1, 3, 64, 64, generator=g)
-    return AdaINGraph(net).eval(), (content, style, torch.tensor([0.8]))
+    return AdaINGraph(cast(AdaINNet, net)).eval(), (content, style, torch.tensor([0.8]))
 
 
 def _reference(net: nn.Module, spec: ModelSpec, inputs: tuple) -> Tensor:

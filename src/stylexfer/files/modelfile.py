@@ -28,14 +28,14 @@ import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
 from stylexfer.errors import ModelFileError
 from stylexfer.nets.adain import AdaINNet
-from stylexfer.nets.johnson import TransformerNet
+from stylexfer.nets.johnson import OutputMode, TransformerNet
 from stylexfer.nets.vgg import RandomWeightsWarning
 
 KINDS = ("johnson", "adain")
@@ -302,7 +302,7 @@ def build_net(weights: ModelWeights) -> nn.Module:
     """
     spec, where = weights.spec, weights.source or "model file"
     if spec.kind == "johnson":
-        net: nn.Module = TransformerNet(output=spec.output)
+        net: nn.Module = TransformerNet(output=cast(OutputMode, spec.output))  # checked in ModelSpec
         _load_checked(net, weights.net_state, where, "Johnson TransformerNet")
         return net.eval()
     if weights.encoder_state is not None:

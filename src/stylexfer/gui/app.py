@@ -243,7 +243,7 @@ class StylexferApp:
                                  self.controller.model_path)
         first = content.stem if content else "result"
         uses_style = style is not None and self.style_button.instate(["!disabled"])
-        second = style.stem if uses_style else (model.stem if model else "")
+        second = style.stem if style is not None and uses_style else (model.stem if model else "")
         return f"{first}__{second}.png" if second else f"{first}.png"
 
     def _poll(self) -> None:

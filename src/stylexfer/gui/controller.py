@@ -129,8 +129,8 @@ class Controller:
     # ------------------------------------------------------------------------ called by the window
     def set_model(self, path: str | os.PathLike) -> None:
         """Remember the model file and load it in the background (a ModelLoaded or Failed event)."""
-        self.model_path = Path(path)
-        self._submit(lambda p=self.model_path: self._load_job(p))
+        model_path = self.model_path = Path(path)
+        self._submit(lambda: self._load_job(model_path))
 
     def set_content(self, path: str | os.PathLike) -> None:
         self.content_path = Path(path)

@@ -8,6 +8,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -203,7 +204,7 @@ def _apply_styles(
     return features.float() * scale_map + shift_map
 
 
-def _resize_labels(labels: Tensor, size: tuple[int, int]) -> Tensor:
+def _resize_labels(labels: Tensor, size: tuple[int, ...]) -> Tensor:
     return F.interpolate(labels[None, None].float(), size=size, mode="nearest")[0, 0].long()
 
 
@@ -290,7 +291,7 @@ class Stylizer:
 
     def _encode(self, images: Tensor) -> Tensor:
         """relu4_1 only (the big relu1_1 … relu3_1 need not stay alive)."""
-        return self.net.encode_content(self._to_device(images))
+        return cast(AdaINNet, self.net).encode_content(self._to_device(images))
 
     # -- styles
     def encode_styles(
@@ -379,11 +380,11 @@ class Stylizer:
             weights = _normalise_weights(style_weights, len(codes)) if codes else []
             labels = torch.zeros(height, width, dtype=torch.long)
             if codes:
-                style_mean = sum(
-                    w * c.mean.reshape(1, -1) for w, c in zip(weights, codes, strict=True)
+                style_mean = cast(
+                    Tensor, sum(w * c.mean.reshape(1, -1) for w, c in zip(weights, codes, strict=True))
                 )
-                style_std = sum(
-                    w * c.std.reshape(1, -1) for w, c in zip(weights, codes, strict=True)
+                style_std = cast(
+                    Tensor, sum(w * c.std.reshape(1, -1) for w, c in zip(weights, codes, strict=True))
                 )
 
         tile_size = self._tile_size(tile, height * width)
@@ -525,7 +526,7 @@ class Stylizer:
             return features, small
 
         # Pass 1: whole-image relu4_1 statistics per region from the non-overlapping cores.
-        sums = None
+        sums: tuple[Tensor, ...] | None = None
         with self._context():
             for ys, xs in spans:
                 features, small = window(ys, xs)
@@ -548,7 +549,7 @@ class Stylizer:
                 target = _apply_styles(features, small, mean, std, style_mean, style_std)
                 if alpha != 1.0:
                     target = alpha * target + (1.0 - alpha) * features.float()
-                out = self.net.decoder(
+                out = cast(AdaINNet, self.net).decoder(
                     target.to(features.dtype), size=(ys[1] - ys[0], xs[1] - xs[0])
                 )
                 blender.add(out, ys, xs)

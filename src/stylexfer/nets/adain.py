@@ -65,7 +65,7 @@ class Decoder(nn.Module):
         return x
 
 
-def _pool_sizes(size: tuple[int, int] | None, feature_size: tuple[int, int]) -> list[tuple[int, int]]:
+def _pool_sizes(size: tuple[int, int] | None, feature_size: tuple[int, ...]) -> list[tuple[int, int]]:
     if size is None:
         h, w = feature_size
         return [(h * 8, w * 8), (h * 4, w * 4), (h * 2, w * 2)]

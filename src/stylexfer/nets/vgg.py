@@ -11,7 +11,7 @@ import os
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from torch import Tensor, nn
@@ -54,7 +54,8 @@ def _make_features(arch: Arch, count: int | None = None) -> list[nn.Module]:
     for module in modules:
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.zeros_(module.bias)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
     return modules
 
 
@@ -174,7 +175,7 @@ class VGGFeatures(nn.Module):
         mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
         with torch.no_grad():
             self.normalize.weight.copy_(torch.diag(1.0 / std).reshape(3, 3, 1, 1))
-            self.normalize.bias.copy_(-mean / std)
+            self.normalize.bias.copy_(-mean / std)  # type: ignore[union-attr]  # built with a bias
         if state is None:
             return
         wanted = {key: value for key, value in self.state_dict().items()}
@@ -228,7 +229,7 @@ class VGGFeatures(nn.Module):
         conv_W(pad(A·x + c)) + b = conv_{W·A}(pad(x)) + (b + Σ W·c) exactly. (Not with zero padding:
         the zeros would become c at the borders, so that mode keeps the 1×1 conv.)
         """
-        conv = self.features[0]
+        conv = cast(nn.Conv2d, self.features[0])
         a = self.normalize.weight[:, :, 0, 0]  # (3 out, 3 in)
         weight = torch.einsum("oihw,ij->ojhw", conv.weight, a)
         bias = torch.einsum("oihw,i->o", conv.weight, self.normalize.bias)

@@ -4,8 +4,10 @@ the final step, checkpoint checks before resuming, and the count of skipped data
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,28 @@ REQUIRED_KEYS = ("state_dict", "global_step", "optimizer_states", "hyper_paramet
 
 class CheckpointError(StylexferError, ValueError):
     """A checkpoint that cannot be resumed from; the message names a good one to use instead."""
+
+
+class CheckpointWriteError(StylexferError, OSError):
+    """A checkpoint that could not be written (disk full); the previous checkpoints are intact."""
+
+
+NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def checkpoint_bytes(checkpoint: Any) -> int:
+    """About how many bytes `checkpoint` takes on disk: its tensors' storage (the rest is small)."""
+    if isinstance(checkpoint, torch.Tensor):
+        return checkpoint.numel() * checkpoint.element_size()
+    if isinstance(checkpoint, dict):
+        return sum(checkpoint_bytes(value) for value in checkpoint.values())
+    if isinstance(checkpoint, (list, tuple)):
+        return sum(checkpoint_bytes(value) for value in checkpoint)
+    return 0
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1e6:.1f} MB"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -50,9 +74,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 os.fsync(handle.fileno())
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is an ordinary file
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as err:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+            if isinstance(err, OSError) and err.errno in NO_SPACE:
+                free = shutil.disk_usage(path.parent).free
+                raise CheckpointWriteError(
+                    f"cannot write the checkpoint {path}: no space left on its disk (it needs about "
+                    f"{_megabytes(checkpoint_bytes(checkpoint))}, {_megabytes(free)} free); "
+                    "free some space and resume"
+                ) from err
             raise
         _fsync_dir(path.parent)  # make the rename itself durable
 
@@ -148,9 +179,13 @@ def _held_by_other_run(run_dir: Path) -> bool:
     return True
 
 
-def checkpoint_step(path: Path) -> int:
-    """Load `path` as a training checkpoint (weights only, no code runs) and return its global step;
-    CheckpointError if it is truncated, corrupt or not a stylexfer training checkpoint."""
+def checkpoint_step(path: Path, *, model: str | None = None) -> int:
+    """Load `path` as a training checkpoint (weights only, no code runs) and return its global step.
+
+    CheckpointError if it is truncated, corrupt, not a stylexfer training checkpoint, of another model
+    kind than `model` (when given), or holds NaN or infinite weights (a run resumed from it would
+    only stop again).
+    """
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
@@ -160,31 +195,73 @@ def checkpoint_step(path: Path) -> int:
         raise CheckpointError(
             f"{path} is not a stylexfer training checkpoint (needs {', '.join(REQUIRED_KEYS)})"
         )
-    return int(checkpoint["global_step"])
+    step = checkpoint["global_step"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise CheckpointError(f"{path} is damaged: its global_step is {step!r}, not a step count")
+    kind = _model_kind(checkpoint)
+    if model is not None and kind != model:
+        raise CheckpointError(
+            f"{path} is a checkpoint of the {kind!r} model, this run trains {model!r}: "
+            f"pass model={kind} to resume it, or a {model} checkpoint"
+            if kind
+            else f"{path} does not say which model it holds (no hyper_parameters.name)"
+        )
+    state = checkpoint["state_dict"]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} is damaged: its state_dict is not a dict of tensors")
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
+            raise CheckpointError(f"{path} holds NaN or infinite weights ({key}, step {step})")
+    return step
 
 
-def newest_good_checkpoint(folder: Path, *, exclude: Path | None = None) -> tuple[Path, int] | None:
-    """The readable checkpoint in `folder` with the highest global step, or None."""
+def _model_kind(checkpoint: dict[str, Any]) -> str | None:
+    """The model name a checkpoint was trained as: its `stylexfer` block, else its hyper_parameters."""
+    block = checkpoint.get("stylexfer")
+    if isinstance(block, dict) and isinstance(block.get("model"), str):
+        return block["model"]
+    hparams = checkpoint.get("hyper_parameters")
+    name = hparams.get("name") if isinstance(hparams, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def newest_good_checkpoint(
+    folder: Path, *, exclude: Path | None = None, model: str | None = None
+) -> tuple[Path, int] | None:
+    """The readable, finite checkpoint (of `model`, when given) in `folder` with the highest
+    global step, or None."""
     best: tuple[Path, int] | None = None
-    candidates = sorted(folder.glob("*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True)
+    candidates = sorted(folder.glob("*.ckpt")) if folder.is_dir() else []
     for path in candidates:
         if exclude is not None and path.resolve() == exclude.resolve():
             continue
         try:
-            step = checkpoint_step(path)
-        except CheckpointError:
+            step = checkpoint_step(path, model=model)
+        except (CheckpointError, OSError):
             continue
         if best is None or step > best[1]:
             best = (path, step)
     return best
 
 
-def resolve_resume(ckpt_path: str | None, *, run_checkpoints: Path, base_dir: Path) -> Path | None:
+def resume_hint(folder: Path, *, model: str | None = None) -> str:
+    """What to resume from after a stop: the newest good checkpoint in `folder`, and only if one
+    exists (a message never names a file that is not there)."""
+    good = newest_good_checkpoint(folder, model=model)
+    if good is None:
+        return f"no good checkpoint was written in {folder}; fix the cause and start a fresh run"
+    return f"the newest good checkpoint is {good[0]} (step {good[1]}): resume with ckpt_path={good[0]}"
+
+
+def resolve_resume(
+    ckpt_path: str | None, *, run_checkpoints: Path, base_dir: Path, model: str | None = None
+) -> Path | None:
     """`ckpt_path` -> a checked checkpoint file, or None to start fresh.
 
     "last": this run folder's checkpoints/last.ckpt; a folder: its checkpoints/last.ckpt (or
-    last.ckpt); a file: that file. Relative paths resolve against `base_dir`. A corrupt or
-    truncated file stops the run with a message that names the newest good checkpoint.
+    last.ckpt); a file: that file. Relative paths resolve against `base_dir`. A corrupt, truncated
+    or non-finite file, or one of another model kind than `model`, stops the run with a message
+    that names the newest good checkpoint.
     """
     if ckpt_path is None:
         return None
@@ -209,13 +286,13 @@ def resolve_resume(ckpt_path: str | None, *, run_checkpoints: Path, base_dir: Pa
             raise CheckpointError(f"ckpt_path={ckpt_path}: {path} does not exist")
     remove_stale_temporaries(path.parent)
     try:
-        step = checkpoint_step(path)
+        step = checkpoint_step(path, model=model)
     except CheckpointError as err:
-        good = newest_good_checkpoint(path.parent, exclude=path)
+        good = newest_good_checkpoint(path.parent, exclude=path, model=model)
         hint = (
             f"the newest good checkpoint is {good[0]} (step {good[1]}): resume with ckpt_path={good[0]}"
             if good
-            else f"no other readable checkpoint in {path.parent}; start a fresh run without ckpt_path"
+            else f"no other good checkpoint in {path.parent}; start a fresh run without ckpt_path"
         )
         raise CheckpointError(f"cannot resume: {err}; {hint}") from err
     log.info("resuming from %s at step %d", path, step)

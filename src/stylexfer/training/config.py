@@ -9,14 +9,18 @@ run before any data is read, with a message that names the key.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Any
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
 
+from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from stylexfer.errors import StylexferError
 
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"  # shipped inside the package
 PRECISIONS = ("32", "16-mixed", "bf16-mixed", "64")
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
 
@@ -25,13 +29,95 @@ class ConfigError(StylexferError, ValueError):
     """A configuration value out of its range; the message names the key (`data.crop`)."""
 
 
+# --------------------------------------------------------------------------- the one range checker
+
+
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of a numeric setting: [lo, hi] (either end may be open or absent), plus
+    `also`, special values outside it (-1 for "auto"). The message is made from the same numbers."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    also: tuple[Any, ...] = ()
+    meaning: str = ""  # what the special values mean: "-1 (auto)"
+
+    def contains(self, value: float) -> bool:
+        if value in self.also:
+            return True
+        if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
+            return False
+        return not (self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi))
+
+    def describe(self) -> str:
+        if self.lo is not None and self.hi is not None:
+            span = f"in {'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}{')' if self.hi_open else ']'}"
+        elif self.lo is not None:
+            span = f"{'>' if self.lo_open else '>='} {_num(self.lo)}"
+        elif self.hi is not None:
+            span = f"{'<' if self.hi_open else '<='} {_num(self.hi)}"
+        else:
+            span = "finite"
+        if self.also:
+            special = self.meaning or " or ".join(repr(v) for v in self.also)
+            return f"{special} or {span}"
+        return span
+
+
+def _num(value: float) -> str:
+    return f"{value:,}".replace(",", "_") if isinstance(value, int) and abs(value) >= 100_000 else f"{value:g}"
+
+
+def bounded(
+    default: Any,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    also: tuple[Any, ...] = (),
+    meaning: str = "",
+    key: str = "",
+) -> Any:
+    """A dataclass field whose range lives next to it: `lr: float = bounded(1e-4, 0, 1, lo_open=True)`.
+
+    `key` overrides the name used in messages (`model.style_weight (lambda)`).
+    """
+    metadata: dict[str, Any] = {"range": Range(lo, hi, lo_open, hi_open, tuple(also), meaning)}
+    if key:
+        metadata["key"] = key
+    return field(default=default, metadata=metadata)
+
+
+def check_fields(obj: Any, prefix: str) -> None:
+    """The one checker: every float of `obj` must be finite, every field with a `range` inside it.
+
+    Raises ConfigError("<prefix>.<field> must be ..., got <value>"); the schemas call it first in
+    `__post_init__` and then add only the checks that relate two fields.
+    """
+    for spec in dataclasses.fields(obj):
+        value = getattr(obj, spec.name)
+        key = spec.metadata.get("key") or (f"{prefix}.{spec.name}" if prefix else spec.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number, got {value}")
+        bounds: Range | None = spec.metadata.get("range")
+        if bounds is None or value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number {bounds.describe()}, got {value!r}")
+        if not bounds.contains(value):
+            raise ConfigError(f"{key} must be {bounds.describe()}, got {value}")
+
+
 def _require(ok: bool, key: str, message: str) -> None:
     if not ok:
         raise ConfigError(f"{key} {message}")
 
 
-def _non_negative(key: str, value: float) -> None:
-    _require(value >= 0, key, f"must be >= 0, got {value}")
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
+    _require(value in choices, key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
 
 def _weights(key: str, value: str) -> None:
@@ -57,17 +143,15 @@ class AdaINConfig:
     """LitAdaIN: L = content_weight·L_c + style_weight·L_s (Huang & Belongie 2017, eq. 11)."""
 
     name: str = "adain"
-    content_weight: float = 1.0
-    style_weight: float = 10.0  # λ; the YAML sets it from the top-level `lambda`
+    content_weight: float = bounded(1.0, 0)
+    # λ; the YAML sets it from the top-level `lambda`
+    style_weight: float = bounded(10.0, 0, key="model.style_weight (lambda)")
     vgg_weights: str = "imagenet"  # "imagenet" | "random" | path to a torchvision VGG-19 state dict
     channels_last: bool = False  # NHWC convs: faster with tensor cores (AMP on recent GPUs)
 
     def __post_init__(self) -> None:
         _require(self.name == "adain", "model.name", f"must be 'adain' for this schema, got {self.name!r}")
-        _non_negative("model.content_weight", self.content_weight)
-        _require(
-            self.style_weight >= 0, "model.style_weight (lambda)", f"must be >= 0, got {self.style_weight}"
-        )
+        check_fields(self, "model")
         _require(
             self.content_weight + self.style_weight > 0,
             "model.content_weight + model.style_weight",
@@ -82,10 +166,10 @@ class JohnsonConfig:
 
     name: str = "johnson"
     style_image: str | None = None  # None: the first image of the generated sample style set
-    style_size: int = 512  # the style image's shorter side, in pixels, when its Grams are computed
-    content_weight: float = 1.0
-    style_weight: float = 1e-3  # seed Table 2 (Grams divided by C·H·W)
-    tv_weight: float = 0.0
+    style_size: int = bounded(512, 16, 8192)  # the style image's shorter side when its Grams are computed
+    content_weight: float = bounded(1.0, 0)
+    style_weight: float = bounded(1e-3, 0)  # seed Table 2 (Grams divided by C·H·W)
+    tv_weight: float = bounded(0.0, 0)
     output: str = "sigmoid"  # TransformerNet output: "sigmoid" (train default) | "clamp"
     vgg_weights: str = "imagenet"
     channels_last: bool = False
@@ -94,27 +178,18 @@ class JohnsonConfig:
         _require(
             self.name == "johnson", "model.name", f"must be 'johnson' for this schema, got {self.name!r}"
         )
+        check_fields(self, "model")
         _require(
             self.style_image is None or bool(self.style_image),
             "model.style_image",
             "must be a path to an image or null",
         )
         _require(
-            16 <= self.style_size <= 8192, "model.style_size", f"must be in [16, 8192], got {self.style_size}"
-        )
-        _non_negative("model.content_weight", self.content_weight)
-        _non_negative("model.style_weight", self.style_weight)
-        _non_negative("model.tv_weight", self.tv_weight)
-        _require(
             self.content_weight + self.style_weight > 0,
             "model.content_weight + model.style_weight",
             "must be > 0 (nothing to train otherwise)",
         )
-        _require(
-            self.output in ("sigmoid", "clamp"),
-            "model.output",
-            f"must be 'sigmoid' or 'clamp', got {self.output!r}",
-        )
+        _choice("model.output", self.output, ("sigmoid", "clamp"))
         _weights("model.vgg_weights", self.vgg_weights)
 
 
@@ -129,17 +204,14 @@ class OptimConfig:
     """Adam with the optional decay lr_t = lr / (1 + lr_decay·t) of Huang & Belongie's released code."""
 
     name: str = "adam"
-    lr: float = 1e-4
-    lr_decay: float = 0.0  # 5e-5 in the AdaIN paper; 0 keeps lr constant
-    beta1: float = 0.9
-    beta2: float = 0.999
+    lr: float = bounded(1e-4, 0, 1, lo_open=True)
+    lr_decay: float = bounded(0.0, 0, 1)  # 5e-5 in the AdaIN paper; 0 keeps lr constant
+    beta1: float = bounded(0.9, 0, 1, hi_open=True)
+    beta2: float = bounded(0.999, 0, 1, hi_open=True)
 
     def __post_init__(self) -> None:
         _require(self.name == "adam", "optim.name", f"must be 'adam', got {self.name!r}")
-        _require(0 < self.lr <= 1, "optim.lr", f"must be in (0, 1], got {self.lr}")
-        _require(0 <= self.lr_decay <= 1, "optim.lr_decay", f"must be in [0, 1], got {self.lr_decay}")
-        _require(0 <= self.beta1 < 1, "optim.beta1", f"must be in [0, 1), got {self.beta1}")
-        _require(0 <= self.beta2 < 1, "optim.beta2", f"must be in [0, 1), got {self.beta2}")
+        check_fields(self, "optim")
 
 
 # --------------------------------------------------------------------------- data
@@ -147,22 +219,26 @@ class OptimConfig:
 
 @dataclass
 class DataConfig:
-    """Content and style folders (searched recursively) and how training crops are made (SPEC "Data")."""
+    """Content and style folders (searched recursively) and how training crops are made (SPEC "Data").
+
+    The one list of data settings: StyleTransferDataModule takes this object as it is.
+    """
 
     content_dir: Any = None  # a folder or a list; empty: the generated sample set
     style_dir: Any = None
     val_content_dir: Any = None  # empty: a fixed subset of content_dir
     val_style_dir: Any = None
-    resize: int = 512  # shorter side before the crop; never a square resize
-    crop: int = 256
-    batch_size: int = 8
-    val_size: int = 8  # fixed validation pairs, decoded once
-    num_workers: int = -1  # per stream (content, style); -1: min(4, CPUs / 2)
+    resize: int = bounded(512, hi=8192)  # shorter side before the crop; never a square resize (>= crop)
+    crop: int = bounded(256, 8, 4096)
+    batch_size: int = bounded(8, 1, 4096)
+    val_size: int = bounded(8, 1, 10_000)  # fixed validation pairs, decoded once
+    num_workers: int = bounded(-1, 0, 256, also=(-1,), meaning="-1 (auto)")  # per stream; -1: min(4, CPUs/2)
     pin_memory: bool | None = None  # None: when training on a GPU
     persistent_workers: bool = True
-    prefetch_factor: int = 2
-    max_megapixels: float = 100.0  # larger paintings are skipped (JPEGs are first decoded at reduced scale)
-    sample_images: int = 24  # generated sample set: content images (half as many styles)
+    prefetch_factor: int = bounded(2, 1, 64)
+    # larger paintings are skipped (JPEGs are first decoded at reduced scale)
+    max_megapixels: float = bounded(100.0, 0, 1000, lo_open=True)
+    sample_images: int = bounded(24, 2, 1000)  # generated sample set: content images (half as many styles)
 
     def __post_init__(self) -> None:
         self.content_dir = _folders("data.content_dir", self.content_dir)
@@ -179,113 +255,68 @@ class DataConfig:
             "data.val_content_dir/data.val_style_dir",
             "must be given together",
         )
-        _require(8 <= self.crop <= 4096, "data.crop", f"must be in [8, 4096], got {self.crop}")
+        check_fields(self, "data")
         _require(
-            self.crop <= self.resize <= 8192,
+            self.crop <= self.resize,
             "data.resize",
-            f"must be in [data.crop, 8192] = [{self.crop}, 8192], got {self.resize} "
-            "(the crop is cut from the resized image)",
-        )
-        _require(
-            1 <= self.batch_size <= 4096, "data.batch_size", f"must be in [1, 4096], got {self.batch_size}"
-        )
-        _require(1 <= self.val_size <= 10000, "data.val_size", f"must be in [1, 10000], got {self.val_size}")
-        _require(
-            -1 <= self.num_workers <= 256,
-            "data.num_workers",
-            f"must be -1 (auto) or in [0, 256], got {self.num_workers}",
-        )
-        _require(
-            1 <= self.prefetch_factor <= 64,
-            "data.prefetch_factor",
-            f"must be in [1, 64], got {self.prefetch_factor}",
-        )
-        _require(
-            0 < self.max_megapixels <= 1000,
-            "data.max_megapixels",
-            f"must be in (0, 1000], got {self.max_megapixels}",
-        )
-        _require(
-            2 <= self.sample_images <= 1000,
-            "data.sample_images",
-            f"must be in [2, 1000], got {self.sample_images}",
+            f"must be >= data.crop = {self.crop}, got {self.resize} (the crop is cut from the resized image)",
         )
 
 
 # --------------------------------------------------------------------------- trainer, logger, checkpoint
 
+# TrainerConfig fields that are this project's, not pl.Trainer arguments
+_NOT_TRAINER_ARGS = "not_a_trainer_argument"
+
 
 @dataclass
 class TrainerConfig:
-    """What Lightning's Trainer gets; cadences follow the seed (§3.3): train logs every 100 steps,
-    validation every 500."""
+    """Lightning's Trainer arguments (each field is passed as it is, see `trainer_kwargs`); cadences
+    follow the seed (§3.3): train logs every 100 steps, validation every 500."""
 
     accelerator: str = "cpu"
     devices: Any = 1  # an int, a list of GPU ids, or "auto"
-    num_nodes: int = 1
+    num_nodes: int = bounded(1, 1, 100_000)
     strategy: str = "auto"  # "ddp" for several GPUs or machines
     precision: Any = "32"  # "32" | "16-mixed" | "bf16-mixed"
-    max_steps: int = 150_000  # seed Table 5
-    log_every_n_steps: int = 100
-    val_check_interval: int = 500  # in optimizer steps, across epochs
-    num_sanity_val_steps: int = 1
-    gradient_clip_val: float = 0.0  # 0: off
-    accumulate_grad_batches: int = 1
+    max_steps: int = bounded(150_000, 1, 10**9)  # seed Table 5
+    log_every_n_steps: int = bounded(100, 1)
+    val_check_interval: int = bounded(500, 1)  # in optimizer steps, across epochs
+    num_sanity_val_steps: int = bounded(1, 0)
+    gradient_clip_val: float = bounded(0.0, 0)  # 0: off
+    accumulate_grad_batches: int = bounded(1, 1)
     deterministic: bool = False
     benchmark: bool = False  # cuDNN autotuning (fixed crop sizes make it pay off)
     enable_progress_bar: bool = True
-    matmul_precision: str = "highest"  # "high" lets Ampere+ GPUs use TF32
+    # "high" lets Ampere+ GPUs use TF32 (torch.set_float32_matmul_precision, not a Trainer argument)
+    matmul_precision: str = field(default="highest", metadata={_NOT_TRAINER_ARGS: True})
 
     def __post_init__(self) -> None:
         self.precision = str(self.precision)
-        _require(
-            self.precision in PRECISIONS,
-            "trainer.precision",
-            f"must be one of {PRECISIONS}, got {self.precision!r}",
-        )
-        _require(
-            self.accelerator in ACCELERATORS,
-            "trainer.accelerator",
-            f"must be one of {ACCELERATORS}, got {self.accelerator!r}",
-        )
+        _choice("trainer.precision", self.precision, PRECISIONS)
+        _choice("trainer.accelerator", self.accelerator, ACCELERATORS)
         devices = self.devices
         ok = (
             devices == "auto"
-            or (isinstance(devices, int) and (devices >= 1 or devices == -1))
+            or (isinstance(devices, int) and not isinstance(devices, bool) and (devices >= 1 or devices == -1))
             or (isinstance(devices, list) and all(isinstance(d, int) and d >= 0 for d in devices) and devices)
         )
         _require(
             bool(ok), "trainer.devices", f"must be a count >= 1, -1, 'auto' or a list of ids, got {devices!r}"
         )
-        _require(1 <= self.num_nodes <= 100_000, "trainer.num_nodes", f"must be >= 1, got {self.num_nodes}")
+        check_fields(self, "trainer")
         _require(bool(self.strategy), "trainer.strategy", "must not be empty")
-        _require(1 <= self.max_steps <= 10**9, "trainer.max_steps", f"must be >= 1, got {self.max_steps}")
-        _require(
-            self.log_every_n_steps >= 1,
-            "trainer.log_every_n_steps",
-            f"must be >= 1, got {self.log_every_n_steps}",
-        )
-        _require(
-            self.val_check_interval >= 1,
-            "trainer.val_check_interval",
-            f"must be >= 1 step, got {self.val_check_interval}",
-        )
-        _require(
-            self.num_sanity_val_steps >= 0,
-            "trainer.num_sanity_val_steps",
-            f"must be >= 0, got {self.num_sanity_val_steps}",
-        )
-        _non_negative("trainer.gradient_clip_val", self.gradient_clip_val)
-        _require(
-            self.accumulate_grad_batches >= 1,
-            "trainer.accumulate_grad_batches",
-            f"must be >= 1, got {self.accumulate_grad_batches}",
-        )
-        _require(
-            self.matmul_precision in ("highest", "high", "medium"),
-            "trainer.matmul_precision",
-            f"must be 'highest', 'high' or 'medium', got {self.matmul_precision!r}",
-        )
+        _choice("trainer.matmul_precision", self.matmul_precision, ("highest", "high", "medium"))
+
+    def trainer_kwargs(self) -> dict[str, Any]:
+        """Every Trainer argument of this schema, as pl.Trainer(**...) takes it."""
+        kwargs = {
+            spec.name: getattr(self, spec.name)
+            for spec in dataclasses.fields(self)
+            if not spec.metadata.get(_NOT_TRAINER_ARGS)
+        }
+        kwargs["gradient_clip_val"] = kwargs["gradient_clip_val"] or None  # 0 means off
+        return kwargs
 
 
 @dataclass
@@ -293,13 +324,11 @@ class LoggerConfig:
     """TensorBoard under <run dir>/tensorboard: scalars, a validation image grid, the hyperparameters."""
 
     name: str = "tensorboard"
-    grid_images: int = 4  # validation samples shown in the image grid; 0: no images
+    grid_images: int = bounded(4, 0, 64)  # validation samples shown in the image grid; 0: no images
 
     def __post_init__(self) -> None:
         _require(self.name == "tensorboard", "logger.name", f"must be 'tensorboard', got {self.name!r}")
-        _require(
-            0 <= self.grid_images <= 64, "logger.grid_images", f"must be in [0, 64], got {self.grid_images}"
-        )
+        check_fields(self, "logger")
 
 
 @dataclass
@@ -307,22 +336,36 @@ class CheckpointConfig:
     """Numbered checkpoints every `every_n_steps` (seed: 10,000) and `last.ckpt` every
     `last_every_n_steps`, so a crash costs at most that many steps."""
 
-    every_n_steps: int = 10_000
-    last_every_n_steps: int = 1_000
-    keep: int = -1  # numbered checkpoints kept; -1: all
+    every_n_steps: int = bounded(10_000, 1)
+    last_every_n_steps: int = bounded(1_000, 1)
+    keep: int = bounded(-1, 1, also=(-1,), meaning="-1 (all)")  # numbered checkpoints kept
 
     def __post_init__(self) -> None:
+        check_fields(self, "checkpoint")
+
+
+# --------------------------------------------------------------------------- the root keys
+
+
+@dataclass
+class RootConfig:
+    """The keys at the top of train.yaml. `lambda` is a Python keyword, hence `lambda_` here; it is
+    the style weight that the model YAML interpolates (`model.style_weight: ${lambda}`)."""
+
+    seed: int = bounded(0, 0, 2**32, hi_open=True)  # weights, data order and random VGG weights
+    ckpt_path: str | None = None  # "last", a .ckpt file or a run folder
+    lambda_: float | None = bounded(None, 0, key="lambda")
+
+    def __post_init__(self) -> None:
+        check_fields(self, "")
         _require(
-            self.every_n_steps >= 1, "checkpoint.every_n_steps", f"must be >= 1, got {self.every_n_steps}"
+            self.ckpt_path is None or (isinstance(self.ckpt_path, str) and bool(self.ckpt_path)),
+            "ckpt_path",
+            f"must be 'last', a checkpoint file or a run folder, got {self.ckpt_path!r}",
         )
-        _require(
-            self.last_every_n_steps >= 1,
-            "checkpoint.last_every_n_steps",
-            f"must be >= 1, got {self.last_every_n_steps}",
-        )
-        _require(
-            self.keep == -1 or self.keep >= 1, "checkpoint.keep", f"must be -1 (all) or >= 1, got {self.keep}"
-        )
+
+
+ROOT_KEYS = {"seed": "seed", "ckpt_path": "ckpt_path", "lambda": "lambda_"}  # YAML key -> field
 
 
 @dataclass
@@ -386,13 +429,22 @@ def validate(cfg: DictConfig) -> TrainSettings:
         key = getattr(err, "full_key", None)
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError(f"{key}: {reason}" if key else f"invalid configuration: {reason}") from err
-    seed = cfg.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+    root = _root(cfg)
+    return TrainSettings(seed=root.seed, ckpt_path=root.ckpt_path, **parts)
+
+
+def _root(cfg: DictConfig) -> RootConfig:
+    values = {}
+    for key, name in ROOT_KEYS.items():
+        if key in cfg:
+            try:
+                values[name] = cfg[key]
+            except Exception as err:  # an interpolation that does not resolve
+                raise ConfigError(f"{key}: {str(err).splitlines()[0]}") from err
+    seed = values.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):  # 1.5 or "x" is no seed
         raise ConfigError(f"seed must be an integer in [0, 2**32), got {seed!r}")
-    ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path is not None and (not isinstance(ckpt_path, str) or not ckpt_path):
-        raise ConfigError(f"ckpt_path must be 'last', a checkpoint file or a run folder, got {ckpt_path!r}")
-    return TrainSettings(seed=seed, ckpt_path=ckpt_path, **parts)
+    return RootConfig(**values)
 
 
 def _to_schema(node: Any, schema: type) -> Any:
@@ -404,8 +456,14 @@ def _to_schema(node: Any, schema: type) -> Any:
                     f"{node._key()} has schema {type(obj).__name__}, expected {schema.__name__}"
                 )
             return obj
-        return schema(**obj)  # a plain dict (a node without a schema in its defaults)
+        return schema(**cast("dict[str, Any]", obj))  # a plain dict (a node without a schema in its defaults)
     raise ConfigError(f"{node!r} is not a config group")
 
 
 register_configs()
+
+
+def compose_config(overrides: list[str] | None = None) -> DictConfig:
+    """The training config from conf/ with command-line style overrides, without starting a run."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides or []))

@@ -9,6 +9,7 @@ replacement from an endless stream, so a 150,000-step run needs no epoch length.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import logging
 import math
 import multiprocessing
@@ -27,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_in
 
 from stylexfer.errors import ImageError, StylexferError
 from stylexfer.files.images import is_image_file, load_image, save_image, to_tensor
+from stylexfer.training.config import DataConfig
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,8 @@ class ImageSource:
 
     @property
     def skipped(self) -> int:
-        return int(np.frombuffer(self.bad, dtype=np.int8)[: len(self.files)].sum())
+        # a ctypes array is a buffer; numpy's stubs do not list ctypes arrays among buffer types
+        return int(np.frombuffer(self.bad, dtype=np.int8)[: len(self.files)].sum())  # type: ignore[call-overload]
 
     def load(self, index: int, rng: random.Random | None) -> Tensor | None:
         """(3, crop, crop) in [0, 1], or None after flagging and reporting an unusable file."""
@@ -171,58 +174,37 @@ class PairDataset(Dataset):
 
 class StyleTransferDataModule(pl.LightningDataModule):
     """Random pairs of random crops for training (`{"content": ..., "style": ...}` loaders that
-    Lightning zips), and a fixed validation subset.
+    Lightning zips), and a fixed validation subset, from the validated `data` settings.
 
     Folder paths that are relative resolve against `base_dir` (the folder the command ran in).
     """
 
-    def __init__(
-        self,
-        *,
-        content_dir: list[str],
-        style_dir: list[str],
-        val_content_dir: list[str],
-        val_style_dir: list[str],
-        resize: int,
-        crop: int,
-        batch_size: int,
-        val_size: int,
-        num_workers: int,
-        pin_memory: bool | None,
-        persistent_workers: bool,
-        prefetch_factor: int,
-        max_megapixels: float,
-        seed: int,
-        base_dir: str,
-    ) -> None:
+    def __init__(self, data: DataConfig, *, seed: int, base_dir: str | os.PathLike) -> None:
         super().__init__()
         base = Path(base_dir)
-        self.content_dirs = [str((base / p).resolve()) for p in content_dir]
-        self.style_dirs = [str((base / p).resolve()) for p in style_dir]
-        self.val_content_dirs = [str((base / p).resolve()) for p in val_content_dir]
-        self.val_style_dirs = [str((base / p).resolve()) for p in val_style_dir]
+        self.content_dirs = [str((base / p).resolve()) for p in data.content_dir]
+        self.style_dirs = [str((base / p).resolve()) for p in data.style_dir]
+        self.val_content_dirs = [str((base / p).resolve()) for p in data.val_content_dir]
+        self.val_style_dirs = [str((base / p).resolve()) for p in data.val_style_dir]
         # logged with the run and stored in checkpoints: the absolute folders, not what was typed
         self.save_hyperparameters(
-            {
+            dataclasses.asdict(data)
+            | {
                 "content_dir": self.content_dirs,
                 "style_dir": self.style_dirs,
                 "val_content_dir": self.val_content_dirs,
                 "val_style_dir": self.val_style_dirs,
-                "resize": resize,
-                "crop": crop,
-                "batch_size": batch_size,
-                "val_size": val_size,
-                "max_megapixels": max_megapixels,
                 "seed": seed,
             }
         )
-        self.resize, self.crop = resize, crop
-        self.batch_size, self.val_size = batch_size, val_size
-        self.num_workers = min(4, max(1, (os.cpu_count() or 2) // 2)) if num_workers < 0 else num_workers
-        self.pin_memory = pin_memory
-        self.persistent_workers = persistent_workers
-        self.prefetch_factor = prefetch_factor
-        self.max_pixels = int(max_megapixels * 1e6)
+        self.resize, self.crop = data.resize, data.crop
+        self.batch_size, self.val_size = data.batch_size, data.val_size
+        workers = data.num_workers
+        self.num_workers = min(4, max(1, (os.cpu_count() or 2) // 2)) if workers < 0 else workers
+        self.pin_memory = data.pin_memory
+        self.persistent_workers = data.persistent_workers
+        self.prefetch_factor = data.prefetch_factor
+        self.max_pixels = int(data.max_megapixels * 1e6)
         self.seed = seed
         self.sources: dict[str, ImageSource] = {}
         self.val_set: PairDataset | None = None

@@ -21,23 +21,38 @@ from pathlib import Path
 import hydra
 import pytorch_lightning as pl
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import LearningRateMonitor, TQDMProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from stylexfer.errors import StylexferError
 from stylexfer.runtime import tune_cpu_allocator
-from stylexfer.training.callbacks import AtomicCheckpointIO, DataHealth, make_checkpoint_callbacks, resolve_resume
-from stylexfer.training.config import ConfigError, TrainSettings, validate
+from stylexfer.training.callbacks import (
+    AtomicCheckpointIO,
+    CheckpointWriteError,
+    DataHealth,
+    make_checkpoint_callbacks,
+    resolve_resume,
+    resume_hint,
+)
+from stylexfer.training.config import (  # compose_config re-exported: callers compose configs from here
+    CONFIG_DIR,
+    ConfigError,
+    JohnsonConfig,
+    TrainerConfig,
+    TrainSettings,
+    compose_config,  # noqa: F401
+    validate,
+)
 from stylexfer.training.data import StyleTransferDataModule, sample_data
+from stylexfer.training.hydra_errors import explain_hydra_error
 from stylexfer.training.runfolder import RunLock, discard_unused_run_dir
-from stylexfer.training.systems import build_system
+from stylexfer.training.systems import NonFiniteError, build_system
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"  # shipped inside the package
 SPECIAL_WEIGHTS = ("imagenet", "random")
 
 
@@ -81,10 +96,36 @@ def quiet_lightning() -> None:
         warnings.filterwarnings("ignore", message=pattern)
 
 
-def compose_config(overrides: list[str] | None = None) -> DictConfig:
-    """The training config from conf/ with command-line style overrides, without starting a run."""
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides or []))
+def check_startup(settings: TrainSettings, *, base_dir: Path) -> None:
+    """What the schemas cannot see and must be known before anything touches the disk: that the
+    files the config names exist and that the accelerator it asks for is on this machine."""
+    model = settings.model
+    if model.vgg_weights not in SPECIAL_WEIGHTS:
+        path = (base_dir / model.vgg_weights).resolve()
+        if not path.is_file():
+            raise ConfigError(
+                f"model.vgg_weights: {path} is not a file; pass 'imagenet', 'random' or the path of a "
+                "VGG state dict"
+            )
+    if isinstance(model, JohnsonConfig) and model.style_image is not None:
+        path = (base_dir / model.style_image).resolve()
+        if not path.is_file():
+            raise ConfigError(
+                f"model.style_image: {path} does not exist; pass model.style_image=<path to an image>"
+            )
+    check_accelerator(settings.trainer)
+
+
+def check_accelerator(trainer: TrainerConfig) -> None:
+    """A GPU run on a machine without one stops here, not in Lightning after the set-up."""
+    accelerator = trainer.accelerator
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator}: no CUDA GPU is available on this machine; "
+            "use trainer=cpu (or trainer=ddp trainer.accelerator=cpu for several CPU processes)"
+        )
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("trainer.accelerator=mps: no Apple GPU is available on this machine; use trainer=cpu")
 
 
 def resolve_inputs(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> TrainSettings:
@@ -102,7 +143,7 @@ def resolve_inputs(settings: TrainSettings, *, output_dir: Path, base_dir: Path)
             data.val_size = min(data.val_size, data.sample_images)
     if model.vgg_weights not in SPECIAL_WEIGHTS:
         model.vgg_weights = str((base_dir / model.vgg_weights).resolve())
-    if model.name == "johnson":
+    if isinstance(model, JohnsonConfig):  # the schema of model.name == "johnson"
         if model.style_image is None:
             model.style_image = str(
                 sorted(sample_data(output_dir, count=data.sample_images)[1].glob("*.png"))[0]
@@ -121,6 +162,7 @@ def run(cfg: DictConfig, *, output_dir: str | Path, base_dir: str | Path) -> Run
     """One training run from a composed config; writes only under `output_dir`."""
     settings = validate(cfg)  # before anything touches the disk
     output_dir, base_dir = Path(output_dir).resolve(), Path(base_dir).resolve()
+    check_startup(settings, base_dir=base_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     if os.environ.get("LOCAL_RANK", "0") != "0":  # a DDP worker process: rank 0 holds the lock
         return _run(settings, output_dir=output_dir, base_dir=base_dir)
@@ -130,7 +172,10 @@ def run(cfg: DictConfig, *, output_dir: str | Path, base_dir: str | Path) -> Run
 
 def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunResult:
     checkpoint_dir = output_dir / "checkpoints"
-    resume = resolve_resume(settings.ckpt_path, run_checkpoints=checkpoint_dir, base_dir=base_dir)
+    model_name = settings.model.name
+    resume = resolve_resume(
+        settings.ckpt_path, run_checkpoints=checkpoint_dir, base_dir=base_dir, model=model_name
+    )
     settings = resolve_inputs(settings, output_dir=output_dir, base_dir=base_dir)
     data, trainer_cfg = settings.data, settings.trainer
 
@@ -139,23 +184,7 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode", category=UserWarning)
     pl.seed_everything(settings.seed, workers=True, verbose=False)  # random VGG weights match on resume
     torch.set_float32_matmul_precision(trainer_cfg.matmul_precision)
-    datamodule = StyleTransferDataModule(
-        content_dir=data.content_dir,
-        style_dir=data.style_dir,
-        val_content_dir=data.val_content_dir,
-        val_style_dir=data.val_style_dir,
-        resize=data.resize,
-        crop=data.crop,
-        batch_size=data.batch_size,
-        val_size=data.val_size,
-        num_workers=data.num_workers,
-        pin_memory=data.pin_memory,
-        persistent_workers=data.persistent_workers,
-        prefetch_factor=data.prefetch_factor,
-        max_megapixels=data.max_megapixels,
-        seed=settings.seed,
-        base_dir=str(base_dir),
-    )
+    datamodule = StyleTransferDataModule(data, seed=settings.seed, base_dir=base_dir)
     datamodule.setup("fit")  # missing folders, too few usable images: fail before building the model
     system = build_system(settings.model, settings.optim, grid_images=settings.logger.grid_images)
 
@@ -177,22 +206,9 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         *([TQDMProgressBar()] if trainer_cfg.enable_progress_bar else []),
     ]
     trainer = pl.Trainer(
-        accelerator=trainer_cfg.accelerator,
-        devices=trainer_cfg.devices,
-        num_nodes=trainer_cfg.num_nodes,
-        strategy=trainer_cfg.strategy,
-        precision=trainer_cfg.precision,
-        max_steps=trainer_cfg.max_steps,
-        max_epochs=-1,
-        log_every_n_steps=trainer_cfg.log_every_n_steps,
-        val_check_interval=trainer_cfg.val_check_interval,
-        check_val_every_n_epoch=None,
-        num_sanity_val_steps=trainer_cfg.num_sanity_val_steps,
-        gradient_clip_val=trainer_cfg.gradient_clip_val or None,
-        accumulate_grad_batches=trainer_cfg.accumulate_grad_batches,
-        deterministic=trainer_cfg.deterministic,
-        benchmark=trainer_cfg.benchmark,
-        enable_progress_bar=trainer_cfg.enable_progress_bar,
+        **trainer_cfg.trainer_kwargs(),
+        max_epochs=-1,  # the streams are endless: max_steps ends the run
+        check_val_every_n_epoch=None,  # val_check_interval counts steps across epochs
         enable_model_summary=False,
         default_root_dir=str(output_dir),
         logger=logger,
@@ -201,14 +217,19 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
     )
     try:
         trainer.fit(system, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
-    except RuntimeError as err:
-        if "DataLoader worker" in str(err):
-            raise TrainingError(
-                f"training stopped at step {trainer.global_step}: a data-loader worker died "
-                f"({str(err).splitlines()[0]}); checkpoints are in {checkpoint_dir}: "
-                f"resume with ckpt_path={output_dir}"
-            ) from err
-        raise
+    except (NonFiniteError, CheckpointWriteError) as err:
+        raise type(err)(f"{err}; {resume_hint(checkpoint_dir, model=model_name)}") from err
+    except Exception as err:
+        if isinstance(err, StylexferError):  # also one re-raised from a loader worker
+            reason = one_line(err)
+        elif "DataLoader worker" in str(err):
+            reason = f"a data-loader worker died ({one_line(err)})"
+        else:
+            raise
+        raise TrainingError(
+            f"training stopped at step {trainer.global_step}: {reason}; "
+            f"{resume_hint(checkpoint_dir, model=model_name)}"
+        ) from err
     skipped = health.reported
     last = checkpoint_dir / "last.ckpt"
     if trainer.is_global_zero:
@@ -221,8 +242,32 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
     return RunResult(output_dir, checkpoint_dir, last, trainer.global_step, skipped)
 
 
+def one_line(err: BaseException) -> str:
+    """An exception's message on one line. One re-raised from a loader worker carries the worker's
+    traceback ("Caught X in DataLoader worker process 0. Original Traceback ..."): keep its last
+    line, the original message, without the exception's class name."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    if "Original Traceback" in str(err):
+        return re.sub(r"^[\w.]+(Error|Exception): ", "", lines[-1]) + " (in a data-loader worker)"
+    return lines[0]
+
+
+def main() -> None:
+    """`python -m stylexfer.train`: Hydra's own errors (an unknown key, a wrong type, a missing
+    option) become one line with the closest valid keys and exit code 2, like every other
+    configuration error. Hydra re-raises them instead of printing them when HYDRA_FULL_ERROR is set."""
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    try:
+        hydra_main()
+    except HydraException as err:
+        print(f"stylexfer.train: error: {explain_hydra_error(err, sys.argv[1:])}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     """Hydra's entry point: one job of a run or a sweep."""
     runtime = HydraConfig.get().runtime
     tune_cpu_allocator()  # loader workers fork after this and inherit it

@@ -15,7 +15,7 @@ Checkpoint layout (read without Lightning by `stylexfer.files.modelfile`, `torch
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
 import torch
@@ -32,15 +32,23 @@ CHECKPOINT_FORMAT = 1
 
 
 class NonFiniteError(StylexferError, FloatingPointError):
-    """The loss or the weights became NaN or infinite; training stops before anything is saved."""
+    """The loss or the weights became NaN or infinite; training stops before anything is saved.
+
+    The message names no checkpoint: the run adds the newest good one it can find."""
 
 
 class _StyleTransferSystem(pl.LightningModule):
     """What both systems share: Adam with lr/(1 + decay·step), finite checks, plain checkpoints."""
 
     model_name = ""
-    frozen_prefixes: tuple[str, ...] = ()
     grid_images = 4  # validation samples in the logged image grid (set by build_system)
+    if TYPE_CHECKING:  # Lightning types hparams as a MutableMapping; ours is an AttributeDict of primitives
+        hparams: Any
+
+    @property
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        """State-dict key prefixes of frozen parts, left out of checkpoints."""
+        return ()
 
     def _weigh(self, terms: dict[str, Tensor]) -> Tensor:
         total = self.hparams.content_weight * terms["content"] + self.hparams.style_weight * terms["style"]
@@ -67,8 +75,7 @@ class _StyleTransferSystem(pl.LightningModule):
             values = ", ".join(f"{key}={value.item():.4g}" for key, value in terms.items())
             raise NonFiniteError(
                 f"training stopped: the loss became {total.item()} at step {self.global_step} ({values}); "
-                "the checkpoints already written hold finite weights. Resume from checkpoints/last.ckpt "
-                "with a smaller optim.lr, trainer.gradient_clip_val > 0 or trainer.precision=32"
+                "resume with a smaller optim.lr, trainer.gradient_clip_val > 0 or trainer.precision=32"
             )
 
     def _prepare(self, images: Tensor) -> Tensor:
@@ -106,8 +113,8 @@ class _StyleTransferSystem(pl.LightningModule):
         if bad:
             raise NonFiniteError(
                 f"not saving the checkpoint of step {self.global_step}: {len(bad)} weight tensor(s) hold "
-                f"NaN or infinity (first: {bad[0]}); the previous checkpoints are kept. Resume from "
-                "checkpoints/last.ckpt with a smaller optim.lr"
+                f"NaN or infinity (first: {bad[0]}); the previous checkpoints are kept. Resume with a "
+                "smaller optim.lr"
             )
         checkpoint["stylexfer"] = {
             "format": CHECKPOINT_FORMAT,
@@ -120,7 +127,7 @@ class _StyleTransferSystem(pl.LightningModule):
         count = min(self.grid_images, rows[0].shape[0])
         if count == 0 or self.trainer.sanity_checking or self.logger is None:
             return
-        experiment = getattr(self.logger, "experiment", None)
+        experiment: Any = getattr(self.logger, "experiment", None)
         if not hasattr(experiment, "add_image"):
             return
         tiles = torch.stack([row[:count].float().clamp(0, 1) for row in rows], dim=1).flatten(0, 1)
