@@ -1,6 +1,6 @@
 # Every target shares one virtual environment and one install stamp.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
@@ -10,13 +10,20 @@ STAMP := $(VENV)/.installed
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+# TORCH=cpu: PyTorch's CPU-only wheels, without the CUDA libraries of the default wheel (whose install
+# measured 5.7 GB); everything else still comes from the default index.
+TORCH ?=
+TORCH_INDEX := $(if $(filter cpu,$(TORCH)),--index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple,)
 
-install: $(STAMP) ## create .venv and install the project with its dev extras
+$(STAMP): pyproject.toml
+	@echo "== creating $(VENV) and installing stylexfer with its dev extras (a few minutes; pip shows its progress)"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install --progress-bar on $(TORCH_INDEX) -e '.[dev]'
+	touch $(STAMP)
+	@echo "== installed: $$(du -sh $(VENV) | cut -f1) in $(VENV); activate it with: source $(VENV)/bin/activate"
+
+install: $(STAMP) ## create .venv and install the project with its dev extras (TORCH=cpu: CPU-only PyTorch)
 
 lint: $(STAMP) ## ruff, the layer contract (lint-imports) and mypy over src/
 	$(VENV)/bin/ruff check $(wildcard src tests scripts benchmarks)
@@ -29,7 +36,7 @@ test: lint ## the checks of `make lint`, then the whole test suite (CPU, no netw
 test-fast: $(STAMP) ## the test suite without the `slow` tests (under a minute on 2 cores)
 	$(PY) -m pytest -q -m "not slow"
 
-demo: $(STAMP) ## train a small AdaIN model on the embedded sample set, then stylize samples into outputs/demo/
+demo: $(STAMP) ## pretrained AdaIN pictures (when downloadable), then a short training, into outputs/demo/
 	$(PY) -m stylexfer.demo
 
 bench: $(STAMP) ## the performance benchmark (prints a table, writes outputs/bench/*.json)

@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     weights = import_files(args.kind, args.files)
     path = write_safetensors(weights, args.out, overwrite=args.overwrite)
     print(
-        f"wrote {path} ({describe(weights.spec)}); use it with: stylexfer stylize PHOTO --model {path}"
+        f"wrote {path} ({describe(weights.spec)}); use it with: stylexfer stylize PHOTO "
+        f"{'--style PAINTING ' if weights.spec.kind == 'adain' else ''}--model {path}"
     )
     return 0

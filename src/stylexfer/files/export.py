@@ -96,10 +96,13 @@ def export_torchscript(net: nn.Module, spec: ModelSpec, path: str | os.PathLike)
         traced = torch.jit.trace(graph, example, check_trace=False)
     tmp = temporary_path(path)
     try:
-        torch.jit.save(traced, str(tmp))
+        with warnings.catch_warnings():  # "torch.jit.* is deprecated": the file format is still what we ship
+            warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated")
+            torch.jit.save(traced, str(tmp))
+            loaded = torch.jit.load(str(tmp))
         _, test = _graph_and_inputs(net, spec, (72, 96))
         with torch.no_grad():
-            diff = (torch.jit.load(str(tmp))(*test) - _reference(net, spec, test)).abs().max().item()
+            diff = (loaded(*test) - _reference(net, spec, test)).abs().max().item()
         return _finish(tmp, path, diff, "TorchScript")
     finally:
         with contextlib.suppress(OSError):

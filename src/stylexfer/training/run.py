@@ -24,7 +24,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from omegaconf import DictConfig
-from pytorch_lightning.callbacks import LearningRateMonitor
+from pytorch_lightning.callbacks import LearningRateMonitor, TQDMProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from stylexfer.errors import StylexferError
@@ -70,6 +70,31 @@ class RunResult:
     last_checkpoint: Path
     global_step: int
     skipped_files: int
+
+
+# Lightning's notices that inform no one; what informs (steps, losses, where files go) stays.
+_NOISE_RECORDS = re.compile(r"💡 Tip|^(GPU|TPU|HPU) available: ")
+_NOISE_WARNINGS = (
+    r"Checkpoint directory .* exists and is not empty",  # every resume: the folder is ours on purpose
+    r"The dirpath has changed from",  # a resumed run's folder was moved or resumed elsewhere: still fine
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # Lightning's own use of a torch API
+)
+
+
+class _DropNotices(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _NOISE_RECORDS.search(record.getMessage())
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's marketing tips, accelerator roll-call and warnings about our own choices
+    (idempotent; also applies in DDP workers, which run `run` again)."""
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropNotices) for f in logger.filters):
+            logger.addFilter(_DropNotices())
+    for pattern in _NOISE_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
 
 
 def check_startup(settings: TrainSettings, *, base_dir: Path) -> None:
@@ -155,6 +180,7 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
     settings = resolve_inputs(settings, output_dir=output_dir, base_dir=base_dir)
     data, trainer_cfg = settings.data, settings.trainer
 
+    quiet_lightning()
     # the frozen VGG is in eval mode on purpose (VGGFeatures.train is a no-op)
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode", category=UserWarning)
     pl.seed_everything(settings.seed, workers=True, verbose=False)  # random VGG weights match on resume
@@ -179,6 +205,8 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         ),
         LearningRateMonitor(logging_interval="step"),
         health,
+        # tqdm's bar whether or not `rich` is installed: Rich's shows an endless run as "Epoch 0/-2"
+        *([TQDMProgressBar()] if trainer_cfg.enable_progress_bar else []),
     ]
     summary = RunSummary(output_dir, summary_hparams(settings))
     callbacks.append(summary)
