@@ -17,7 +17,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from stylexfer.errors import StylexferError, one_line
-from stylexfer.files.atomic import atomic_open
+from stylexfer.files.atomic import atomic_open, atomic_write_bytes
 from stylexfer.files.torchfile import check_archive
 from stylexfer.training.runfolder import LOCK_NAME, is_locked, pid_alive
 
@@ -318,21 +318,10 @@ SUMMARY_NAME = "final.json"
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """json.dump into a temporary file beside `path`, fsync, rename: readers see the old or the new file."""
+    """JSON through the one atomic writer: readers see the old or the new file, never half of one."""
     import json
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, allow_nan=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=True).encode("utf-8"))
 
 
 class RunSummary(pl.Callback):
