@@ -375,5 +375,6 @@ class RunSummary(pl.Callback):
             f"eval/{k}": v for k, v in self.extra.get("evaluate", {}).items() if isinstance(v, float)
         }
         if logger is not None and trainer.is_global_zero and metrics:
-            logger.log_hyperparams(self.hparams, metrics)
+            # under hparams/ so the HParams entry does not add a step-0 point to the training curves
+            logger.log_hyperparams(self.hparams, {f"hparams/{k}": v for k, v in metrics.items()})
         self.write(trainer, "finished")
