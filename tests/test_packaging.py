@@ -44,11 +44,13 @@ def test_a_wheel_ships_the_configs_and_trains_one_step_outside_the_checkout(tmp_
         check=True,
     ).stdout.strip()
     Path(purelib, "zz_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # a checkout on the path must not count
     install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)],
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
     if install.returncode != 0:  # pip older than 22.3 has no --python: install with the venv's own pip path
         install = subprocess.run(
@@ -60,16 +62,15 @@ def test_a_wheel_ships_the_configs_and_trains_one_step_outside_the_checkout(tmp_
     assert install.returncode == 0, install.stderr[-2000:]
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     where = subprocess.run(
         [str(python), "-c", "import stylexfer; print(stylexfer.__file__)"],
         capture_output=True,
         text=True,
         cwd=outside,
         env=env,
-        check=True,
-    ).stdout
-    assert where.startswith(purelib), where  # the installed copy, not the checkout
+    )
+    assert where.returncode == 0, where.stderr[-2000:]
+    assert where.stdout.startswith(purelib), where.stdout  # the installed copy, not the checkout
     result = subprocess.run(
         [str(python), "-m", "stylexfer.train", "debug=fast", "trainer.max_steps=1", f"hydra.run.dir={outside / 'run'}"],
         capture_output=True,
