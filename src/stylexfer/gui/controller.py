@@ -267,6 +267,7 @@ class Controller:
         self.result: Image.Image | None = None  # last finished stylization (set by poll, on the Tk thread)
         self.before: Image.Image | None = None  # the content that result was made from
         self.stylizing = False
+        self.model_kind: str | None = None  # "adain" or "johnson" once the chosen model has loaded
         saved = self.recent.save_folder
         self.last_save_folder: Path | None = Path(saved) if saved else None
         self.gallery_generation = 0
@@ -283,6 +284,7 @@ class Controller:
     def set_model(self, path: str | os.PathLike) -> None:
         """Remember the model file and load it in the background (a ModelLoaded or Failed event)."""
         model_path = self.model_path = Path(path)
+        self.model_kind = None
         self.recent.add("model", model_path)
         self._submit(lambda: self._load_job(model_path))
 
@@ -327,14 +329,19 @@ class Controller:
     def request(self, *, alpha: float, preserve_color: bool) -> StylizeRequest:
         """The inference request the current settings make; StylexferError (in the window's terms)
         when they do not fit together. Weights are sent for a mix without a mask; a mask ignores them."""
+        fixed_style = self.model_kind == "johnson"  # its style is built in: styles picked earlier do not count
+        n_styles = 0 if fixed_style else len(self.styles)
         weights = None
-        if len(self.styles) > 1 and self.mask_path is None:
+        if n_styles > 1 and self.mask_path is None:
             weights = tuple(self.style_weights)
         try:
-            return StylizeRequest(alpha=float(alpha), n_styles=len(self.styles), style_weights=weights,
-                                  mask=self.mask_path, preserve_color=bool(preserve_color))
+            request = StylizeRequest(alpha=float(alpha), n_styles=n_styles, style_weights=weights,
+                                     mask=self.mask_path, preserve_color=bool(preserve_color))
+            if self.model_kind is not None and self.model_path is not None:
+                request.check_model(self.model_kind, self.model_path.name)
         except RequestError as err:
             raise StylexferError(one_line(err)) from None
+        return request
 
     def stylize(self, *, alpha: float, preserve_color: bool) -> None:
         """Start a stylization in the background: Progress events, then one Result, Failed or Stopped.
@@ -372,6 +379,8 @@ class Controller:
             if isinstance(event, Result):
                 self.result, self.before = event.image, event.before
                 self.stylizing = False
+            elif isinstance(event, ModelLoaded) and event.path == self.model_path:
+                self.model_kind = event.kind
             elif isinstance(event, Stopped) or (isinstance(event, Failed) and event.action == "stylize"):
                 self.stylizing = False
             elif isinstance(event, Thumbnail) and event.generation != self.gallery_generation:

@@ -122,7 +122,7 @@ def system_theme() -> str:
     if forced in ("dark", "light"):
         return forced
     try:
-        import darkdetect  # type: ignore[import-untyped,unused-ignore]
+        import darkdetect
 
         detected = darkdetect.theme()
     except Exception:  # not installed, or a desktop it cannot ask
