@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 tk = pytest.importorskip("tkinter", reason="this Python has no Tkinter (Debian/Ubuntu: apt install python3-tk)")
-from PIL import Image, ImageDraw, ImageGrab  # noqa: E402
+from PIL import Image, ImageGrab  # noqa: E402
 
 from stylexfer.files.images import load_image  # noqa: E402
 from stylexfer.files.modelfile import build_net, read_model_file  # noqa: E402

@@ -247,8 +247,9 @@ class StylexferApp:
         self.model_info.grid(row=1, column=1, sticky="w")
         model.columnconfigure(1, weight=1)
 
-        self.warning_label = ttk.Label(main, text="", style="Warning.TLabel", padding=(pad, pad // 2),
-                                       anchor="w", justify="left")
+        # A classic label: every ttk theme draws its own label background, this bar must stand out.
+        self.warning_label = tk.Label(main, text="", anchor="w", justify="left", padx=pad, pady=pad // 2,
+                                      borderwidth=0)
         self.warning_label.grid(row=1, column=0, sticky="ew", pady=(0, pad))
         self.warning_label.grid_remove()
         self.warning_label.bind("<Configure>", lambda e: e.widget.configure(wraplength=max(200, e.width - 20)))
@@ -439,7 +440,8 @@ class StylexferApp:
     def _style_theme(self) -> None:
         style = ttk.Style(self.root)
         palette = self.palette
-        style.configure("Warning.TLabel", background=palette["warn_bg"], foreground=palette["warn_fg"])
+        self.warning_label.configure(background=palette["warn_bg"], foreground=palette["warn_fg"],
+                                     font="TkDefaultFont")
         style.configure("Muted.TLabel", foreground=palette["muted"])
         if sv_ttk is None:
             style.configure("Horizontal.TProgressbar", background="#3b7dd8")  # clam draws it trough-grey
@@ -563,6 +565,9 @@ class StylexferApp:
                 self._register_drop(button, "gallery")
             self._gallery_buttons[path] = button
         self.gallery_canvas.xview_moveto(0)
+        self.root.update_idletasks()  # thumbnails come later: room for an image and a caption now
+        caption = max((b.winfo_reqheight() for b in self._gallery_buttons.values()), default=0)
+        self.gallery_canvas.configure(height=self.px(THUMB_PX) + caption + self.pad)
         self.gallery_frame.configure(text=f"Style gallery: {display_path(Path(folder).name)} ({len(paths)})")
         self.gallery_label.configure(text="click: use this style · Ctrl+click: add it to the mix")
         self.set_status(f"{len(paths)} style images in {display_path(folder)}; click one to use it.")
