@@ -213,10 +213,26 @@ def test_stylize_through_the_window(app, xdisplay, gui_files, tmp_path) -> None:
     assert app.content_panel.shown.width > before[0]
 
 
+def scene(path: Path) -> Path:
+    """A made-up landscape (sky, sun, hills, a lake), big enough to look like a photo in a screenshot."""
+    h, w = 150, 200
+    y, x = np.mgrid[0:h, 0:w].astype(float)
+    image = np.zeros((h, w, 3))
+    image[...] = np.stack([90 + 0.8 * y, 150 + 0.5 * y, 235 - 0.2 * y], -1)  # sky
+    sun = (x - 150) ** 2 + (y - 38) ** 2 < 16 ** 2
+    image[sun] = (255, 215, 90)
+    hills = y > 95 + 18 * np.sin(x / 23.0) + 8 * np.sin(x / 7.0)
+    image[hills] = np.stack([40 + 0.3 * y, 110 + 0.4 * y, 50 + 0.1 * x], -1)[hills]
+    lake = (y > 125) & (np.abs(x - 70) < 55 - (y - 125))
+    image[lake] = (50, 90, 170)
+    Image.fromarray(image.clip(0, 255).astype(np.uint8)).save(path)
+    return path
+
+
 def test_gallery_weights_mask_and_before_after(app, xdisplay, gui_files, styles_folder, tmp_path) -> None:
     app.ask_folder = lambda **kw: str(styles_folder)
     app.set_model(gui_files.adain_model)
-    app.set_content(gui_files.content)
+    app.set_content(scene(tmp_path / "lake.png"))
     app.root.event_generate("<Control-g>")  # the shortcut opens the (replaced) folder dialog
     pump(app, lambda: len(app._gallery_photos) == 3 and "unreadable" in
          app._gallery_buttons[styles_folder / "d-broken.jpg"].cget("text"))
@@ -246,7 +262,7 @@ def test_gallery_weights_mask_and_before_after(app, xdisplay, gui_files, styles_
         results[name] = np.asarray(app.controller.result, dtype=float)
     assert not np.allclose(results["waves"], results["checks"])
     assert not np.allclose(results["mix"], results["waves"]) and not np.allclose(results["mix"], results["checks"])
-    assert app._suggested_name() == "photo__a-waves+b-checks.png"
+    assert app._suggested_name() == "lake__a-waves+b-checks.png"
 
     # Before/after: left of the divider is the content, right of it the result.
     app.compare_scale.set(0.5)
@@ -260,8 +276,8 @@ def test_gallery_weights_mask_and_before_after(app, xdisplay, gui_files, styles_
     screenshot(app, xdisplay, "gui-gallery.png")
 
     # A mask: two regions, the weights greyed out, and it runs.
-    mask = np.zeros((48, 64), np.uint8)
-    mask[:, :32] = 255
+    mask = np.zeros((150, 200), np.uint8)
+    mask[:, :100] = 255
     Image.fromarray(mask).save(tmp_path / "mask.png")
     app.set_mask(tmp_path / "mask.png")
     app.root.update()
@@ -374,10 +390,12 @@ def test_shortcuts_drops_recent_files_and_the_save_folder(app, gui_files, styles
     assert json.loads((tmp_path / "config" / "recent.json").read_text())["save_folder"] == str(tmp_path / "mine")
 
 
-def test_model_warnings_show_in_the_window_dark_theme(xdisplay, cached_loader, gui_files, tmp_path) -> None:
-    def warning_loader(path, *, device="cpu"):
-        warnings.warn("adain.ckpt was trained with RANDOM VGG weights: it stylizes, but its pictures show the "
-                      "pipeline working, not style transfer quality", RandomWeightsWarning, stacklevel=2)
+def test_model_warnings_show_in_the_window_dark_theme(xdisplay, cached_loader, gui_files, styles_folder,
+                                                      tmp_path) -> None:
+    def warning_loader(path, *, device="cpu"):  # what a model with a random encoder says as it loads
+        warnings.warn("vgg19 loss/encoder network has RANDOM weights: training and stylizing run, but the "
+                      "pictures show the pipeline working, not style transfer quality", RandomWeightsWarning,
+                      stacklevel=2)
         return cached_loader(path, device=device)
 
     app = open_window(xdisplay, warning_loader, tmp_path, theme="dark")
@@ -385,11 +403,13 @@ def test_model_warnings_show_in_the_window_dark_theme(xdisplay, cached_loader, g
         assert app.theme == ("dark" if gui_app.sv_ttk is not None else "light")
         assert not app.warning_label.winfo_ismapped()
         app.set_model(gui_files.adain_model)
-        app.set_content(gui_files.content)
-        app.drop("style", [str(gui_files.style), str(gui_files.content)])
-        pump(app, lambda: "AdaIN" in app.model_info.cget("text"))
+        app.drop("content", [str(scene(tmp_path / "lake.png"))])
+        app.drop("gallery", [str(styles_folder)])
+        app.gallery_click(styles_folder / "c-noise.png")
+        app.gallery_click(styles_folder / "b-checks.png", add=True)
+        pump(app, lambda: "AdaIN" in app.model_info.cget("text") and len(app._gallery_photos) == 3)
         app.root.update()
-        assert app.warning_label.winfo_ismapped() and "RANDOM VGG weights" in app.warning_label.cget("text")
+        assert app.warning_label.winfo_ismapped() and "RANDOM weights" in app.warning_label.cget("text")
         app.stylize()
         pump(app, lambda: app.controller.result is not None)
         app.compare_scale.set(0.4)
@@ -455,3 +475,24 @@ def test_gui_command_without_a_display_is_a_one_line_error() -> None:
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot open a window" in lines[0] and "DISPLAY" in lines[0], done.stderr
+
+
+def test_the_window_works_without_the_optional_packages(xdisplay, cached_loader, gui_files, tmp_path,
+                                                         monkeypatch) -> None:
+    monkeypatch.setattr(gui_app, "sv_ttk", None)
+    monkeypatch.setattr(gui_app, "tkdnd", None)
+    app = open_window(xdisplay, cached_loader, tmp_path, theme="dark")
+    try:
+        assert app.theme == "light" and not app.drops  # plain ttk: clam, and the Open… flow
+        assert tk.ttk.Style(app.root).theme_use() == "clam"
+        assert "tkinterdnd2" in app.status_var.get()
+        app.ask_open_file = lambda **kw: str(gui_files.johnson_model)
+        app.root.event_generate("<Control-m>")
+        app.ask_open_file = lambda **kw: str(gui_files.content)
+        app.content_button.invoke()
+        pump(app, lambda: "Johnson" in app.model_info.cget("text"))
+        app.root.event_generate("<Control-KP_Enter>")
+        pump(app, lambda: app.controller.result is not None)
+        assert app.controller.result.size == CONTENT_SIZE
+    finally:
+        close_window(app)

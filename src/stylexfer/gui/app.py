@@ -729,8 +729,10 @@ class StylexferApp:
         tiles = [img for img in (self._render_file(s, width // len(styles), height) for s in styles) if img]
         if not tiles:
             return None
+        r, g, b = (c // 257 for c in self.root.winfo_rgb(ttk.Style(self.root).lookup("TFrame", "background")
+                                                         or self.root.cget("background")))
         sheet = Image.new("RGB", (sum(t.width for t in tiles) + 2 * (len(tiles) - 1), max(t.height for t in tiles)),
-                          (128, 128, 128))
+                          (r, g, b))
         x = 0
         for tile in tiles:
             sheet.paste(tile, (x, (sheet.height - tile.height) // 2))
