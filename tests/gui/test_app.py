@@ -345,6 +345,8 @@ def test_shortcuts_drops_recent_files_and_the_save_folder(app, gui_files, styles
     app.ask_open_file = lambda **kw: (opened.append(kw["title"]), str(gui_files.content))[1]
     app.root.event_generate("<Control-o>")
     assert opened == ["Choose a content image"] and app.controller.content_path == gui_files.content
+    app.root.event_generate("<Control-O>")  # Caps Lock on
+    assert opened == ["Choose a content image"] * 2
 
     # Drops, as tkdnd delivers them: one Tcl list of paths (braces around names with spaces).
     spaced = tmp_path / "my style.png"
@@ -361,6 +363,9 @@ def test_shortcuts_drops_recent_files_and_the_save_folder(app, gui_files, styles
     app.drop("content", [str(spaced)])
     assert app.controller.content_path == spaced
     assert app.drops == (gui_app.tkdnd is not None)
+    if app.drops:  # every panel, down to the picture, is a registered drop target bound to the handler
+        for widget in (app.content_panel.image_label, app.style_panel, app.gallery_canvas, app.mix_rows):
+            assert app.root.tk.call("bind", str(widget), "<<Drop>>")
 
     # Recent files: stored atomically in the config folder, offered in the File menu.
     stored = json.loads((tmp_path / "config" / "recent.json").read_text())
@@ -481,8 +486,13 @@ def test_the_window_works_without_the_optional_packages(xdisplay, cached_loader,
                                                          monkeypatch) -> None:
     monkeypatch.setattr(gui_app, "sv_ttk", None)
     monkeypatch.setattr(gui_app, "tkdnd", None)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "recent.json").write_text("{ half a list")  # and a damaged recent-files list
     app = open_window(xdisplay, cached_loader, tmp_path, theme="dark")
     try:
+        app.root.update()
+        assert app.warning_label.winfo_ismapped()
+        assert "recent files" in app.warning_label.cget("text") and "recent.json" in app.warning_label.cget("text")
         assert app.theme == "light" and not app.drops  # plain ttk: clam, and the Open… flow
         assert tk.ttk.Style(app.root).theme_use() == "clam"
         assert "tkinterdnd2" in app.status_var.get()

@@ -374,7 +374,7 @@ def test_tiled_progress_counts_tiles_and_cancel_stops_between_them(gui_files) ->
         controller.set_style(gui_files.style)
         events = stylize(controller)
         tiles = [(e.done, e.total) for e in only(events, Progress) if e.stage == "tiles"]
-        assert tiles == [(i, 8) for i in range(1, 9)]
+        assert tiles == [(0, 1)] + [(i, 8) for i in range(1, 9)]  # "tiles next", then each tile
         assert [(e.done, e.total) for e in only(events, Progress) if e.stage == "styles"] == [(1, 1)]
         (full,) = only(events, Result)
 

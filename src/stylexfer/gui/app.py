@@ -340,6 +340,9 @@ class StylexferApp:
         }
         for sequence, action in bindings.items():
             self.root.bind(sequence, partial(self._shortcut, action))
+            key = sequence.rstrip(">").rsplit("-", 1)[-1]
+            if len(key) == 1:  # a letter: Caps Lock sends the capital one
+                self.root.bind(sequence.replace(f"-{key}>", f"-{key.upper()}>"), partial(self._shortcut, action))
         if self.drops:
             targets = {"content": self.content_panel, "style": self.style_panel, "result": self.result_panel,
                        "gallery": self.gallery_frame, "mask": self.mix_frame}
@@ -844,9 +847,9 @@ class StylexferApp:
         if event.stage == "styles":
             text = f"style {event.done} of {event.total} encoded"
         elif event.stage == "tiles":
-            text = f"tile {event.done} of {event.total}"
+            text = f"tile {event.done} of {event.total}" if event.done else "stylizing in tiles…"
         else:
-            text = "one pass done"
+            text = "one pass done" if event.done else "stylizing (one pass)…"
         self.progress_text.configure(text=text)
 
     def _on_thumbnail(self, event: Thumbnail) -> None:

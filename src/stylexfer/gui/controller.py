@@ -506,6 +506,9 @@ class Controller:
                 codes.append(self._style_code(stylizer, style))
                 self.events.put(Progress(i + 1, len(job.styles), "styles"))
             self._check_cancel()
+            # Say what comes next, so a bar full of "styles encoded" does not sit there while the network runs.
+            tiled = stylizer.tiles.tile_for(request.tile, content.width * content.height) is not None
+            self.events.put(Progress(0, 1, "tiles" if tiled else "image"))
             output = stylizer.run(request, content, codes or None, progress=self._progress)
             self._check_cancel()
             image = to_pil(output[0])
