@@ -35,14 +35,13 @@ CONTENT_SIZE = (64, 48)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "outputs" / "gui"
 
 
-@pytest.fixture(scope="module")
-def xdisplay():
+def start_xvfb(*options: str):
     """A private Xvfb server; `-displayfd` makes it pick a free display number and tell us which."""
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb is not installed (Debian/Ubuntu: apt install xvfb; .ci/run installs it)")
     read_end, write_end = os.pipe()
     server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp", *options],
         pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     os.close(write_end)
@@ -60,6 +59,11 @@ def xdisplay():
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture(scope="module")
+def xdisplay():
+    yield from start_xvfb()
 
 
 def open_window(xdisplay, loader, tmp_path, theme="light"):
@@ -506,3 +510,20 @@ def test_the_window_works_without_the_optional_packages(xdisplay, cached_loader,
         assert app.controller.result.size == CONTENT_SIZE
     finally:
         close_window(app)
+
+
+def test_sizes_follow_the_display_dpi(cached_loader, gui_files, tmp_path) -> None:
+    for display in start_xvfb("-dpi", "192"):  # a HiDPI screen: twice 96 dpi
+        app = open_window(display, cached_loader, tmp_path)
+        try:
+            assert app.scale == pytest.approx(2.0, rel=0.03)
+            assert float(app.root.tk.call("tk", "scaling")) == pytest.approx(192 / 72, rel=0.03)
+            box = app.content_panel.box
+            assert int(box.cget("width")) == app.px(gui_app.PREVIEW_MIN) >= 2 * gui_app.PREVIEW_MIN - 8
+            big = tmp_path / "big.png"
+            Image.open(gui_files.content).resize((640, 480)).save(big)
+            app.set_content(big)
+            settle(app)
+            assert app.content_panel.shown.width >= 2 * gui_app.PREVIEW_MIN - 16  # the preview is big too
+        finally:
+            close_window(app)

@@ -416,8 +416,7 @@ class StylexferApp:
         self.gallery_canvas.create_window(0, 0, window=self.gallery_strip, anchor="nw")
         self.gallery_strip.bind("<Configure>", lambda _e: self.gallery_canvas.configure(
             scrollregion=self.gallery_canvas.bbox("all")))
-        for sequence in ("<Shift-MouseWheel>", "<Shift-Button-4>", "<Shift-Button-5>"):
-            self.gallery_canvas.bind(sequence, self._gallery_wheel)
+        self._wheel_targets: list[tk.Misc] = [self.gallery_canvas, self.gallery_strip]
 
     def _build_mix(self, master: tk.Misc) -> None:
         pad = self.pad
@@ -516,6 +515,7 @@ class StylexferApp:
         """Use this one style (replacing a mix)."""
         self.controller.set_style(path)
         self._rebuild_mix()
+        self._mark_gallery()
         if path is not None:
             self._show_file(self.style_panel, Path(path))
         else:
@@ -526,11 +526,13 @@ class StylexferApp:
         """Add a style to the mix (its weight starts at 1)."""
         self.controller.add_style(path)
         self._rebuild_mix()
+        self._mark_gallery()
         self._show_file(self.style_panel, Path(path))
 
     def remove_style(self, index: int) -> None:
         self.controller.remove_style(index)
         self._rebuild_mix()
+        self._mark_gallery()
         self.style_panel.refresh()
         self._caption_style()
 
@@ -567,12 +569,18 @@ class StylexferApp:
             if self.drops:
                 self._register_drop(button, "gallery")
             self._gallery_buttons[path] = button
+            self._wheel_targets.append(button)
+        for widget in self._wheel_targets:  # the wheel scrolls the strip sideways
+            for sequence in ("<MouseWheel>", "<Shift-MouseWheel>", "<Button-4>", "<Button-5>"):
+                widget.bind(sequence, self._gallery_wheel)
+        self._wheel_targets = self._wheel_targets[:2]
         self.gallery_canvas.xview_moveto(0)
         self.root.update_idletasks()  # thumbnails come later: room for an image and a caption now
         caption = max((b.winfo_reqheight() for b in self._gallery_buttons.values()), default=0)
         self.gallery_canvas.configure(height=self.px(THUMB_PX) + caption + self.pad)
         self.gallery_frame.configure(text=f"Style gallery: {display_path(Path(folder).name)} ({len(paths)})")
         self.gallery_label.configure(text="click: use this style · Ctrl+click: add it to the mix")
+        self._mark_gallery()
         self.set_status(f"{len(paths)} style images in {display_path(folder)}; click one to use it.")
 
     def gallery_click(self, path: Path, *, add: bool = False) -> None:
@@ -580,7 +588,6 @@ class StylexferApp:
             self.add_style(path)
         else:
             self.set_style(path)
-        self._mark_gallery()
 
     def _gallery_add(self, path: Path, _event: Any) -> str:
         self.gallery_click(path, add=True)
@@ -613,7 +620,6 @@ class StylexferApp:
             else:
                 for image in images:
                     self.add_style(image)
-                self._mark_gallery()
         if unknown and not (models or images or folders):
             suffixes = ", ".join(IMAGE_SUFFIXES[:5])
             self.set_status(f"{display_path(unknown[0].name)}: not an image ({suffixes} …) or a model file "
@@ -816,7 +822,8 @@ class StylexferApp:
     def _mark_gallery(self) -> None:
         chosen = set(self.controller.styles)
         for path, button in self._gallery_buttons.items():
-            button.configure(text=("✓ " if path in chosen else "") + path.stem[:12])
+            if button.instate(["!disabled"]):  # an unreadable file keeps saying so
+                button.configure(text=("✓ " if path in chosen else "") + path.stem[:12])
 
     def _suggested_name(self) -> str:
         """photo__starry-night.png, as `stylexfer stylize` names outputs (a mix: a+b; Johnson: the model)."""
