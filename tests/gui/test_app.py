@@ -423,6 +423,10 @@ def test_model_warnings_show_in_the_window_dark_theme(xdisplay, cached_loader, g
         pump(app, lambda: app.controller.result is not None)
         app.compare_scale.set(0.4)
         screenshot(app, xdisplay, "gui-dark-warning.png")
+        if gui_app.sv_ttk is not None:  # View ▸ Dark theme switches at run time
+            app.set_theme("light")
+            assert tk.ttk.Style(app.root).theme_use() == "sun-valley-light" and not app.dark_var.get()
+            assert app.warning_label.cget("background") == gui_app.PALETTES["light"]["warn_bg"]
         app.set_model(gui_files.johnson_model)  # another model: its own warnings only
         app.root.update()
         assert not app.warning_label.winfo_ismapped()

@@ -207,6 +207,7 @@ class StylexferApp:
         self._gallery_photos: dict[Path, ImageTk.PhotoImage] = {}
         self._gallery_buttons: dict[Path, ttk.Button] = {}
         self.warnings: list[str] = []
+        self._fitted: tuple[tuple[int, int, int], Image.Image, Image.Image | None] | None = None
         self.needs_style = True
         self._build()
         self._style_theme()
@@ -749,15 +750,19 @@ class StylexferApp:
         return sheet
 
     def _render_result(self, width: int, height: int) -> Image.Image | None:
-        result = self.controller.result
+        result, before = self.controller.result, self.controller.before
         if result is None:
             return None
-        shown = fit(result, width, height)
+        key = (id(result), width, height)
+        if self._fitted is None or self._fitted[0] != key:  # moving the wipe must not re-scale a 12 MP image
+            shown = fit(result, width, height)
+            small_before = before.convert("RGB").resize(shown.size, Image.Resampling.LANCZOS) if before else None
+            self._fitted = (key, shown, small_before)
+        _, shown, small_before = self._fitted
         split = float(self.compare_var.get())
-        before = self.controller.before
-        if before is None or split <= 0:
+        if small_before is None or split <= 0:
             return shown
-        return compare(before, shown, split, line=DIVIDER)
+        return compare(small_before, shown, split, line=DIVIDER)
 
     def _show_file(self, panel: _ImagePanel, path: Path) -> None:
         try:
