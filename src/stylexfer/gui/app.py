@@ -208,6 +208,7 @@ class StylexferApp:
         self._gallery_buttons: dict[Path, ttk.Button] = {}
         self.warnings: list[str] = []
         self._fitted: tuple[tuple[int, int, int], Image.Image, Image.Image | None] | None = None
+        self._result_serial = 0  # counts results, for the fitted copies above
         self.needs_style = True
         self._build()
         self._style_theme()
@@ -753,7 +754,7 @@ class StylexferApp:
         result, before = self.controller.result, self.controller.before
         if result is None:
             return None
-        key = (id(result), width, height)
+        key = (self._result_serial, width, height)  # not id(result): a freed image's id comes back
         if self._fitted is None or self._fitted[0] != key:  # moving the wipe must not re-scale a 12 MP image
             shown = fit(result, width, height)
             small_before = before.convert("RGB").resize(shown.size, Image.Resampling.LANCZOS) if before else None
@@ -893,6 +894,7 @@ class StylexferApp:
             self.set_status("Model loaded (fixed style). Press Stylize (Ctrl+Enter).", ok=True)
 
     def _on_result(self, event: Result) -> None:
+        self._result_serial += 1
         self._stop_busy()
         self.progress.configure(mode="determinate", maximum=1.0, value=1.0)
         self.progress_text.configure(text=f"done in {event.seconds:.1f} s")
