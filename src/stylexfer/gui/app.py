@@ -26,7 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from stylexfer.errors import StylexferError, display_path
+from stylexfer.errors import StylexferError, display_path, one_line
 
 try:
     import tkinter as tk
@@ -946,7 +946,7 @@ def main(*, model: str | os.PathLike | None = None, content: str | os.PathLike |
         root = tk.Tk()
     except tk.TclError as err:
         raise StylexferError(
-            f"cannot open a window ({str(err).strip().splitlines()[0]}); the GUI needs a desktop session "
+            f"cannot open a window ({one_line(err)}); the GUI needs a desktop session "
             "with DISPLAY set (for a headless test: xvfb-run stylexfer gui)"
         ) from err
     app = StylexferApp(root, Controller(device=device, recent=RecentFiles.default()), theme=theme)
