@@ -21,6 +21,7 @@ from stylexfer.errors import ModelFileError, one_line, printable
 from stylexfer.files.download import sha256_of
 from stylexfer.files.modelfile import (
     CKPT_BLOCK,
+    CKPT_ENCODER_KEYS,
     describe,
     load_weights_only,
     read_spec,
@@ -53,6 +54,8 @@ def model_info(path: str | os.PathLike) -> dict[str, Any]:
         raise ModelFileError(f"{printable(str(path))}: cannot read its metadata ({one_line(err)})") from err
     parameters = details.pop("parameters")
     normalize = details.pop("normalize")
+    settings = details.get("settings", {})
+    random = spec.encoder == ENCODER_RANDOM or any(settings.get(k) == ENCODER_RANDOM for k in CKPT_ENCODER_KEYS)
     facts: dict[str, Any] = {
         "file": str(path),
         "bytes": path.stat().st_size,
@@ -61,7 +64,7 @@ def model_info(path: str | os.PathLike) -> dict[str, Any]:
         "kind": spec.kind,
         "description": describe(spec),
         "architecture": ARCHITECTURE[spec.kind],
-        "normalisation": input_normalisation(spec, normalize),
+        "normalisation": input_normalisation(spec, normalize, random_encoder=random),
         "output_range": _output(spec),
         "parameters": parameters,
     }
@@ -152,9 +155,10 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def input_normalisation(spec: ModelSpec, normalize: tuple[torch.Tensor, torch.Tensor] | None = None) -> str:
+def input_normalisation(spec: ModelSpec, normalize: tuple[torch.Tensor, torch.Tensor] | None = None, *,
+                        random_encoder: bool = False) -> str:
     """What the network expects of its input, in one line (normalize: the AdaIN encoder's 1×1 input
-    convolution when the file carries it)."""
+    convolution when the file carries it; random_encoder: its VGG weights were random)."""
     if spec.kind == "johnson":
         if spec.output == "clamp":
             return ("RGB in [0, 1]; fast-neural-style's 0-255 pixel scale is folded into the first and "
@@ -165,7 +169,7 @@ def input_normalisation(spec: ModelSpec, normalize: tuple[torch.Tensor, torch.Te
     else:
         text = ("RGB in [0, 1]; the file's own input convolution (1×1) maps it to what its VGG was trained on "
                 "(the AdaIN release: Caffe's BGR, 0-255, mean subtracted)")
-    if spec.encoder == ENCODER_RANDOM:
+    if random_encoder:
         text += "; random VGG weights (the pipeline only, not style transfer)"
     return text
 
