@@ -138,13 +138,14 @@ def batching_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
         whole = " | ".join(f"b{r.extra['batch']} {r.items_per_s:.2f}" for r in runs)
         network = " | ".join(f"b{r.extra['batch']} {r.items / r.extra['network_s']:.2f}" for r in runs
                              if r.extra.get("network_s"))
+        cpu = " | ".join(f"b{r.extra['batch']} {r.cpu_s / r.items:.3f}" for r in runs if r.cpu_s)
         first, last = runs[0], runs[-1]
         rows.append(
             {
                 "target": f"folder of {first.items} {first.extra['size']}² images, {kind}: per-image time falls "
                           f"from batch {first.extra['batch']} to {last.extra['batch']} (images/s)",
                 "value": {str(r.extra["batch"]): r.items_per_s for r in runs},
-                "shown": f"command {whole}; networks only {network}",
+                "shown": f"command {whole}; networks only {network}; process CPU s/image {cpu}",
                 "met": last.items_per_s > first.items_per_s,
             }
         )
