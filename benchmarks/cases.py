@@ -116,6 +116,70 @@ def folder_case(kind: str, size: int) -> Case:
     return Case(f"folder/{kind}/{size}", "folder", setup)
 
 
+def _bench_model_file(kind: str, folder: Path) -> Path:
+    """A random-weight model file of `kind`, as `stylexfer stylize --model` reads it (written once)."""
+    from stylexfer.files.modelfile import ModelSpec, weights_of, write_safetensors
+
+    model = folder / f"{kind}.safetensors"
+    if not model.exists():
+        spec = ModelSpec("adain", encoder="random") if kind == "adain" else ModelSpec("johnson")
+        folder.mkdir(parents=True, exist_ok=True)
+        write_safetensors(weights_of(make_net(kind, BenchConfig()), spec), model)
+    return model
+
+
+def batching_case(kind: str, batch: int) -> Case:
+    """`stylexfer stylize FOLDER --batch-size B` (in-process, the real command): a folder of
+    cfg.batching_images JPEGs of cfg.batching_size², one style (AdaIN) or a fixed-style model, each
+    decoded, stylized in batches of B and saved. extra["network_s"] is the command's --timings
+    figure (the networks alone). One timed run after a warm-up run on B of the images, so oneDNN's
+    kernels for the batch shape are built before the clock starts."""
+
+    def setup(cfg: BenchConfig) -> tuple[Callable[[], Any], int, dict[str, Any]]:
+        import contextlib
+        import io
+
+        from stylexfer.cli import main
+
+        size, count = cfg.batching_size, cfg.batching_images
+        work = cfg.workdir / f"batching{size}"
+        paths = _write_jpegs(work / "photos", count, size, size)
+        warm = work / f"warm{batch}"
+        warm.mkdir(parents=True, exist_ok=True)
+        for path in paths[:batch]:
+            if not (warm / path.name).exists():
+                (warm / path.name).write_bytes(path.read_bytes())
+        model = _bench_model_file(kind, work)
+        style: list[str] = []
+        if kind == "adain":
+            style_path = work / "style.png"
+            if not style_path.exists():
+                save_image(images(1, size, BenchConfig(), seed=1)[0], style_path)
+            style = ["--style", str(style_path)]
+        extra: dict[str, Any] = {"size": size, "images": count, "batch": batch, "network_s": None}
+
+        def command(folder: Path) -> float:
+            err = io.StringIO()
+            argv = ["stylize", str(folder), *style, "--model", str(model), "--out", str(work / f"out-{kind}"),
+                    "--overwrite", "--quiet", "--timings", "--device", cfg.device, "--batch-size", str(batch)]
+            with quiet_random_weights(), contextlib.redirect_stderr(err):
+                code = main(argv)
+            found = re.search(r"timings: network ([0-9.]+) s", err.getvalue())
+            if code != 0 or found is None:
+                raise RuntimeError(f"stylexfer stylize failed: {err.getvalue()[-500:]}")
+            return float(found.group(1))
+
+        command(warm)
+
+        def run() -> Any:
+            extra["network_s"] = command(work / "photos")
+
+        return run, count, extra
+
+    return Case(f"batching/{kind}/batch-{batch}", "batching", setup, count_flops=False, memory=False,
+                single_run=True)
+
+
 def train_case(kind: str, *, fused: bool = True) -> Case:
     """One optimisation step at batch × crop² (forward, backward, Adam), data already in memory."""
 
@@ -354,4 +418,5 @@ def all_cases(cfg: BenchConfig) -> list[Case]:
             pipeline_case(label, width, height, variant="full-decode-bilinear"),
         ]
     cases += [loader_case(0), loader_case(2), tiled_case(), cli_overhead_case()]
+    cases += [batching_case(kind, batch) for kind in ("adain", "johnson") for batch in cfg.batching_batches]
     return cases

@@ -35,6 +35,9 @@ class BenchConfig:
     crop: int = 256  # training crop
     folder_images: int = 8
     folder_batch: int = 4
+    batching_images: int = 64  # `stylexfer stylize FOLDER --batch-size B`: the folder's images ...
+    batching_size: int = 512  # ... of batching_size² ...
+    batching_batches: tuple[int, ...] = (1, 4, 8)  # ... at each of these batch sizes
     jpeg_sizes: tuple[tuple[str, int, int], ...] = (
         ("coco", 640, 480),
         ("wikiart", 4000, 3000),
@@ -58,6 +61,8 @@ class BenchConfig:
             sizes=(256, 512),
             folder_images=4,
             folder_batch=2,
+            batching_images=8,
+            batching_size=256,
             batch=4,
             jpeg_sizes=(("coco", 640, 480), ("wikiart", 4000, 3000)),
             pipeline_images=3,

@@ -110,6 +110,7 @@ def derived(results: list[CaseResult], cfg: BenchConfig) -> list[dict[str, Any]]
                 "met": (tiled.peak_rss_mb < 3072) if ok else None,
             }
         )
+    rows += batching_rows(results)
     cli = find(results, "cli/stylize-overhead")
     if cli:
         network_s = float(cli.extra.get("network_s", 0.0))
@@ -120,6 +121,32 @@ def derived(results: list[CaseResult], cfg: BenchConfig) -> list[dict[str, Any]]
                 "value": overhead,
                 "shown": f"{overhead:.2f} s (process {cli.median_s:.2f} s − network {network_s:.2f} s)",
                 "met": overhead < 1.5,
+            }
+        )
+    return rows
+
+
+def batching_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
+    """The folder at each batch size side by side: images/s of the whole command and of the networks
+    alone (--timings); the target is a per-image time that falls from the smallest batch to the largest."""
+    rows: list[dict[str, Any]] = []
+    for kind in ("adain", "johnson"):
+        runs = sorted((r for r in results if r.group == "batching" and r.status == "ok"
+                       and r.name.startswith(f"batching/{kind}/")), key=lambda r: r.extra["batch"])
+        if len(runs) < 2:
+            continue
+        whole = " | ".join(f"b{r.extra['batch']} {r.items_per_s:.2f}" for r in runs)
+        network = " | ".join(f"b{r.extra['batch']} {r.items / r.extra['network_s']:.2f}" for r in runs
+                             if r.extra.get("network_s"))
+        cpu = " | ".join(f"b{r.extra['batch']} {r.cpu_s / r.items:.3f}" for r in runs if r.cpu_s)
+        first, last = runs[0], runs[-1]
+        rows.append(
+            {
+                "target": f"folder of {first.items} {first.extra['size']}² images, {kind}: per-image time falls "
+                          f"from batch {first.extra['batch']} to {last.extra['batch']} (images/s)",
+                "value": {str(r.extra["batch"]): r.items_per_s for r in runs},
+                "shown": f"command {whole}; networks only {network}; process CPU s/image {cpu}",
+                "met": last.items_per_s > first.items_per_s,
             }
         )
     return rows

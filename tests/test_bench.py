@@ -35,6 +35,7 @@ def tiny(bench, tmp_path):
         repeats=1, warmup=0, sizes=(32,), batch=2, crop=32, folder_images=2, folder_batch=2,
         jpeg_sizes=(("coco", 64, 48), ("wikiart", 400, 300)), pipeline_images=2, shorter_side=64,
         loader_items=4, limit_sizes=(256,), memory=False, workdir=tmp_path, tiled_size=64,
+        batching_images=3, batching_size=32, batching_batches=(1, 2),
     )
 
 
@@ -103,6 +104,11 @@ def test_whole_report_structure(bench, tiny, tmp_path):
         assert "n/a (tiling not available)" in report["table"]
     assert {"limit", "environment", "targets", "config"} <= set(report)
     assert any("1024" not in t["target"] for t in report["targets"])
+    # The folder at each batch size, side by side, through the real command (--timings read back).
+    batching = [t for t in report["targets"] if t["target"].startswith("folder of 3 32² images")]
+    assert len(batching) == 2 and all("b1 " in t["shown"] and "| b2 " in t["shown"] for t in batching)
+    assert by_name["batching/adain/batch-2"]["extra"]["network_s"] > 0
+    assert by_name["batching/adain/batch-2"]["items"] == 3
 
 
 def test_child_reports_peak_memory(bench, tiny, capsys, monkeypatch):

@@ -29,7 +29,10 @@ def readme_commands() -> list[str]:
 
 
 def _words(command: str) -> list[str]:
-    return shlex.split(command.replace("…", "X"))
+    """The command's own words: up to the first pipe or redirection (`| jq …`, `< photo.jpg`)."""
+    words = shlex.split(command.replace("…", "X"))
+    ends = [i for i, w in enumerate(words) if w in ("|", "<", ">", ">>", "&&", ";")]
+    return words[: ends[0]] if ends else words
 
 
 def _options(parser: argparse.ArgumentParser) -> set[str]:
@@ -44,7 +47,7 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 
 def _flags(words: list[str]) -> list[str]:
-    return [w.split("=")[0] for w in words if w.startswith("-") and not re.fullmatch(r"-\d.*", w)]
+    return [w.split("=")[0] for w in words if w.startswith("-") and w != "-" and not re.fullmatch(r"-\d.*", w)]
 
 
 def test_the_readme_has_commands_and_uses_the_activated_venv() -> None:

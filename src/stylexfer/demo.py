@@ -25,11 +25,10 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import torch
-
 from stylexfer.errors import StylexferError, WeightsError
-from stylexfer.files.images import load_image, load_tensor, save_image, to_tensor
+from stylexfer.files.images import load_image, save_image, to_tensor
 from stylexfer.inference import load_model, resize_image
+from stylexfer.inference.sheet import compose_sheet
 from stylexfer.nets.vgg import imagenet_weights_file, load_weights
 from stylexfer.runtime import tune_cpu_allocator
 
@@ -134,28 +133,12 @@ def contact_sheet(
     contents: list[Path], styles: list[Path], pictures: dict[tuple[Path, Path], Path], path: Path,
     *, tile: int = 160,
 ) -> Path:
-    """One picture: styles across the top, each content down the left, its stylizations beside it.
-
-    Local stand-in for the library's contact-sheet function; the demo only calls it here.
-    """
-    from torchvision.utils import make_grid
-
-    tiles = [torch.ones(3, tile, tile)] + [_square(load_tensor(p), tile) for p in styles]
-    for content in contents:
-        tiles.append(_square(load_tensor(content), tile))
-        tiles += [_square(load_tensor(pictures[content, style]), tile) for style in styles]
-    grid = make_grid(torch.stack(tiles), nrow=len(styles) + 1, padding=4, pad_value=1.0)
-    return save_image(grid, path)
-
-
-def _square(image: torch.Tensor, side: int) -> torch.Tensor:
-    """(3, H, W) scaled so its shorter side is `side`, then centre-cropped to side × side."""
-    h, w = image.shape[-2:]
-    scale = side / min(h, w)
-    size = (max(side, round(h * scale)), max(side, round(w * scale)))
-    resized = torch.nn.functional.interpolate(image[None], size=size, mode="bilinear", antialias=True)[0]
-    top, left = (resized.shape[1] - side) // 2, (resized.shape[2] - side) // 2
-    return resized[:, top : top + side, left : left + side]
+    """One picture: styles across the top, each content down the left, its stylizations beside it,
+    every tile labelled: the same sheet `stylexfer sheet` draws (stylexfer.inference.sheet)."""
+    rows = [(c.stem, load_image(c, draft_shorter_side=tile)) for c in contents]
+    columns = [(s.stem, load_image(s, draft_shorter_side=tile)) for s in styles]
+    cells = [[load_image(pictures[c, s]) for s in styles] for c in contents]
+    return save_image(compose_sheet(rows, columns, cells, tile_size=tile), path)
 
 
 def cpu_seconds() -> float:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import time
+from typing import Any
+
+from stylexfer.cli import output
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -12,7 +16,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--cache-dir", help="where downloads go (default ~/.cache/stylexfer or $STYLEXFER_CACHE)"
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    p.set_defaults(handler=run)
+    output.add_json_option(p)
+    p.set_defaults(handler=run, json_subject=_subject)
+
+
+def _subject(args: argparse.Namespace) -> dict[str, Any]:
+    return {"input": args.name, "model": args.name}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,11 +29,14 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.name:
         for name, entry in MODELS.items():
-            print(f"{name:16s} {entry.description}")
+            output.say(f"{name:16s} {entry.description}")
+            output.emit(args, model=name, status="available", description=entry.description)
         return 0
+    started = time.perf_counter()
     path = fetch_model(args.name, cache_dir=args.cache_dir, progress=not args.quiet)
-    print(
+    output.say(
         f"{path}\nuse it with: stylexfer stylize PHOTO {'--style PAINTING ' if args.name == 'adain' else ''}"
         f"--model {path}"
     )
+    output.emit(args, input=args.name, output=path, model=args.name, seconds=time.perf_counter() - started)
     return 0

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import time
+from typing import Any
+
+from stylexfer.cli import output
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -14,14 +18,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--torchscript", help="also write a TorchScript file (.pt)")
     p.add_argument("--onnx", help="also write an ONNX file (.onnx)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
-    p.set_defaults(handler=run)
+    output.add_json_option(p)
+    p.set_defaults(handler=run, json_subject=_subject)
+
+
+def _subject(args: argparse.Namespace) -> dict[str, Any]:
+    return {"input": args.model, "model": args.model}
 
 
 def run(args: argparse.Namespace) -> int:
     from stylexfer.files.export import export_model
 
-    for line in export_model(
+    started = time.perf_counter()
+    lines = export_model(
         args.model, args.out, torchscript=args.torchscript, onnx=args.onnx, overwrite=args.overwrite
-    ):
-        print(line)
+    )
+    for line in lines:
+        output.say(line)
+    seconds = time.perf_counter() - started
+    for target in (t for t in (args.out, args.torchscript, args.onnx) if t):  # one line per file written
+        output.emit(args, input=args.model, output=target, model=args.model, seconds=seconds)
     return 0

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import time
+from typing import Any
+
+from stylexfer.cli import output
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -15,17 +19,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--out", "-o", required=True, help="the .safetensors file to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    p.set_defaults(handler=run)
+    output.add_json_option(p)
+    p.set_defaults(handler=run, json_subject=_subject)
+
+
+def _subject(args: argparse.Namespace) -> dict[str, Any]:
+    return {"input": args.files, "model": args.kind}
 
 
 def run(args: argparse.Namespace) -> int:
     from stylexfer.files.convert import import_files
     from stylexfer.files.modelfile import describe, write_safetensors
 
+    started = time.perf_counter()
     weights = import_files(args.kind, args.files)
     path = write_safetensors(weights, args.out, overwrite=args.overwrite)
-    print(
+    output.say(
         f"wrote {path} ({describe(weights.spec)}); use it with: stylexfer stylize PHOTO "
         f"{'--style PAINTING ' if weights.spec.kind == 'adain' else ''}--model {path}"
     )
+    output.emit(args, input=args.files, output=path, model=args.kind, seconds=time.perf_counter() - started,
+                kind=weights.spec.kind)
     return 0

@@ -1,7 +1,8 @@
 """`stylexfer` command line: one handler per subcommand; errors are one line and exit code 2.
 
-Subcommands: stylize, export, import, download, gui, evaluate, report. Heavy modules (torch, the nets) are imported
-inside the handlers, and never Lightning or Hydra, so `stylexfer --help` and start-up stay quick.
+Subcommands: stylize, sheet, info, export, import, download, gui, evaluate, report. Heavy modules
+(torch, the nets) are imported inside the handlers, and never Lightning or Hydra, so
+`stylexfer --help` and start-up stay quick.
 """
 
 from __future__ import annotations
@@ -9,12 +10,23 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from typing import NoReturn
 
 from stylexfer import __version__
-from stylexfer.cli import download, evaluate, export, gui, import_model, report, stylize
+from stylexfer.cli import download, evaluate, export, gui, import_model, info, output, report, sheet, stylize
 from stylexfer.errors import StylexferError
 
-SUBCOMMANDS = (stylize, export, import_model, download, gui, evaluate, report)
+SUBCOMMANDS = (stylize, sheet, info, export, import_model, download, gui, evaluate, report)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, remembering its last usage error (for --json's error line)."""
+
+    last_error = ""
+
+    def error(self, message: str) -> NoReturn:
+        _Parser.last_error = message
+        super().error(message)
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:
@@ -23,7 +35,7 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="stylexfer", description="Feed-forward neural style transfer."
     )
     parser.add_argument("--version", action="version", version=f"stylexfer {__version__}")
@@ -43,7 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     """The `stylexfer` program (argv None: sys.argv, as the console script runs it). Tests call
     main([...]) and leave the process-wide settings alone."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:
+        if done.code == 2:  # a usage error: under --json it gets its line too
+            output.usage_error_record(sys.argv[1:] if argv is None else argv, _Parser.last_error, sys.stdout)
+        raise
     program = argv is None
     if program:
         from stylexfer.runtime import tune_cpu_allocator
@@ -61,9 +78,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        with warnings.catch_warnings():  # restores the caller's warning display on return
+        with warnings.catch_warnings(), output.json_mode(args):  # restores the caller's warning display
             warnings.showwarning = _show_warning  # one line, no source excerpt
-            return int(args.handler(args) or 0)
+            try:
+                return int(args.handler(args) or 0)
+            except StylexferError as err:
+                output.error_record(args, str(err))  # under --json: the run's last line
+                raise
     except StylexferError as err:
         print(f"stylexfer: error: {err}", file=sys.stderr)
         return 2

@@ -15,15 +15,20 @@ import re
 import sys
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from stylexfer.cli import output
 from stylexfer.cli.options import positive_int, tile_option, unit_float
 from stylexfer.errors import StylexferError, display_path, one_line
 
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 MAX_NAME_BYTES = 100  # per name part
 MAX_FILE_NAME_BYTES = 255  # the whole file name, suffix included (ext4, APFS, NTFS: 255)
+DEFAULT_OUT = "outputs/stylized"
+STDIO = "-"  # CONTENT "-": one image from stdin, written to stdout
+MAX_STDIN_BYTES = 1 << 30  # one picture; more is not an image stream
 
 
 def sanitize_component(text: str, fallback: str = "image", max_bytes: int = MAX_NAME_BYTES) -> str:
@@ -111,7 +116,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "Outputs are named CONTENT__STYLE.png (fixed-style models: CONTENT__MODEL.png) inside --out.",
     )
     p.add_argument(
-        "content", nargs="+", metavar="CONTENT", help="image files, folders (recursive) or globs"
+        "content", nargs="+", metavar="CONTENT",
+        help="image files, folders (recursive) or globs; - reads one image from stdin and writes the "
+        "result to stdout (PNG unless --ext)",
     )
     p.add_argument(
         "--model", "-m", required=True, help="model: .ckpt, .safetensors or fast-neural-style .pth"
@@ -127,7 +134,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out",
         "-o",
-        default="outputs/stylized",
+        default=DEFAULT_OUT,
         help="output folder, or a file name (its suffix picks the format) for one content image "
         "(default: outputs/stylized)",
     )
@@ -169,7 +176,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--timings", action="store_true", help="print the time spent inside the networks (stderr)"
     )
-    p.set_defaults(handler=run_stylize)
+    output.add_json_option(p)
+    p.set_defaults(handler=run_stylize, json_subject=_subject)
+
+
+def _subject(args: argparse.Namespace) -> dict[str, object]:
+    """A whole-run --json error line: the arguments it was about."""
+    content = args.content[0] if len(args.content) == 1 else args.content
+    return {"input": content, "model": args.model}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One input that failed (its one-line message), for the report and --json."""
+
+    source: str | None  # the CONTENT it is about; None: not one input (a glob that matched nothing)
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
 
 
 # Request fields -> the flags that set them, for the API's messages (RequestError.render).
@@ -204,7 +229,7 @@ class Plan:
     single_file: bool
     ext: str
     jobs: list[tuple[ContentItem, Path]]
-    failures: list[str]
+    failures: list[Failure | str]
     total: int
 
 
@@ -212,6 +237,8 @@ def _stylize(args: argparse.Namespace) -> int:
     from stylexfer.files.modelfile import read_model_file
     from stylexfer.inference import load_model
 
+    if STDIO in args.content:
+        return _stylize_stdio(args)
     request = _request(args)
     plan = _plan_outputs(args)
     weights = read_model_file(args.model)  # the kind is known before the net is built
@@ -269,21 +296,22 @@ def _plan_outputs(args: argparse.Namespace) -> Plan:
     if out.exists() and not out.is_dir() and not single_file:
         raise StylexferError(f"--out {shown} exists and is not a folder")
     tags = [Path(s).stem for s in args.style] if args.style else [Path(args.model).stem]
-    failures = list(errors)
+    failures: list[Failure | str] = list(errors)
     planned: dict[Path, Path] = {}
     jobs: list[tuple[ContentItem, Path]] = []
     for item in items:
         try:
             target = out if single_file else output_path(out, item, tags, ext)
         except StylexferError as err:
-            failures.append(str(err))
+            failures.append(Failure(str(item.path), str(err)))
             continue
         if target in planned:
-            failures.append(f"{display_path(item.path)}: same output name as {display_path(planned[target])} "
-                            f"({display_path(target.name)}); rename one")
+            failures.append(Failure(str(item.path), f"{display_path(item.path)}: same output name as "
+                            f"{display_path(planned[target])} ({display_path(target.name)}); rename one"))
             continue
         if target.exists() and not args.overwrite:
-            failures.append(f"{display_path(target)}: already exists; pass --overwrite to replace it")
+            failures.append(Failure(str(item.path),
+                                    f"{display_path(target)}: already exists; pass --overwrite to replace it"))
             continue
         planned[target] = item.path
         jobs.append((item, target))
@@ -335,21 +363,28 @@ def _run_jobs(args, plan: Plan, stylizer, request, codes, labels, timer: _Timer)
                dynamic_ncols=True)
     pending: list[tuple[torch.Tensor, Path, Path]] = []
     written: list[Path] = []
+    load_seconds: dict[Path, float] = {}
+
+    def done(source: Path, target: Path, seconds: float) -> None:
+        output.emit(args, input=source, output=target, model=args.model,
+                    seconds=seconds + load_seconds.pop(source, 0.0))
 
     def flush() -> None:
         if pending:
-            _flush(pending, stylizer, request, codes, timer, args.overwrite, written, plan.failures)
+            _flush(pending, stylizer, request, codes, timer, args.overwrite, written, plan.failures, done)
             bar.update(len(pending))
             pending.clear()
 
     for item, target in plan.jobs:
+        started = time.perf_counter()
         try:
             image = load_image(item.path, draft_shorter_side=args.size or args.max_size)  # JPEG: decode small
             image = resize_image(image, size=args.size, max_size=args.max_size, name=str(item.path))
         except StylexferError as err:
-            plan.failures.append(str(err))
+            plan.failures.append(Failure(str(item.path), str(err)))
             bar.update(1)
             continue
+        load_seconds[item.path] = time.perf_counter() - started
         tensor = to_tensor(image)
         if pending and (tensor.shape != pending[0][0].shape or len(pending) >= args.batch_size):
             flush()
@@ -362,13 +397,16 @@ def _run_jobs(args, plan: Plan, stylizer, request, codes, labels, timer: _Timer)
 
 
 def _flush(pending, stylizer, request, codes, timer: _Timer, overwrite: bool,  # noqa: ANN001
-           written: list[Path], failures: list[str]) -> None:
-    """Stylize one batch of equal-sized images and save each result."""
+           written: list[Path], failures: list[Failure | str],
+           done: Callable[[Path, Path, float], None] | None = None) -> None:
+    """Stylize one batch of equal-sized images (one network call) and save each result; done(source,
+    target, seconds) after each save, seconds = its share of the batch's network time + its save."""
     import torch
 
     from stylexfer.files.images import save_image
 
     batch = torch.stack([t for t, _, _ in pending])
+    started = time.perf_counter()
     try:
         with timer:
             result = stylizer.run(request, batch, codes)
@@ -376,20 +414,29 @@ def _flush(pending, stylizer, request, codes, timer: _Timer, overwrite: bool,  #
         raise  # option errors apply to every image: stop with one line
     except (RuntimeError, MemoryError) as err:  # e.g. out of memory on one huge image
         reason = one_line(err, with_type=True)
-        failures.extend(f"{display_path(source)}: stylizing failed ({reason})" for _, source, _ in pending)
+        failures.extend(Failure(str(source), f"{display_path(source)}: stylizing failed ({reason})")
+                        for _, source, _ in pending)
         return
-    for image, (_, _, target) in zip(result, pending, strict=True):
+    share = (time.perf_counter() - started) / len(pending)
+    for image, (_, source, target) in zip(result, pending, strict=True):
+        saving = time.perf_counter()
         try:
             written.append(save_image(image, target, overwrite=overwrite))
         except StylexferError as err:
-            failures.append(str(err))
+            failures.append(Failure(str(source), str(err)))
+            continue
         except OSError as err:
-            failures.append(f"{display_path(target)}: cannot write ({err.strerror or err})")
+            failures.append(Failure(str(source), f"{display_path(target)}: cannot write ({err.strerror or err})"))
+            continue
+        if done is not None:
+            done(source, target, share + time.perf_counter() - saving)
 
 
 def _report(args: argparse.Namespace, plan: Plan, written: list[Path], timer: _Timer) -> int:
     for line in plan.failures:
         print(f"stylexfer: error: {line}", file=sys.stderr)
+        source = line.source if isinstance(line, Failure) else None
+        output.emit(args, input=source, model=args.model, error=str(line))
     if args.timings:
         print(f"stylexfer: timings: network {timer.seconds:.3f} s (style encoding and stylization)",
               file=sys.stderr)
@@ -401,3 +448,72 @@ def _report(args: argparse.Namespace, plan: Plan, written: list[Path], timer: _T
         where = plan.out if plan.single_file else f"{plan.out}/"
         print(f"stylized {len(written)} image(s) into {display_path(where)}", file=sys.stderr)
     return 0
+
+
+def _stylize_stdio(args: argparse.Namespace) -> int:
+    """CONTENT "-": one image read from stdin, stylized, written to stdout (format from --ext) or to
+    --out when it names a file. Nothing else goes to stdout: messages stay on stderr."""
+    from stylexfer.files.images import SAVE_FORMATS, decode_image, encode_image, save_image
+    from stylexfer.files.modelfile import read_model_file
+    from stylexfer.inference import load_model, resize_image
+
+    if args.content != [STDIO]:
+        raise StylexferError(f"{STDIO} (stdin) must be the only CONTENT; stylize files and folders separately")
+    to_stdout = args.out in (DEFAULT_OUT, STDIO)
+    ext = args.ext if args.ext.startswith(".") else f".{args.ext}"
+    if to_stdout and ext.lower() not in SAVE_FORMATS:
+        raise StylexferError(
+            f"--ext {display_path(args.ext)}: unknown format; use one of {', '.join(sorted(SAVE_FORMATS))}")
+    if not to_stdout and Path(args.out).suffix.lower() not in SAVE_FORMATS:
+        raise StylexferError(f"--out {display_path(args.out)}: with {STDIO} as CONTENT, --out names one image "
+                             f"file ({', '.join(sorted(SAVE_FORMATS))}) or is {STDIO} (stdout)")
+    if to_stdout and args.json:
+        raise StylexferError(f"--json and the image cannot share stdout: pass --out FILE with {STDIO}")
+    stdout = sys.stdout.buffer if to_stdout else None
+    if stdout is not None and sys.stdout.isatty():
+        raise StylexferError(f"the image would be written to a terminal: redirect stdout "
+                             f"(stylexfer stylize {STDIO} ... > out{ext})")
+    if not to_stdout and Path(args.out).exists() and not args.overwrite:
+        raise StylexferError(f"{display_path(args.out)}: already exists; pass --overwrite to replace it")
+    request = _request(args)
+    weights = read_model_file(args.model)
+    request.check_model(weights.spec.kind, Path(args.model).name)
+    labels = _mask(args, request)
+    styles = _style_images(args)
+    data = _read_stdin()
+    started = time.perf_counter()
+    image = decode_image(data, name="<stdin>", draft_shorter_side=args.size or args.max_size)
+    image = resize_image(image, size=args.size, max_size=args.max_size, name="<stdin>")
+    stylizer = load_model(weights, device=args.device)
+    timer = _Timer()
+    with timer:
+        codes = stylizer.encode_styles(styles, style_size=args.style_size) if styles else None
+        if labels is not None:
+            import dataclasses
+
+            request = dataclasses.replace(request, mask=labels)
+        result = stylizer.run(request, image, codes)
+    if args.timings:
+        print(f"stylexfer: timings: network {timer.seconds:.3f} s (style encoding and stylization)",
+              file=sys.stderr)
+    if stdout is None:
+        path = save_image(result, args.out, overwrite=args.overwrite)
+        output.emit(args, input=STDIO, output=path, model=args.model, seconds=time.perf_counter() - started)
+        return 0
+    blob = encode_image(result, ext)  # the whole file first: an encoder error writes nothing
+    try:
+        stdout.write(blob)
+        stdout.flush()
+    except (BrokenPipeError, OSError) as err:
+        raise StylexferError(f"stdout: cannot write the image ({err.strerror or err})") from None
+    return 0
+
+
+def _read_stdin() -> bytes:
+    if sys.stdin is None or sys.stdin.isatty():
+        raise StylexferError(f"{STDIO} reads an image from stdin, but stdin is a terminal: pipe one in "
+                             f"(stylexfer stylize {STDIO} ... < photo.jpg)")
+    data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        raise StylexferError(f"<stdin>: over {MAX_STDIN_BYTES >> 20} MB; that is not one image")
+    return data

@@ -10,6 +10,7 @@ before any pixel is decoded. Fuzzed with 10,000 malformed files by `scripts/fuzz
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -74,6 +75,29 @@ def load_image(
     shown = display_path(path)
     handle = _open_regular_file(path, shown)
     try:
+        return _load_from(handle, shown, draft_shorter_side, max_pixels)
+    finally:
+        handle.close()
+
+
+def decode_image(
+    data: bytes,
+    *,
+    name: str = "<stdin>",
+    draft_shorter_side: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Image.Image:
+    """load_image for bytes already in memory (an image piped into stdin): the same checks and
+    messages, naming `name`."""
+    shown = _printable(name)
+    if not data:
+        raise ImageError(f"{shown}: empty (0 bytes); pipe an image into it")
+    return _load_from(io.BytesIO(data), shown, draft_shorter_side, max_pixels)
+
+
+def _load_from(handle: BinaryIO, shown: str, draft_shorter_side: int | None, max_pixels: int) -> Image.Image:
+    """Decode an open image file (see load_image); every failure is one ImageError line."""
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # size is checked below against our own limit
             _check_claimed_size(handle, shown, max_pixels)
@@ -110,8 +134,6 @@ def load_image(
         if "truncated" in reason.lower():
             raise ImageError(f"{shown}: truncated image file ({reason}); re-download or re-save it") from err
         raise ImageError(f"{shown}: corrupt image data ({reason}); check the file or re-save it") from err
-    finally:
-        handle.close()
 
 
 def _open_regular_file(path: Path, shown: str) -> BinaryIO:
@@ -289,12 +311,28 @@ def save_image(image: Tensor | Image.Image, path: str | os.PathLike, *, overwrit
         raise ImageError(f"{shown}: already exists; pass --overwrite to replace it")
     pil = to_pil(image) if isinstance(image, Tensor) else image
     path.parent.mkdir(parents=True, exist_ok=True)
-    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     try:
         with atomic_open(path, overwrite=overwrite) as handle:
-            pil.save(handle, format=fmt, **options)
+            _encode(pil, fmt, handle)
     except FileExistsError:
         raise ImageError(f"{shown}: already exists; pass --overwrite to replace it") from None
     except (OSError, ValueError, KeyError) as err:  # encoder refused the mode, disk full, read-only folder
         raise ImageError(f"{shown}: cannot write the image ({_reason(err)})") from err
     return path
+
+
+def _encode(image: Image.Image, fmt: str, handle: BinaryIO) -> None:
+    image.save(handle, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
+
+
+def encode_image(image: Tensor | Image.Image, ext: str = ".png") -> bytes:
+    """The image as the bytes of a file with suffix `ext` (for stdout), encoded as save_image does."""
+    fmt = SAVE_FORMATS.get(ext.lower() if ext.startswith(".") else f".{ext.lower()}")
+    if fmt is None:
+        raise ImageError(f"{_printable(ext)}: unknown image format; use one of {', '.join(sorted(SAVE_FORMATS))}")
+    buffer = io.BytesIO()
+    try:
+        _encode(to_pil(image) if isinstance(image, Tensor) else image, fmt, buffer)
+    except (OSError, ValueError, KeyError) as err:
+        raise ImageError(f"cannot encode the image as {fmt} ({_reason(err)})") from err
+    return buffer.getvalue()

@@ -51,7 +51,7 @@ from stylexfer.nets.vgg import RandomWeightsWarning
 __all__ = [
     "ENCODER_EMBEDDED", "ENCODER_IMAGENET", "ENCODER_RANDOM", "KINDS", "OUTPUT_MODES", "ModelSpec",
     "ModelWeights", "build_net", "checkpoint_spec", "describe", "load_weights_only", "metadata_of",
-    "read_model_file", "read_spec", "weights_of", "write_safetensors",
+    "read_model_file", "read_spec", "safetensors_header", "weights_of", "write_safetensors",
 ]
 
 FORMAT = "stylexfer-model"
@@ -482,10 +482,18 @@ def describe(spec: ModelSpec) -> str:
     return f"AdaIN arbitrary-style (encoder: {spec.encoder})"
 
 
-def metadata_of(path: str | os.PathLike) -> dict[str, str]:
-    """The metadata of one of our safetensors files (no tensors read)."""
+def safetensors_header(path: str | os.PathLike) -> dict[str, Any]:
+    """A safetensors file's JSON header: ``__metadata__`` and, per tensor, its dtype, shape and
+    offsets (no tensor read). Raises OSError, ValueError or struct.error on a damaged header."""
     path = Path(path)
     with open(path, "rb") as handle:
         (length,) = struct.unpack("<Q", handle.read(8))
         header = json.loads(handle.read(min(length, 1 << 24)))
-    return dict(header.get("__metadata__", {}))
+    if not isinstance(header, dict):
+        raise ValueError("the header is not a JSON object")
+    return header
+
+
+def metadata_of(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata of one of our safetensors files (no tensors read)."""
+    return dict(safetensors_header(path).get("__metadata__", {}))

@@ -1,0 +1,187 @@
+"""Contact sheets: one picture comparing styles (or fixed-style models) on several contents.
+
+Rows are contents, columns styles: the first row shows the style images (a fixed-style model's
+column shows its name), the first column the contents, and cell (row, column) is that content
+stylized with that column. Every tile has a label strip below it with its file stem, cut with "…"
+to fit. Used by `stylexfer sheet`, the demo's sheet.png, and anything else that wants the grid.
+
+- :func:`compose_sheet` is the pure Pillow part: labelled tiles in, one RGB image out.
+- :func:`sheet_columns` encodes each column's style once; :func:`stylize_sheet` stylizes every
+  content (shrunk to the tile first, so a sheet costs rows × columns tile-sized runs) and composes.
+
+Geometry (:class:`SheetLayout`): tiles of tile_size², each with a label strip of label_height below,
+gap px between cells and around the sheet: width = cols·tile + (cols + 1)·gap, height =
+rows·(tile + label) + (rows + 1)·gap, with rows and cols counting the header row and column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from PIL import Image, ImageDraw, ImageFont
+
+from stylexfer.errors import printable
+from stylexfer.files.images import to_pil, to_tensor
+from stylexfer.inference.request import DEFAULT_STYLE_SIZE
+from stylexfer.inference.stylizer import Stylizer
+from stylexfer.nets.adain import StyleCode
+
+SHEET_TILE_SIZE = 256  # `stylexfer sheet --tile-size` default
+MIN_SHEET_TILE = 32
+BACKGROUND = (255, 255, 255)
+LABEL_BACKGROUND = (32, 32, 32)
+LABEL_COLOUR = (255, 255, 255)
+Labelled = tuple[str, Image.Image | None]  # (label, picture); None: a label on an empty tile
+
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """Where each tile and label goes; see the module docstring for the formula."""
+
+    tile: int
+    label: int
+    gap: int
+
+    @classmethod
+    def for_tile(cls, tile: int) -> SheetLayout:
+        font = label_font(tile)
+        top, bottom = font.getbbox("Hgjy…")[1::2]
+        return cls(tile, int(bottom - top) + 2 * max(2, tile // 64), max(2, tile // 64))
+
+    def size(self, rows: int, cols: int) -> tuple[int, int]:
+        return (cols * self.tile + (cols + 1) * self.gap,
+                rows * (self.tile + self.label) + (rows + 1) * self.gap)
+
+    def origin(self, row: int, col: int) -> tuple[int, int]:
+        """Top-left corner of the tile in (row, col); its label strip lies just below."""
+        return (self.gap + col * (self.tile + self.gap), self.gap + row * (self.tile + self.label + self.gap))
+
+
+@lru_cache(maxsize=16)
+def label_font(tile: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's bundled scalable font at about 7 % of the tile (at least 10 px): readable at 256 px."""
+    size = max(10, round(tile * 0.07))
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def fit_label(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> str:
+    """`text` (control characters escaped) cut with "…" so it is at most `width` px wide."""
+    text = printable(text)
+    if font.getlength(text) <= width:
+        return text
+    while text and font.getlength(text + "…") > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def fit_tile(image: Image.Image, tile: int) -> Image.Image:
+    """Scaled, aspect kept, so its longer side is `tile` (shrunk with Lanczos, enlarged bicubic)."""
+    scale = tile / max(image.size)
+    if scale == 1:
+        return image
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC
+    return image.resize(size, resample)
+
+
+def compose_sheet(
+    contents: Sequence[Labelled],
+    columns: Sequence[Labelled],
+    cells: Sequence[Sequence[Image.Image]],
+    *,
+    tile_size: int = SHEET_TILE_SIZE,
+) -> Image.Image:
+    """The sheet: header row `columns`, header column `contents`, cells[i][j] = content i, column j.
+    Pictures are fitted into their tiles (centred, aspect kept); the top-left tile stays empty."""
+    if len(cells) != len(contents) or any(len(row) != len(columns) for row in cells):
+        raise ValueError(f"cells must be {len(contents)} rows × {len(columns)} columns")
+    layout = SheetLayout.for_tile(tile_size)
+    sheet = Image.new("RGB", layout.size(1 + len(contents), 1 + len(columns)), BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    font = label_font(tile_size)
+
+    def place(row: int, col: int, label: str, picture: Image.Image | None) -> None:
+        x, y = layout.origin(row, col)
+        if picture is not None:
+            fitted = fit_tile(picture.convert("RGB"), tile_size)
+            sheet.paste(fitted, (x + (tile_size - fitted.width) // 2, y + (tile_size - fitted.height) // 2))
+        if label:
+            top = y + tile_size
+            draw.rectangle((x, top, x + tile_size - 1, top + layout.label - 1), fill=LABEL_BACKGROUND)
+            margin = max(2, tile_size // 64)
+            shown = fit_label(label, font, tile_size - 2 * margin)
+            draw.text((x + margin, top + layout.label / 2), shown, fill=LABEL_COLOUR, font=font, anchor="lm")
+
+    for col, (label, picture) in enumerate(columns, start=1):
+        place(0, col, label, picture)
+    for row, (label, picture) in enumerate(contents, start=1):
+        place(row, 0, label, picture)
+        for col, cell in enumerate(cells[row - 1], start=1):
+            place(row, col, "", cell)
+    return sheet
+
+
+@dataclass(frozen=True)
+class SheetColumn:
+    """One column: a model, and for AdaIN the style's picture (the header) and its code."""
+
+    label: str
+    stylizer: Stylizer
+    style: Image.Image | None = None
+    code: StyleCode | None = None
+
+
+def sheet_columns(
+    models: Sequence[tuple[str, Stylizer]],
+    styles: Sequence[tuple[str, Image.Image]],
+    *,
+    style_size: int | None = DEFAULT_STYLE_SIZE,
+) -> list[SheetColumn]:
+    """AdaIN models: one column per style, each style encoded once per model; fixed-style models:
+    one column each. With several AdaIN models a label also names the model. The caller checks that
+    AdaIN models have styles (the CLI with its own flags)."""
+    adain_models = sum(stylizer.needs_style for _, stylizer in models)
+    columns = []
+    for model_label, stylizer in models:
+        if not stylizer.needs_style:
+            columns.append(SheetColumn(model_label, stylizer))
+            continue
+        for style_label, image in styles:
+            (code,) = stylizer.encode_styles([image], style_size=style_size)
+            label = f"{style_label} · {model_label}" if adain_models > 1 else style_label
+            columns.append(SheetColumn(label, stylizer, image, code))
+    return columns
+
+
+def stylize_sheet(
+    contents: Sequence[tuple[str, Image.Image]],
+    columns: Sequence[SheetColumn],
+    *,
+    tile_size: int = SHEET_TILE_SIZE,
+    alpha: float = 1.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> Image.Image:
+    """Every content (shrunk so its longer side is at most tile_size) through every column, composed
+    with compose_sheet. progress(done, total) after each cell."""
+    if tile_size < MIN_SHEET_TILE:
+        raise ValueError(f"tile_size must be at least {MIN_SHEET_TILE} px, got {tile_size}")
+    small = [(label, image if max(image.size) <= tile_size else fit_tile(image, tile_size))
+             for label, image in contents]
+    tensors = [to_tensor(image) for _, image in small]
+    total, done = len(small) * len(columns), 0
+    cells: list[list[Image.Image]] = [[] for _ in small]
+    for column in columns:
+        styles = [column.code] if column.code is not None else None
+        for row, tensor in enumerate(tensors):
+            out = column.stylizer.stylize(tensor, styles, alpha=alpha, tile=False)
+            cells[row].append(to_pil(out))
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    header: list[Labelled] = [(column.label, column.style) for column in columns]
+    return compose_sheet(small, header, cells, tile_size=tile_size)
