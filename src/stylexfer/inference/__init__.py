@@ -54,7 +54,7 @@ from stylexfer.inference.tiling import (
     TilePolicy,
     tile_spans,
 )
-from stylexfer.inference.video import FlickerMeter, FrameStream
+from stylexfer.inference.video import FlickerMeter, FrameStream, VideoReport, stylize_video
 
 __all__ = [
     "AUTO_TILE_PIXELS",
@@ -64,6 +64,7 @@ __all__ = [
     "DevicePolicy",
     "FlickerMeter",
     "FrameStream",
+    "VideoReport",
     "ImageLike",
     "OptionError",
     "Progress",
@@ -81,5 +82,6 @@ __all__ = [
     "preserve_content_color",
     "resize_image",
     "resized_size",
+    "stylize_video",
     "tile_spans",
 ]

@@ -1,5 +1,7 @@
 """Stylizing a clip frame by frame: :class:`FrameStream` (styles encoded once, statistics smoothed
-across frames, see temporal.py) and :class:`FlickerMeter`, the figure that says whether it helps.
+across frames, see temporal.py), :class:`FlickerMeter`, the figure that says whether it helps, and
+:func:`stylize_video`, a video file in, a video file out (files/video.py: streaming, audio copied,
+written under a temporary name and renamed at the end).
 
 ```python
 stream = FrameStream(stylizer, request, ["style.jpg"], smooth=0.9)   # one per clip
@@ -14,10 +16,15 @@ output changes less than the input, e.g. a style that flattens detail).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from torch import Tensor
 
+from stylexfer.files.video import VideoInfo, VideoReader, VideoWriter, writing
 from stylexfer.inference.inputs import ImageLike
 from stylexfer.inference.request import StylizeRequest
 from stylexfer.inference.stylizer import Stylizer
@@ -80,3 +87,75 @@ class FlickerMeter:
     def flicker(self) -> float:
         """output_change − input_change, 1/255 units; 0 for a clip of one frame."""
         return self.output_change - self.input_change
+
+
+@dataclass
+class VideoReport:
+    """What :func:`stylize_video` did: frames, seconds per stage, the flicker figures (1/255 units)."""
+
+    frames: int
+    info: VideoInfo
+    network_s: float
+    decode_s: float
+    encode_s: float
+    flicker: float
+    input_change: float
+    output_change: float
+
+    @property
+    def io_share(self) -> float:
+        """Decoding and encoding as a fraction of the three stages' time."""
+        total = self.network_s + self.decode_s + self.encode_s
+        return (self.decode_s + self.encode_s) / total if total else 0.0
+
+
+def stylize_video(source: str | os.PathLike, target: str | os.PathLike, stream: FrameStream, *,
+                  batch_size: int = 1, crf: int | None = None, overwrite: bool = False,
+                  progress: Callable[[int, int], None] | None = None,
+                  started: Callable[[VideoInfo], None] | None = None) -> VideoReport:
+    """Stylize the video `source` into `target` (format from its suffix), streaming: at most one batch
+    of `batch_size` decoded frames, their outputs and the network's activations for it are alive at
+    once (plus FFmpeg's fixed buffers, see files/video.py). Audio is copied unchanged.
+
+    The output appears under `target` only when the whole clip is written; on any error or Ctrl-C
+    nothing is left, not even the temporary file. The first batch is decoded before anything is
+    created, so a clip without frames writes nothing. progress(done, expected) after each batch
+    (expected: the declared frame count, 0 when unknown); started(info) once the clip is open.
+    """
+    target = Path(target)
+    meter = FlickerMeter()
+    network_s = decode_s = encode_s = 0.0
+    with VideoReader(source) as reader:
+        if started:
+            started(reader.info)
+        batches = reader.batches(batch_size)
+        clock = time.perf_counter()
+        first = next(batches)  # a zero-length or undecodable clip fails here, before any file exists
+        decode_s += time.perf_counter() - clock
+        with writing(target, overwrite=overwrite) as tmp:
+            writer = VideoWriter(tmp, target.suffix, reader.info, crf=crf, audio_from=reader.audio, name=target)
+            try:
+                batch: Tensor | None = first
+                while batch is not None:
+                    clock = time.perf_counter()
+                    out = stream(batch)
+                    network_s += time.perf_counter() - clock
+                    meter.add(batch, out)
+                    clock = time.perf_counter()
+                    writer.write(out)
+                    writer.copy_audio(reader.audio_packets)
+                    encode_s += time.perf_counter() - clock
+                    if progress:
+                        progress(writer.frames, reader.info.expected_frames)
+                    clock = time.perf_counter()
+                    batch = next(batches, None)
+                    decode_s += time.perf_counter() - clock
+                clock = time.perf_counter()
+                writer.copy_audio(reader.audio_packets)
+                writer.finish()
+                encode_s += time.perf_counter() - clock
+            except BaseException:
+                writer.abort()
+                raise
+    return VideoReport(writer.frames, reader.info, network_s, decode_s, encode_s, meter.flicker,
+                       meter.input_change, meter.output_change)
