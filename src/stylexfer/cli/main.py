@@ -12,6 +12,7 @@ import warnings
 
 from stylexfer import __version__
 from stylexfer.cli import download, evaluate, export, gui, import_model, report, stylize
+from stylexfer.cli import video as stylize_video  # extends the stylize parser: video contents
 from stylexfer.errors import StylexferError
 
 SUBCOMMANDS = (stylize, export, import_model, download, gui, evaluate, report)
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for command in SUBCOMMANDS:
         command.add_parser(sub)
+    stylize_video.extend_parser(sub)
     return parser
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -117,7 +118,7 @@ class VideoInfo:
 
 def _reason(err: BaseException) -> str:
     """FFmpeg's message without the file name PyAV appends."""
-    text = one_line(err)
+    text = re.sub(r"^\[Errno -?\d+\] ", "", one_line(err))
     name = getattr(err, "filename", None)
     return text.replace(f": {name!r}", "").replace(f": '{name}'", "") if name else text
 
@@ -317,16 +318,22 @@ class VideoWriter:
 def writing(target: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `target` to write the video to; when the block ends without an
     exception it is committed under `target` (files.atomic.commit: fsync, rename or no-replace link),
-    otherwise (an error, Ctrl-C) deleted, so the final name never holds a half-written video."""
+    otherwise (an error, Ctrl-C) deleted, so the final name never holds a half-written video. Missing
+    folders above `target` are created, and removed again (when still empty) if the block fails."""
     from stylexfer.files.atomic import commit, temporary_path
 
     target = Path(target)
+    created = [p for p in reversed(target.parents) if not p.exists()]  # outermost first
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(target)
     try:
         yield tmp
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        for folder in reversed(created):  # the folders made for this video, if still empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
     try:
         commit(tmp, target, overwrite=overwrite)
