@@ -24,8 +24,9 @@ AUDIO_RATE = 8000
 
 
 def make_clip(path: Path, *, frames: int = 8, size: tuple[int, int] = (32, 24), rate: int = 12,
-              codec: str = "libx264", pix_fmt: str = "yuv420p", audio: bool = False, fmt: str | None = None) -> Path:
-    """A clip of moving colour bars (and a mono AAC tone when `audio`)."""
+              codec: str = "libx264", pix_fmt: str = "yuv420p", audio: bool = False, fmt: str | None = None,
+              audio_length: float = 1.0) -> Path:
+    """A clip of moving colour bars (and a mono AAC tone when `audio`, `audio_length` × the video's)."""
     width, height = size
     container = av.open(str(path), "w", format=fmt)
     stream = container.add_stream(codec, rate=rate)
@@ -40,7 +41,7 @@ def make_clip(path: Path, *, frames: int = 8, size: tuple[int, int] = (32, 24), 
         for packet in stream.encode(av.VideoFrame.from_ndarray(array.astype(np.uint8), format="rgb24")):
             container.mux(packet)
     if sound is not None:
-        samples = AUDIO_RATE * frames // rate
+        samples = int(AUDIO_RATE * frames * audio_length) // rate
         t = np.arange(samples, dtype=np.float32) / AUDIO_RATE
         tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
         for start in range(0, samples, 1024):
@@ -140,6 +141,14 @@ def test_odd_size_padded_to_even_for_yuv420p_and_said(tmp_path, capsys, johnson_
     assert probe(tmp_path / "o.mp4")["size"] == (34, 22)
     rc, err = _run(capsys, "stylize", clip, "--model", johnson_ckpt, "--out", tmp_path / "o.gif", "-q")
     assert rc == 0 and probe(tmp_path / "o.gif")["size"] == (33, 21)  # GIF has no such rule: size kept
+
+
+def test_audio_longer_than_the_video_is_not_truncation(tmp_path, capsys, johnson_ckpt):
+    clip = make_clip(tmp_path / "clip.mkv", frames=6, audio=True, audio_length=3.0)  # no frame count in MKV
+    rc, err = _run(capsys, "stylize", clip, "--model", johnson_ckpt, "--out", tmp_path / "o.mkv", "-q")
+    assert rc == 0, err
+    facts = probe(tmp_path / "o.mkv")
+    assert facts["frames"] == 6 and facts["audio"] == probe(clip)["audio"]
 
 
 def test_images_and_videos_in_one_command(tmp_path, capsys, johnson_ckpt):

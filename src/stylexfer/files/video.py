@@ -171,7 +171,13 @@ class VideoReader:
         self.stream.thread_type = "AUTO"
         self.audio = streams.audio[0] if streams.audio else None
         rate = self.stream.average_rate or self.stream.guessed_rate or Fraction(25)
-        duration = self.container.duration / 1_000_000 if self.container.duration else None
+        # The video's own duration; the container's only when nothing else (audio) can make it longer.
+        if self.stream.duration and self.stream.time_base:
+            duration: float | None = float(self.stream.duration * self.stream.time_base)
+        elif self.container.duration and len(streams) == 1:
+            duration = self.container.duration / 1_000_000
+        else:
+            duration = None
         self.info = VideoInfo(ctx.width, ctx.height, Fraction(rate), int(self.stream.frames or 0), duration,
                               ctx.name, self.audio.codec_context.name if self.audio is not None else None)
 
