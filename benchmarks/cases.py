@@ -1,5 +1,5 @@
 """The case catalogue: stylize (fast and plain reference paths), folders, training steps, Adam, the
-data pipeline, the DataLoader, tiled memory and the CLI's own overhead."""
+data pipeline, the DataLoader, tiled memory, the CLI's own overhead and video (benchmarks/video.py)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from benchmarks.harness import (
     maybe_compile,
     quiet_random_weights,
 )
+from benchmarks.video import video_cases
 from reference_nets import plain_adain, plain_johnson
 from stylexfer.files.images import load_image, load_tensor, save_image, to_tensor
 
@@ -419,4 +420,5 @@ def all_cases(cfg: BenchConfig) -> list[Case]:
         ]
     cases += [loader_case(0), loader_case(2), tiled_case(), cli_overhead_case()]
     cases += [batching_case(kind, batch) for kind in ("adain", "johnson") for batch in cfg.batching_batches]
+    cases += video_cases(cfg)  # benchmarks/video.py
     return cases

@@ -47,6 +47,7 @@ class BenchConfig:
     shorter_side: int = 512
     loader_items: int = 24
     tiled_size: int = 4096
+    video_frames: int = 16  # frames per clip in the video cases
     amp: bool = False  # bf16 autocast (GPU path; runs on CPU too, for correctness)
     compile: bool = False
     memory: bool = True  # peak RSS per case in a fresh subprocess
@@ -68,6 +69,7 @@ class BenchConfig:
             pipeline_images=3,
             loader_items=12,
             limit_sizes=(1024, 2048),
+            video_frames=8,
         )
         base.update(overrides)
         return cls(**base)

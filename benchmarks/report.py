@@ -15,6 +15,7 @@ import torch
 
 from benchmarks.harness import BenchConfig, Case, CaseResult, matmul_limit, run_case
 from benchmarks.memory import memory_in_subprocess
+from benchmarks.video import video_targets
 
 TARGETS = {  # issue 5, CPU fp32
     "stylize/adain/512": 0.75,
@@ -123,6 +124,7 @@ def derived(results: list[CaseResult], cfg: BenchConfig) -> list[dict[str, Any]]
                 "met": overhead < 1.5,
             }
         )
+    rows += video_targets(results)  # decode+encode share at 512p
     return rows
 
 

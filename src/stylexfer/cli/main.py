@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from stylexfer import __version__
 from stylexfer.cli import download, evaluate, export, gui, import_model, info, output, report, sheet, stylize
+from stylexfer.cli import video as stylize_video  # extends the stylize parser: video contents
 from stylexfer.errors import StylexferError
 
 SUBCOMMANDS = (stylize, sheet, info, export, import_model, download, gui, evaluate, report)
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for command in SUBCOMMANDS:
         command.add_parser(sub)
+    stylize_video.extend_parser(sub)
     return parser
 
 

@@ -89,7 +89,7 @@ def decode_image(
 ) -> Image.Image:
     """load_image for bytes already in memory (an image piped into stdin): the same checks and
     messages, naming `name`."""
-    shown = _printable(name)
+    shown = display_path(name)
     if not data:
         raise ImageError(f"{shown}: empty (0 bytes); pipe an image into it")
     return _load_from(io.BytesIO(data), shown, draft_shorter_side, max_pixels)
@@ -329,7 +329,7 @@ def encode_image(image: Tensor | Image.Image, ext: str = ".png") -> bytes:
     """The image as the bytes of a file with suffix `ext` (for stdout), encoded as save_image does."""
     fmt = SAVE_FORMATS.get(ext.lower() if ext.startswith(".") else f".{ext.lower()}")
     if fmt is None:
-        raise ImageError(f"{_printable(ext)}: unknown image format; use one of {', '.join(sorted(SAVE_FORMATS))}")
+        raise ImageError(f"{display_path(ext)}: unknown image format; use one of {', '.join(sorted(SAVE_FORMATS))}")
     buffer = io.BytesIO()
     try:
         _encode(to_pil(image) if isinstance(image, Tensor) else image, fmt, buffer)

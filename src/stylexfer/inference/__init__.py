@@ -26,7 +26,9 @@ What happens inside (Huang & Belongie 2017 §7; Johnson et al. 2016):
 Modules: request.py (StylizeRequest: every option rule, checked once; messages name fields, never
 flags), stylizer.py (the façade), adain.py and johnson.py (one runner per model kind), device.py
 (device and autocast policy), tiling.py (when and how to tile), inputs.py (tensors, the one
-shorter-side resize, masks, padding of images smaller than a network's minimum), colour.py.
+shorter-side resize, masks, padding of images smaller than a network's minimum), colour.py,
+temporal.py (statistics smoothed across video frames) and video.py (FrameStream: a clip's frames in
+order, styles encoded once; FlickerMeter).
 
 Runs under ``torch.inference_mode``; on CUDA with channels_last and bf16 (or fp16) autocast.
 Outputs are float32 on the CPU, clamped to [0, 1].
@@ -43,6 +45,7 @@ from stylexfer.inference.request import (
     StylizeRequest,
 )
 from stylexfer.inference.stylizer import Stylizer, load_model
+from stylexfer.inference.temporal import StatisticsSmoother, check_smooth
 from stylexfer.inference.tiling import (
     AUTO_TILE_PIXELS,
     DEFAULT_TILE_OVERLAP,
@@ -51,6 +54,7 @@ from stylexfer.inference.tiling import (
     TilePolicy,
     tile_spans,
 )
+from stylexfer.inference.video import FlickerMeter, FrameStream, VideoReport, stylize_video
 
 __all__ = [
     "AUTO_TILE_PIXELS",
@@ -58,20 +62,26 @@ __all__ = [
     "DEFAULT_TILE_OVERLAP",
     "DEFAULT_TILE_SIZE",
     "DevicePolicy",
+    "FlickerMeter",
+    "FrameStream",
+    "VideoReport",
     "ImageLike",
     "OptionError",
     "Progress",
     "RequestError",
+    "StatisticsSmoother",
     "StyleKindError",
     "StylizeRequest",
     "Stylizer",
     "TilePolicy",
     "as_image_tensor",
+    "check_smooth",
     "load_model",
     "mask_labels",
     "pick_device",
     "preserve_content_color",
     "resize_image",
     "resized_size",
+    "stylize_video",
     "tile_spans",
 ]

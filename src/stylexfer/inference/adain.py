@@ -16,6 +16,7 @@ from stylexfer.functional import EPS, channel_mean_std
 from stylexfer.inference.device import DevicePolicy
 from stylexfer.inference.inputs import ImageLike, as_image_tensor, mask_labels, pad_to_min, resize_image, resize_labels
 from stylexfer.inference.request import StylizeRequest
+from stylexfer.inference.temporal import StatisticsSmoother
 from stylexfer.inference.tiling import ALIGN, Progress, TileBlender, TilePolicy, tile_spans
 from stylexfer.nets.adain import MIN_SIDE, AdaINNet, StyleCode
 
@@ -92,8 +93,10 @@ class AdaINRunner:
         return codes
 
     def stylize(self, images: Tensor, box: Box, codes: list[StyleCode], request: StylizeRequest,
-                tile: int | None, progress: Progress | None) -> Tensor:
-        """images: (B, 3, H, W) already padded to min_side; box: where the picture is in them."""
+                tile: int | None, progress: Progress | None,
+                smoother: StatisticsSmoother | None = None) -> Tensor:
+        """images: (B, 3, H, W) already padded to min_side; box: where the picture is in them.
+        smoother: video frames in order; their relu4_1 statistics are smoothed across frames."""
         height, width = images.shape[-2:]
         if request.mask is not None:
             labels = resize_labels(mask_labels(request.mask, len(codes)), box[2:])
@@ -107,12 +110,13 @@ class AdaINRunner:
             style_std = torch.stack([w * c.std.reshape(-1) for w, c in pairs]).sum(0, keepdim=True)
         if tile is None:
             with self.device.context():
-                out = self._whole(images, labels, style_mean, style_std, request.alpha)
+                out = self._whole(images, labels, style_mean, style_std, request.alpha, smoother)
             if progress:
                 progress(1, 1)
             return out.float().cpu().clamp(0, 1)
         return torch.cat([  # one image at a time keeps memory bounded
-            self._tiled(images[i : i + 1], labels, style_mean, style_std, request.alpha, tile, progress)
+            self._tiled(images[i : i + 1], labels, style_mean, style_std, request.alpha, tile, progress,
+                        smoother)
             for i in range(images.shape[0])
         ])
 
@@ -124,15 +128,17 @@ class AdaINRunner:
         return target.to(features.dtype)
 
     def _whole(self, images: Tensor, labels: Tensor, style_mean: Tensor, style_std: Tensor,
-               alpha: float) -> Tensor:
+               alpha: float, smoother: StatisticsSmoother | None = None) -> Tensor:
         features = self._encode(images)
         small = resize_labels(labels, features.shape[-2:]).to(self.device.device)
         mean, std = stats_from_sums(*region_sums(features, small, style_mean.shape[0]))
+        if smoother is not None:
+            mean, std = smoother("relu4_1", mean, std)
         target = self._target(features, small, mean, std, style_mean, style_std, alpha)
         return self.net.decoder(target, size=tuple(images.shape[-2:]))
 
     def _tiled(self, image: Tensor, labels: Tensor, style_mean: Tensor, style_std: Tensor, alpha: float,
-               tile: int, progress: Progress | None) -> Tensor:
+               tile: int, progress: Progress | None, smoother: StatisticsSmoother | None = None) -> Tensor:
         height, width = image.shape[-2:]
         k, overlap = style_mean.shape[0], self.tiles.overlap
         spans = [(ys, xs) for ys in tile_spans(height, tile, overlap) for xs in tile_spans(width, tile, overlap)]
@@ -158,6 +164,8 @@ class AdaINRunner:
                     progress(done, total)
         assert sums is not None
         mean, std = stats_from_sums(*sums)
+        if smoother is not None:
+            mean, std = smoother("relu4_1", mean, std)
         # Pass 2: stylize each window with those statistics, blend.
         blender = TileBlender(1, height, width, overlap)
         with self.device.context():

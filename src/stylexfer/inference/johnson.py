@@ -1,18 +1,54 @@
 """The Johnson runner (Johnson et al. 2016): the style is in the weights; α blends pixels; tiles
-share instance-norm statistics measured once on a downscaled copy of the whole image."""
+share instance-norm statistics measured once on a downscaled copy of the whole image. For video,
+`smoothed_norms` makes every instance norm use statistics smoothed across frames (temporal.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from stylexfer.inference.device import DevicePolicy
 from stylexfer.inference.request import StylizeRequest
+from stylexfer.inference.temporal import StatisticsSmoother
 from stylexfer.inference.tiling import Progress, TileBlender, TilePolicy, tile_spans
-from stylexfer.nets.johnson import MIN_SIDE, TransformerNet, frozen_statistics, measure_statistics
+from stylexfer.nets.johnson import MIN_SIDE, InstanceNorm, TransformerNet, frozen_statistics, measure_statistics
+
+
+class SmoothedNorm(nn.Module):
+    """Stands in for one InstanceNorm while a clip is stylized: the same affine normalisation, with
+    each frame's per-channel mean and std replaced by their running average across frames (the
+    network's own modules and weights are untouched; see :func:`smoothed_norms`)."""
+
+    def __init__(self, norm: InstanceNorm, smoother: StatisticsSmoother, key: object) -> None:
+        super().__init__()
+        self.norm, self.smoother, self.key = norm, smoother, key
+
+    def forward(self, x: Tensor) -> Tensor:
+        var, mean = torch.var_mean(x.float(), dim=(2, 3), correction=0, keepdim=True)
+        mean, std = self.smoother(self.key, mean, (var + self.norm.eps).sqrt())
+        scale = self.norm.weight.float().view(1, -1, 1, 1) / std
+        shift = self.norm.bias.float().view(1, -1, 1, 1) - mean * scale
+        return torch.addcmul(shift, x.float(), scale).to(x.dtype)  # one pass over the activations
+
+
+@contextlib.contextmanager
+def smoothed_norms(net: nn.Module, smoother: StatisticsSmoother) -> Iterator[None]:
+    """Inside the block every InstanceNorm of `net` is a :class:`SmoothedNorm` sharing `smoother`
+    (one key per norm); the original modules are put back on the way out, whatever happens."""
+    swaps = [(parent, name, child) for parent in list(net.modules())
+             for name, child in parent.named_children() if isinstance(child, InstanceNorm)]
+    try:
+        for index, (parent, name, child) in enumerate(swaps):
+            setattr(parent, name, SmoothedNorm(child, smoother, ("norm", index)))
+        yield
+    finally:
+        for parent, name, child in swaps:
+            setattr(parent, name, child)
 
 
 class JohnsonRunner:
@@ -24,23 +60,27 @@ class JohnsonRunner:
         self.net, self.device, self.tiles = net, device, tiles
 
     def stylize(self, images: Tensor, request: StylizeRequest, tile: int | None,
-                progress: Progress | None) -> Tensor:
-        """images: (B, 3, H, W), already padded to min_side."""
+                progress: Progress | None, smoother: StatisticsSmoother | None = None) -> Tensor:
+        """images: (B, 3, H, W), already padded to min_side.
+        smoother: video frames in order; the instance-norm statistics are smoothed across frames."""
         if tile is None:
-            with self.device.context():
+            smoothing = smoothed_norms(self.net, smoother) if smoother else contextlib.nullcontext()
+            with self.device.context(), smoothing:
                 out = self._blend(self.device.to_device(images), request.alpha)
             if progress:
                 progress(1, 1)
             return out.float().cpu().clamp(0, 1)
         return torch.cat([  # one image at a time keeps memory bounded
-            self._tiled(images[i : i + 1], request.alpha, tile, progress) for i in range(images.shape[0])
+            self._tiled(images[i : i + 1], request.alpha, tile, progress, smoother)
+            for i in range(images.shape[0])
         ])
 
     def _blend(self, x: Tensor, alpha: float) -> Tensor:
         out = self.net(x).float()
         return out if alpha == 1.0 else alpha * out + (1.0 - alpha) * x.float()
 
-    def _tiled(self, image: Tensor, alpha: float, tile: int, progress: Progress | None) -> Tensor:
+    def _tiled(self, image: Tensor, alpha: float, tile: int, progress: Progress | None,
+               smoother: StatisticsSmoother | None = None) -> Tensor:
         height, width = image.shape[-2:]
         overlap = self.tiles.overlap
         window = (tile + 2 * overlap) ** 2
@@ -48,6 +88,9 @@ class JohnsonRunner:
         small = F.interpolate(image, scale_factor=scale, mode="bilinear", antialias=True) if scale < 1 else image
         with self.device.context():
             stats = measure_statistics(self.net, self.device.to_device(small))
+        if smoother is not None:  # video: each norm's (mean, variance) smoothed across frames
+            stats = [tuple(t[0] for t in smoother(("tiled", i), mean[None], var[None]))  # type: ignore[misc]
+                     for i, (mean, var) in enumerate(stats)]
         blender = TileBlender(1, height, width, overlap)
         spans_y, spans_x = tile_spans(height, tile, overlap), tile_spans(width, tile, overlap)
         total, done = len(spans_y) * len(spans_x), 0

@@ -17,7 +17,7 @@ from stylexfer.files.images import DEFAULT_MAX_PIXELS
 
 DEFAULT_STYLE_SIZE = 512  # styles are encoded with the shorter side at most this (pytorch-AdaIN default)
 FIELDS = ("alpha", "styles", "style_weights", "mask", "preserve_color", "size", "max_size",
-          "style_size", "tile", "device")
+          "style_size", "tile", "device", "smooth")
 
 
 class RequestError(StylexferError, ValueError):

@@ -23,6 +23,7 @@ from stylexfer.inference.request import (
     literal,
     request_for,
 )
+from stylexfer.inference.temporal import StatisticsSmoother
 from stylexfer.inference.tiling import (
     AUTO_TILE_PIXELS,
     DEFAULT_TILE_OVERLAP,
@@ -145,20 +146,22 @@ class Stylizer:
         styles: Sequence[ImageLike | StyleCode] | None = None,
         *,
         progress: Progress | None = None,
+        smoother: StatisticsSmoother | None = None,
     ) -> Tensor:
         """Stylize content as a validated request says (what :meth:`stylize` does after building it).
 
         Images smaller than the network's minimum side are padded to it and cropped back, so every
-        size from 1×1 comes out at its own size."""
+        size from 1×1 comes out at its own size. smoother: the batch is consecutive video frames whose
+        normalisation statistics are smoothed across frames (see :class:`stylexfer.inference.FrameStream`)."""
         request.check_model(self.kind, self.name)
         images = as_image_tensor(content)
         padded, box = pad_to_min(images, self.runner.min_side)
         tile = self.tiles.tile_for(request.tile, box[2] * box[3])
         if isinstance(self.runner, AdaINRunner):
             codes = self.runner.encode_styles(styles or [], request.style_size)
-            out = self.runner.stylize(padded, box, codes, request, tile, progress)
+            out = self.runner.stylize(padded, box, codes, request, tile, progress, smoother)
         else:
-            out = self.runner.stylize(padded, request, tile, progress)
+            out = self.runner.stylize(padded, request, tile, progress, smoother)
         out = crop_box(out, box)
         if request.preserve_color:
             out = preserve_content_color(out, images)
