@@ -26,13 +26,13 @@ import yaml  # type: ignore[import-untyped]
 
 from stylexfer.errors import StylexferError
 from stylexfer.experiments.evaluate import evaluate_models, fixed_pairs, image_files
-from stylexfer.experiments.measures import Judge
+from stylexfer.experiments.measures import OBJECTIVES, Judge
 
 REPORT_DIR = "report"
 MARKER = ".stylexfer-report"  # a report folder this tool wrote (and may replace)
 SUMMARY = "final.json"
 LOCK = ".stylexfer.lock"
-X_MEASURE, Y_MEASURE = "content_relu4_1", "style_mean_std"  # both kinds are measured on these
+X_MEASURE, Y_MEASURE = OBJECTIVES  # both kinds are measured on these; the Optuna searches minimise them
 VAL_TERMS = ("val/content", "val/style", "val/total")
 
 
