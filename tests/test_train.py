@@ -146,6 +146,24 @@ def test_a_run_ends_measuring_its_validation_pairs_as_stylexfer_evaluate_would(
 
 
 @pytest.mark.slow
+def test_a_failing_end_of_run_measure_leaves_the_run_finished(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stylexfer.training.run as run_module
+
+    def broken(*args: object) -> None:
+        raise OSError("style image vanished")
+
+    monkeypatch.setattr(run_module, "measure_pairs", broken)
+    shutil.copytree(data_root, tmp_path, dirs_exist_ok=True)
+    result = train(tmp_path, [*TINY, "trainer.max_steps=1", "data.content_dir=content", "data.style_dir=style"])
+    final = json.loads((result.output_dir / "final.json").read_text())
+    assert final["status"] == "finished" and result.last_checkpoint.is_file()
+    assert result.measures == {} and final["evaluate_info"] == {"error": "style image vanished"}
+    assert run_module.objectives(result.measures) is None  # an Optuna trial then fails, the run does not
+
+
+@pytest.mark.slow
 def test_resume_with_ckpt_path_last_continues_at_the_saved_step(adain_run: RunResult, tmp_path: Path) -> None:
     """Stop after N=2 steps, rerun the same folder with ckpt_path=last: it goes on from step 2 with the
     saved optimizer state (Adam's own step counter reaches 4, not 2)."""

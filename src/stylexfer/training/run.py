@@ -241,9 +241,13 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
     measures: dict[str, float] = {}
     if trainer.is_global_zero and datamodule.val_set is not None:
         # what `stylexfer evaluate` measures, on the fixed validation pairs: final.json, HParams, Optuna
-        measures, measured_on = measure_pairs(system, datamodule.val_set)
-        summary.extra["evaluate"] = measures
-        summary.extra["evaluate_info"] = measured_on
+        try:
+            measures, measured_on = measure_pairs(system, datamodule.val_set)
+            summary.extra["evaluate"] = measures
+            summary.extra["evaluate_info"] = measured_on
+        except Exception as err:  # noqa: BLE001 - the trained model and its checkpoints are what count
+            log.warning("the run finished but its end-of-run measures failed: %s", one_line(err))
+            summary.extra["evaluate_info"] = {"error": one_line(err)}
     summary.finish(trainer, logger)
     last = checkpoint_dir / "last.ckpt"
     if trainer.is_global_zero:
