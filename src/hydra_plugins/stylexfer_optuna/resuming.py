@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,10 @@ except ImportError:  # the `sweeps` extra is not installed: offer nothing (Hydra
     OptunaSweeper = None  # type: ignore[assignment,misc]
 
 log = logging.getLogger(__name__)
+
+# optuna 2.10 (the sweeper pins optuna<3) runs on SQLAlchemy 1.4, which says so once per process in
+# a warning paragraph that tells a user of the search nothing they can act on
+warnings.filterwarnings("ignore", message=r"Deprecated API features detected")
 
 SQLITE = "sqlite:///"
 
