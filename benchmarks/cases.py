@@ -180,9 +180,10 @@ def _crop(image: Any, size: int, rng: random.Random) -> Tensor:
 
 
 def _resize_shorter(image: Any, shorter: int, resample: Any) -> Any:
-    scale = shorter / min(image.size)
-    size = (max(shorter, round(image.width * scale)), max(shorter, round(image.height * scale)))
-    return image.resize(size, resample, reducing_gap=None)
+    """The baselines' full-image resize: the tool's one size rule, with the variant's filter."""
+    from stylexfer.inference.inputs import resized_size
+
+    return image.resize(resized_size(*image.size, size=shorter), resample, reducing_gap=None)
 
 
 def pipeline_item(path: Path, shorter: int, crop: int, rng: random.Random, *, variant: str) -> Tensor:

@@ -1,16 +1,21 @@
-"""The real window on a virtual X server (Xvfb): drive a stylization through the widgets, check the
-result shown and saved, the Johnson and error paths, and save a screenshot under outputs/gui/."""
+"""The real window on a virtual X server (Xvfb): drive a stylization through the widgets, the gallery,
+style weights and a mask, before/after, tiled progress and Cancel, shortcuts (event_generate), drops
+(the drop handler, called as tkdnd would), recent files, warnings, the Johnson and error paths; save
+screenshots under outputs/gui/ (the README's docs/gui-*.png are copies of two of them)."""
 
 from __future__ import annotations
 
 import gc
+import json
 import os
 import select
 import shutil
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,21 +24,24 @@ tk = pytest.importorskip("tkinter", reason="this Python has no Tkinter (Debian/U
 from PIL import Image, ImageGrab  # noqa: E402
 
 from stylexfer.files.images import load_image  # noqa: E402
+from stylexfer.files.modelfile import build_net, read_model_file  # noqa: E402
 from stylexfer.gui import app as gui_app  # noqa: E402
-from stylexfer.gui.controller import Controller  # noqa: E402
+from stylexfer.gui.controller import Controller, fit  # noqa: E402
+from stylexfer.gui.prefs import RecentFiles  # noqa: E402
+from stylexfer.inference import Stylizer  # noqa: E402
+from stylexfer.nets.vgg import RandomWeightsWarning  # noqa: E402
 
 CONTENT_SIZE = (64, 48)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "outputs" / "gui"
 
 
-@pytest.fixture(scope="module")
-def xdisplay():
+def start_xvfb(*options: str):
     """A private Xvfb server; `-displayfd` makes it pick a free display number and tell us which."""
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb is not installed (Debian/Ubuntu: apt install xvfb; .ci/run installs it)")
     read_end, write_end = os.pipe()
     server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp", *options],
         pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     os.close(write_end)
@@ -53,17 +61,37 @@ def xdisplay():
             server.wait()
 
 
-@pytest.fixture
-def app(xdisplay, cached_loader):
+@pytest.fixture(scope="module")
+def xdisplay():
+    yield from start_xvfb()
+
+
+def open_window(xdisplay, loader, tmp_path, theme="light"):
     root = tk.Tk(screenName=xdisplay)
-    window = gui_app.StylexferApp(root, Controller(device="cpu", loader=cached_loader))
+    recent = RecentFiles(tmp_path / "config" / "recent.json")
+    window = gui_app.StylexferApp(root, Controller(device="cpu", loader=loader, recent=recent), theme=theme)
+    window.ask_open_file = window.ask_folder = window.ask_save_file = _no_dialog
     root.update()
-    yield window
+    return window
+
+
+def _no_dialog(**_kwargs):
+    pytest.fail("a test opened a real dialog; replace app.ask_* first")
+
+
+def close_window(window) -> None:
     window.close()
     # A destroyed Tk root is cyclic garbage; collected on the worker thread, Tcl would abort the process
     # ("Tcl_AsyncDelete: async handler deleted by the wrong thread"). Collect it here, on Tk's thread.
-    del window, root
+    del window
     gc.collect()
+
+
+@pytest.fixture
+def app(xdisplay, cached_loader, tmp_path):
+    window = open_window(xdisplay, cached_loader, tmp_path)
+    yield window
+    close_window(window)
 
 
 def pump(window, condition, *, timeout: float = 60.0) -> None:
@@ -76,30 +104,76 @@ def pump(window, condition, *, timeout: float = 60.0) -> None:
         time.sleep(0.01)
 
 
+def settle(window) -> None:
+    """Let pending resize re-fits (debounced) run."""
+    end = time.monotonic() + 2 * gui_app.RESIZE_MS / 1000
+    while time.monotonic() < end:
+        window.root.update()
+        time.sleep(0.01)
+
+
 def enabled(widget) -> bool:
     return widget.instate(["!disabled"])
 
 
 def screenshot(window, display: str, name: str) -> Path:
-    window.root.update()
+    settle(window)
     root = window.root
     x, y = root.winfo_rootx(), root.winfo_rooty()
     box = (x, y, x + root.winfo_width(), y + root.winfo_height())
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / name
-    ImageGrab.grab(bbox=box, xdisplay=display).save(path)
+    shot = ImageGrab.grab(bbox=box, xdisplay=display)
+    shot.save(path)
+    # A small palette copy for the README (docs/ holds two of these).
+    small = shot.resize((shot.width * 3 // 4, shot.height * 3 // 4), Image.Resampling.LANCZOS)
+    small.quantize(192, dither=Image.Dither.NONE).save(path.with_name(path.stem + "-small.png"), optimize=True)
     return path
+
+
+def picture_on_screen(window, display, panel) -> bool:
+    """The panel's picture is on the screen at its label's centre (Tk centres it, ± a border)."""
+    shot = np.asarray(Image.open(screenshot(window, display, "probe.png")).convert("RGB"))
+    label, shown = panel.image_label, np.asarray(panel.shown.convert("RGB"))
+    h, w = shown.shape[:2]
+    cx = label.winfo_rootx() - window.root.winfo_rootx() + (label.winfo_width() - w) // 2
+    cy = label.winfo_rooty() - window.root.winfo_rooty() + (label.winfo_height() - h) // 2
+    return any(np.array_equal(shot[cy + dy:cy + dy + h, cx + dx:cx + dx + w], shown)
+               for dy in range(-3, 4) for dx in range(-3, 4))
+
+
+@pytest.fixture(scope="module")
+def styles_folder(tmp_path_factory) -> Path:
+    """Three style images with distinct patterns and one corrupt file, as a user's style folder."""
+    folder = tmp_path_factory.mktemp("styles")
+    rng = np.random.default_rng(1)
+    waves = np.zeros((60, 80, 3), np.uint8)
+    y, x = np.mgrid[0:60, 0:80]
+    waves[..., 0] = 128 + 100 * np.sin(x / 5.0)
+    waves[..., 2] = 128 + 100 * np.cos(y / 4.0)
+    Image.fromarray(waves).save(folder / "a-waves.png")
+    checks = ((x // 10 + y // 10) % 2 * 200 + 30).astype(np.uint8)
+    Image.fromarray(np.stack([checks, 255 - checks, checks // 2], -1)).save(folder / "b-checks.png")
+    Image.fromarray(rng.integers(0, 255, (50, 50, 3), dtype=np.uint8)).save(folder / "c-noise.png")
+    (folder / "d-broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (folder / "notes.txt").write_text("not an image")
+    return folder
 
 
 def test_stylize_through_the_window(app, xdisplay, gui_files, tmp_path) -> None:
     app.set_model(gui_files.adain_model)
     assert app.model_info.cget("text") == "loading…"
     pump(app, lambda: "AdaIN" in app.model_info.cget("text"))
-    assert enabled(app.style_button) and not enabled(app.save_button)
+    assert enabled(app.style_button) and not enabled(app.save_button) and not enabled(app.cancel_button)
 
     app.set_content(gui_files.content)
     app.set_style(gui_files.style)
-    assert (app.content_panel.photo.width(), app.content_panel.photo.height()) == CONTENT_SIZE
+    settle(app)
+    # Previews fill their box (enlarged here: the test image is small), aspect kept.
+    box_w, box_h = app.content_panel.area()
+    shown = app.content_panel.shown
+    assert shown is not None and shown.width / shown.height == pytest.approx(64 / 48, rel=0.05)
+    assert shown.width == box_w or shown.height == box_h or shown.width == 4 * 64
     assert "64×48" in app.content_panel.caption.cget("text")
     assert app.style_panel.photo is not None
 
@@ -114,60 +188,270 @@ def test_stylize_through_the_window(app, xdisplay, gui_files, tmp_path) -> None:
     app.controller.stylize = lambda **kw: (requests.append(kw), real_stylize(**kw))[1]
     app.stylize_button.invoke()
     assert requests == [{"alpha": 0.6, "preserve_color": True}]
-    assert not enabled(app.stylize_button)  # no second click while the worker runs
+    assert not enabled(app.stylize_button) and enabled(app.cancel_button)  # no second click while it runs
     pump(app, lambda: app.controller.result is not None)
     app.root.update()
-
-    assert (app.result_panel.photo.width(), app.result_panel.photo.height()) == CONTENT_SIZE
     assert app.controller.result.size == CONTENT_SIZE
-    assert enabled(app.stylize_button) and enabled(app.save_button)
-    assert str(app.progress.cget("mode")) == "determinate" and float(app.progress.cget("value")) == 1.0
+    assert enabled(app.stylize_button) and enabled(app.save_button) and not enabled(app.cancel_button)
+    assert float(app.progress.cget("value")) == float(app.progress.cget("maximum"))
     assert app.status_var.get().startswith("Done")
     assert app._suggested_name() == "photo__stripes.png"
+    # The result shown is the result, fitted to the panel.
+    assert np.array_equal(np.asarray(app.result_panel.shown), np.asarray(fit(app.controller.result,
+                                                                             *app.result_panel.area())))
+    assert picture_on_screen(app, xdisplay, app.result_panel)
 
     saved = app.save(tmp_path / "photo__stripes.png")
     assert saved is not None and saved.exists()
     assert load_image(saved).size == CONTENT_SIZE
     assert app.status_var.get() == f"Saved {saved}"
 
-    shot = screenshot(app, xdisplay, "screenshot.png")
-    pixels = np.asarray(Image.open(shot).convert("RGB"))
-    width, height = app.root.winfo_width(), app.root.winfo_height()
-    assert pixels.shape[:2] == (height, width) and width >= 800
-    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50  # widgets and three pictures, not a blank
-    # The result thumbnail is on screen: its pixels appear at the result label's place.
-    label = app.result_panel.image_label
-    lx, ly = label.winfo_rootx() - app.root.winfo_rootx(), label.winfo_rooty() - app.root.winfo_rooty()
-    shown = pixels[ly:ly + label.winfo_height(), lx:lx + label.winfo_width()]
-    result = np.asarray(app.controller.result)
-    assert any(
-        np.array_equal(shown[r:r + CONTENT_SIZE[1], c:c + CONTENT_SIZE[0]], result)
-        for r in range(shown.shape[0] - CONTENT_SIZE[1] + 1)
-        for c in range(shown.shape[1] - CONTENT_SIZE[0] + 1)
-        if np.array_equal(shown[r, c], result[0, 0])
-    )
+    # Bigger window, bigger previews (re-fitted from the cached decode).
+    big = tmp_path / "big.png"
+    Image.open(gui_files.content).resize((640, 480)).save(big)
+    app.set_content(big)
+    settle(app)
+    before = app.content_panel.shown.size
+    app.root.geometry(f"{app.root.winfo_width() + 150}x{app.root.winfo_height() + 60}")
+    settle(app)
+    assert app.content_panel.shown.width > before[0]
+
+
+def scene(path: Path) -> Path:
+    """A made-up landscape (sky, sun, hills, a lake), big enough to look like a photo in a screenshot."""
+    h, w = 150, 200
+    y, x = np.mgrid[0:h, 0:w].astype(float)
+    image = np.zeros((h, w, 3))
+    image[...] = np.stack([90 + 0.8 * y, 150 + 0.5 * y, 235 - 0.2 * y], -1)  # sky
+    sun = (x - 150) ** 2 + (y - 38) ** 2 < 16 ** 2
+    image[sun] = (255, 215, 90)
+    hills = y > 95 + 18 * np.sin(x / 23.0) + 8 * np.sin(x / 7.0)
+    image[hills] = np.stack([40 + 0.3 * y, 110 + 0.4 * y, 50 + 0.1 * x], -1)[hills]
+    lake = (y > 125) & (np.abs(x - 70) < 55 - (y - 125))
+    image[lake] = (50, 90, 170)
+    Image.fromarray(image.clip(0, 255).astype(np.uint8)).save(path)
+    return path
+
+
+def test_gallery_weights_mask_and_before_after(app, xdisplay, gui_files, styles_folder, tmp_path) -> None:
+    app.ask_folder = lambda **kw: str(styles_folder)
+    app.set_model(gui_files.adain_model)
+    app.set_content(scene(tmp_path / "lake.png"))
+    app.root.event_generate("<Control-g>")  # the shortcut opens the (replaced) folder dialog
+    pump(app, lambda: len(app._gallery_photos) == 3 and "unreadable" in
+         app._gallery_buttons[styles_folder / "d-broken.jpg"].cget("text"))
+    assert list(app._gallery_buttons) == sorted(styles_folder.glob("[a-d]-*"))  # notes.txt is not listed
+    assert not enabled(app._gallery_buttons[styles_folder / "d-broken.jpg"])
+
+    waves, checks = styles_folder / "a-waves.png", styles_folder / "b-checks.png"
+    app._gallery_buttons[checks].invoke()  # click: this style only
+    assert app.controller.styles == [checks]
+    app._gallery_buttons[waves].invoke()
+    assert app.controller.styles == [waves]
+    app._gallery_buttons[checks].event_generate("<Control-Button-1>", x=4, y=4)  # Ctrl+click: add to the mix
+    app.root.update()
+    assert app.controller.styles == [waves, checks]
+    assert app._gallery_buttons[checks].cget("text").startswith("✓")
+    assert "mix of 2" in app.style_panel.caption.cget("text")
+
+    pump(app, lambda: "AdaIN" in app.model_info.cget("text"))
+    results = {}
+    for name, weights in (("waves", (1.0, 0.0)), ("checks", (0.0, 1.0)), ("mix", (0.25, 1.0))):
+        for scale, weight in zip(app.weight_scales, weights, strict=True):
+            scale.set(weight)
+        app.root.update()
+        assert app.controller.style_weights == list(weights)
+        app.root.event_generate("<Control-Return>")
+        pump(app, lambda: enabled(app.stylize_button) and app.status_var.get().startswith("Done"))
+        results[name] = np.asarray(app.controller.result, dtype=float)
+    assert not np.allclose(results["waves"], results["checks"])
+    assert not np.allclose(results["mix"], results["waves"]) and not np.allclose(results["mix"], results["checks"])
+    assert app._suggested_name() == "lake__a-waves+b-checks.png"
+
+    # Before/after: left of the divider is the content, right of it the result.
+    app.compare_scale.set(0.5)
+    app.root.update()
+    shown = np.asarray(app.result_panel.shown.convert("RGB"), dtype=int)
+    w = shown.shape[1]
+    after = np.asarray(fit(app.controller.result, *app.result_panel.area()), dtype=int)
+    before = np.asarray(fit(app.controller.before, *app.result_panel.area()), dtype=int)
+    assert np.abs(shown[:, : w // 2 - 2] - before[:, : w // 2 - 2]).mean() < 3
+    assert np.array_equal(shown[:, w // 2 + 2:], after[:, w // 2 + 2:])
+    screenshot(app, xdisplay, "gui-gallery.png")
+
+    # A mask: two regions, the weights greyed out, and it runs.
+    mask = np.zeros((150, 200), np.uint8)
+    mask[:, :100] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    app.set_mask(tmp_path / "mask.png")
+    app.root.update()
+    assert all(not enabled(s) for s in app.weight_scales)
+    app.root.event_generate("<Control-Return>")
+    pump(app, lambda: enabled(app.stylize_button))
+    assert app.status_var.get().startswith("Done"), app.status_var.get()
+    masked = np.asarray(app.controller.result, dtype=float)
+    assert not np.allclose(masked, results["mix"])
+    # One style and a mask do not fit: the window says so in its own words.
+    app.remove_style(1)
+    app.stylize()
+    assert "the mask (Mask… button)" in app.status_var.get() and "--mask" not in app.status_var.get()
+    assert str(app.status_label.cget("foreground")) == app.palette["error"]
+
+
+def tiny_tile_loader(path, *, device="cpu") -> Stylizer:
+    """A Stylizer that tiles the 64×48 test photo into 2×2 tiles of 32 px (AdaIN: 8 progress steps)."""
+    weights = read_model_file(path)
+    return Stylizer(build_net(weights), weights.spec, device=device, name=Path(path).name, tile_size=32,
+                    tile_overlap=8, auto_tile_pixels=1000)
+
+
+def test_tile_progress_and_cancel_keep_the_window_responsive(xdisplay, gui_files, tmp_path) -> None:
+    app = open_window(xdisplay, tiny_tile_loader, tmp_path)
+    try:
+        real = app.controller._progress
+        app.controller._progress = lambda done, total: (time.sleep(0.4), real(done, total))[1]  # slow tiles
+        app.set_model(gui_files.adain_model)
+        app.set_content(gui_files.content)
+        app.set_style(gui_files.style)
+        pump(app, lambda: "AdaIN" in app.model_info.cget("text"))
+        app.stylize_button.invoke()
+        pump(app, lambda: app.progress_text.cget("text").startswith("tile 1 of"))
+        assert app.progress_text.cget("text") == "tile 1 of 8"
+        assert float(app.progress.cget("maximum")) == 8 and float(app.progress.cget("value")) == 1
+        ticks = 0
+        start = time.monotonic()
+        while time.monotonic() - start < 0.3:  # the event loop keeps turning while the worker works
+            app.root.update()
+            ticks += 1
+            time.sleep(0.01)
+        assert ticks > 10
+        app.root.event_generate("<Escape>")  # Esc = Cancel
+        app.root.update()
+        assert app.progress_text.cget("text") == "cancelling…" and not enabled(app.cancel_button)
+        pump(app, lambda: enabled(app.stylize_button))
+        assert app.progress_text.cget("text") == "cancelled" and "nothing was written" in app.status_var.get()
+        assert app.controller.result is None and not enabled(app.save_button)
+        assert not list(Path.cwd().glob("outputs/stylized/photo__*"))
+
+        app.controller._progress = real  # and the next run goes through all 8 tiles
+        app.stylize_button.invoke()
+        pump(app, lambda: app.controller.result is not None)
+        assert app.progress_text.cget("text").startswith("done") and float(app.progress.cget("value")) == 1.0
+        assert app.controller.result.size == CONTENT_SIZE
+    finally:
+        close_window(app)
+
+
+def test_shortcuts_drops_recent_files_and_the_save_folder(app, gui_files, styles_folder, tmp_path,
+                                                          monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    opened = []
+    app.ask_open_file = lambda **kw: (opened.append(kw["title"]), str(gui_files.content))[1]
+    app.root.event_generate("<Control-o>")
+    assert opened == ["Choose a content image"] and app.controller.content_path == gui_files.content
+    app.root.event_generate("<Control-O>")  # Caps Lock on
+    assert opened == ["Choose a content image"] * 2
+
+    # Drops, as tkdnd delivers them: one Tcl list of paths (braces around names with spaces).
+    spaced = tmp_path / "my style.png"
+    shutil.copy(gui_files.style, spaced)
+    event = SimpleNamespace(data=f"{{{spaced}}} {styles_folder / 'a-waves.png'}")
+    app._dropped("style", event)
+    assert app.controller.styles == [spaced, styles_folder / "a-waves.png"]
+    app.drop("content", [str(gui_files.adain_model)])  # a model file loads wherever it lands
+    assert app.controller.model_path == gui_files.adain_model
+    app.drop("style", [str(styles_folder)])  # a folder on the style side opens the gallery
+    assert len(app._gallery_buttons) == 4
+    app.drop("content", [str(styles_folder / "notes.txt")])
+    assert "notes.txt: not an image" in app.status_var.get()
+    app.drop("content", [str(spaced)])
+    assert app.controller.content_path == spaced
+    assert app.drops == (gui_app.tkdnd is not None)
+    if app.drops:  # every panel, down to the picture, is a registered drop target bound to the handler
+        for widget in (app.content_panel.image_label, app.style_panel, app.gallery_canvas, app.mix_rows):
+            assert app.root.tk.call("bind", str(widget), "<<Drop>>")
+
+    # Recent files: stored atomically in the config folder, offered in the File menu.
+    stored = json.loads((tmp_path / "config" / "recent.json").read_text())
+    assert stored["recent"]["content"][:2] == [str(spaced), str(gui_files.content)]
+    assert stored["recent"]["gallery"] == [str(styles_folder)]
+    app._fill_recent("content")
+    menu = app.recent_menus["content"]
+    assert [menu.entrycget(i, "label") for i in range(menu.index("end") + 1)] == [str(spaced), str(gui_files.content)]
+    menu.invoke(1)
+    assert app.controller.content_path == gui_files.content
+    assert not [p for p in (tmp_path / "config").iterdir() if p.name != "recent.json"]  # no temporaries
+
+    # Ctrl+S before a result says so; after one, the dialog opens in outputs/stylized, never an input folder.
+    app.root.event_generate("<Control-s>")
+    assert "Nothing to save" in app.status_var.get()
+    pump(app, lambda: "AdaIN" in app.model_info.cget("text"))
+    app.root.event_generate("<Control-Return>")
+    pump(app, lambda: app.controller.result is not None)
+    asked = []
+    app.ask_save_file = lambda **kw: (asked.append(kw), str(tmp_path / "mine" / "out.png"))[1]
+    app.root.event_generate("<Control-s>")
+    assert Path(asked[0]["initialdir"]) == tmp_path / "outputs" / "stylized"
+    assert asked[0]["initialfile"] == "photo__my style+a-waves.png"
+    assert (tmp_path / "mine" / "out.png").exists()
+    app.root.event_generate("<Control-s>")  # then the last save folder, remembered for the next session
+    assert Path(asked[1]["initialdir"]) == tmp_path / "mine"
+    assert json.loads((tmp_path / "config" / "recent.json").read_text())["save_folder"] == str(tmp_path / "mine")
+
+
+def test_model_warnings_show_in_the_window_dark_theme(xdisplay, cached_loader, gui_files, styles_folder,
+                                                      tmp_path) -> None:
+    def warning_loader(path, *, device="cpu"):  # what a model with a random encoder says as it loads
+        if Path(path) == gui_files.adain_model:
+            warnings.warn("vgg19 loss/encoder network has RANDOM weights: training and stylizing run, but the "
+                          "pictures show the pipeline working, not style transfer quality", RandomWeightsWarning,
+                          stacklevel=2)
+        return cached_loader(path, device=device)
+
+    app = open_window(xdisplay, warning_loader, tmp_path, theme="dark")
+    try:
+        assert app.theme == ("dark" if gui_app.sv_ttk is not None else "light")
+        assert not app.warning_label.winfo_ismapped()
+        app.set_model(gui_files.adain_model)
+        app.drop("content", [str(scene(tmp_path / "lake.png"))])
+        app.drop("gallery", [str(styles_folder)])
+        app.gallery_click(styles_folder / "c-noise.png")
+        app.gallery_click(styles_folder / "b-checks.png", add=True)
+        pump(app, lambda: "AdaIN" in app.model_info.cget("text") and len(app._gallery_photos) == 3)
+        app.root.update()
+        assert app.warning_label.winfo_ismapped() and "RANDOM weights" in app.warning_label.cget("text")
+        app.stylize()
+        pump(app, lambda: app.controller.result is not None)
+        app.compare_scale.set(0.4)
+        screenshot(app, xdisplay, "gui-dark-warning.png")
+        if gui_app.sv_ttk is not None:  # View ▸ Dark theme switches at run time
+            app.set_theme("light")
+            assert tk.ttk.Style(app.root).theme_use() == "sun-valley-light" and not app.dark_var.get()
+            assert app.warning_label.cget("background") == gui_app.PALETTES["light"]["warn_bg"]
+        app.set_model(gui_files.johnson_model)  # another model: its own warnings only (none)
+        pump(app, lambda: "Johnson" in app.model_info.cget("text"))
+        assert not app.warning_label.winfo_ismapped()
+    finally:
+        close_window(app)
 
 
 def test_fixed_style_model_disables_the_style_picker(app, gui_files) -> None:
     app.set_style(gui_files.style)
     app.set_model(gui_files.johnson_model)
     pump(app, lambda: "Johnson" in app.model_info.cget("text"))
-    assert not enabled(app.style_button)
+    assert not enabled(app.style_button) and not enabled(app.folder_button)
     assert "built in" in app.style_panel.caption.cget("text")
 
     app.set_content(gui_files.content)
     app.stylize_button.invoke()
     pump(app, lambda: app.controller.result is not None)
-    app.root.update()
-    assert (app.result_panel.photo.width(), app.result_panel.photo.height()) == CONTENT_SIZE
+    assert app.controller.result.size == CONTENT_SIZE
     assert app._suggested_name() == "photo__johnson.png"
 
 
 def test_errors_show_in_the_status_line(app, xdisplay, gui_files, tmp_path) -> None:
-    error = gui_app.ERROR_COLOUR
-
     def status_is_error() -> bool:
-        return str(app.status_label.cget("foreground")) == error
+        return str(app.status_label.cget("foreground")) == app.palette["error"]
 
     app.stylize_button.invoke()  # nothing chosen yet
     assert "model" in app.status_var.get() and status_is_error()
@@ -196,6 +480,7 @@ def test_errors_show_in_the_status_line(app, xdisplay, gui_files, tmp_path) -> N
     assert "nothing to save" in app.status_var.get() and not (tmp_path / "nothing.png").exists()
 
 
+@pytest.mark.slow
 def test_gui_command_without_a_display_is_a_one_line_error() -> None:
     # `stylexfer gui` in a fresh interpreter (once Tk is initialised in a process it may reuse a display).
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
@@ -204,3 +489,46 @@ def test_gui_command_without_a_display_is_a_one_line_error() -> None:
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot open a window" in lines[0] and "DISPLAY" in lines[0], done.stderr
+
+
+def test_the_window_works_without_the_optional_packages(xdisplay, cached_loader, gui_files, tmp_path,
+                                                         monkeypatch) -> None:
+    monkeypatch.setattr(gui_app, "sv_ttk", None)
+    monkeypatch.setattr(gui_app, "tkdnd", None)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "recent.json").write_text("{ half a list")  # and a damaged recent-files list
+    app = open_window(xdisplay, cached_loader, tmp_path, theme="dark")
+    try:
+        app.root.update()
+        assert app.warning_label.winfo_ismapped()
+        assert "recent files" in app.warning_label.cget("text") and "recent.json" in app.warning_label.cget("text")
+        assert app.theme == "light" and not app.drops  # plain ttk: clam, and the Open… flow
+        assert tk.ttk.Style(app.root).theme_use() == "clam"
+        assert "tkinterdnd2" in app.status_var.get()
+        app.ask_open_file = lambda **kw: str(gui_files.johnson_model)
+        app.root.event_generate("<Control-m>")
+        app.ask_open_file = lambda **kw: str(gui_files.content)
+        app.content_button.invoke()
+        pump(app, lambda: "Johnson" in app.model_info.cget("text"))
+        app.root.event_generate("<Control-KP_Enter>")
+        pump(app, lambda: app.controller.result is not None)
+        assert app.controller.result.size == CONTENT_SIZE
+    finally:
+        close_window(app)
+
+
+def test_sizes_follow_the_display_dpi(cached_loader, gui_files, tmp_path) -> None:
+    for display in start_xvfb("-dpi", "192"):  # a HiDPI screen: twice 96 dpi
+        app = open_window(display, cached_loader, tmp_path)
+        try:
+            assert app.scale == pytest.approx(2.0, rel=0.03)
+            assert float(app.root.tk.call("tk", "scaling")) == pytest.approx(192 / 72, rel=0.03)
+            box = app.content_panel.box
+            assert int(box.cget("width")) == app.px(gui_app.PREVIEW_MIN) >= 2 * gui_app.PREVIEW_MIN - 8
+            big = tmp_path / "big.png"
+            Image.open(gui_files.content).resize((640, 480)).save(big)
+            app.set_content(big)
+            settle(app)
+            assert app.content_panel.shown.width >= 2 * gui_app.PREVIEW_MIN - 16  # the preview is big too
+        finally:
+            close_window(app)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,25 @@ from PIL import Image
 
 from stylexfer.errors import StylexferError
 from stylexfer.files.images import load_image
-from stylexfer.gui.controller import Controller, Event, Failed, ModelLoaded, Progress, Result
-from stylexfer.inference import load_model
+from stylexfer.files.modelfile import ModelSpec, ModelWeights, build_net, read_model_file, write_safetensors
+from stylexfer.gui.controller import (
+    CONTENT_KINDS,
+    Controller,
+    Event,
+    Failed,
+    ModelLoaded,
+    Progress,
+    Result,
+    Stopped,
+    Thumbnail,
+    compare,
+    content_kind,
+    fit,
+    gallery_images,
+)
+from stylexfer.inference import Stylizer, load_model
 from stylexfer.nets.adain import StyleCode
+from stylexfer.nets.vgg import RandomWeightsWarning
 
 CONTENT_SIZE = (64, 48)
 
@@ -34,7 +51,8 @@ def run_until(controller: Controller, done, *, timeout: float = 60.0) -> list[Ev
 
 
 def finished(events: list[Event]) -> bool:
-    return any(isinstance(e, Result) or (isinstance(e, Failed) and e.action == "stylize") for e in events)
+    return any(isinstance(e, Result | Stopped) or (isinstance(e, Failed) and e.action == "stylize")
+               for e in events)
 
 
 def stylize(controller: Controller, **options) -> list[Event]:
@@ -259,3 +277,239 @@ def test_save_dialog_opens_in_the_output_folder_never_an_input_folder(controller
     only(stylize(controller, alpha=1.0), Result)
     controller.save(tmp_path / "mine" / "x.png")
     assert controller.save_folder() == (tmp_path / "mine").absolute()  # then the last save folder
+
+
+# ------------------------------------------------------------------ several styles, masks, progress
+
+
+def test_style_weights_reach_the_network(controller, gui_files, tmp_path) -> None:
+    other = tmp_path / "flat.png"
+    Image.new("RGB", (40, 40), (30, 160, 90)).save(other)
+    controller.set_model(gui_files.adain_model)
+    controller.set_content(gui_files.content)
+    controller.set_style(gui_files.style)
+    stripes_only = np.asarray(only(stylize(controller), Result)[0].image, dtype=float)
+    controller.set_style(other)
+    flat_only = np.asarray(only(stylize(controller), Result)[0].image, dtype=float)
+
+    controller.set_style(gui_files.style)
+    assert controller.add_style(other) == 1 and controller.add_style(other) == 1  # no duplicates
+    results = {}
+    for weights in ((1.0, 0.0), (0.0, 2.0), (0.5, 0.5)):
+        for i, w in enumerate(weights):
+            controller.set_style_weight(i, w)
+        results[weights] = np.asarray(only(stylize(controller), Result)[0].image, dtype=float)
+    # A weight of 0 removes a style exactly; the mix is neither style alone.
+    assert np.abs(results[(1.0, 0.0)] - stripes_only).max() <= 1
+    assert np.abs(results[(0.0, 2.0)] - flat_only).max() <= 1
+    mix = results[(0.5, 0.5)]
+    assert np.abs(mix - stripes_only).mean() > 2 and np.abs(mix - flat_only).mean() > 2
+
+    controller.remove_style(0)
+    assert controller.styles == [other] and controller.style_weights == [0.5]
+
+
+def test_request_errors_name_the_window_controls(controller, gui_files, tmp_path) -> None:
+    controller.set_model(gui_files.adain_model)
+    controller.set_content(gui_files.content)
+    run_until(controller, lambda ev: bool(only(ev, ModelLoaded)))  # the kind is known from now on
+    with pytest.raises(StylexferError, match="style image") as info:
+        controller.stylize(alpha=1.0, preserve_color=False)
+    assert "styles" not in str(info.value)  # the field's name, not the window's
+    controller.set_style(gui_files.style)
+    controller.add_style(gui_files.content)
+    controller.set_style_weight(0, 0.0)
+    controller.set_style_weight(1, 0.0)
+    with pytest.raises(StylexferError, match="the style weights must be non-negative with a positive sum"):
+        controller.stylize(alpha=1.0, preserve_color=False)
+    controller.set_mask(gui_files.content)  # with a mask the weights are not sent
+    controller.remove_style(1)
+    with pytest.raises(StylexferError, match=r"the mask \(Mask… button\) needs at least two styles") as info:
+        controller.stylize(alpha=1.0, preserve_color=False)
+    assert "--mask" not in str(info.value)
+    assert not controller.stylizing
+
+
+def test_a_mask_puts_each_style_in_its_region(controller, gui_files, tmp_path) -> None:
+    green, blue = tmp_path / "green.png", tmp_path / "blue.png"
+    Image.new("RGB", (40, 40), (20, 200, 40)).save(green)
+    Image.new("RGB", (40, 40), (20, 40, 220)).save(blue)
+    mask = np.zeros((48, 64), np.uint8)
+    mask[:, :32] = 255  # left: first style
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    controller.set_model(gui_files.adain_model)
+    controller.set_content(gui_files.content)
+    controller.set_style(green)
+    all_green = np.asarray(only(stylize(controller), Result)[0].image, dtype=float)
+    controller.set_style(blue)
+    all_blue = np.asarray(only(stylize(controller), Result)[0].image, dtype=float)
+    controller.set_style(green)
+    controller.add_style(blue)
+    controller.set_mask(tmp_path / "mask.png")
+    masked = np.asarray(only(stylize(controller), Result)[0].image, dtype=float)
+    # Away from the seam (the decoder's receptive field), each half looks like its own style alone.
+    left, right = np.s_[:, :20], np.s_[:, 44:]
+    assert np.abs(masked[left] - all_green[left]).mean() < np.abs(masked[left] - all_blue[left]).mean()
+    assert np.abs(masked[right] - all_blue[right]).mean() < np.abs(masked[right] - all_green[right]).mean()
+
+    Image.new("L", (64, 48), 128).save(tmp_path / "flat-mask.png")  # one grey level for two styles
+    controller.set_mask(tmp_path / "flat-mask.png")
+    (failed,) = only(stylize(controller), Failed)
+    assert "flat-mask.png" in failed.message
+    assert_one_line(failed.message)
+
+
+def tiny_tile_loader(path, *, device="cpu") -> Stylizer:
+    """Tiles the 64×48 photo into 2×2 tiles of 32 px: AdaIN reports 8 steps (statistics, then output)."""
+    weights = read_model_file(path)
+    return Stylizer(build_net(weights), weights.spec, device=device, name=Path(path).name, tile_size=32,
+                    tile_overlap=8, auto_tile_pixels=1000)
+
+
+def test_tiled_progress_counts_tiles_and_cancel_stops_between_them(gui_files) -> None:
+    controller = Controller(device="cpu", loader=tiny_tile_loader)
+    try:
+        controller.set_model(gui_files.adain_model)
+        controller.set_content(gui_files.content)
+        controller.set_style(gui_files.style)
+        events = stylize(controller)
+        tiles = [(e.done, e.total) for e in only(events, Progress) if e.stage == "tiles"]
+        assert tiles == [(0, 1)] + [(i, 8) for i in range(1, 9)]  # "tiles next", then each tile
+        assert [(e.done, e.total) for e in only(events, Progress) if e.stage == "styles"] == [(1, 1)]
+        (full,) = only(events, Result)
+
+        real = controller._progress
+
+        def cancel_after_two(done: int, total: int) -> None:
+            if done == 2:
+                controller.cancel()  # as the Cancel button would, from another thread
+            real(done, total)
+
+        controller._progress = cancel_after_two
+        events = stylize(controller)
+        assert not only(events, Result) and len(only(events, Stopped)) == 1
+        assert max(e.done for e in only(events, Progress) if e.stage == "tiles") == 2  # stopped between tiles
+        assert controller.result is full.image and not controller.stylizing  # the last good result stays
+        assert not controller.cancel()  # nothing to cancel now
+
+        controller._progress = real
+        again = only(stylize(controller), Result)[0]  # the worker carries on
+        assert np.array_equal(np.asarray(again.image), np.asarray(full.image))
+        assert again.before is not None and again.before.size == CONTENT_SIZE
+    finally:
+        controller.close()
+
+
+def test_load_warnings_come_back_as_text(gui_files, cached_loader) -> None:
+    def warning_loader(path, *, device):
+        warnings.warn("adain.ckpt was trained with RANDOM VGG weights", RandomWeightsWarning, stacklevel=2)
+        warnings.warn("some library chatter", DeprecationWarning, stacklevel=2)
+        return cached_loader(path, device=device)
+
+    controller = Controller(device="cpu", loader=warning_loader)
+    try:
+        controller.set_model(gui_files.adain_model)
+        (loaded,) = run_until(controller, lambda ev: bool(ev))
+        assert loaded.warnings == ("adain.ckpt was trained with RANDOM VGG weights",)
+        controller.set_model(gui_files.adain_model)  # the same file again: loaded once, warned again
+        (again,) = run_until(controller, lambda ev: bool(ev))
+        assert again.warnings == loaded.warnings
+    finally:
+        controller.close()
+
+
+def test_a_random_vgg_model_file_warns_in_the_event(gui_files, tmp_path) -> None:
+    """A real file whose encoder is "random" (the warning stylexfer stylize prints on the terminal)."""
+    weights = read_model_file(gui_files.adain_model)
+    path = tmp_path / "random-vgg.safetensors"
+    write_safetensors(ModelWeights(ModelSpec("adain", encoder="random"), weights.net_state), path)
+    controller = Controller(device="cpu")
+    try:
+        controller.set_model(path)
+        (loaded,) = run_until(controller, lambda ev: bool(ev), timeout=120)
+    finally:
+        controller.close()
+    assert isinstance(loaded, ModelLoaded)
+    assert any("RANDOM weights" in w for w in loaded.warnings), loaded.warnings
+
+
+# --------------------------------------------------------------------- gallery, previews, compare
+
+
+def test_gallery_lists_images_and_makes_thumbnails_in_the_background(controller, gui_files, tmp_path) -> None:
+    folder = tmp_path / "styles"
+    folder.mkdir()
+    for name in ("b.png", "a.jpg"):
+        Image.new("RGB", (300, 200), (200, 40, 40)).save(folder / name)
+    shutil.copy(gui_files.corrupt, folder / "c.png")
+    (folder / "readme.txt").write_text("x")
+    (folder / "sub.png").mkdir()  # a folder with an image's name is no image
+    assert gallery_images(folder) == [folder / "a.jpg", folder / "b.png", folder / "c.png"]
+
+    paths = controller.open_gallery(folder, 64)
+    events = run_until(controller, lambda ev: len(only(ev, Thumbnail)) == 3)
+    thumbs = only(events, Thumbnail)
+    assert [t.path for t in thumbs] == paths
+    assert thumbs[0].image.size == (64, 43) and thumbs[2].image is None and "c.png" in thumbs[2].error
+    assert controller.recent.get("gallery") == [folder]
+
+    controller.open_gallery(folder, 64)  # a newer gallery: the older one's events are dropped
+    controller.gallery_generation += 1
+    time.sleep(0.3)
+    assert not only(controller.poll(), Thumbnail)
+
+    with pytest.raises(StylexferError, match="no images"):
+        controller.open_gallery(tmp_path / "styles" / "sub.png", 64)
+    with pytest.raises(StylexferError, match="missing"):
+        gallery_images(tmp_path / "missing")
+    with pytest.raises(StylexferError, match="not a folder"):
+        gallery_images(folder / "a.jpg")
+
+
+def test_previews_decode_each_file_version_once(controller, tmp_path, monkeypatch) -> None:
+    import stylexfer.gui.controller as module
+
+    decodes = []
+    real = module._decode_preview
+    monkeypatch.setattr(module, "_decode_preview", lambda path, box: (decodes.append(path), real(path, box))[1])
+    path = tmp_path / "big.png"
+    Image.new("RGB", (1600, 1200), (10, 20, 30)).save(path)
+    small, size = controller.preview(path, 200)
+    large, _ = controller.preview(path, 500, 300)
+    assert size == (1600, 1200) and small.size == (200, 150) and large.size == (400, 300)
+    assert len(decodes) == 1  # a window resize only re-fits the cached copy
+    Image.new("RGB", (800, 600), (10, 20, 30)).save(path)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+    assert controller.preview(path, 200)[1] == (800, 600) and len(decodes) == 2
+
+
+def test_compare_shows_before_left_of_the_split_and_after_right() -> None:
+    before = Image.new("RGB", (20, 10), (255, 0, 0))
+    after = Image.new("RGB", (40, 20), (0, 0, 255))  # before is scaled to after's size
+    out = np.asarray(compare(before, after, 0.25, line=(0, 255, 0)))
+    assert out.shape == (20, 40, 3)
+    assert (out[:, :10] == (255, 0, 0)).all() and (out[:, 11:] == (0, 0, 255)).all()
+    assert (out[:, 10] == (0, 255, 0)).all()  # the divider
+    assert np.array_equal(np.asarray(compare(before, after, 0.0)), np.asarray(after))
+    assert (np.asarray(compare(before, after, 1.0)) == (255, 0, 0)).all()
+    assert fit(after, 10, 10).size == (10, 5) and fit(before, 1000, 1000).size == (80, 40)  # at most 4×
+
+
+def test_the_save_folder_is_never_an_input_folder(controller, gui_files, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    controller.set_model(gui_files.johnson_model)
+    controller.set_content(gui_files.content)
+    stylize(controller)
+    controller.save(Path(gui_files.content).parent / "out.png")  # the user chose the inputs' folder once
+    try:
+        assert controller.last_save_folder == Path(gui_files.content).parent.absolute()
+        assert controller.save_folder() == (tmp_path / "outputs" / "stylized").absolute()
+        assert controller.recent.save_folder == str(Path(gui_files.content).parent.absolute())
+    finally:
+        (Path(gui_files.content).parent / "out.png").unlink()
+
+
+def test_content_kinds_table_drives_the_picker() -> None:
+    assert content_kind("a/photo.JPG") == "image" and content_kind("clip.mp4") is None
+    assert set(CONTENT_KINDS) == {"image"}  # a "video" kind joins here when the inference API has one

@@ -13,6 +13,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--content", default=None, help="content image to show at start")
     p.add_argument("--style", "-s", default=None, help="style image to show at start (AdaIN models)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--theme", choices=("auto", "light", "dark"), default="auto",
+                   help="colour theme (auto: follow the desktop; dark needs the sv-ttk package)")
     p.set_defaults(handler=run)
 
 
@@ -29,4 +31,5 @@ def run(args: argparse.Namespace) -> int:
                 "the GUI needs Tkinter: install your system's python3-tk package"
             ) from None
         raise
-    return int(gui_main(model=args.model, content=args.content, style=args.style, device=args.device) or 0)
+    return int(gui_main(model=args.model, content=args.content, style=args.style, device=args.device,
+                             theme=args.theme) or 0)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stylexfer.cli.options import positive_int, tile_option, unit_float
-from stylexfer.errors import StylexferError, display_path
+from stylexfer.errors import StylexferError, display_path, one_line
 
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 MAX_NAME_BYTES = 100  # per name part
@@ -375,7 +375,7 @@ def _flush(pending, stylizer, request, codes, timer: _Timer, overwrite: bool,  #
     except StylexferError:
         raise  # option errors apply to every image: stop with one line
     except (RuntimeError, MemoryError) as err:  # e.g. out of memory on one huge image
-        reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        reason = one_line(err, with_type=True)
         failures.extend(f"{display_path(source)}: stylizing failed ({reason})" for _, source, _ in pending)
         return
     for image, (_, _, target) in zip(result, pending, strict=True):

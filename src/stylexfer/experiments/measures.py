@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from stylexfer.errors import one_line
 from stylexfer.functional import gram_matrix
 from stylexfer.losses import gram_style_loss, mean_std_loss
 from stylexfer.nets.vgg import RandomWeightsWarning, VGGFeatures, imagenet_weights_file
@@ -138,5 +139,4 @@ def _lpips(device: torch.device) -> tuple[object | None, str | None]:
             metric = LearnedPerceptualImagePatchSimilarity(net_type="alex", normalize=False).to(device)
         return metric, None
     except Exception as err:  # a missing optional package, unreadable weights
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        return None, f"skipped: LPIPS could not be built ({first})"
+        return None, f"skipped: LPIPS could not be built ({one_line(err)})"

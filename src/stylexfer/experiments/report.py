@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
-from stylexfer.errors import StylexferError
+from stylexfer.errors import StylexferError, one_line
 from stylexfer.experiments.evaluate import evaluate_models, fixed_pairs, image_files
 from stylexfer.experiments.measures import OBJECTIVES, Judge
 
@@ -285,7 +285,7 @@ def _evaluate_each(
                 keep_images=True,
             )
         except StylexferError as err:
-            job.error = job.error or f"evaluate: {str(err).splitlines()[0]}"
+            job.error = job.error or f"evaluate: {one_line(err)}"
             merged["_images"].append(None)
             continue
         job.measures = doc["models"][0]["mean"]

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from stylexfer.errors import ImageError, one_line, printable
+from stylexfer.errors import ImageError, display_path, one_line
 from stylexfer.files.atomic import atomic_open
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm")
@@ -71,7 +71,7 @@ def load_image(
     Raises ImageError (one line, naming the file) for anything that is not a usable image.
     """
     path = Path(path)
-    shown = _printable(str(path))
+    shown = display_path(path)
     handle = _open_regular_file(path, shown)
     try:
         with warnings.catch_warnings():
@@ -253,7 +253,6 @@ def _wide_to_rgb(image: Image.Image) -> Image.Image:
     return Image.fromarray(grey).convert("RGB")
 
 
-_printable = printable  # the one escaping rule lives in errors.py
 _reason = one_line
 
 
@@ -282,7 +281,7 @@ def save_image(image: Tensor | Image.Image, path: str | os.PathLike, *, overwrit
     an existing file, even one created while encoding (the final step is a hard link, which fails
     if the name exists). Encoder and disk errors become ImageError; no temporary file is left."""
     path = Path(path)
-    shown = _printable(str(path))
+    shown = display_path(path)
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ImageError(f"{shown}: unknown output format; use one of {', '.join(sorted(SAVE_FORMATS))}")

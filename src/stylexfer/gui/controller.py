@@ -1,12 +1,20 @@
 """State of the GUI and its one worker thread. No Tk here: tests drive it without a display.
 
-The window calls `set_model`, `set_content`, `set_style`, `stylize` and `save`; model loading and
-stylization run on one background thread, one job at a time (a Stylizer is not thread-safe), and
-report back through `events`, a queue.Queue that the window drains with `poll()` from Tk's `after()`.
-Every failure becomes one `Failed` event with a one-line message; nothing raises into Tk.
+The window calls `set_model`, `set_content`, the style setters, `set_mask`, `stylize`, `cancel` and
+`save`; model loading and stylization run on one background thread, one job at a time (a Stylizer is
+not thread-safe), and report back through `events`, a queue.Queue that the window drains with
+`poll()` from Tk's `after()`. Every failure becomes one `Failed` event with a one-line message;
+nothing raises into Tk. Options are checked by the inference API's `StylizeRequest` before anything
+starts, and its messages name the window's controls (GUI_NAMES).
 
 The model is loaded once per (file, mtime) and reused; each style image is encoded once per
-(model, style file, mtime) and the StyleCode cached, so changing alpha or the content re-encodes nothing.
+(model, style file, mtime) and the StyleCode cached, so changing alpha, weights or the content
+re-encodes nothing. Warnings raised while a model loads (random VGG weights, a model trained with
+them) come back as text in `ModelLoaded.warnings`, for the window to show.
+
+Cancel is cooperative: `cancel()` sets a flag that the worker checks between steps (style encodings,
+tiles); the job then ends with a `Stopped` event and no result. Nothing is written by a stylization:
+only `save()` writes, through the one atomic writer.
 """
 
 from __future__ import annotations
@@ -16,24 +24,40 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from stylexfer.errors import ImageError, StylexferError
-from stylexfer.files.images import load_image, save_image, to_pil
-from stylexfer.inference import RequestError, Stylizer, load_model
+from stylexfer.errors import ImageError, StylexferError, display_path
+from stylexfer.files.images import IMAGE_SUFFIXES, is_image_file, load_image, save_image, to_pil
+from stylexfer.gui.prefs import RecentFiles
+from stylexfer.inference import RequestError, Stylizer, StylizeRequest, load_model, mask_labels
 from stylexfer.nets.adain import StyleCode
+from stylexfer.nets.vgg import RandomWeightsWarning
 
 logger = logging.getLogger(__name__)
 
 FileKey = tuple[str, int, int]  # resolved path, mtime in ns, size: a file "version"
 DEFAULT_SAVE_FOLDER = Path("outputs/stylized")  # where `stylexfer stylize` writes, too
+MAX_GALLERY = 200  # thumbnails shown from one style folder
 # The window's names for the inference request's fields, for the API's messages.
-GUI_NAMES = {"alpha": "the Alpha slider value", "styles": "a style image (Style… button)",
-             "preserve_color": "Preserve colour", "device": "--device", "tile": "tiling"}
+GUI_NAMES = {"alpha": "the Alpha slider value", "styles": "a style image (Style… button or the gallery)",
+             "style_weights": "the style weights", "mask": "the mask (Mask… button)",
+             "preserve_color": "Preserve colour", "device": "--device", "tile": "tiling",
+             "size": "the size", "max_size": "the maximum size", "style_size": "the style size"}
+# What the content picker accepts, by kind. A video kind goes here once the inference API stylizes
+# clips; the window builds its dialog filter and its drop test from this table.
+CONTENT_KINDS: dict[str, tuple[str, ...]] = {"image": IMAGE_SUFFIXES}
+
+
+def content_kind(path: str | os.PathLike) -> str | None:
+    """The CONTENT_KINDS key a file's suffix belongs to, or None."""
+    suffix = Path(path).suffix.lower()
+    return next((kind for kind, suffixes in CONTENT_KINDS.items() if suffix in suffixes), None)
 
 
 # ------------------------------------------------------------------------------------------- events
@@ -41,29 +65,34 @@ GUI_NAMES = {"alpha": "the Alpha slider value", "styles": "a style image (Style�
 
 @dataclass(frozen=True)
 class ModelLoaded:
-    """The model file was read; `needs_style` False (Johnson) means the style picker is unused."""
+    """The model file was read; `needs_style` False (Johnson) means the style picker is unused.
+    warnings: one line each, what Python's warnings said while it loaded (random VGG weights …)."""
 
     path: Path
     kind: str
     needs_style: bool
     description: str
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Progress:
-    """`done` of `total` steps (tiles) finished; an untiled image reports (1, 1) at the end."""
+    """`done` of `total` steps of `stage` finished: "styles" (encodings), "tiles" (a tiled image:
+    every tile is read twice, statistics then stylization, for AdaIN), or "image" (one pass, (1, 1))."""
 
     done: int
     total: int
+    stage: str = "tiles"
 
 
 @dataclass(frozen=True)
 class Result:
-    """A finished stylization: an RGB image of the content's size."""
+    """A finished stylization: an RGB image of the content's size, and the content as it went in."""
 
     image: Image.Image
     content: Path
     seconds: float
+    before: Image.Image | None = None
 
 
 @dataclass(frozen=True)
@@ -74,16 +103,38 @@ class Failed:
     action: str
 
 
-Event = ModelLoaded | Progress | Result | Failed
+@dataclass(frozen=True)
+class Stopped:
+    """A stylization ended by Cancel: no result, nothing written."""
+
+    content: Path
+    seconds: float
 
 
 @dataclass(frozen=True)
-class _StylizeRequest:
+class Thumbnail:
+    """A gallery thumbnail (None: the file is not a usable image; `error` says why)."""
+
+    generation: int
+    path: Path
+    image: Image.Image | None
+    error: str = ""
+
+
+Event = ModelLoaded | Progress | Result | Failed | Stopped | Thumbnail
+
+
+class Cancelled(Exception):  # noqa: N818 (a signal, not an error)
+    """Raised inside the worker (from the progress callback or between steps) when Cancel was pressed."""
+
+
+@dataclass(frozen=True)
+class _Job:
     model: Path
     content: Path
-    style: Path | None
-    alpha: float
-    preserve_color: bool
+    styles: tuple[Path, ...]
+    mask: Path | None
+    request: StylizeRequest
 
 
 def one_line(err: BaseException) -> str:
@@ -110,25 +161,121 @@ def file_key(path: str | os.PathLike) -> FileKey:
     return (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
 
 
+def gallery_images(folder: str | os.PathLike) -> list[Path]:
+    """The image files directly in `folder`, by name (at most MAX_GALLERY); ImageError if none."""
+    folder = Path(folder)
+    shown = display_path(folder)
+    try:
+        names = sorted(p for p in folder.iterdir() if is_image_file(p) and p.is_file())
+    except NotADirectoryError:
+        raise ImageError(f"{shown}: not a folder; pick a folder of style images") from None
+    except OSError as err:
+        raise ImageError(f"{shown}: cannot list it ({err.strerror or err})") from None
+    if not names:
+        raise ImageError(f"{shown}: no images in it ({', '.join(IMAGE_SUFFIXES[:4])} …)")
+    return names[:MAX_GALLERY]
+
+
+def fit(image: Image.Image, width: int, height: int) -> Image.Image:
+    """A copy of `image` scaled to fit width×height, aspect kept, never enlarged beyond 4×."""
+    scale = min(width / image.width, height / image.height, 4.0)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    if size == image.size:
+        return image.copy()
+    resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.NEAREST
+    return image.resize(size, resample)
+
+
+def compare(before: Image.Image, after: Image.Image, split: float, *, line: tuple[int, int, int] | None
+            = (255, 255, 255)) -> Image.Image:
+    """Before/after: `before` (scaled to `after`'s size) left of `split` (0..1 of the width), `after`
+    right of it, and a 1-px divider `line` (None: none) at the boundary unless it is at an edge."""
+    before = before.convert("RGB")
+    if before.size != after.size:
+        before = before.resize(after.size, Image.Resampling.LANCZOS)
+    x = round(max(0.0, min(1.0, split)) * after.width)
+    out = after.convert("RGB").copy()
+    if x > 0:
+        out.paste(before.crop((0, 0, x, after.height)), (0, 0))
+    if line is not None and 0 < x < after.width:
+        ImageDraw.Draw(out).line([(x, 0), (x, after.height - 1)], fill=line)
+    return out
+
+
+class Thumbnails:
+    """Previews of image files, decoded once per file version at up to `base` px (the panel sizes
+    change with the window; re-fitting the cached copy costs milliseconds, decoding a JPEG does not)."""
+
+    def __init__(self, base: int = 1024, capacity: int = 48) -> None:
+        self.base, self.capacity = base, capacity
+        self._cache: OrderedDict[FileKey, tuple[Image.Image, tuple[int, int]]] = OrderedDict()
+        self._lock = threading.Lock()  # the gallery thread fills it too
+
+    def source(self, path: str | os.PathLike) -> tuple[Image.Image, tuple[int, int]]:
+        """The cached copy (≤ base px) and the image's full (width, height); ImageError if unusable."""
+        key = file_key(path)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        entry = _decode_preview(path, self.base)
+        with self._lock:
+            self._cache[key] = entry
+            while len(self._cache) > self.capacity:
+                self._cache.popitem(last=False)
+        return entry
+
+    def get(self, path: str | os.PathLike, width: int, height: int | None = None
+            ) -> tuple[Image.Image, tuple[int, int]]:
+        image, size = self.source(path)
+        return fit(image, width, height or width).copy(), size
+
+
+def _decode_preview(path: str | os.PathLike, box: int) -> tuple[Image.Image, tuple[int, int]]:
+    image = load_image(path, draft_shorter_side=box)
+    size = image.size
+    try:  # the header gives the full size when draft decoding shrank it
+        with Image.open(path) as header:
+            size = header.size
+            if header.getexif().get(0x0112) in (5, 6, 7, 8):  # rotated by 90°: width and height swap
+                size = (size[1], size[0])
+    except Exception:
+        pass
+    image.thumbnail((box, box), Image.Resampling.LANCZOS)
+    return image, size
+
+
 class Controller:
     """What the GUI shows and does, minus the widgets.
 
     loader: how a model file becomes a Stylizer (stylexfer.inference.load_model; tests wrap it).
+    recent: the recent-files store (RecentFiles.default() in the app; in memory when None).
     """
 
-    def __init__(self, *, device: str = "auto", loader: Callable[..., Stylizer] = load_model) -> None:
+    def __init__(self, *, device: str = "auto", loader: Callable[..., Stylizer] = load_model,
+                 recent: RecentFiles | None = None) -> None:
         self.device = device
         self.loader = loader
+        self.recent = recent if recent is not None else RecentFiles()
         self.events: queue.Queue[Event] = queue.Queue()
+        self.thumbnails = Thumbnails()
         self.model_path: Path | None = None
         self.content_path: Path | None = None
-        self.style_path: Path | None = None
+        self.styles: list[Path] = []
+        self.style_weights: list[float] = []
+        self.mask_path: Path | None = None
         self.result: Image.Image | None = None  # last finished stylization (set by poll, on the Tk thread)
+        self.before: Image.Image | None = None  # the content that result was made from
         self.stylizing = False
-        self.last_save_folder: Path | None = None
+        self.model_kind: str | None = None  # "adain" or "johnson" once the chosen model has loaded
+        saved = self.recent.save_folder
+        self.last_save_folder: Path | None = Path(saved) if saved else None
+        self.gallery_generation = 0
+        self._cancel = threading.Event()
         # Worker-thread state: only the worker reads or writes these after start.
         self._stylizer: Stylizer | None = None
         self._model_key: FileKey | None = None
+        self._model_warnings: tuple[str, ...] = ()
         self._style_codes: dict[tuple[FileKey, FileKey], StyleCode] = {}
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._worker: threading.Thread | None = None
@@ -137,29 +284,89 @@ class Controller:
     def set_model(self, path: str | os.PathLike) -> None:
         """Remember the model file and load it in the background (a ModelLoaded or Failed event)."""
         model_path = self.model_path = Path(path)
+        self.model_kind = None
+        self.recent.add("model", model_path)
         self._submit(lambda: self._load_job(model_path))
 
     def set_content(self, path: str | os.PathLike) -> None:
         self.content_path = Path(path)
+        self.recent.add("content", self.content_path)
+
+    @property
+    def style_path(self) -> Path | None:
+        """The first style (the one a single-style run uses), or None."""
+        return self.styles[0] if self.styles else None
 
     def set_style(self, path: str | os.PathLike | None) -> None:
-        self.style_path = Path(path) if path is not None else None
+        """Use this one style (None: no style)."""
+        self.styles = [Path(path)] if path is not None else []
+        self.style_weights = [1.0] * len(self.styles)
+        if path is not None:
+            self.recent.add("style", path)
+
+    def add_style(self, path: str | os.PathLike, weight: float = 1.0) -> int:
+        """Add a style to the mix (a style already there keeps its place); its index."""
+        path = Path(path)
+        if path in self.styles:
+            return self.styles.index(path)
+        self.styles.append(path)
+        self.style_weights.append(float(weight))
+        self.recent.add("style", path)
+        return len(self.styles) - 1
+
+    def remove_style(self, index: int) -> None:
+        del self.styles[index], self.style_weights[index]
+
+    def set_style_weight(self, index: int, weight: float) -> None:
+        self.style_weights[index] = float(weight)
+
+    def set_mask(self, path: str | os.PathLike | None) -> None:
+        """A mask image (one grey level per style, brightest = first style), or None for none."""
+        self.mask_path = Path(path) if path is not None else None
+        if path is not None:
+            self.recent.add("mask", path)
+
+    def request(self, *, alpha: float, preserve_color: bool) -> StylizeRequest:
+        """The inference request the current settings make; StylexferError (in the window's terms)
+        when they do not fit together. Weights are sent for a mix without a mask; a mask ignores them."""
+        fixed_style = self.model_kind == "johnson"  # its style is built in: styles picked earlier do not count
+        n_styles = 0 if fixed_style else len(self.styles)
+        weights = None
+        if n_styles > 1 and self.mask_path is None:
+            weights = tuple(self.style_weights)
+        try:
+            request = StylizeRequest(alpha=float(alpha), n_styles=n_styles, style_weights=weights,
+                                     mask=self.mask_path, preserve_color=bool(preserve_color))
+            if self.model_kind is not None and self.model_path is not None:
+                request.check_model(self.model_kind, self.model_path.name)
+        except RequestError as err:
+            raise StylexferError(one_line(err)) from None
+        return request
 
     def stylize(self, *, alpha: float, preserve_color: bool) -> None:
-        """Start a stylization in the background: Progress events, then one Result or Failed.
+        """Start a stylization in the background: Progress events, then one Result, Failed or Stopped.
 
-        Raises StylexferError at once when nothing can start (no model or content chosen, already busy).
+        Raises StylexferError at once when nothing can start (no model or content chosen, already busy,
+        options that do not fit together).
         """
         if self.stylizing:
-            raise StylexferError("already stylizing; wait for the current image to finish")
+            raise StylexferError("already stylizing; wait for the current image to finish or press Cancel")
         if self.model_path is None:
             raise StylexferError("choose a model file first (Model… button)")
         if self.content_path is None:
-            raise StylexferError("choose a content image first (Content… button)")
-        request = _StylizeRequest(self.model_path, self.content_path, self.style_path, float(alpha),
-                                  bool(preserve_color))
+            raise StylexferError("choose a content image first (Content… button or drop one on the panel)")
+        job = _Job(self.model_path, self.content_path, tuple(self.styles), self.mask_path,
+                   self.request(alpha=alpha, preserve_color=preserve_color))
+        self._cancel.clear()
         self.stylizing = True
-        self._submit(lambda: self._stylize_job(request))
+        self._submit(lambda: self._stylize_job(job))
+
+    def cancel(self) -> bool:
+        """Ask the running stylization to stop at its next step; False when none is running."""
+        if not self.stylizing:
+            return False
+        self._cancel.set()
+        return True
 
     def poll(self) -> list[Event]:
         """Drain the event queue (call from the GUI thread); keeps `result` and `stylizing` current."""
@@ -170,10 +377,14 @@ class Controller:
             except queue.Empty:
                 return events
             if isinstance(event, Result):
-                self.result = event.image
+                self.result, self.before = event.image, event.before
                 self.stylizing = False
-            elif isinstance(event, Failed) and event.action == "stylize":
+            elif isinstance(event, ModelLoaded) and event.path == self.model_path:
+                self.model_kind = event.kind
+            elif isinstance(event, Stopped) or (isinstance(event, Failed) and event.action == "stylize"):
                 self.stylizing = False
+            elif isinstance(event, Thumbnail) and event.generation != self.gallery_generation:
+                continue  # from a folder no longer shown
             events.append(event)
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -182,19 +393,26 @@ class Controller:
             raise StylexferError("nothing to save yet: stylize an image first")
         try:
             saved = save_image(self.result, path)
-            self.last_save_folder = saved.parent.absolute()
-            return saved
         except StylexferError:
             raise
         except OSError as err:
             reason = err.strerror or err
-            raise ImageError(f"{path}: cannot write it ({reason}); choose another folder") from err
+            raise ImageError(f"{display_path(path)}: cannot write it ({reason}); choose another folder") from err
+        self.last_save_folder = saved.parent.absolute()
+        self.recent.set_save_folder(self.last_save_folder)
+        return saved
+
+    def input_folders(self) -> set[Path]:
+        paths = [self.content_path, self.mask_path, self.model_path, *self.styles]
+        return {p.parent.absolute() for p in paths if p is not None}
 
     def save_folder(self) -> Path:
-        """Where the Save dialog opens: the last folder saved to, else outputs/stylized (created), never
-        an input's folder (Enter would drop the result among the training images)."""
-        if self.last_save_folder is not None and self.last_save_folder.is_dir():
-            return self.last_save_folder
+        """Where the Save dialog opens: the last folder saved to (this session or an earlier one),
+        else outputs/stylized (created); never the folder of an input (Enter would drop the result
+        among the training images)."""
+        last = self.last_save_folder
+        if last is not None and last.is_dir() and last.absolute() not in self.input_folders():
+            return last
         folder = DEFAULT_SAVE_FOLDER.absolute()
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -202,24 +420,29 @@ class Controller:
             return Path.cwd()
         return folder
 
-    @staticmethod
-    def preview(path: str | os.PathLike, box: int) -> tuple[Image.Image, tuple[int, int]]:
-        """A thumbnail fitting box×box (never enlarged) and the image's full (width, height), EXIF
-        orientation applied; ImageError if the file is not a usable image. Big JPEGs decode at 1/2..1/8."""
-        image = load_image(path, draft_shorter_side=box)
-        size = image.size
-        try:  # the header gives the full size when draft decoding shrank it
-            with Image.open(path) as header:
-                size = header.size
-                if header.getexif().get(0x0112) in (5, 6, 7, 8):  # rotated by 90°: width and height swap
-                    size = (size[1], size[0])
-        except Exception:
-            pass
-        image.thumbnail((box, box), Image.Resampling.LANCZOS)
-        return image, size
+    def preview(self, path: str | os.PathLike, box: int, height: int | None = None
+                ) -> tuple[Image.Image, tuple[int, int]]:
+        """A thumbnail fitting box×(height or box) and the image's full (width, height), EXIF
+        orientation applied; ImageError if the file is not a usable image. Decoded once per file
+        version (Thumbnails), so a window resize only re-fits."""
+        return self.thumbnails.get(path, box, height)
+
+    def open_gallery(self, folder: str | os.PathLike, box: int) -> list[Path]:
+        """List a folder of style images (ImageError if it has none) and make their thumbnails in the
+        background: one Thumbnail event each, in order. A newer gallery drops an older one's events."""
+        paths = gallery_images(folder)
+        self.recent.add("gallery", folder)
+        self.gallery_generation += 1
+        generation = self.gallery_generation
+        thread = threading.Thread(target=self._thumbnail_job, args=(generation, paths, box),
+                                  name="stylexfer-gui-gallery", daemon=True)
+        thread.start()
+        return paths
 
     def close(self) -> None:
-        """Let the worker finish its current job and stop (it is a daemon: exiting never waits)."""
+        """Cancel a running stylization, let the worker stop (it is a daemon: exiting never waits)."""
+        self._cancel.set()
+        self.gallery_generation += 1  # a gallery thread still running stops after its current file
         if self._worker is not None:
             self._jobs.put(None)
             self._worker = None
@@ -235,6 +458,16 @@ class Controller:
         while (job := self._jobs.get()) is not None:
             job()
 
+    def _thumbnail_job(self, generation: int, paths: Sequence[Path], box: int) -> None:
+        for path in paths:
+            if generation != self.gallery_generation:
+                return
+            try:
+                image, _ = self.thumbnails.get(path, box)
+                self.events.put(Thumbnail(generation, path, image))
+            except Exception as err:
+                self.events.put(Thumbnail(generation, path, None, one_line(err)))
+
     def _load_job(self, path: Path) -> None:
         try:
             stylizer = self._ensure_model(path)
@@ -242,38 +475,76 @@ class Controller:
             logger.debug("loading %s failed", path, exc_info=True)
             self.events.put(Failed(one_line(err), "load"))
             return
-        self.events.put(ModelLoaded(path, stylizer.kind, stylizer.needs_style, stylizer.describe()))
+        self.events.put(ModelLoaded(path, stylizer.kind, stylizer.needs_style, stylizer.describe(),
+                                    self._model_warnings))
 
-    def _stylize_job(self, request: _StylizeRequest) -> None:
+    def _check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled
+
+    def _stylize_job(self, job: _Job) -> None:
         start = time.perf_counter()
         try:
-            stylizer = self._ensure_model(request.model)
-            styles = None
-            if stylizer.needs_style:
-                if request.style is None:
-                    raise StylexferError(
-                        f"{request.model.name} is an AdaIN model: choose a style image (Style… button)"
-                    )
-                styles = [self._style_code(stylizer, request.style)]
-            output = stylizer.stylize(request.content, styles, alpha=request.alpha,
-                                      preserve_color=request.preserve_color, progress=self._progress)
+            self._check_cancel()
+            stylizer = self._ensure_model(job.model)
+            if stylizer.needs_style and not job.styles:
+                raise StylexferError(
+                    f"{display_path(job.model.name)} is an AdaIN model: choose a style image "
+                    "(Style… button or the gallery)"
+                )
+            request = job.request
+            if not stylizer.needs_style:  # a fixed-style model: styles picked for an AdaIN one do not matter
+                request = replace(request, n_styles=0, style_weights=None)
+            request.check_model(stylizer.kind, job.model.name)
+            content = load_image(job.content)
+            if job.mask is not None:
+                labels = mask_labels(load_image(job.mask), len(job.styles), name=str(job.mask))
+                request = replace(request, mask=labels)
+            codes = []
+            for i, style in enumerate(job.styles if stylizer.needs_style else ()):
+                self._check_cancel()
+                codes.append(self._style_code(stylizer, style))
+                self.events.put(Progress(i + 1, len(job.styles), "styles"))
+            self._check_cancel()
+            # Say what comes next, so a bar full of "styles encoded" does not sit there while the network runs.
+            tiled = stylizer.tiles.tile_for(request.tile, content.width * content.height) is not None
+            self.events.put(Progress(0, 1, "tiles" if tiled else "image"))
+            output = stylizer.run(request, content, codes or None, progress=self._progress)
+            self._check_cancel()
             image = to_pil(output[0])
+        except Cancelled:
+            self.events.put(Stopped(job.content, time.perf_counter() - start))
+            return
         except Exception as err:
-            logger.debug("stylizing %s failed", request.content, exc_info=True)
+            logger.debug("stylizing %s failed", job.content, exc_info=True)
             self.events.put(Failed(one_line(err), "stylize"))
             return
-        self.events.put(Result(image, request.content, time.perf_counter() - start))
+        self.events.put(Result(image, job.content, time.perf_counter() - start, content))
 
     def _progress(self, done: int, total: int) -> None:
-        self.events.put(Progress(done, total))
+        """The inference API's progress callback: report, then stop here if Cancel was pressed."""
+        self.events.put(Progress(done, total, "tiles" if total > 1 else "image"))
+        self._check_cancel()
 
     def _ensure_model(self, path: Path) -> Stylizer:
         key = file_key(path)
         if self._stylizer is None or key != self._model_key:
-            self._stylizer, self._model_key = None, None
+            self._stylizer, self._model_key, self._model_warnings = None, None, ()
             self._style_codes.clear()  # codes belong to the encoder that made them
-            self._stylizer = self.loader(path, device=self.device)
-            self._model_key = key
+            # Python's warnings are process-wide: while the worker loads, a warning from the Tk thread
+            # would be collected here too (Tk code emits none).
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", RandomWeightsWarning)  # even where tests ignore it
+                stylizer = self.loader(path, device=self.device)
+            self._stylizer, self._model_key = stylizer, key
+            ours = [w for w in caught if w.category.__module__.startswith("stylexfer.")]
+            self._model_warnings = tuple(dict.fromkeys(
+                str(w.message).strip().splitlines()[0] for w in ours if str(w.message).strip()))
+            for text in self._model_warnings:
+                logger.warning("%s", text)
+            for other in caught:  # a library's warning (torch …): the terminal's business, not the window's
+                if other not in ours:
+                    logger.info("%s: %s", other.category.__name__, other.message)
         return self._stylizer
 
     def _style_code(self, stylizer: Stylizer, path: Path) -> StyleCode:

@@ -366,8 +366,7 @@ class RunSummary(pl.Callback):
             self.write(trainer, "running")
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        first = str(exception).splitlines()[0] if str(exception) else type(exception).__name__
-        self.write(trainer, "failed", first)
+        self.write(trainer, "failed", one_line(exception))
 
     def finish(self, trainer: pl.Trainer, logger: Any) -> None:
         """After fit: status finished, and the HParams entry (hyperparameters + final metrics)."""

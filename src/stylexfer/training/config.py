@@ -18,7 +18,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from stylexfer.errors import StylexferError
+from stylexfer.errors import StylexferError, one_line
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"  # shipped inside the package
 PRECISIONS = ("32", "16-mixed", "bf16-mixed", "64")
@@ -429,7 +429,7 @@ def validate(cfg: DictConfig) -> TrainSettings:
         raise
     except Exception as err:  # OmegaConf type errors: name the key, keep the first line of the reason
         key = getattr(err, "full_key", None)
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        reason = one_line(err)
         raise ConfigError(f"{key}: {reason}" if key else f"invalid configuration: {reason}") from err
     root = _root(cfg)
     return TrainSettings(seed=root.seed, ckpt_path=root.ckpt_path, **parts)
@@ -442,7 +442,7 @@ def _root(cfg: DictConfig) -> RootConfig:
             try:
                 values[name] = cfg[key]
             except Exception as err:  # an interpolation that does not resolve
-                raise ConfigError(f"{key}: {str(err).splitlines()[0]}") from err
+                raise ConfigError(f"{key}: {one_line(err)}") from err
     seed = values.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):  # 1.5 or "x" is no seed
         raise ConfigError(f"seed must be an integer in [0, 2**32), got {seed!r}")

@@ -26,7 +26,7 @@ from pytorch_lightning.accelerators import CUDAAccelerator
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
-from stylexfer.errors import ImageError, StylexferError
+from stylexfer.errors import ImageError, StylexferError, one_line
 from stylexfer.files.images import is_image_file, load_image, save_image, to_tensor
 from stylexfer.training.config import DataConfig
 
@@ -103,7 +103,7 @@ class ImageSource:
         except (ImageError, OSError, ValueError, MemoryError) as err:  # never let one file end a run
             if not self.bad[index]:
                 self.bad[index] = 1
-                reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+                reason = one_line(err)
                 log.warning(
                     "skipped unusable %s image (%d skipped so far in %s): %s",
                     self.name,
