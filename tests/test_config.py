@@ -31,12 +31,15 @@ from training_utils import REPO, TINY, make_images, run_train
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 SEARCHES = sorted(p.stem for p in (CONFIG_DIR / "hparams_search").glob("*.yaml"))
+OPTUNA_SEARCHES = [name for name in SEARCHES if name.endswith("_optuna")]
+GRID_SEARCHES = [name for name in SEARCHES if name not in OPTUNA_SEARCHES]
 
 
 def test_config_dir_ships_inside_the_package() -> None:
     assert CONFIG_DIR == REPO / "src" / "stylexfer" / "conf" and (CONFIG_DIR / "train.yaml").is_file()
     assert {"seed_adain", "seed_johnson_mosaic"} <= set(EXPERIMENTS)
-    assert {"adain_table5", "johnson_table2"} <= set(SEARCHES)
+    assert {"adain_table5", "johnson_table2"} <= set(GRID_SEARCHES)
+    assert {"adain_optuna", "johnson_optuna"} <= set(OPTUNA_SEARCHES)
 
 
 def test_defaults_validate_to_the_seed_cadences() -> None:
@@ -73,7 +76,7 @@ def test_every_experiment_composes_and_validates(name: str) -> None:
         assert settings.trainer.max_steps == 20_000
 
 
-@pytest.mark.parametrize("name", SEARCHES)
+@pytest.mark.parametrize("name", GRID_SEARCHES)
 def test_every_hparams_search_composes_as_a_multirun_sweep(name: str) -> None:
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[f"hparams_search={name}"], return_hydra_config=True)
@@ -86,6 +89,30 @@ def test_every_hparams_search_composes_as_a_multirun_sweep(name: str) -> None:
     # each swept value is itself valid
     for key, values in params.items():
         for value in str(values).split(","):
+            validate(compose_config([f"hparams_search={name}", f"{key}={value}"]))
+
+
+@pytest.mark.parametrize("name", OPTUNA_SEARCHES)
+def test_optuna_searches_minimise_two_measures_over_lambda_and_lr_in_a_resumable_study(name: str) -> None:
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the `sweeps` extra is not installed")
+    from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(
+            "train", overrides=[f"hparams_search={name}", "hydra.sweep.dir=/x/sweep"], return_hydra_config=True
+        )
+    sweeper = cfg.hydra.sweeper
+    assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
+    assert sweeper._target_ == "hydra_plugins.stylexfer_optuna.resuming.ResumingOptunaSweeper"
+    assert list(sweeper.direction) == ["minimize", "minimize"]
+    assert sweeper.storage == "sqlite:////x/sweep/optuna.db" and sweeper.study_name == name
+    assert sweeper.sampler._target_ == "optuna.samplers.TPESampler" and sweeper.sampler.seed == 0
+    distributions, fixed = create_params_from_overrides([f"{k}={v}" for k, v in sweeper.params.items()])
+    assert set(distributions) == {"lambda", "optim.lr"} and not fixed
+    settings = validate(cfg)
+    assert settings.model.name == name.removesuffix("_optuna")
+    for key, distribution in distributions.items():  # both ends of each range are valid settings
+        for value in (distribution.low, distribution.high):
             validate(compose_config([f"hparams_search={name}", f"{key}={value}"]))
 
 

@@ -115,7 +115,8 @@ def test_report_on_a_sweep_with_failed_half_written_and_both_kinds(
     sweep = tmp_path / "sweep"
     style_image = str(sorted(style.iterdir())[0])
     done = {"status": "finished", "step": 10, "model": "adain", "metrics": {"val/content": 1.5, "val/style": 0.5}}
-    _job(sweep, "0", ["lambda=1"], model="adain", summary=done, ckpt=save_adain_ckpt)
+    own = {"evaluate": {"content_relu4_1": 0.25, "style_mean_std": 0.125}}  # the run's end-of-training measures
+    _job(sweep, "0", ["lambda=1"], model="adain", summary=done | own, ckpt=save_adain_ckpt)
     _job(sweep, "1", ["lambda=10"], model="adain", summary={**done, "status": "failed", "error": "loss became nan"},
          ckpt=lambda p: save_adain_ckpt(p, net=None))
     _job(sweep, "2", ["lambda=5"], model="adain", summary=None, ckpt=None)  # half-written: no summary yet
@@ -136,6 +137,11 @@ def test_report_on_a_sweep_with_failed_half_written_and_both_kinds(
     assert float(rows[3]["style_mean_std"]) > 0
     markdown = (report / "report.md").read_text()
     assert markdown.count("\n| ") == 5 and "both model kinds" in markdown and "★" in markdown
+    assert (rows[0]["run/content_relu4_1"], rows[0]["run/style_mean_std"]) == ("0.25", "0.125")
+    assert rows[3]["run/style_mean_std"] == ""  # not in its final.json: left empty
+    table = [line for line in markdown.splitlines() if line.startswith("| ")]
+    assert table[0].endswith("| run: content_relu4_1 | run: style_mean_std | ★ |")
+    assert "| 0.25 | 0.125 |" in table[1]
     from PIL import Image
 
     with Image.open(report / "grid.png") as grid:  # content row, style row, then one row per job

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import warnings
@@ -14,6 +15,7 @@ import stylexfer.training.systems as systems
 from stylexfer.nets.adain import AdaINNet, Decoder
 from stylexfer.nets.johnson import TransformerNet
 from stylexfer.training.callbacks import CheckpointError
+from stylexfer.training.config import validate
 from stylexfer.training.run import RunResult, compose_config, run
 from stylexfer.training.systems import LitAdaIN, LitJohnson, NonFiniteError
 from training_utils import (
@@ -109,6 +111,59 @@ def test_adain_run_logs_scalars_images_and_hparams(adain_run: RunResult) -> None
 
 
 @pytest.mark.slow
+def test_a_run_ends_measuring_its_validation_pairs_as_stylexfer_evaluate_would(
+    adain_run: RunResult, data_root: Path
+) -> None:
+    """final.json's "evaluate" (and the value the Hydra task returns to Optuna) is what the evaluate
+    code finds for the last checkpoint, loaded by the stylizing stack, on the run's validation pairs."""
+    from stylexfer.experiments.measures import MEASURES, Judge, mean_measures
+    from stylexfer.inference import load_model
+    from stylexfer.training.data import StyleTransferDataModule
+    from stylexfer.training.measure import objectives
+
+    final = json.loads((adain_run.output_dir / "final.json").read_text())
+    assert set(MEASURES) <= set(final["evaluate"]) and final["evaluate"] == adain_run.measures
+    assert final["evaluate_info"]["on"] == "2 fixed validation pair(s) at 32x32 px"
+    settings = validate(compose_config([*TINY, "lambda=7", "data.content_dir=content", "data.style_dir=style"]))
+    datamodule = StyleTransferDataModule(settings.data, seed=settings.seed, base_dir=data_root)
+    datamodule.setup("fit")
+    pairs = datamodule.val_set
+    assert pairs is not None and len(pairs) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stylizer = load_model(adain_run.last_checkpoint)
+    judge, rows = Judge("auto"), []
+    for index in range(len(pairs)):
+        content, style = pairs[index]["content"][None], pairs[index]["style"][None]
+        rows.append(judge.measure(stylizer.stylize(content, [style], tile=False), content, style))
+    assert adain_run.measures == pytest.approx(mean_measures(rows), rel=1e-4)
+    assert objectives(adain_run.measures) == (
+        adain_run.measures["content_relu4_1"],
+        adain_run.measures["style_mean_std"],
+    )
+    logs = scalars(adain_run.output_dir / "tensorboard")  # and in the HPARAMS tab
+    assert logs["hparams/eval/style_mean_std"][0][1] == pytest.approx(adain_run.measures["style_mean_std"])
+
+
+@pytest.mark.slow
+def test_a_failing_end_of_run_measure_leaves_the_run_finished(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stylexfer.training.run as run_module
+
+    def broken(*args: object) -> None:
+        raise OSError("style image vanished")
+
+    monkeypatch.setattr(run_module, "measure_pairs", broken)
+    shutil.copytree(data_root, tmp_path, dirs_exist_ok=True)
+    result = train(tmp_path, [*TINY, "trainer.max_steps=1", "data.content_dir=content", "data.style_dir=style"])
+    final = json.loads((result.output_dir / "final.json").read_text())
+    assert final["status"] == "finished" and result.last_checkpoint.is_file()
+    assert result.measures == {} and final["evaluate_info"] == {"error": "style image vanished"}
+    assert run_module.objectives(result.measures) is None  # an Optuna trial then fails, the run does not
+
+
+@pytest.mark.slow
 def test_resume_with_ckpt_path_last_continues_at_the_saved_step(adain_run: RunResult, tmp_path: Path) -> None:
     """Stop after N=2 steps, rerun the same folder with ckpt_path=last: it goes on from step 2 with the
     saved optimizer state (Adam's own step counter reaches 4, not 2)."""
@@ -177,6 +232,8 @@ def test_johnson_runs_out_of_the_box_on_the_generated_sample_set(tmp_path: Path)
     assert torch.allclose(module.net(image), net(image))
     logs = scalars(result.output_dir / "tensorboard")
     assert {"train/content", "train/style", "train/tv", "train/total", "val/total"} <= set(logs)
+    # measured against the style it was trained for (the pair's style plays no part)
+    assert result.measures["style_mean_std"] > 0 and "style_gram_sum" in result.measures
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from typing import Any
 from torch import Tensor
 
 from stylexfer.errors import StylexferError
-from stylexfer.experiments.measures import MEASURES, Judge
+from stylexfer.experiments.measures import Judge, mean_measures
 from stylexfer.files.images import IMAGE_SUFFIXES, load_image, to_tensor
 from stylexfer.inference import load_model, resize_image
 from stylexfer.nets.vgg import RandomWeightsWarning
@@ -146,7 +146,7 @@ def evaluate_models(
         entry: dict[str, Any] = {
             "model": str(path),
             "kind": stylizer.kind,
-            "mean": _means(rows),
+            "mean": mean_measures(rows),
             "per_pair": rows,
         }
         if stylizer.kind == "johnson":
@@ -163,11 +163,6 @@ def evaluate_models(
         doc["_images"] = images
         doc["_inputs"] = [(picture(p.content), picture(p.style) if styles else None) for p in chosen]
     return doc
-
-
-def _means(rows: list[dict[str, Any]]) -> dict[str, float]:
-    keys = [k for k in (*MEASURES, "lpips") if all(k in row for row in rows)]
-    return {k: sum(row[k] for row in rows) / len(rows) for k in keys}
 
 
 def write_json(path: str | os.PathLike, doc: dict[str, Any]) -> Path:

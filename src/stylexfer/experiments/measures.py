@@ -21,6 +21,7 @@ import contextlib
 import io
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,10 @@ CONTENT_MEASURES = ("content_relu4_1", "content_relu2_2", "ssim_luma")
 STYLE_MEASURES = ("style_gram_sum", "style_gram_mean", "style_mean_std", "colour_hist")
 MEASURES = (*CONTENT_MEASURES, *STYLE_MEASURES)
 LOWER_IS_BETTER = {name: name != "ssim_luma" for name in MEASURES} | {"lpips": True}
+# The content and style distances a sweep trades off: the report's trade-off plot and the Optuna
+# searches' two objectives. Both model kinds are measured on them (AdaIN's own content layer, AdaIN's
+# style loss), so jobs of either kind land on one plot.
+OBJECTIVES = ("content_relu4_1", "style_mean_std")
 RANDOM_SEED = 0  # the random VGG is the same in every process, so runs of a sweep compare
 LPIPS_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's AlexNet, LPIPS' backbone
 
@@ -86,6 +91,13 @@ class Judge:
         if self.lpips is not None:
             result["lpips"] = float(self.lpips(output * 2 - 1, content * 2 - 1).item())  # type: ignore[operator]
         return result
+
+
+def mean_measures(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The mean over pairs of every measure that all `rows` have (a Johnson model without its style
+    image has no style measures)."""
+    keys = [k for k in (*MEASURES, "lpips") if all(k in row for row in rows)]
+    return {k: sum(row[k] for row in rows) / len(rows) for k in keys} if rows else {}
 
 
 def luminance(images: Tensor) -> Tensor:

@@ -26,13 +26,13 @@ import yaml  # type: ignore[import-untyped]
 
 from stylexfer.errors import StylexferError, one_line
 from stylexfer.experiments.evaluate import evaluate_models, fixed_pairs, image_files
-from stylexfer.experiments.measures import Judge
+from stylexfer.experiments.measures import OBJECTIVES, Judge
 
 REPORT_DIR = "report"
 MARKER = ".stylexfer-report"  # a report folder this tool wrote (and may replace)
 SUMMARY = "final.json"
 LOCK = ".stylexfer.lock"
-X_MEASURE, Y_MEASURE = "content_relu4_1", "style_mean_std"  # both kinds are measured on these
+X_MEASURE, Y_MEASURE = OBJECTIVES  # both kinds are measured on these; the Optuna searches minimise them
 VAL_TERMS = ("val/content", "val/style", "val/total")
 
 
@@ -50,7 +50,8 @@ class Job:
     model: str | None = None
     step: int | None = None
     metrics: dict[str, float] = field(default_factory=dict)
-    measures: dict[str, float] = field(default_factory=dict)
+    measures: dict[str, float] = field(default_factory=dict)  # this report's evaluate pass on its checkpoint
+    run_measures: dict[str, float] = field(default_factory=dict)  # the run's own, at its end (final.json)
     checkpoint: Path | None = None
     config: dict[str, Any] = field(default_factory=dict)
     cwd: Path | None = None
@@ -131,6 +132,11 @@ def read_job(folder: Path, root: Path) -> Job:
             k: float(v)
             for k, v in (summary.get("metrics") or {}).items()
             if k in VAL_TERMS and isinstance(v, (int, float))
+        }
+        job.run_measures = {
+            k: float(v)
+            for k, v in (summary.get("evaluate") or {}).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
         }
         if job.status == "running" and not _lock_holder_alive(folder):
             job.status, job.error = "killed", "the run stopped without recording an end (killed?)"
@@ -312,7 +318,19 @@ def _fmt(value: Any) -> str:
 def _write_csv(path: Path, jobs: list[Job]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["job", "status", "error", "model", "overrides", "step", *VAL_TERMS, *MEASURE_COLUMNS])
+        writer.writerow(
+            [
+                "job",
+                "status",
+                "error",
+                "model",
+                "overrides",
+                "step",
+                *VAL_TERMS,
+                *MEASURE_COLUMNS,
+                *[f"run/{k}" for k in MEASURE_COLUMNS],
+            ]
+        )
         for job in jobs:
             writer.writerow(
                 [
@@ -324,6 +342,7 @@ def _write_csv(path: Path, jobs: list[Job]) -> None:
                     job.step if job.step is not None else "",
                     *[_fmt(job.metrics.get(k)) for k in VAL_TERMS],
                     *[_fmt(job.measures.get(k)) for k in MEASURE_COLUMNS],
+                    *[_fmt(job.run_measures.get(k)) for k in MEASURE_COLUMNS],
                 ]
             )
 
@@ -338,7 +357,9 @@ def _markdown(jobs: list[Job], doc: dict[str, Any], judge: Judge, root: Path, sh
         f"{len(jobs)} job(s); model kind(s): {', '.join(kinds) or 'unknown'}. "
         f"Measures of each job's last checkpoint on {len(doc.get('pairs', []))} fixed pair(s) "
         f"(VGG-19 weights: {judge.vgg_weights}); lower is better except SSIM. "
-        "★ = Pareto-optimal in (content_relu4_1, style_mean_std)."
+        "★ = Pareto-optimal in (content_relu4_1, style_mean_std). "
+        "The `run:` columns are the run's own end-of-training measures on its validation pairs at its crop "
+        "size (final.json; what an Optuna search minimises): same formulas, other pictures and size."
     )
     if shared:
         lines += ["", f"Overrides common to every job: `{' '.join(shared)}`"]
@@ -349,7 +370,17 @@ def _markdown(jobs: list[Job], doc: dict[str, Any], judge: Judge, root: Path, sh
         lines.append("")
         lines.append("Jobs of both model kinds: the measures are the same for both (λ and loss scales are not).")
     lines.append("")
-    head = ["job", "status", "overrides", "step", "val/content", "val/style", *MEASURE_COLUMNS, "★"]
+    head = [
+        "job",
+        "status",
+        "overrides",
+        "step",
+        "val/content",
+        "val/style",
+        *MEASURE_COLUMNS,
+        *[f"run: {k}" for k in OBJECTIVES],
+        "★",
+    ]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
     for job in jobs:
@@ -362,6 +393,7 @@ def _markdown(jobs: list[Job], doc: dict[str, Any], judge: Judge, root: Path, sh
             _fmt(job.metrics.get("val/content")),
             _fmt(job.metrics.get("val/style")),
             *[_fmt(job.measures.get(k)) for k in MEASURE_COLUMNS],
+            *[_fmt(job.run_measures.get(k)) for k in OBJECTIVES],
             "★" if job.name in on_front else "",
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -15,7 +15,7 @@ import os
 import re
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import hydra
@@ -49,6 +49,7 @@ from stylexfer.training.config import (  # compose_config re-exported: callers c
 )
 from stylexfer.training.data import StyleTransferDataModule, sample_data
 from stylexfer.training.hydra_errors import explain_hydra_error
+from stylexfer.training.measure import measure_pairs, objectives
 from stylexfer.training.runfolder import RunLock, discard_unused_run_dir
 from stylexfer.training.systems import NonFiniteError, build_system
 
@@ -70,6 +71,7 @@ class RunResult:
     last_checkpoint: Path
     global_step: int
     skipped_files: int
+    measures: dict[str, float] = field(default_factory=dict)  # training.measure, on the validation pairs
 
 
 # Lightning's notices that inform no one; what informs (steps, losses, where files go) stays.
@@ -236,6 +238,16 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
             f"{resume_hint(checkpoint_dir, model=model_name)}"
         ) from err
     skipped = health.reported
+    measures: dict[str, float] = {}
+    if trainer.is_global_zero and datamodule.val_set is not None:
+        # what `stylexfer evaluate` measures, on the fixed validation pairs: final.json, HParams, Optuna
+        try:
+            measures, measured_on = measure_pairs(system, datamodule.val_set)
+            summary.extra["evaluate"] = measures
+            summary.extra["evaluate_info"] = measured_on
+        except Exception as err:  # noqa: BLE001 - the trained model and its checkpoints are what count
+            log.warning("the run finished but its end-of-run measures failed: %s", one_line(err))
+            summary.extra["evaluate_info"] = {"error": one_line(err)}
     summary.finish(trainer, logger)
     last = checkpoint_dir / "last.ckpt"
     if trainer.is_global_zero:
@@ -245,7 +257,7 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
             checkpoint_dir,
             output_dir,
         )
-    return RunResult(output_dir, checkpoint_dir, last, trainer.global_step, skipped)
+    return RunResult(output_dir, checkpoint_dir, last, trainer.global_step, skipped, measures)
 
 
 def one_line(err: BaseException) -> str:
@@ -284,12 +296,15 @@ def summary_hparams(settings: TrainSettings) -> dict[str, str | int | float | bo
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
-def hydra_main(cfg: DictConfig) -> None:
-    """Hydra's entry point: one job of a run or a sweep."""
+def hydra_main(cfg: DictConfig) -> tuple[float, float] | None:
+    """Hydra's entry point: one job of a run or a sweep. Returns the run's (content distance, style
+    distance) on its validation pairs (training.measure.OBJECTIVES): the two values the Optuna
+    searches (hparams_search=adain_optuna, johnson_optuna) minimise."""
     runtime = HydraConfig.get().runtime
     tune_cpu_allocator()  # loader workers fork after this and inherit it
     try:
-        run(cfg, output_dir=runtime.output_dir, base_dir=runtime.cwd)
+        result = run(cfg, output_dir=runtime.output_dir, base_dir=runtime.cwd)
+        return objectives(result.measures)
     except StylexferError as err:
         print(f"stylexfer.train: error: {err}", file=sys.stderr)
         # Hydra makes the run folder (and its log) before the config is checked

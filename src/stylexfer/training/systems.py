@@ -100,6 +100,16 @@ class _StyleTransferSystem(pl.LightningModule):
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
+    def stylize(self, content: Tensor, style: Tensor) -> Tensor:
+        """The picture in [0, 1] a user of the trained model would get for this pair (clamped as
+        stylexfer.inference clamps)."""
+        raise NotImplementedError
+
+    def judge_style(self, style: Tensor) -> Tensor:
+        """The style a stylized picture is measured against: the pair's (AdaIN) or the one the
+        model was trained for (Johnson)."""
+        return style
+
     def configure_optimizers(self) -> Any:
         params = self.trainable_parameters()
         kwargs = {"lr": self.hparams.lr, "betas": (self.hparams.beta1, self.hparams.beta2)}
@@ -209,6 +219,9 @@ class LitAdaIN(_StyleTransferSystem):
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return list(self.net.decoder.parameters())
 
+    def stylize(self, content: Tensor, style: Tensor) -> Tensor:
+        return self.net(content, style).float().clamp(0, 1)
+
 
 class LitJohnson(_StyleTransferSystem):
     """Trains a TransformerNet for one style image (Johnson et al. 2016, §3):
@@ -250,6 +263,7 @@ class LitJohnson(_StyleTransferSystem):
             self.net.to(memory_format=torch.channels_last)
             self.criterion.to(memory_format=torch.channels_last)
         self.strict_loading = False  # the loss VGG is not checkpointed
+        self._style_image: Tensor | None = None
 
     def forward(self, content: Tensor) -> Tensor:
         return self.net(content)
@@ -272,6 +286,14 @@ class LitJohnson(_StyleTransferSystem):
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return list(self.net.parameters())
+
+    def stylize(self, content: Tensor, style: Tensor) -> Tensor:
+        return self.net(content).float().clamp(0, 1)  # the pair's style plays no part
+
+    def judge_style(self, style: Tensor) -> Tensor:
+        if self._style_image is None:  # read again (not kept from __init__: the criterion holds Grams only)
+            self._style_image = load_style_image(self.hparams.style_image, self.hparams.style_size)[None]
+        return self._style_image.to(style.device)
 
 
 def load_style_image(path: str | os.PathLike, style_size: int) -> Tensor:

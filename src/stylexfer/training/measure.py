@@ -1,0 +1,68 @@
+"""The measures of a finished run: the code behind `stylexfer evaluate` (stylexfer.experiments.measures,
+the same VGG-19 and formulas) applied to the run's own fixed validation pairs, at the size training
+validates at (data.crop). They go into final.json ("evaluate"), TensorBoard's HParams tab (eval/*), and
+the Hydra task function returns two of them (OBJECTIVES) for the Optuna searches to minimise.
+
+Numbers from here and from `stylexfer evaluate` (which resizes to --size) share their formulas, not
+their picture size: compare runs with runs, and evaluate outputs with evaluate outputs.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from stylexfer.experiments.measures import OBJECTIVES, Judge, mean_measures
+from stylexfer.training.systems import _StyleTransferSystem
+
+RANDOM_VGG_NOTE = "the measuring VGG-19 has random weights: these numbers check the pipeline only"
+
+_judges: dict[str, Judge] = {}  # one per device and process: a sweep's jobs in one process share it
+
+
+def judge_for(device: torch.device) -> Judge:
+    key = str(device)
+    if key not in _judges:
+        _judges[key] = Judge("auto", device=device)
+    return _judges[key]
+
+
+@torch.no_grad()
+def measure_pairs(system: _StyleTransferSystem, pairs: Dataset) -> tuple[dict[str, float], dict[str, Any]]:
+    """(mean measures over the pairs, what they were measured on) for the system as it is now."""
+    device = next(system.parameters()).device
+    judge = judge_for(device)
+    was_training = system.training
+    system.eval()
+    rows = []
+    shape: tuple[int, ...] = ()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an eval-mode notice per call is no news here
+            for index in range(len(pairs)):  # type: ignore[arg-type]
+                item = pairs[index]
+                content = item["content"][None].to(device).float()
+                style = item["style"][None].to(device).float()
+                output = system.stylize(content, style)
+                rows.append(judge.measure(output, content, system.judge_style(style)))
+                shape = tuple(content.shape[-2:])
+    finally:
+        system.train(was_training)
+    info = {
+        "on": f"{len(rows)} fixed validation pair(s) at {'x'.join(map(str, shape))} px",
+        "vgg_weights": judge.vgg_weights,
+        "objectives": list(OBJECTIVES),
+        "note": RANDOM_VGG_NOTE if judge.random_vgg else None,
+    }
+    return mean_measures(rows), info
+
+
+def objectives(measures: dict[str, float]) -> tuple[float, float] | None:
+    """The two values an Optuna study minimises (content distance, style distance), if measured."""
+    if not all(name in measures for name in OBJECTIVES):
+        return None
+    content, style = (float(measures[name]) for name in OBJECTIVES)
+    return content, style
