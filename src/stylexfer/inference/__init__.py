@@ -29,6 +29,8 @@ flags), stylizer.py (the façade), adain.py and johnson.py (one runner per model
 shorter-side resize, masks, padding of images smaller than a network's minimum), colour.py.
 
 Runs under ``torch.inference_mode``; on CUDA with channels_last and bf16 (or fp16) autocast.
+``load_model(..., precision="fp32" | "bf16" | "auto")``: on the CPU fp32 by default; bf16 stores the
+convolution weights in bf16 and keeps the pixel layers and all statistics fp32 (device.py).
 Outputs are float32 on the CPU, clamped to [0, 1].
 """
 
