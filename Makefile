@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint demo bench fuzz gui clean
+.PHONY: help install test test-fast lint demo bench gpu-check fuzz gui clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ demo: $(STAMP) ## pretrained AdaIN pictures (when downloadable), then a short tr
 
 bench: $(STAMP) ## the performance benchmark (prints a table, writes outputs/bench/*.json)
 	$(PY) -m benchmarks
+
+gpu-check: $(STAMP) ## the GPU path in one table (fp32 / bf16+channels_last / bf16+compile); < 8 min on one GPU
+	PYTHON=$(PY) scripts/gpu_check.sh
 
 fuzz: $(STAMP) ## feed 10,000 malformed images through the image loader and print the tally
 	$(PY) scripts/fuzz_images.py --count 10000

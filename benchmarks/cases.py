@@ -3,6 +3,7 @@ data pipeline, the DataLoader, tiled memory, the CLI's own overhead and video (b
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import statistics
@@ -30,11 +31,20 @@ from reference_nets import plain_adain, plain_johnson
 from stylexfer.files.images import load_image, load_tensor, save_image, to_tensor
 
 
-def stylize_case(kind: str, size: int, *, reference: bool = False) -> Case:
-    suffix = "/plain" if reference else ""
+def bf16_net(net: torch.nn.Module, cfg: BenchConfig) -> torch.nn.Module:
+    """The net as `stylexfer stylize --precision bf16` runs it (inference.device.DevicePolicy)."""
+    from stylexfer.inference.device import DevicePolicy
+
+    return DevicePolicy(cfg.device, "bf16").prepare(net)
+
+
+def stylize_case(kind: str, size: int, *, reference: bool = False, precision: str = "fp32") -> Case:
+    suffix = "/plain" if reference else ("/bf16" if precision == "bf16" else "")
 
     def setup(cfg: BenchConfig) -> tuple[Callable[[], Any], int, dict[str, Any]]:
         net = make_net(kind, cfg)
+        if precision == "bf16":
+            net = bf16_net(net, cfg)
         content = images(1, size, cfg)
         if kind == "adain":
             style = images(1, size, cfg, seed=1)
@@ -49,9 +59,9 @@ def stylize_case(kind: str, size: int, *, reference: bool = False) -> Case:
             with inference(cfg):
                 return fn()
 
-        return run, 1, {"size": size}
+        return run, 1, {"size": size, "precision": precision}
 
-    return Case(f"stylize/{kind}/{size}{suffix}", "stylize", setup)
+    return Case(f"stylize/{kind}/{size}{suffix}", "stylize", setup, precision=precision)
 
 
 def reused_style_case(size: int) -> Case:
@@ -181,8 +191,10 @@ def batching_case(kind: str, batch: int) -> Case:
                 single_run=True)
 
 
-def train_case(kind: str, *, fused: bool = True) -> Case:
-    """One optimisation step at batch × crop² (forward, backward, Adam), data already in memory."""
+def train_case(kind: str, *, fused: bool = True, precision: str = "fp32") -> Case:
+    """One optimisation step at batch × crop² (forward, backward, Adam), data already in memory.
+    precision "bf16": the forward under bf16 autocast, as trainer.precision=bf16-mixed runs it
+    (fp32 weights and Adam; losses, statistics and Grams in fp32)."""
 
     def setup(cfg: BenchConfig) -> tuple[Callable[[], Any], int, dict[str, Any]]:
         from stylexfer.losses import JohnsonCriterion, adain_loss_terms
@@ -209,17 +221,22 @@ def train_case(kind: str, *, fused: bool = True) -> Case:
         opt = torch.optim.Adam(params, lr=1e-4, **({"fused": True} if fused else {"foreach": True}))
         loss = maybe_compile(loss, cfg)
 
+        mixed = torch.autocast(device_type=torch.device(cfg.device).type, dtype=torch.bfloat16)
+
         def run() -> Any:
             opt.zero_grad(set_to_none=True)
-            with autocast(cfg):
+            with mixed if precision == "bf16" else autocast(cfg):
                 total = loss()
             total.backward()
             opt.step()
             return total.detach()
 
-        return run, cfg.batch, {"batch": cfg.batch, "crop": cfg.crop, "adam": "fused" if fused else "foreach"}
+        extra = {"batch": cfg.batch, "crop": cfg.crop, "adam": "fused" if fused else "foreach",
+                 "precision": precision}
+        return run, cfg.batch, extra
 
-    return Case(f"train/{kind}" + ("" if fused else "/adam-foreach"), "train", setup)
+    suffix = ("" if fused else "/adam-foreach") + ("/bf16-mixed" if precision == "bf16" else "")
+    return Case(f"train/{kind}{suffix}", "train", setup, precision=precision)
 
 
 def optimizer_case(fused: bool) -> Case:
@@ -357,26 +374,22 @@ def tiled_case() -> Case:
     return Case(f"memory/adain/{4096}/tiled", "memory", setup, count_flops=False, single_run=True)
 
 
-def cli_overhead_case() -> Case:
+def cli_overhead_case(precision: str = "fp32") -> Case:
     """Whole-process cost of `stylexfer stylize` on one 512² photo outside the networks: interpreter
     start, imports, model file load, style and content decode, encode of the output. The network's own
     time (cold, as in a fresh process) is what `stylexfer stylize --timings` reports from inside."""
 
     def setup(cfg: BenchConfig) -> tuple[Callable[[], Any], int, dict[str, Any]]:
-        from stylexfer.files.images import save_image
         from stylexfer.files.modelfile import ModelSpec, weights_of, write_safetensors
 
-        work = cfg.workdir / "cli"
-        work.mkdir(parents=True, exist_ok=True)
-        content = _write_jpegs(work, 1, 512, 512)[0]
-        style = work / "style.png"
-        save_image(images(1, 512, BenchConfig(), seed=1)[0], style)
+        content, style, work = _cli_inputs(cfg)
         model = work / "adain.safetensors"
         if not model.exists():
             write_safetensors(weights_of(make_net("adain", BenchConfig()), ModelSpec("adain", encoder="random")), model)
         stylexfer = Path(sys.executable).with_name("stylexfer")
         command = [str(stylexfer), "stylize", str(content), "--style", str(style), "--model", str(model),
-                   "--out", str(work / "out"), "--overwrite", "--device", "cpu", "--timings"]
+                   "--out", str(work / "out"), "--overwrite", "--device", "cpu", "--timings",
+                   "--precision", precision]
         network: list[float] = []
         extra: dict[str, Any] = {"command": "stylexfer stylize --timings (512² JPEG, one style)", "network_s": 0.0}
 
@@ -390,7 +403,47 @@ def cli_overhead_case() -> Case:
 
         return run, 1, extra
 
-    return Case("cli/stylize-overhead", "cli", setup, count_flops=False, memory=False)
+    name = "cli/stylize-overhead" + ("/bf16" if precision == "bf16" else "")
+    return Case(name, "cli", setup, count_flops=False, memory=False, precision=precision)
+
+
+def _cli_inputs(cfg: BenchConfig) -> tuple[Path, Path, Path]:
+    """The start-up cases' inputs: a 512² JPEG content, a 512² PNG style, the work folder."""
+    from stylexfer.files.images import save_image
+
+    work = cfg.workdir / "cli"
+    work.mkdir(parents=True, exist_ok=True)
+    content = _write_jpegs(work, 1, 512, 512)[0]
+    style = work / "style.png"
+    if not style.exists():
+        save_image(images(1, 512, BenchConfig(), seed=1)[0], style)
+    return content, style, work
+
+
+def reference_process_case() -> Case:
+    """pytorch-AdaIN's test.py (benchmarks/adain_test_py.py: its imports, nets and steps) as a whole
+    process on the same 512² content and style as cli/stylize-overhead, with its .pth files."""
+
+    def setup(cfg: BenchConfig) -> tuple[Callable[[], Any], int, dict[str, Any]]:
+        from reference_nets import orig_adain_pair
+
+        content, style, work = _cli_inputs(cfg)
+        vgg_path, decoder_path = work / "vgg_normalised.pth", work / "decoder.pth"
+        if not decoder_path.exists():
+            vgg, decoder = orig_adain_pair()
+            torch.save(vgg.state_dict(), vgg_path)
+            torch.save(decoder.state_dict(), decoder_path)
+        script = Path(__file__).with_name("adain_test_py.py")
+        command = [sys.executable, str(script), "--content", str(content), "--style", str(style),
+                   "--vgg", str(vgg_path), "--decoder", str(decoder_path), "--output", str(work / "ref.jpg")]
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # as the original runs: no checkout
+
+        def run() -> Any:
+            subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+
+        return run, 1, {"command": "pytorch-AdaIN test.py (512² JPEG, one style)"}
+
+    return Case("cli/pytorch-adain-test.py", "cli", setup, count_flops=False, memory=False)
 
 
 def all_cases(cfg: BenchConfig) -> list[Case]:
@@ -398,6 +451,7 @@ def all_cases(cfg: BenchConfig) -> list[Case]:
     for size in cfg.sizes:
         cases += [stylize_case("adain", size), stylize_case("johnson", size)]
     ref = 512 if 512 in cfg.sizes else cfg.sizes[-1]
+    cases += [stylize_case("adain", ref, precision="bf16"), stylize_case("johnson", ref, precision="bf16")]
     cases += [
         stylize_case("adain", ref, reference=True),
         stylize_case("johnson", ref, reference=True),
@@ -407,6 +461,7 @@ def all_cases(cfg: BenchConfig) -> list[Case]:
     ]
     cases += [
         train_case("adain"),
+        train_case("adain", precision="bf16"),
         train_case("johnson"),
         train_case("adain", fused=False),
         optimizer_case(True),
@@ -418,7 +473,8 @@ def all_cases(cfg: BenchConfig) -> list[Case]:
             pipeline_case(label, width, height, variant="full-decode"),
             pipeline_case(label, width, height, variant="full-decode-bilinear"),
         ]
-    cases += [loader_case(0), loader_case(2), tiled_case(), cli_overhead_case()]
+    cases += [loader_case(0), loader_case(2), tiled_case(), cli_overhead_case(),
+              cli_overhead_case("bf16"), reference_process_case()]
     cases += [batching_case(kind, batch) for kind in ("adain", "johnson") for batch in cfg.batching_batches]
     cases += video_cases(cfg)  # benchmarks/video.py
     return cases

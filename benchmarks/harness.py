@@ -89,6 +89,7 @@ class CaseResult:
     items_per_s: float | None = None
     flops: int | None = None
     gflops_per_s: float | None = None
+    precision: str = "fp32"
     efficiency: float | None = None
     cpu_efficiency: float | None = None  # the same ratio from process CPU time (robust to other load)
     peak_rss_mb: float | None = None
@@ -106,6 +107,7 @@ class Case:
     count_flops: bool = True
     memory: bool = True
     single_run: bool = False  # one timed run, no warm-up: for cases measured for memory, not speed
+    precision: str = "fp32"  # "bf16": its efficiency is against the measured bf16 limit
 
 
 class NotAvailable(Exception):
@@ -147,18 +149,19 @@ def count_flops(run: Callable[[], Any]) -> int:
     return int(counter.get_total_flops())
 
 
-def matmul_limit(cfg: BenchConfig) -> dict[str, Any]:
-    """Best median GFLOP/s of dense fp32 n×n×n matrix multiplies through every GEMM PyTorch has here:
+def matmul_limit(cfg: BenchConfig, dtype: torch.dtype = torch.float32) -> dict[str, Any]:
+    """Best median GFLOP/s of dense fp32 (or `dtype`: bf16) n×n×n matrix multiplies through every GEMM PyTorch has here:
     torch.mm (MKL on CPU, cuBLAS on GPU), oneDNN's inner product (mkldnn_linear, the AVX-512 brgemm)
     and the same product as a channels_last 1×1 convolution. On AMD CPUs MKL runs its AVX2 path, half
     of what oneDNN reaches, so MKL alone would overstate every efficiency about 2×. FLOPs are
-    FlopCounterMode's count of the n×n×n mm (2n³) for all three."""
+    FlopCounterMode's count of the n×n×n mm (2n³) for all three. bf16: the same three products on
+    bf16 operands (oneDNN's avx512_bf16/AMX kernels where the CPU has them), fp32 accumulation."""
     device = cfg.device
     candidates = []
     gen = torch.Generator().manual_seed(0)
     for n in cfg.limit_sizes:
-        a = torch.randn(n, n, generator=gen).to(device)
-        b = torch.randn(n, n, generator=gen).to(device)
+        a = torch.randn(n, n, generator=gen).to(device, dtype)
+        b = torch.randn(n, n, generator=gen).to(device, dtype)
         flops = count_flops(lambda a=a, b=b: a @ b)
         runs: dict[str, Callable[[], Any]] = {f"mm {n}³": lambda a=a, b=b: a @ b}
         if device == "cpu" and torch.backends.mkldnn.is_available():
@@ -240,7 +243,7 @@ def run_case(
     case: Case, cfg: BenchConfig, limit_gflops: float | None, limit_cpu_gflops: float | None = None
 ) -> CaseResult:
     """Set up, count FLOPs once, time, derive rates. NotAvailable becomes an n/a row."""
-    result = CaseResult(case.name, case.group)
+    result = CaseResult(case.name, case.group, precision=case.precision)
     try:
         run, items, extra = case.setup(cfg)
     except NotAvailable as why:

@@ -112,6 +112,34 @@ def derived(results: list[CaseResult], cfg: BenchConfig) -> list[dict[str, Any]]
             }
         )
     rows += batching_rows(results)
+    for name in ("stylize/adain/512", "stylize/johnson/512", "train/adain"):
+        fp32 = find(results, name)
+        bf16 = find(results, name + ("/bf16-mixed" if name.startswith("train") else "/bf16"))
+        if fp32 and bf16:
+            ratio = fp32.median_s / bf16.median_s
+            needed = 1.8 if "johnson" not in name else None
+            rows.append(
+                {
+                    "target": f"{name} bf16 vs fp32" + (f" >= {needed}×" if needed else " (no target)"),
+                    "value": ratio,
+                    "shown": f"{ratio:.2f}× ({fp32.median_s:.2f} s -> {bf16.median_s:.2f} s)",
+                    "met": ratio >= needed if needed else None,
+                }
+            )
+    ref_process = find(results, "cli/pytorch-adain-test.py")
+    for suffix, label in (("", "fp32"), ("/bf16", "--precision bf16")):
+        cli_run = find(results, "cli/stylize-overhead" + suffix)
+        if not (cli_run and ref_process):
+            continue
+        ratio = cli_run.median_s / ref_process.median_s
+        rows.append(
+            {
+                "target": f"`stylexfer stylize` ({label}) whole process <= 0.40 × pytorch-AdaIN's test.py",
+                "value": ratio,
+                "shown": f"{ratio:.2f}× ({cli_run.median_s:.2f} s vs {ref_process.median_s:.2f} s)",
+                "met": ratio <= 0.40,
+            }
+        )
     cli = find(results, "cli/stylize-overhead")
     if cli:
         network_s = float(cli.extra.get("network_s", 0.0))
@@ -158,6 +186,10 @@ def table(results: list[CaseResult], limit: dict[str, Any] | None, targets: list
     lines = []
     if limit:
         lines.append(f"limit: {limit['gflops_per_s']:.0f} GFLOP/s fp32 ({limit['best']}, median)")
+        if limit.get("bf16"):
+            bf16 = limit["bf16"]
+            lines.append(f"limit: {bf16['gflops_per_s']:.0f} GFLOP/s bf16 ({bf16['best']}, median); "
+                         "rows ending /bf16 or /bf16-mixed are against it")
     header = (
         f"{'case':44} {'median ms':>10} {'min ms':>9} {'GFLOP':>8} {'GFLOP/s':>8} {'eff':>5} "
         f"{'cpu eff':>7} {'items/s':>8} {'peak MB':>8}  note"
@@ -230,9 +262,13 @@ def run_bench(
     started = time.time()
     limit = matmul_limit(cfg)
     log(f"limit: {limit['gflops_per_s']:.0f} GFLOP/s ({limit['best']})")
+    if any(case.precision == "bf16" for case in cases):
+        limit["bf16"] = matmul_limit(cfg, torch.bfloat16)
+        log(f"limit: {limit['bf16']['gflops_per_s']:.0f} GFLOP/s bf16 ({limit['bf16']['best']})")
     results = []
     for case in cases:
-        r = run_case(case, cfg, limit["gflops_per_s"], limit["cpu_gflops_per_s"])
+        own = limit["bf16"] if case.precision == "bf16" else limit
+        r = run_case(case, cfg, own["gflops_per_s"], own["cpu_gflops_per_s"])
         if r.status == "ok" and cfg.memory and case.memory:
             mem = memory_in_subprocess(case, cfg, quick)
             if mem is not None:

@@ -156,7 +156,7 @@ def _run_videos(args: argparse.Namespace, jobs: list[tuple[Path, Path | None, st
             request = dataclasses.replace(request, mask=labels)
         check_output_folder(Path(args.out).parent if todo[0][1] == Path(args.out) else Path(args.out),
                             create=True)
-        stylizer = load_model(weights, device=args.device)
+        stylizer = load_model(weights, device=args.device, precision=request.precision)
         styles = stylize._style_images(args)
         codes = stylizer.encode_styles(styles, style_size=args.style_size) if styles else None  # once
     for source, target in todo:

@@ -31,6 +31,8 @@ temporal.py (statistics smoothed across video frames) and video.py (FrameStream:
 order, styles encoded once; FlickerMeter).
 
 Runs under ``torch.inference_mode``; on CUDA with channels_last and bf16 (or fp16) autocast.
+``load_model(..., precision="fp32" | "bf16" | "auto")``: on the CPU fp32 by default; bf16 stores the
+convolution weights in bf16 and keeps the pixel layers and all statistics fp32 (device.py).
 Outputs are float32 on the CPU, clamped to [0, 1].
 """
 

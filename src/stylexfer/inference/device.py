@@ -1,13 +1,33 @@
-"""Device and precision policy: where the networks run and under which autocast."""
+"""Device and precision policy: where the networks run, in which precision, under which autocast.
+
+Precision ("fp32" | "bf16" | "auto"; None = the device's default):
+
+- CPU fp32 (the CPU default): the networks as they are.
+- CPU bf16: every convolution's weights are stored in bf16 and each convolution casts its input to
+  its weights' dtype (a forward pre-hook), so oneDNN runs it in bf16 with fp32 accumulation. No
+  autocast: everything that is not a convolution keeps the dtype it is given, and the statistics,
+  the AdaIN transform, colour preservation and the final clamp run in fp32 (they call ``.float()``).
+  The layers that read or write the image itself stay fp32 (:func:`fp32_layers`): AdaIN's folded
+  normalisation + conv1_1 and its decoder's last conv, Johnson's first and last 9×9 convs; they are
+  about 1 % (AdaIN) and 10 % (Johnson) of the work.
+- CUDA (default auto): channels_last and bf16 autocast, fp16 where the GPU has no bf16; fp32: no autocast.
+- auto: bf16 where the hardware runs it natively (CUDA; a CPU with avx512_bf16 or AMX), else fp32.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+from typing import cast
 
 import torch
 from torch import Tensor, nn
 
-from stylexfer.inference.request import RequestError, literal
+from stylexfer.inference.request import PRECISIONS, RequestError, check_precision, literal
+from stylexfer.nets.adain import AdaINNet
+from stylexfer.nets.johnson import TransformerNet
+
+__all__ = ["PRECISIONS", "DevicePolicy", "cpu_has_native_bf16", "fp32_layers", "pick_device", "resolve_precision"]
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
@@ -23,20 +43,84 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(name)
 
 
-class DevicePolicy:
-    """CPU: fp32, the nets' own memory format. CUDA: channels_last and bf16 (or fp16) autocast."""
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """True where oneDNN runs bf16 convolutions in hardware: avx512_bf16 or AMX.
 
-    def __init__(self, device: str | torch.device = "auto") -> None:
+    ``torch.ops.mkldnn._is_mkldnn_bf16_supported()`` alone also says True on plain AVX-512 CPUs,
+    where oneDNN emulates bf16 (slower than fp32), so the CPU's own bf16 flags decide as well.
+    """
+    try:
+        if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+            return False
+    except (AttributeError, RuntimeError):
+        return False
+    cpu = torch.cpu
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
+def resolve_precision(precision: str | None, device: torch.device) -> str:
+    """The precision the networks run in on `device`: "fp32", "bf16" or (CUDA without bf16) "fp16".
+
+    None: the device's default, auto on CUDA and fp32 on the CPU (bf16 on the CPU is asked for, see
+    the README's Performance section for what it changes in the pictures).
+    """
+    name = check_precision(precision) or ("auto" if device.type == "cuda" else "fp32")
+    if name == "fp32":
+        return "fp32"
+    if device.type == "cuda":
+        return "bf16" if name == "bf16" or torch.cuda.is_bf16_supported() else "fp16"
+    if name == "bf16":
+        return "bf16"  # asked for: runs (emulated where not native, only slower)
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def fp32_layers(net: nn.Module) -> list[nn.Module]:
+    """The convolutions that stay fp32 when the rest runs in bf16: those that read or write pixels.
+
+    Measured per layer (README Performance): every other layer contributes alike, so keeping more of
+    them fp32 buys little accuracy per second lost."""
+    if isinstance(net, AdaINNet):
+        return [net.encoder.normalize, net.encoder.features[0], cast(nn.Module, net.decoder.conv1_1)]
+    if isinstance(net, TransformerNet):
+        return [net.conv1.conv, net.conv_out.conv]
+    return []
+
+
+def _run_in_weight_dtype(module: nn.Module, args: tuple[object, ...]) -> tuple[object, ...]:
+    dtype = cast(Tensor, module.weight).dtype  # registered on convolutions only
+    return tuple(a.to(dtype) if isinstance(a, Tensor) and a.is_floating_point() else a for a in args)
+
+
+def store_weights_bf16(net: nn.Module) -> nn.Module:
+    """Convolution weights and biases in bf16 (but :func:`fp32_layers`), and every convolution
+    casting its input to its weights' dtype: bf16 convolutions, fp32 image layers, no autocast."""
+    keep = {id(m) for m in fp32_layers(net)}
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            if id(module) not in keep:
+                module.to(torch.bfloat16)
+            module.register_forward_pre_hook(_run_in_weight_dtype)
+    return net
+
+
+class DevicePolicy:
+    """Where and how a net runs: see the module docstring. ``precision`` is the resolved name."""
+
+    def __init__(self, device: str | torch.device = "auto", precision: str | None = None) -> None:
         self.device = pick_device(device)
+        self.precision = resolve_precision(precision, self.device)
         on_cuda = self.device.type == "cuda"
         self.channels_last = on_cuda
-        self.amp_dtype = (
-            (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if on_cuda else None
-        )
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision) if on_cuda else None
+        self.bf16_weights = not on_cuda and self.precision == "bf16"
 
     def prepare(self, net: nn.Module) -> nn.Module:
-        """The net frozen, in eval mode, on the device (channels_last on CUDA)."""
+        """The net frozen, in eval mode, on the device (channels_last on CUDA; bf16 weights on a bf16 CPU)."""
         net = net.eval().requires_grad_(False).to(self.device)
+        if self.bf16_weights:
+            net = store_weights_bf16(net)
         return net.to(memory_format=torch.channels_last) if self.channels_last else net
 
     def context(self) -> contextlib.ExitStack:

@@ -16,8 +16,9 @@ from stylexfer.errors import ModelFileError, StylexferError
 from stylexfer.files.images import DEFAULT_MAX_PIXELS
 
 DEFAULT_STYLE_SIZE = 512  # styles are encoded with the shorter side at most this (pytorch-AdaIN default)
+PRECISIONS = ("fp32", "bf16", "auto")
 FIELDS = ("alpha", "styles", "style_weights", "mask", "preserve_color", "size", "max_size",
-          "style_size", "tile", "device", "smooth")
+          "style_size", "tile", "device", "smooth", "precision")
 
 
 class RequestError(StylexferError, ValueError):
@@ -47,6 +48,16 @@ class StyleKindError(RequestError, ModelFileError):
 OptionError = RequestError  # the name before the request existed; kept for callers
 
 
+def check_precision(precision: str | None) -> str | None:
+    """`precision` lower-cased when it is one of PRECISIONS (or None: the device's default)."""
+    if precision is None:
+        return None
+    name = str(precision).lower()
+    if name not in PRECISIONS:
+        raise RequestError(f"unknown {{precision}} {literal(precision)!r}; use fp32, bf16 or auto", "precision")
+    return name
+
+
 def literal(value: object) -> str:
     """A value or path for a message template (its braces escaped)."""
     from stylexfer.errors import display_path
@@ -56,7 +67,8 @@ def literal(value: object) -> str:
 
 @dataclass(frozen=True)
 class StylizeRequest:
-    """What to do with one model: alpha, styles and their weights or mask, colour, sizes, tiling.
+    """What to do with one model: alpha, styles and their weights or mask, colour, sizes, tiling, and
+    the precision to load the model in (the Stylizer is built with it: ``load_model(precision=...)``).
 
     n_styles: the number of styles (for Python callers, len(styles)); the model-dependent rules are
     in :meth:`check_model`. max_pixels: the image loader's limit, which resized contents must respect.
@@ -72,8 +84,10 @@ class StylizeRequest:
     style_size: int | None = DEFAULT_STYLE_SIZE
     tile: bool | int | str = "auto"
     max_pixels: int = DEFAULT_MAX_PIXELS
+    precision: str | None = None  # fp32 | bf16 | auto | None (the device's default): see load_model
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "precision", check_precision(self.precision))
         alpha = self.alpha
         if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not math.isfinite(alpha) \
                 or not 0.0 <= alpha <= 1.0:

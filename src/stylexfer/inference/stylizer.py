@@ -34,12 +34,16 @@ from stylexfer.inference.tiling import (
 from stylexfer.nets.adain import AdaINNet, StyleCode
 
 
-def load_model(path: str | os.PathLike | ModelWeights, *, device: str | torch.device = "auto") -> Stylizer:
+def load_model(path: str | os.PathLike | ModelWeights, *, device: str | torch.device = "auto",
+               precision: str | None = None) -> Stylizer:
     """A Stylizer for a training checkpoint, our .safetensors file or a fast-neural-style .pth (or for
-    ModelWeights already read with read_model_file)."""
+    ModelWeights already read with read_model_file).
+
+    precision: "fp32", "bf16", "auto" (bf16 where the CPU or GPU runs it natively) or None (the
+    device's default: fp32 on the CPU, auto on CUDA); see inference.device."""
     weights = path if isinstance(path, ModelWeights) else read_model_file(path)
     name = Path(weights.source).name if isinstance(path, ModelWeights) else Path(path).name
-    return Stylizer(build_net(weights), weights.spec, device=device, name=name or "model")
+    return Stylizer(build_net(weights), weights.spec, device=device, name=name or "model", precision=precision)
 
 
 class Stylizer:
@@ -58,10 +62,11 @@ class Stylizer:
         tile_size: int = DEFAULT_TILE_SIZE,
         tile_overlap: int = DEFAULT_TILE_OVERLAP,
         auto_tile_pixels: int = AUTO_TILE_PIXELS,
+        precision: str | None = None,
     ) -> None:
         self.tiles = TilePolicy(tile_size, tile_overlap, auto_tile_pixels)
         self.spec, self.name = spec, name
-        self.policy = DevicePolicy(device)
+        self.policy = DevicePolicy(device, precision)
         self.net = self.policy.prepare(net)
         self.runner: AdaINRunner | JohnsonRunner
         if spec.kind == "adain":
@@ -86,6 +91,11 @@ class Stylizer:
         return self.policy.device
 
     @property
+    def precision(self) -> str:
+        """What the networks run in: "fp32", "bf16" or (CUDA without bf16) "fp16"."""
+        return self.policy.precision
+
+    @property
     def tile_size(self) -> int:
         return self.tiles.size
 
@@ -94,7 +104,7 @@ class Stylizer:
         return self.tiles.overlap
 
     def describe(self) -> str:
-        return f"{self.name}: {describe(self.spec)} on {self.device}"
+        return f"{self.name}: {describe(self.spec)} on {self.device} ({self.precision})"
 
     # -- styles
     def encode_styles(

@@ -228,14 +228,18 @@ class VGGFeatures(nn.Module):
         normalize is a per-pixel affine map A·x + c and reflection padding only copies pixels, so
         conv_W(pad(A·x + c)) + b = conv_{W·A}(pad(x)) + (b + Σ W·c) exactly. (Not with zero padding:
         the zeros would become c at the borders, so that mode keeps the 1×1 conv.)
+        Always fp32 (its weights are kept fp32 by inference.device.store_weights_bf16 too).
         """
         conv = cast(nn.Conv2d, self.features[0])
-        a = self.normalize.weight[:, :, 0, 0]  # (3 out, 3 in)
-        weight = torch.einsum("oihw,ij->ojhw", conv.weight, a)
-        bias = torch.einsum("oihw,i->o", conv.weight, self.normalize.bias)
-        if conv.bias is not None:
-            bias = bias + conv.bias
-        return conv._conv_forward(images, weight, bias)
+        # fp32 under autocast too (bf16 training, CUDA inference): the fold's einsums and this conv
+        # read the pixels; in bf16 they would round the image and the folded weights (1 % of the work).
+        with torch.autocast(device_type=images.device.type, enabled=False):
+            a = self.normalize.weight[:, :, 0, 0].float()  # (3 out, 3 in)
+            weight = torch.einsum("oihw,ij->ojhw", conv.weight.float(), a)
+            bias = torch.einsum("oihw,i->o", conv.weight.float(), self.normalize.bias.float())  # type: ignore[union-attr]
+            if conv.bias is not None:
+                bias = bias + conv.bias.float()
+            return conv._conv_forward(images.float(), weight, bias)
 
     def train(self, mode: bool = True) -> VGGFeatures:
         return super().train(False)  # frozen: always in eval mode, whatever the parent does
