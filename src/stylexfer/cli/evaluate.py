@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from stylexfer.cli import output
 from stylexfer.cli.options import positive_int
 
 
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     )
     write_json(out, doc)
     if args.json:
-        print(json.dumps(doc, indent=2))
+        output.document(args, doc)
     else:
         print(format_table(doc))
         print(f"wrote {out}")

@@ -1,7 +1,7 @@
 """`--json`: one JSON object per line on stdout and nothing else there; human messages go to stderr.
 
 The one writer of machine-readable output for every subcommand that has `--json` (stylize, sheet,
-export, import, download, info). Each line is an object with at least
+export, import, download, info; `evaluate --json` prints its one document through `document`). Each line is an object with at least
 
     {"input": ..., "output": ..., "model": ..., "seconds": ..., "status": "ok" | "error", "error": ...}
 
@@ -95,6 +95,14 @@ def emit(args: argparse.Namespace, **fields: Any) -> None:
     writer = records(args)
     if writer is not None:
         writer.emit(**fields)
+
+
+def document(args: argparse.Namespace, doc: Any) -> None:
+    """A whole JSON document (`evaluate --json`) on the real stdout, where the records go."""
+    writer = records(args)
+    stream = writer.stream if writer is not None else sys.stdout
+    stream.write(json.dumps(_plain(doc), indent=2, ensure_ascii=True) + "\n")
+    stream.flush()
 
 
 def say(line: str) -> None:
