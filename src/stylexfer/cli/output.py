@@ -1,7 +1,8 @@
 """`--json`: one JSON object per line on stdout and nothing else there; human messages go to stderr.
 
 The one writer of machine-readable output for every subcommand that has `--json` (stylize, sheet,
-export, import, download, info; `evaluate --json` prints its one document through `document`). Each line is an object with at least
+export, import, download, info; `evaluate --json` prints one whole document through `document`).
+Each line is an object with at least
 
     {"input": ..., "output": ..., "model": ..., "seconds": ..., "status": "ok" | "error", "error": ...}
 
