@@ -157,7 +157,8 @@ def matmul_limit(cfg: BenchConfig, dtype: torch.dtype = torch.float32) -> dict[s
     FlopCounterMode's count of the n×n×n mm (2n³) for all three. bf16: the same three products on
     bf16 operands (oneDNN's avx512_bf16/AMX kernels where the CPU has them), fp32 accumulation."""
     device = cfg.device
-    candidates = []
+    candidates: list[dict[str, Any]] = []
+    unavailable: dict[str, str] = {}  # GEMMs this CPU cannot run in `dtype` (oneDNN bf16 without AVX-512)
     gen = torch.Generator().manual_seed(0)
     for n in cfg.limit_sizes:
         a = torch.randn(n, n, generator=gen).to(device, dtype)
@@ -173,11 +174,17 @@ def matmul_limit(cfg: BenchConfig, dtype: torch.dtype = torch.float32) -> dict[s
         runs[f"1x1 conv {n}³"] = lambda x=x, w=w: F.conv2d(x, w)
         with torch.inference_mode():
             for name, run in runs.items():
-                stats = measure(run, cfg)
+                try:
+                    stats = measure(run, cfg)
+                except RuntimeError as err:
+                    unavailable[name] = str(err).strip().splitlines()[0]
+                    continue
                 candidates.append(
                     {"name": name, "flops": flops, **stats, "gflops_per_s": flops / stats["median_s"] / 1e9}
                 )
         del a, b, x, w, runs
+    if not candidates:
+        raise RuntimeError(f"no {dtype} matrix multiply runs here: {unavailable}")
     best = max(candidates, key=lambda c: c["gflops_per_s"])
     cpu_best = max(c["flops"] / c["cpu_s"] / 1e9 for c in candidates)
     return {
@@ -185,6 +192,7 @@ def matmul_limit(cfg: BenchConfig, dtype: torch.dtype = torch.float32) -> dict[s
         "best": best["name"],
         "cpu_gflops_per_s": cpu_best,
         "candidates": candidates,
+        "unavailable": unavailable,
     }
 
 

@@ -83,6 +83,18 @@ def test_matmul_limit_counts_two_flops_per_multiply_add(bench, tiny):
     assert limit["gflops_per_s"] == max(c["gflops_per_s"] for c in limit["candidates"])
 
 
+def test_a_gemm_this_cpu_cannot_run_is_left_out_with_its_reason(bench, tiny, monkeypatch):
+    """oneDNN's bf16 inner product needs AVX-512 (an AVX2 CPU raises): the limit comes from the others."""
+    def refuse(*args):
+        raise RuntimeError("mkldnn_linear: bf16 path needs the cpu support avx512bw\nmore")
+
+    monkeypatch.setattr(torch._C._nn, "mkldnn_linear", refuse)
+    limit = bench.matmul_limit(tiny, torch.bfloat16)
+    names = {c["name"] for c in limit["candidates"]}
+    assert "mm 256³" in names and not any(n.startswith("oneDNN") for n in names)
+    assert limit["unavailable"] == {"oneDNN linear 256³": "mkldnn_linear: bf16 path needs the cpu support avx512bw"}
+
+
 @pytest.mark.slow
 def test_whole_report_structure(bench, tiny, tmp_path):
     lines: list[str] = []

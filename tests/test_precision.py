@@ -59,6 +59,18 @@ def test_precision_names_defaults_and_auto(monkeypatch: pytest.MonkeyPatch) -> N
     assert StylizeRequest(precision="Auto").precision == "auto"
 
 
+def test_asking_for_bf16_without_native_support_warns_that_it_is_slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: False)
+    with pytest.warns(UserWarning, match=r"no native bf16 .* several times slower than fp32"):
+        assert resolve_precision("bf16", cpu) == "bf16"  # still honoured
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_precision("bf16", cpu) == "bf16"
+        assert resolve_precision("auto", cpu) == "bf16"
+
+
 def test_native_bf16_follows_the_cpu_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     device_mod.cpu_has_native_bf16.cache_clear()
     try:
@@ -108,7 +120,9 @@ def test_bf16_stores_conv_weights_bf16_and_keeps_the_image_layers_fp32() -> None
         assert out.dtype == torch.float32 and out.shape == image.shape
         assert out.min() >= 0.0 and out.max() <= 1.0
     ref = _adain("fp32").stylize(image, [other], alpha=0.5, preserve_color=True)
-    assert (stylizer.stylize(image, [other], alpha=0.5, preserve_color=True) - ref).abs().max() < 0.05
+    # The same picture (quality on photos is checked below): on these noise inputs mean |bf16 − fp32|
+    # measured 2.7/255 where oneDNN emulates bf16 (an AVX2 CPU); a layer in the wrong order gives ~50/255.
+    assert (stylizer.stylize(image, [other], alpha=0.5, preserve_color=True) - ref).abs().mean() < 5 / 255
     codes = stylizer.encode_styles([other])
     assert codes[0].mean.dtype == torch.float32  # AdaIN statistics in fp32
 
