@@ -14,7 +14,7 @@ import torch
 import benchmarks
 from benchmarks import ROOT
 from benchmarks.cases import all_cases
-from benchmarks.harness import BenchConfig
+from benchmarks.harness import BenchConfig, Case
 from benchmarks.memory import child_main
 from benchmarks.report import run_bench
 from stylexfer.runtime import tune_cpu_allocator
@@ -25,6 +25,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes and few repeats")
     parser.add_argument(
         "--cases", default="", help="comma-separated words; run cases whose name contains one"
+    )
+    parser.add_argument(
+        "--skip", default="", help="comma-separated words; leave out cases whose name contains one (e.g. bf16)"
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast (statistics and Grams stay fp32)")
@@ -43,6 +46,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def select(cases: list[Case], wanted: str, skipped: str) -> list[Case]:
+    """--cases and --skip: comma-separated words matched anywhere in a case's name."""
+    words = [w for w in wanted.split(",") if w]
+    unwanted = [w for w in skipped.split(",") if w]
+    return [c for c in cases
+            if (not words or any(w in c.name for w in words)) and not any(w in c.name for w in unwanted)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,13 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = BenchConfig.quick(**overrides) if args.quick else BenchConfig(**overrides)
     if args.child:
         return child_main(args.child, cfg)
-    cases = all_cases(cfg)
+    cases = select(all_cases(cfg), args.cases, args.skip)
     if args.list:
         print("\n".join(c.name for c in cases))
         return 0
-    words = [w for w in args.cases.split(",") if w]
-    if words:
-        cases = [c for c in cases if any(w in c.name for w in words)]
     report = run_bench(
         cfg,
         cases,

@@ -137,6 +137,14 @@ def test_cuda_request_without_gpu_is_a_clean_error(bench, capsys):
     assert "no CUDA device" in capsys.readouterr().err
 
 
+def test_cases_and_skip_select_by_words_in_the_name(bench, tiny):
+    everything = bench.all_cases(tiny)
+    chosen = [c.name for c in entry.select(everything, "stylize/adain,train/adain", "bf16,plain")]
+    assert "stylize/adain/32" in chosen and "train/adain" in chosen
+    assert not any("bf16" in n or "plain" in n or "johnson" in n for n in chosen)
+    assert len(entry.select(everything, "", "")) == len(everything)
+
+
 @pytest.mark.slow  # two fresh interpreters importing torch
 @pytest.mark.parametrize("command", [["-m", "benchmarks"], ["scripts/bench.py"]])
 def test_entry_points_list_the_cases(command):
