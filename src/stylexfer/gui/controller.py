@@ -429,8 +429,8 @@ class Controller:
 
     def _check_idle(self) -> None:
         if self.stylizing:
-            what = "video" if self.writing_video else "image"
-            raise StylexferError(f"already busy with a {what}; wait for it to finish or press Cancel")
+            what = "a video" if self.writing_video else "an image"
+            raise StylexferError(f"already busy with {what}; wait for it to finish or press Cancel")
 
     @property
     def result_is_video(self) -> bool:
