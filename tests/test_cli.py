@@ -321,7 +321,7 @@ def test_hostile_names_never_write_outside_out(tmp_path, capsys, johnson_ckpt):
 
 
 def test_sanitize_component():
-    from stylexfer.cli.stylize import sanitize_component
+    from stylexfer.files.naming import sanitize_component
 
     assert sanitize_component("..") == "image"
     assert sanitize_component("../../etc/passwd") == "_.._etc_passwd"
@@ -390,7 +390,7 @@ def test_long_style_names_give_a_capped_unique_output_name(tmp_path, capsys, ada
     assert rc == 0, err
     (written,) = _files(out)
     assert len(written.encode()) <= 255 and written.endswith(".png") and written.startswith("p" * 50)
-    from stylexfer.cli.stylize import cap_file_name
+    from stylexfer.files.naming import cap_file_name
 
     a, b = cap_file_name("x" * 300 + "a", ".png"), cap_file_name("x" * 300 + "b", ".png")
     assert a != b and len(a.encode()) == len(b.encode()) <= 255

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from clips import AUDIO_RATE, make_clip
 from model_factories import adain_net, johnson_net, save_johnson_ckpt
 from stylexfer.cli import main
 from stylexfer.files.modelfile import ModelSpec
@@ -21,45 +22,6 @@ from stylexfer.inference import FlickerMeter, FrameStream, Stylizer, StylizeRequ
 av = pytest.importorskip("av")  # the `video` extra, part of `dev`: present wherever the suite runs
 
 pytestmark = pytest.mark.filterwarnings("ignore::stylexfer.nets.vgg.RandomWeightsWarning")
-AUDIO_RATE = 8000
-
-
-def make_clip(path: Path, *, frames: int = 8, size: tuple[int, int] = (32, 24), rate: int = 12,
-              codec: str = "libx264", pix_fmt: str = "yuv420p", audio: bool = False, fmt: str | None = None,
-              audio_length: float = 1.0) -> Path:
-    """A clip of moving colour bars (and a mono AAC tone when `audio`, `audio_length` × the video's)."""
-    width, height = size
-    container = av.open(str(path), "w", format=fmt)
-    stream = container.add_stream(codec, rate=rate)
-    stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-    sound = None
-    if audio:
-        sound = container.add_stream("aac", rate=AUDIO_RATE)
-        sound.layout = "mono"
-    x = np.arange(width)[None, :, None]
-    for i in range(frames):
-        array = np.broadcast_to(((x * 8 + i * 16 + np.array([0, 85, 170])) % 256), (height, width, 3))
-        for packet in stream.encode(av.VideoFrame.from_ndarray(array.astype(np.uint8), format="rgb24")):
-            container.mux(packet)
-    if sound is not None:
-        samples = int(AUDIO_RATE * frames * audio_length) // rate
-        t = np.arange(samples, dtype=np.float32) / AUDIO_RATE
-        tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-        for start in range(0, samples, 1024):
-            chunk = tone[start : start + 1024]
-            chunk = np.pad(chunk, (0, 1024 - chunk.size))
-            frame = av.AudioFrame.from_ndarray(chunk[None], format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = AUDIO_RATE, start
-            for packet in sound.encode(frame):
-                container.mux(packet)
-        for packet in sound.encode(None):
-            container.mux(packet)
-    for packet in stream.encode(None):
-        container.mux(packet)
-    container.close()
-    return path
-
-
 def probe(path: Path) -> dict:
     with av.open(str(path)) as container:
         video = container.streams.video[0]

@@ -23,8 +23,10 @@ import pytest
 tk = pytest.importorskip("tkinter", reason="this Python has no Tkinter (Debian/Ubuntu: apt install python3-tk)")
 from PIL import Image, ImageGrab  # noqa: E402
 
+from clips import make_clip  # noqa: E402
 from stylexfer.files.images import load_image  # noqa: E402
 from stylexfer.files.modelfile import build_net, read_model_file  # noqa: E402
+from stylexfer.files.video import VideoReader  # noqa: E402
 from stylexfer.gui import app as gui_app  # noqa: E402
 from stylexfer.gui.controller import Controller, fit  # noqa: E402
 from stylexfer.gui.prefs import RecentFiles  # noqa: E402
@@ -342,15 +344,79 @@ def test_tile_progress_and_cancel_keep_the_window_responsive(xdisplay, gui_files
         close_window(app)
 
 
+def test_video_content_previews_then_save_writes_the_clip_with_progress(app, gui_files, tmp_path,
+                                                                        monkeypatch) -> None:
+    pytest.importorskip("av")
+    monkeypatch.chdir(tmp_path)
+    clip = make_clip(tmp_path / "clip.mp4", frames=6, size=(32, 24), rate=12)
+    assert gui_app.CONTENT_TYPES[0][0] == "Images and Videos" and "*.mp4" in gui_app.CONTENT_TYPES[0][1]
+    app.set_model(gui_files.adain_model)
+    app.set_style(gui_files.style)
+    app.drop("style", [str(clip)])
+    assert "a video can only be the content" in app.status_var.get() and app.controller.content_path is None
+    app.drop("content", [str(clip)])  # the picker's drop: the first frame and the clip's facts appear
+    assert app.controller.content_path == clip and app.content_panel.shown is not None
+    assert app.content_panel.caption.cget("text") == "clip.mp4  (32×24, 12 fps, 6 frames (0.5 s))"
+    pump(app, lambda: "AdaIN" in app.model_info.cget("text"))
+
+    app.stylize_button.invoke()
+    assert "first frame of clip.mp4" in app.status_var.get()
+    pump(app, lambda: app.controller.result is not None)
+    assert app.controller.result.size == (32, 24) and app.save_button.cget("text") == "Save video…"
+    assert "(first frame)" in app.result_panel.caption.cget("text") and "whole clip" in app.status_var.get()
+
+    seen: list[tuple[float, float, str, str]] = []
+    real_progress = app._on_progress
+
+    def watch(event) -> None:
+        real_progress(event)
+        seen.append((float(app.progress.cget("value")), float(app.progress.cget("maximum")),
+                     app.progress_text.cget("text"), app.status_var.get()))
+
+    app._on_progress = watch
+    asked = []
+    app.ask_save_file = lambda **kw: (asked.append(kw), str(Path(kw["initialdir"]) / kw["initialfile"]))[1]
+    app.root.event_generate("<Control-s>")
+    target = tmp_path / "outputs" / "stylized" / "clip__stripes.mp4"
+    assert asked[0]["initialfile"] == target.name and Path(asked[0]["initialdir"]) == target.parent
+    assert asked[0]["filetypes"][0][0] == "Videos"
+    assert not enabled(app.stylize_button) and not enabled(app.save_button) and enabled(app.cancel_button)
+    pump(app, lambda: enabled(app.stylize_button))
+    assert app.status_var.get().startswith("Saved ") and "clip__stripes.mp4 (6 frames" in app.status_var.get()
+    assert (float(app.progress.cget("value")), float(app.progress.cget("maximum"))) == (6, 6)
+    assert app.progress_text.cget("text").startswith("6 frames in")
+    frames = [(value, maximum, text) for value, maximum, text, _ in seen if text.startswith("frame")]
+    assert frames == [(i, 6, f"frame {i} of 6") for i in range(7)]
+    assert any(status.startswith("Writing clip__stripes.mp4: frame 3 of 6…") for *_, status in seen)
+    with VideoReader(target) as reader:
+        assert [a.shape for a in reader.frames()] == [(24, 32, 3)] * 6
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+
+    # Cancel (Esc) while the clip is written: nothing under the chosen name, no temporary.
+    real_frame = app.controller._frame_progress
+    app.controller._frame_progress = lambda done, total: (time.sleep(0.3), real_frame(done, total))[1]
+    app.save(tmp_path / "cancelled.mkv")
+    pump(app, lambda: app.progress_text.cget("text") == "frame 1 of 6")
+    app.root.event_generate("<Escape>")
+    pump(app, lambda: enabled(app.stylize_button))
+    assert app.progress_text.cget("text") == "cancelled" and "nothing was written" in app.status_var.get()
+    assert not list(tmp_path.glob("*cancelled*")) and not list(tmp_path.glob(".*"))
+    assert enabled(app.save_button)
+    app.controller._frame_progress = real_frame
+    # An image name saves just the stylized first frame.
+    assert app.save(tmp_path / "frame.png") == tmp_path / "frame.png"
+    assert load_image(tmp_path / "frame.png").size == (32, 24)
+
+
 def test_shortcuts_drops_recent_files_and_the_save_folder(app, gui_files, styles_folder, tmp_path,
                                                           monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     opened = []
     app.ask_open_file = lambda **kw: (opened.append(kw["title"]), str(gui_files.content))[1]
     app.root.event_generate("<Control-o>")
-    assert opened == ["Choose a content image"] and app.controller.content_path == gui_files.content
+    assert opened == ["Choose a content image or video"] and app.controller.content_path == gui_files.content
     app.root.event_generate("<Control-O>")  # Caps Lock on
-    assert opened == ["Choose a content image"] * 2
+    assert opened == ["Choose a content image or video"] * 2
 
     # Drops, as tkdnd delivers them: one Tcl list of paths (braces around names with spaces).
     spaced = tmp_path / "my style.png"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -13,9 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from clips import make_clip
 from stylexfer.errors import StylexferError
 from stylexfer.files.images import load_image
 from stylexfer.files.modelfile import ModelSpec, ModelWeights, build_net, read_model_file, write_safetensors
+from stylexfer.files.video import VideoReader
 from stylexfer.gui.controller import (
     CONTENT_KINDS,
     Controller,
@@ -26,6 +29,7 @@ from stylexfer.gui.controller import (
     Result,
     Stopped,
     Thumbnail,
+    VideoSaved,
     compare,
     content_kind,
     fit,
@@ -510,6 +514,145 @@ def test_the_save_folder_is_never_an_input_folder(controller, gui_files, tmp_pat
         (Path(gui_files.content).parent / "out.png").unlink()
 
 
-def test_content_kinds_table_drives_the_picker() -> None:
-    assert content_kind("a/photo.JPG") == "image" and content_kind("clip.mp4") is None
-    assert set(CONTENT_KINDS) == {"image"}  # a "video" kind joins here when the inference API has one
+def test_content_kinds_table_drives_the_picker(tmp_path) -> None:
+    assert content_kind("a/photo.JPG") == "image" and content_kind("clip.MP4") == "video"
+    assert content_kind("notes.txt") is None
+    assert set(CONTENT_KINDS) == {"image", "video"}
+    assert ".mkv" in CONTENT_KINDS["video"] and ".png" not in CONTENT_KINDS["video"]
+    still, moving = tmp_path / "still.gif", tmp_path / "moving.gif"
+    Image.new("RGB", (8, 8), "red").save(still)
+    Image.new("RGB", (8, 8), "red").save(moving, save_all=True, append_images=[Image.new("RGB", (8, 8), "blue")])
+    assert content_kind(still) == "image" and content_kind(moving) == "video"  # a GIF by its frame count
+
+
+# ------------------------------------------------------------------------------------------ video
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """Six 32×24 frames of moving colour bars at 12 frames/s."""
+    pytest.importorskip("av")  # the `video` extra, part of `dev`
+    return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4", frames=6, size=(32, 24), rate=12)
+
+
+def decoded(path: Path) -> list[np.ndarray]:
+    with VideoReader(path) as reader:
+        return list(reader.frames())
+
+
+def saved(events: list[Event]) -> bool:
+    return any(isinstance(e, VideoSaved | Stopped) or (isinstance(e, Failed) and e.action == "video")
+               for e in events)
+
+
+def test_video_content_previews_its_first_frame_and_writes_the_whole_clip(controller, gui_files, clip,
+                                                                          tmp_path) -> None:
+    controller.set_model(gui_files.adain_model)
+    controller.set_content(clip)
+    controller.set_style(gui_files.style)
+    preview, size = controller.preview(clip, 100)
+    assert size == (32, 24) and preview.size == (100, 75)  # the first frame, fitted
+    info = controller.video_info(clip)
+    assert (info.width, info.height, info.rate, info.expected_frames) == (32, 24, 12, 6)
+
+    events = stylize(controller, alpha=0.8)
+    (result,) = only(events, Result)
+    first = decoded(clip)[0]
+    assert result.image.size == (32, 24) and np.array_equal(np.asarray(result.before), first)
+    assert controller.result_is_video and controller.video_name() == "clip__stripes.mp4"
+
+    target = tmp_path / "out" / controller.video_name()
+    controller.set_style(None)  # a change after the preview: the video repeats the preview's settings
+    controller.write_video(target)
+    assert controller.stylizing and controller.writing_video
+    with pytest.raises(StylexferError, match="already busy with a video"):
+        controller.stylize(alpha=1.0, preserve_color=False)
+    events = run_until(controller, saved)
+    (done,) = only(events, VideoSaved)
+    assert done.path == target and done.frames == 6 and not controller.stylizing
+    frames = [(e.done, e.total) for e in only(events, Progress) if e.stage == "frames"]
+    assert frames == [(i, 6) for i in range(7)]  # "started", then one per frame: the bar can end full
+    assert [(e.done, e.total) for e in only(events, Progress) if e.stage == "styles"] == [(1, 1)]
+    out = decoded(target)
+    assert len(out) == 6 and out[0].shape == (24, 32, 3)
+    # The video's first frame is the preview (the same settings; smoothing leaves frame one alone),
+    # up to H.264's loss; and the clip moves.
+    assert np.abs(out[0].astype(int) - np.asarray(result.image, dtype=int)).mean() < 12
+    assert np.abs(out[0].astype(int) - out[-1].astype(int)).mean() > 1
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]  # no temporary left
+    assert controller.last_save_folder == target.parent.absolute()
+
+
+def test_cancel_mid_video_leaves_no_file(controller, gui_files, clip, tmp_path) -> None:
+    controller.set_model(gui_files.johnson_model)
+    controller.set_content(clip)
+    stylize(controller)
+    real = controller._frame_progress
+
+    def cancel_after_two(done: int, total: int) -> None:
+        if done == 2:
+            controller.cancel()  # as the Cancel button would, from the Tk thread
+        real(done, total)
+
+    controller._frame_progress = cancel_after_two
+    controller.write_video(tmp_path / "out" / "clip__johnson.mp4")
+    events = run_until(controller, saved)
+    assert len(only(events, Stopped)) == 1 and not only(events, VideoSaved)
+    assert max(e.done for e in only(events, Progress) if e.stage == "frames") == 2  # stopped between frames
+    assert not (tmp_path / "out").exists()  # no video, no temporary, not even the folder made for it
+    assert not controller.stylizing and not controller.writing_video and controller.result_is_video
+
+    controller._frame_progress = real  # the worker carries on
+    controller.write_video(tmp_path / "clip__johnson.mp4")
+    events = run_until(controller, saved)
+    assert only(events, VideoSaved)[0].frames == 6
+
+
+def test_write_video_refuses_what_it_cannot_do_in_one_line(controller, gui_files, clip, tmp_path) -> None:
+    with pytest.raises(StylexferError, match="no video to write"):
+        controller.write_video(tmp_path / "x.mp4")
+    controller.set_model(gui_files.johnson_model)
+    controller.set_content(gui_files.content)
+    stylize(controller)
+    with pytest.raises(StylexferError, match="no video to write"):  # an image result
+        controller.write_video(tmp_path / "x.mp4")
+    controller.set_content(clip)
+    stylize(controller)
+    existing = tmp_path / "taken.mp4"
+    existing.write_bytes(b"keep me")
+    for path, message in ((tmp_path / "x.png", "not a video file name"), (clip, "the content video itself"),
+                          (existing, "already exists")):
+        with pytest.raises(StylexferError, match=message) as info:
+            controller.write_video(path)
+        assert_one_line(str(info.value))
+    assert existing.read_bytes() == b"keep me" and not controller.stylizing
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    controller.write_video(blocker / "out.mp4")
+    events = run_until(controller, saved)
+    (failed,) = only(events, Failed)
+    assert failed.action == "video" and "cannot write" in failed.message and not controller.stylizing
+    assert_one_line(failed.message)
+
+
+@pytest.mark.parametrize("make", ["corrupt", "no_pyav"])
+def test_unusable_video_content_is_one_line(controller, gui_files, clip, tmp_path, monkeypatch, make) -> None:
+    if make == "corrupt":
+        content = tmp_path / "noise.mp4"
+        content.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+        expected = "not a readable video"
+    else:
+        content = clip
+        monkeypatch.setitem(sys.modules, "av", None)  # import av -> ImportError
+        expected = "video files need PyAV"
+    with pytest.raises(StylexferError, match=expected) as info:
+        controller.preview(content, 64)
+    assert_one_line(str(info.value))
+    controller.set_model(gui_files.johnson_model)
+    controller.set_content(content)
+    events = stylize(controller)
+    (failed,) = only(events, Failed)
+    assert expected in failed.message and failed.action == "stylize" and not only(events, Result)
+    assert_one_line(failed.message)
+    assert controller.result is None and not controller.stylizing
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["noise.mp4"] if make == "corrupt" else [])

@@ -1,4 +1,4 @@
-"""`stylexfer stylize`: collect inputs, name outputs safely, stylize with one encoded style, report.
+"""`stylexfer stylize`: collect inputs, name outputs safely (files/naming.py), stylize with one encoded style, report.
 
 Outputs are always written inside the output folder: names are built from sanitised stems only
 (no path components, no "..", no control or bidi characters), and the final path is checked to
@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import argparse
 import glob
-import hashlib
 import os
-import re
 import sys
 import time
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,26 +19,11 @@ from pathlib import Path
 from stylexfer.cli import output
 from stylexfer.cli.options import positive_int, tile_option, unit_float
 from stylexfer.errors import StylexferError, display_path, one_line
+from stylexfer.files.naming import MAX_FILE_NAME_BYTES, output_name, sanitize_component
 
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
-MAX_NAME_BYTES = 100  # per name part
-MAX_FILE_NAME_BYTES = 255  # the whole file name, suffix included (ext4, APFS, NTFS: 255)
 DEFAULT_OUT = "outputs/stylized"
 STDIO = "-"  # CONTENT "-": one image from stdin, written to stdout
 MAX_STDIN_BYTES = 1 << 30  # one picture; more is not an image stream
-
-
-def sanitize_component(text: str, fallback: str = "image", max_bytes: int = MAX_NAME_BYTES) -> str:
-    """One safe file-name part: NFC, no control/format/surrogate characters (bidi overrides
-    included), no separators or Windows-reserved characters, no leading/trailing dots or spaces."""
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] not in ("C",))
-    text = _UNSAFE.sub("_", text)
-    text = re.sub(r"\s+", " ", text).strip(" .")
-    while len(text.encode("utf-8")) > max_bytes:
-        text = text[:-1]
-    text = text.strip(" .")
-    return text or fallback
 
 
 @dataclass
@@ -83,10 +65,7 @@ def collect_contents(patterns: list[str]) -> tuple[list[ContentItem], list[str]]
 
 def output_path(out_dir: Path, item: ContentItem, tags: list[str], ext: str) -> Path:
     """out_dir / subdirs / CONTENT__TAG1+TAG2.ext, guaranteed to resolve inside out_dir."""
-    stem = sanitize_component(item.path.stem)
-    tag = "+".join(sanitize_component(t, "style", 60) for t in tags)
-    name = cap_file_name(f"{stem}__{tag}" if tag else stem, ext)
-    target = out_dir.joinpath(*item.subdir, name)
+    target = out_dir.joinpath(*item.subdir, output_name(item.path.stem, tags, ext))
     root = out_dir.resolve()
     if not target.resolve().is_relative_to(root):
         raise StylexferError(
@@ -94,18 +73,6 @@ def output_path(out_dir: Path, item: ContentItem, tags: list[str], ext: str) -> 
             f"{display_path(out_dir)}; refused"
         )
     return target
-
-
-def cap_file_name(base: str, ext: str, limit: int = MAX_FILE_NAME_BYTES) -> str:
-    """base + ext within `limit` bytes (UTF-8): a longer base is cut on a character boundary and
-    ends in "~" + 8 hex digits of its full text's hash, so distinct long names stay distinct."""
-    name = base + ext
-    if len(name.encode("utf-8")) <= limit:
-        return name
-    digest = hashlib.sha256(base.encode("utf-8")).hexdigest()[:8]
-    room = limit - len(ext.encode("utf-8")) - len(digest) - 1
-    cut = base.encode("utf-8")[:room].decode("utf-8", "ignore").rstrip(" .")
-    return f"{cut}~{digest}{ext}"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

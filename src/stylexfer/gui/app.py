@@ -1,6 +1,8 @@
 """The Tkinter window of `stylexfer gui` (seed §5): pick a model, a content image and one or more
 styles (files, a gallery folder, drag and drop), set alpha, weights, a mask and colour preservation,
-stylize in the background with real progress and Cancel, compare before/after, save.
+stylize in the background with real progress and Cancel, compare before/after, save. A video content
+previews as its first frame, stylized by Stylize; Save video… then writes the whole clip in the
+background, frame by frame, with the same progress bar and Cancel.
 
 Only widgets live here; the state and the worker thread are in `controller.Controller`, whose events
 come back through a queue this window drains every POLL_MS with `after()`, so it never freezes.
@@ -40,6 +42,7 @@ except ImportError as err:  # raised inside `stylexfer gui`, so the CLI prints i
     ) from err
 
 from stylexfer.files.images import IMAGE_SUFFIXES
+from stylexfer.files.video import VIDEO_SUFFIXES, output_suffixes
 from stylexfer.gui.controller import (
     CONTENT_KINDS,
     Controller,
@@ -49,9 +52,11 @@ from stylexfer.gui.controller import (
     Result,
     Stopped,
     Thumbnail,
+    VideoSaved,
     compare,
     content_kind,
     fit,
+    suggested_name,
 )
 from stylexfer.gui.prefs import RecentFiles, system_theme
 
@@ -69,12 +74,17 @@ PALETTES: dict[str, dict[str, str]] = {  # status and warning colours readable o
 }
 ERROR_COLOUR = PALETTES["light"]["error"]  # light theme's; `app.palette["error"]` is the one in use
 
-CONTENT_TYPES = [(f"{kind.capitalize()}s", " ".join(f"*{s}" for s in suffixes))
-                 for kind, suffixes in CONTENT_KINDS.items()] + [("All files", "*")]
+# The first filter is the one the dialog starts with: every kind together, then each kind alone.
+CONTENT_TYPES = ([(" and ".join(f"{kind.capitalize()}s" for kind in CONTENT_KINDS),
+                   " ".join(f"*{s}" for s in dict.fromkeys(s for kinds in CONTENT_KINDS.values() for s in kinds)))]
+                 + [(f"{kind.capitalize()}s", " ".join(f"*{s}" for s in suffixes))
+                    for kind, suffixes in CONTENT_KINDS.items()] + [("All files", "*")])
 IMAGE_TYPES = [("Images", " ".join(f"*{s}" for s in IMAGE_SUFFIXES)), ("All files", "*")]
 MODEL_TYPES = [("Model files", " ".join(f"*{s}" for s in MODEL_SUFFIXES)), ("All files", "*")]
 SAVE_TYPES = [("PNG", "*.png"), ("JPEG", "*.jpg *.jpeg"), ("WebP", "*.webp"), ("TIFF", "*.tif *.tiff"),
               ("BMP", "*.bmp")]
+# A video's result: the whole clip, or (an image suffix) just the stylized first frame.
+VIDEO_SAVE_TYPES = [("Videos", " ".join(f"*{s}" for s in output_suffixes()))] + SAVE_TYPES
 
 
 
@@ -209,6 +219,7 @@ class StylexferApp:
         self.warnings: list[str] = []
         self._fitted: tuple[tuple[int, int, int], Image.Image, Image.Image | None] | None = None
         self._result_serial = 0  # counts results, for the fitted copies above
+        self._video_target: Path | None = None  # the clip being written, for the status line
         self.needs_style = True
         self._build()
         self._style_theme()
@@ -267,7 +278,7 @@ class StylexferApp:
             panel.grid(row=0, column=column, padx=pad // 2, sticky="nsew")
             panels.columnconfigure(column, weight=1, uniform="panels")
         panels.rowconfigure(0, weight=1)
-        self.content_panel.placeholder = "drop a photo here\nor Content… (Ctrl+O)"
+        self.content_panel.placeholder = "drop a photo or video here\nor Content… (Ctrl+O)"
         self.style_panel.placeholder = "drop a style image here\nor pick one in the gallery"
         self.result_panel.placeholder = "Stylize (Ctrl+Enter)"
         self.content_panel.render = self._render_content
@@ -468,8 +479,8 @@ class StylexferApp:
             self.set_model(path)
 
     def choose_content(self) -> None:
-        path = self.ask_open_file(parent=self.root, title="Choose a content image", filetypes=CONTENT_TYPES,
-                                  initialdir=self._initial_dir("content"))
+        path = self.ask_open_file(parent=self.root, title="Choose a content image or video",
+                                  filetypes=CONTENT_TYPES, initialdir=self._initial_dir("content"))
         if path:
             self.set_content(path)
 
@@ -492,12 +503,21 @@ class StylexferApp:
             self.set_mask(path)
 
     def choose_save(self) -> None:
+        if self.controller.writing_video:
+            self.set_status("Already writing a video; wait for it or press Cancel.", error=True)
+            return
         if self.controller.result is None:
             self.set_status("Nothing to save yet: stylize an image first.", error=True)
             return
-        path = self.ask_save_file(parent=self.root, title="Save the result", filetypes=SAVE_TYPES,
-                                  defaultextension=".png", initialfile=self._suggested_name(),
-                                  initialdir=str(self.controller.save_folder()))
+        if self.controller.result_is_video:
+            name = self.controller.video_name()
+            path = self.ask_save_file(parent=self.root, title="Save the stylized video", filetypes=VIDEO_SAVE_TYPES,
+                                      defaultextension=Path(name).suffix, initialfile=name,
+                                      initialdir=str(self.controller.save_folder()))
+        else:
+            path = self.ask_save_file(parent=self.root, title="Save the result", filetypes=SAVE_TYPES,
+                                      defaultextension=".png", initialfile=self._suggested_name(),
+                                      initialdir=str(self.controller.save_folder()))
         if path:
             self.save(path)
 
@@ -604,6 +624,7 @@ class StylexferApp:
         folders = [p for p in files if p.is_dir()]
         kinds = {p: content_kind(p) for p in files if p not in models and p not in folders}
         images = [p for p, kind in kinds.items() if kind == "image"]
+        videos = [p for p, kind in kinds.items() if kind == "video"]
         unknown = [p for p, kind in kinds.items() if kind is None]
         if models:
             self.set_model(models[0])
@@ -622,13 +643,23 @@ class StylexferApp:
             else:
                 for image in images:
                     self.add_style(image)
-        if unknown and not (models or images or folders):
+        if videos and target in ("content", "result"):
+            self.set_content(videos[0])
+        elif videos and not (models or images or folders):
+            self.set_status(f"{display_path(videos[0].name)}: a video can only be the content; drop it on the "
+                            "Content panel", error=True)
+        if unknown and not (models or images or folders or videos):
             suffixes = ", ".join(IMAGE_SUFFIXES[:5])
-            self.set_status(f"{display_path(unknown[0].name)}: not an image ({suffixes} …) or a model file "
-                            f"({', '.join(MODEL_SUFFIXES)})", error=True)
+            self.set_status(f"{display_path(unknown[0].name)}: not an image ({suffixes} …), a video "
+                            f"({', '.join(VIDEO_SUFFIXES[:3])} …) or a model file ({', '.join(MODEL_SUFFIXES)})",
+                            error=True)
 
     def save(self, path: str | os.PathLike) -> Path | None:
-        """Write the result to `path` (format from the suffix); errors go to the status line."""
+        """Write the result to `path` (format from the suffix); errors go to the status line. For a
+        video's result, a video suffix writes the whole clip in the background (returns the name it
+        will have; VideoSaved says when it is there); an image suffix writes the stylized first frame."""
+        if self.controller.result_is_video and Path(path).suffix.lower() in output_suffixes():
+            return self._write_video(Path(path))
         try:
             written = self.controller.save(path)
         except StylexferError as err:
@@ -637,6 +668,18 @@ class StylexferApp:
         self.set_status(f"Saved {display_path(written)}", ok=True)
         return written
 
+    def _write_video(self, path: Path) -> Path | None:
+        try:
+            target = self.controller.write_video(path, overwrite=True)  # the Save dialog asked before replacing
+        except StylexferError as err:
+            self.set_status(str(err), error=True)
+            return None
+        self._video_target = target
+        self._start_busy()
+        self.progress_text.configure(text="starting…")
+        self.set_status(f"Writing {display_path(target.name)}… (Esc or Cancel stops it; nothing is left then)")
+        return target
+
     # ----------------------------------------------------------------------------------- actions
     def stylize(self) -> None:
         try:
@@ -644,12 +687,21 @@ class StylexferApp:
         except StylexferError as err:
             self.set_status(str(err), error=True)
             return
+        self._start_busy()
+        self.progress_text.configure(text="starting…")
+        content = self.controller.content_path
+        if content is not None and content_kind(content) == "video":
+            self.set_status(f"Stylizing the first frame of {display_path(content.name)}… (Esc or Cancel stops it)")
+        else:
+            self.set_status("Stylizing… (Esc or Cancel stops it)")
+
+    def _start_busy(self) -> None:
         self.stylize_button.configure(state="disabled")
         self.cancel_button.configure(state="normal")
+        if self.controller.writing_video:
+            self.save_button.configure(state="disabled")
         self.root.configure(cursor="watch")
         self.progress.configure(mode="determinate", maximum=1.0, value=0.0)
-        self.progress_text.configure(text="starting…")
-        self.set_status("Stylizing… (Esc or Cancel stops it)")
 
     def cancel(self) -> None:
         if self.controller.cancel():
@@ -678,6 +730,10 @@ class StylexferApp:
         if self._poll_id is not None:
             self.root.after_cancel(self._poll_id)
             self._poll_id = None
+        if self.controller.writing_video:  # close() waits for the current frame, then the temporary is gone
+            with contextlib.suppress(tk.TclError):
+                self.set_status("Stopping the video after the current frame…")
+                self.root.update_idletasks()
         self.controller.close()
         with contextlib.suppress(tk.TclError):  # already destroyed
             self.root.destroy()
@@ -776,9 +832,25 @@ class StylexferApp:
         panel.refresh()
         if panel is self.style_panel:
             self._caption_style()
+        elif panel is self.content_panel and content_kind(path) == "video":
+            panel.caption.configure(text=f"{display_path(path.name)}  ({self._clip_facts(path, width, height)})")
+            self.set_status(f"{display_path(path.name)} ready: Stylize shows its first frame stylized, then "
+                            "Save video… (Ctrl+S) writes the whole clip.")
+            return
         else:
             panel.caption.configure(text=f"{display_path(path.name)}  ({width}×{height})")
         self.set_status(f"{display_path(path.name)} ready.")
+
+    def _clip_facts(self, path: Path, width: int, height: int) -> str:
+        """32×24, 12 fps, 6 frames (0.5 s): what the clip declares (a count it lacks is left out)."""
+        try:
+            info = self.controller.video_info(path)
+        except StylexferError:  # the preview decoded, so this is a race with the file changing
+            return f"{width}×{height}, video"
+        facts = f"{info.width}×{info.height}, {float(info.rate):.4g} fps"
+        if info.expected_frames:
+            facts += f", {info.expected_frames} frames ({info.expected_frames / float(info.rate):.1f} s)"
+        return facts
 
     def _caption_style(self) -> None:
         styles = self.controller.styles
@@ -833,11 +905,8 @@ class StylexferApp:
 
     def _suggested_name(self) -> str:
         """photo__starry-night.png, as `stylexfer stylize` names outputs (a mix: a+b; Johnson: the model)."""
-        content, model = self.controller.content_path, self.controller.model_path
-        first = content.stem if content else "result"
         styles = self.controller.styles if self.needs_style else []
-        second = "+".join(s.stem for s in styles) if styles else (model.stem if model else "")
-        return f"{first}__{second}.png" if second else f"{first}.png"
+        return suggested_name(self.controller.content_path, styles, self.controller.model_path, ".png")
 
     def _poll(self) -> None:
         for event in self.controller.poll():
@@ -845,6 +914,8 @@ class StylexferApp:
                 self._on_progress(event)
             elif isinstance(event, Result):
                 self._on_result(event)
+            elif isinstance(event, VideoSaved):
+                self._on_video_saved(event)
             elif isinstance(event, ModelLoaded):
                 self._on_model(event)
             elif isinstance(event, Failed):
@@ -856,8 +927,17 @@ class StylexferApp:
         self._poll_id = self.root.after(POLL_MS, self._poll)
 
     def _on_progress(self, event: Progress) -> None:
-        self.progress.configure(mode="determinate", maximum=max(1, event.total), value=event.done)
-        if event.stage == "styles":
+        if event.stage == "frames" and not event.total:  # a clip that does not say how long it is
+            self.progress.configure(mode="indeterminate")
+            self.progress.step()
+        else:
+            self.progress.configure(mode="determinate", maximum=max(1, event.total),
+                                    value=min(event.done, max(1, event.total)))
+        if event.stage == "frames":
+            text = f"frame {event.done} of {event.total}" if event.total else f"frame {event.done}"
+            name = self._video_target.name if self._video_target else "the video"
+            self.set_status(f"Writing {display_path(name)}: {text}… (Esc or Cancel stops it)")
+        elif event.stage == "styles":
             text = f"style {event.done} of {event.total} encoded"
         elif event.stage == "tiles":
             text = f"tile {event.done} of {event.total}" if event.done else "stylizing in tiles…"
@@ -900,10 +980,25 @@ class StylexferApp:
         self.progress_text.configure(text=f"done in {event.seconds:.1f} s")
         self.result_panel.refresh()
         width, height = event.image.size
-        self.result_panel.caption.configure(text=f"{width}×{height}, {event.seconds:.1f} s")
-        self.save_button.configure(state="normal")
-        self.set_status(f"Done: {display_path(event.content.name)} stylized in {event.seconds:.1f} s. Drag the "
-                        "Before/After slider to compare; Save… (Ctrl+S) writes it to a file.", ok=True)
+        video = self.controller.result_is_video
+        first = " (first frame)" if video else ""
+        self.result_panel.caption.configure(text=f"{width}×{height}{first}, {event.seconds:.1f} s")
+        self.save_button.configure(state="normal", text="Save video…" if video else "Save…")
+        if video:
+            self.set_status(f"Done: the first frame of {display_path(event.content.name)} stylized in "
+                            f"{event.seconds:.1f} s. Save video… (Ctrl+S) writes the whole clip with these "
+                            "settings.", ok=True)
+        else:
+            self.set_status(f"Done: {display_path(event.content.name)} stylized in {event.seconds:.1f} s. Drag "
+                            "the Before/After slider to compare; Save… (Ctrl+S) writes it to a file.", ok=True)
+
+    def _on_video_saved(self, event: VideoSaved) -> None:
+        self._stop_busy()
+        self.progress.configure(mode="determinate", maximum=max(1, event.frames), value=event.frames)
+        self.progress_text.configure(text=f"{event.frames} frames in {event.seconds:.1f} s")
+        for text in event.warnings:
+            self.add_warning(text)
+        self.set_status(f"Saved {display_path(event.path)} ({event.frames} frames, {event.seconds:.1f} s)", ok=True)
 
     def _on_stopped(self, event: Stopped) -> None:
         self._stop_busy()
@@ -926,6 +1021,7 @@ class StylexferApp:
     def _stop_busy(self) -> None:
         self.stylize_button.configure(state="normal")
         self.cancel_button.configure(state="disabled")
+        self.save_button.configure(state="normal" if self.controller.result is not None else "disabled")
         self.root.configure(cursor="")
 
 

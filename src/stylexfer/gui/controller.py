@@ -13,8 +13,14 @@ re-encodes nothing. Warnings raised while a model loads (random VGG weights, a m
 them) come back as text in `ModelLoaded.warnings`, for the window to show.
 
 Cancel is cooperative: `cancel()` sets a flag that the worker checks between steps (style encodings,
-tiles); the job then ends with a `Stopped` event and no result. Nothing is written by a stylization:
-only `save()` writes, through the one atomic writer.
+tiles, video frames); the job then ends with a `Stopped` event and no result. Nothing is written by a
+stylization: only `save()` writes, through the one atomic writer, and `write_video()`.
+
+A video content (CONTENT_KINDS["video"]) previews as its first frame: `stylize` stylizes that frame
+(a quick look at the settings), and `write_video` then stylizes the whole clip with the settings of
+that preview, in the background (inference.stylize_video: streaming, a temporary file renamed at
+the end), with Progress events per frame and Cancel between frames; a cancelled or failed clip
+leaves no file at all.
 """
 
 from __future__ import annotations
@@ -34,8 +40,18 @@ from PIL import Image, ImageDraw
 
 from stylexfer.errors import ImageError, StylexferError, display_path
 from stylexfer.files.images import IMAGE_SUFFIXES, is_image_file, load_image, save_image, to_pil
+from stylexfer.files.naming import output_name
+from stylexfer.files.video import VIDEO_SUFFIXES, VideoInfo, VideoReader, is_video_file, output_suffixes
 from stylexfer.gui.prefs import RecentFiles
-from stylexfer.inference import RequestError, Stylizer, StylizeRequest, load_model, mask_labels
+from stylexfer.inference import (
+    FrameStream,
+    RequestError,
+    Stylizer,
+    StylizeRequest,
+    load_model,
+    mask_labels,
+    stylize_video,
+)
 from stylexfer.nets.adain import StyleCode
 from stylexfer.nets.vgg import RandomWeightsWarning
 
@@ -49,15 +65,42 @@ GUI_NAMES = {"alpha": "the Alpha slider value", "styles": "a style image (Style�
              "style_weights": "the style weights", "mask": "the mask (Mask… button)",
              "preserve_color": "Preserve colour", "device": "--device", "tile": "tiling",
              "size": "the size", "max_size": "the maximum size", "style_size": "the style size"}
-# What the content picker accepts, by kind. A video kind goes here once the inference API stylizes
-# clips; the window builds its dialog filter and its drop test from this table.
-CONTENT_KINDS: dict[str, tuple[str, ...]] = {"image": IMAGE_SUFFIXES}
+# What the content picker accepts, by kind; the window builds its dialog filter and its drop test
+# from this table. ".gif" is in both: one with several frames is a video (is_video_file).
+CONTENT_KINDS: dict[str, tuple[str, ...]] = {"image": IMAGE_SUFFIXES, "video": VIDEO_SUFFIXES}
+# Writing a clip: `--smooth` of the CLI (off there by default). 0.5 halves the frame-to-frame pumping
+# of the normalisation statistics (README, Video: the lowest AdaIN flicker figure of the measured
+# settings) while following real changes within a few frames; 0.9 lags behind flashes.
+VIDEO_SMOOTH = 0.5
+VIDEO_BATCH = 1  # frames per network call, as the CLI's default: progress and Cancel after every frame
+CLOSE_WAIT_S = 30.0  # closing the window waits this long for a cancelled clip to remove its temporary
 
 
 def content_kind(path: str | os.PathLike) -> str | None:
-    """The CONTENT_KINDS key a file's suffix belongs to, or None."""
+    """The CONTENT_KINDS key a file belongs to (by suffix; a .gif by its frame count), or None."""
+    if is_video_file(path):
+        return "video"
     suffix = Path(path).suffix.lower()
     return next((kind for kind, suffixes in CONTENT_KINDS.items() if suffix in suffixes), None)
+
+
+def first_frame(path: str | os.PathLike) -> tuple[Image.Image, VideoInfo]:
+    """A clip's first frame as an RGB image and what the clip declares; VideoError (one line) if the
+    file is not a usable video or PyAV is missing."""
+    with VideoReader(path) as reader:
+        return Image.fromarray(next(reader.frames())), reader.info  # no frames: VideoError, not StopIteration
+
+
+def video_suffix(path: str | os.PathLike) -> str:
+    """The suffix a stylized copy of this clip gets: the input's, as the CLI does (.mp4 if unknown)."""
+    suffix = Path(path).suffix.lower()
+    return suffix if suffix in output_suffixes() else ".mp4"
+
+
+def suggested_name(content: Path | None, styles: Sequence[Path], model: Path | None, ext: str) -> str:
+    """The CLI's output name: photo__starry-night.png (a mix: a+b; no style: the model's name)."""
+    tags = [s.stem for s in styles] or ([model.stem] if model is not None else [])
+    return output_name(content.stem if content is not None else "result", tags, ext)
 
 
 # ------------------------------------------------------------------------------------------- events
@@ -78,7 +121,8 @@ class ModelLoaded:
 @dataclass(frozen=True)
 class Progress:
     """`done` of `total` steps of `stage` finished: "styles" (encodings), "tiles" (a tiled image:
-    every tile is read twice, statistics then stylization, for AdaIN), or "image" (one pass, (1, 1))."""
+    every tile is read twice, statistics then stylization, for AdaIN), "image" (one pass, (1, 1)) or
+    "frames" (a video being written; total: the frames the clip declares, 0 when it does not)."""
 
     done: int
     total: int
@@ -96,8 +140,19 @@ class Result:
 
 
 @dataclass(frozen=True)
+class VideoSaved:
+    """A whole clip written to `path`; warnings: one line each (odd sizes padded, audio dropped)."""
+
+    path: Path
+    frames: int
+    seconds: float
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Failed:
-    """A job that failed; `message` is one line for the status bar. action: "load" or "stylize"."""
+    """A job that failed; `message` is one line for the status bar. action: "load", "stylize" or
+    "video" (writing a clip: nothing was written)."""
 
     message: str
     action: str
@@ -105,7 +160,7 @@ class Failed:
 
 @dataclass(frozen=True)
 class Stopped:
-    """A stylization ended by Cancel: no result, nothing written."""
+    """A stylization or a video being written ended by Cancel: no result, nothing written."""
 
     content: Path
     seconds: float
@@ -121,7 +176,7 @@ class Thumbnail:
     error: str = ""
 
 
-Event = ModelLoaded | Progress | Result | Failed | Stopped | Thumbnail
+Event = ModelLoaded | Progress | Result | VideoSaved | Failed | Stopped | Thumbnail
 
 
 class Cancelled(Exception):  # noqa: N818 (a signal, not an error)
@@ -135,6 +190,7 @@ class _Job:
     styles: tuple[Path, ...]
     mask: Path | None
     request: StylizeRequest
+    video: bool = False  # the content is a clip: the job stylizes its first frame
 
 
 def one_line(err: BaseException) -> str:
@@ -232,6 +288,11 @@ class Thumbnails:
 
 
 def _decode_preview(path: str | os.PathLike, box: int) -> tuple[Image.Image, tuple[int, int]]:
+    if Path(path).suffix.lower() not in IMAGE_SUFFIXES and content_kind(path) == "video":
+        frame, _ = first_frame(path)  # a .gif stays with Pillow: its first frame, without PyAV
+        size = frame.size
+        frame.thumbnail((box, box), Image.Resampling.LANCZOS)
+        return frame, size
     image = load_image(path, draft_shorter_side=box)
     size = image.size
     try:  # the header gives the full size when draft decoding shrank it
@@ -266,7 +327,8 @@ class Controller:
         self.mask_path: Path | None = None
         self.result: Image.Image | None = None  # last finished stylization (set by poll, on the Tk thread)
         self.before: Image.Image | None = None  # the content that result was made from
-        self.stylizing = False
+        self.stylizing = False  # a stylization or a video being written: one job at a time
+        self.writing_video = False
         self.model_kind: str | None = None  # "adain" or "johnson" once the chosen model has loaded
         saved = self.recent.save_folder
         self.last_save_folder: Path | None = Path(saved) if saved else None
@@ -277,6 +339,9 @@ class Controller:
         self._model_key: FileKey | None = None
         self._model_warnings: tuple[str, ...] = ()
         self._style_codes: dict[tuple[FileKey, FileKey], StyleCode] = {}
+        self._video_infos: dict[FileKey, VideoInfo] = {}
+        self._started_job: _Job | None = None  # the stylization running (Tk thread's view)
+        self._result_job: _Job | None = None  # the one that made `result`: what write_video repeats
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._worker: threading.Thread | None = None
 
@@ -349,17 +414,67 @@ class Controller:
         Raises StylexferError at once when nothing can start (no model or content chosen, already busy,
         options that do not fit together).
         """
-        if self.stylizing:
-            raise StylexferError("already stylizing; wait for the current image to finish or press Cancel")
+        self._check_idle()
         if self.model_path is None:
             raise StylexferError("choose a model file first (Model… button)")
         if self.content_path is None:
-            raise StylexferError("choose a content image first (Content… button or drop one on the panel)")
+            raise StylexferError("choose a content image or video first (Content… button or drop one on the panel)")
         job = _Job(self.model_path, self.content_path, tuple(self.styles), self.mask_path,
-                   self.request(alpha=alpha, preserve_color=preserve_color))
+                   self.request(alpha=alpha, preserve_color=preserve_color),
+                   video=content_kind(self.content_path) == "video")
         self._cancel.clear()
         self.stylizing = True
+        self._started_job = job
         self._submit(lambda: self._stylize_job(job))
+
+    def _check_idle(self) -> None:
+        if self.stylizing:
+            what = "a video" if self.writing_video else "an image"
+            raise StylexferError(f"already busy with {what}; wait for it to finish or press Cancel")
+
+    @property
+    def result_is_video(self) -> bool:
+        """The result is a clip's first frame: Save can write the whole clip (write_video)."""
+        return self.result is not None and self._result_job is not None and self._result_job.video
+
+    def video_info(self, path: str | os.PathLike) -> VideoInfo:
+        """What a clip declares (size, rate, frame count), read once per file version; VideoError."""
+        key = file_key(path)
+        if key not in self._video_infos:
+            with VideoReader(path) as reader:
+                self._video_infos[key] = reader.info
+        return self._video_infos[key]
+
+    def video_name(self) -> str:
+        """The CLI's name for the stylized clip of the current result: clip__starry-night.mp4."""
+        job = self._result_job
+        assert job is not None
+        styles = job.styles if self.model_kind != "johnson" else ()
+        return suggested_name(job.content, styles, job.model, video_suffix(job.content))
+
+    def write_video(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Stylize the whole clip whose first frame is the result, with the settings that made it, into
+        `path` (format from its suffix) in the background: Progress events ("frames"), then one
+        VideoSaved, Failed or Stopped. overwrite: replace an existing file (the Save dialog asked).
+
+        Raises StylexferError at once when nothing can start (no video result, busy, a bad name).
+        """
+        self._check_idle()
+        job = self._result_job
+        if not self.result_is_video or job is None:
+            raise StylexferError("no video to write: choose a video as the content and Stylize it first")
+        target = Path(path)
+        shown = display_path(target)
+        if target.suffix.lower() not in output_suffixes():
+            raise StylexferError(f"{shown}: not a video file name; end it in {', '.join(output_suffixes())}")
+        if target.absolute() == job.content.absolute() or (target.exists() and target.samefile(job.content)):
+            raise StylexferError(f"{shown}: that is the content video itself; choose another name")
+        if (target.exists() or target.is_symlink()) and not overwrite:
+            raise StylexferError(f"{shown}: already exists; choose another name")
+        self._cancel.clear()
+        self.stylizing = self.writing_video = True
+        self._submit(lambda: self._video_job(job, target, overwrite))
+        return target
 
     def cancel(self) -> bool:
         """Ask the running stylization to stop at its next step; False when none is running."""
@@ -378,11 +493,16 @@ class Controller:
                 return events
             if isinstance(event, Result):
                 self.result, self.before = event.image, event.before
+                self._result_job = self._started_job
                 self.stylizing = False
+            elif isinstance(event, VideoSaved):
+                self.stylizing = self.writing_video = False
+                self.last_save_folder = event.path.parent.absolute()
+                self.recent.set_save_folder(self.last_save_folder)
             elif isinstance(event, ModelLoaded) and event.path == self.model_path:
                 self.model_kind = event.kind
-            elif isinstance(event, Stopped) or (isinstance(event, Failed) and event.action == "stylize"):
-                self.stylizing = False
+            elif isinstance(event, Stopped) or (isinstance(event, Failed) and event.action != "load"):
+                self.stylizing = self.writing_video = False
             elif isinstance(event, Thumbnail) and event.generation != self.gallery_generation:
                 continue  # from a folder no longer shown
             events.append(event)
@@ -440,11 +560,15 @@ class Controller:
         return paths
 
     def close(self) -> None:
-        """Cancel a running stylization, let the worker stop (it is a daemon: exiting never waits)."""
+        """Cancel a running stylization, let the worker stop (it is a daemon: exiting never waits,
+        except for a clip being written: up to CLOSE_WAIT_S for its current frame, so that it removes
+        its temporary file before the process ends)."""
         self._cancel.set()
         self.gallery_generation += 1  # a gallery thread still running stops after its current file
         if self._worker is not None:
             self._jobs.put(None)
+            if self.writing_video:
+                self._worker.join(CLOSE_WAIT_S)
             self._worker = None
 
     # ------------------------------------------------------------------------------ worker thread
@@ -482,30 +606,36 @@ class Controller:
         if self._cancel.is_set():
             raise Cancelled
 
+    def _prepare(self, job: _Job) -> tuple[Stylizer, StylizeRequest, list[StyleCode]]:
+        """The model, the request as this model takes it (mask read) and the style codes (cached; a
+        Progress event each): what a stylization and a video share."""
+        stylizer = self._ensure_model(job.model)
+        if stylizer.needs_style and not job.styles:
+            raise StylexferError(
+                f"{display_path(job.model.name)} is an AdaIN model: choose a style image "
+                "(Style… button or the gallery)"
+            )
+        request = job.request
+        if not stylizer.needs_style:  # a fixed-style model: styles picked for an AdaIN one do not matter
+            request = replace(request, n_styles=0, style_weights=None)
+        request.check_model(stylizer.kind, job.model.name)
+        if job.mask is not None:
+            labels = mask_labels(load_image(job.mask), len(job.styles), name=str(job.mask))
+            request = replace(request, mask=labels)
+        codes = []
+        for i, style in enumerate(job.styles if stylizer.needs_style else ()):
+            self._check_cancel()
+            codes.append(self._style_code(stylizer, style))
+            self.events.put(Progress(i + 1, len(job.styles), "styles"))
+        self._check_cancel()
+        return stylizer, request, codes
+
     def _stylize_job(self, job: _Job) -> None:
         start = time.perf_counter()
         try:
             self._check_cancel()
-            stylizer = self._ensure_model(job.model)
-            if stylizer.needs_style and not job.styles:
-                raise StylexferError(
-                    f"{display_path(job.model.name)} is an AdaIN model: choose a style image "
-                    "(Style… button or the gallery)"
-                )
-            request = job.request
-            if not stylizer.needs_style:  # a fixed-style model: styles picked for an AdaIN one do not matter
-                request = replace(request, n_styles=0, style_weights=None)
-            request.check_model(stylizer.kind, job.model.name)
-            content = load_image(job.content)
-            if job.mask is not None:
-                labels = mask_labels(load_image(job.mask), len(job.styles), name=str(job.mask))
-                request = replace(request, mask=labels)
-            codes = []
-            for i, style in enumerate(job.styles if stylizer.needs_style else ()):
-                self._check_cancel()
-                codes.append(self._style_code(stylizer, style))
-                self.events.put(Progress(i + 1, len(job.styles), "styles"))
-            self._check_cancel()
+            content = first_frame(job.content)[0] if job.video else load_image(job.content)
+            stylizer, request, codes = self._prepare(job)
             # Say what comes next, so a bar full of "styles encoded" does not sit there while the network runs.
             tiled = stylizer.tiles.tile_for(request.tile, content.width * content.height) is not None
             self.events.put(Progress(0, 1, "tiles" if tiled else "image"))
@@ -521,9 +651,44 @@ class Controller:
             return
         self.events.put(Result(image, job.content, time.perf_counter() - start, content))
 
+    def _video_job(self, job: _Job, target: Path, overwrite: bool) -> None:
+        start = time.perf_counter()
+        try:
+            self._check_cancel()
+            stylizer, request, codes = self._prepare(job)
+            stream = FrameStream(stylizer, request, codes or None, smooth=VIDEO_SMOOTH)
+            # The writer's warnings (odd sizes padded, audio dropped) go to the window, not the terminal.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)
+                report = stylize_video(
+                    job.content, target, stream, batch_size=VIDEO_BATCH, overwrite=overwrite,
+                    progress=self._frame_progress,
+                    started=lambda info: self.events.put(Progress(0, info.expected_frames, "frames")))
+        except Cancelled:  # stylize_video removed its temporary file on the way out
+            self.events.put(Stopped(job.content, time.perf_counter() - start))
+            return
+        except OSError as err:
+            logger.debug("writing %s failed", target, exc_info=True)
+            reason = err.strerror or one_line(err)
+            self.events.put(Failed(f"{display_path(target)}: cannot write it ({reason}); choose another folder",
+                                   "video"))
+            return
+        except Exception as err:
+            logger.debug("writing %s failed", target, exc_info=True)
+            self.events.put(Failed(one_line(err), "video"))
+            return
+        texts = tuple(dict.fromkeys(str(w.message).strip().splitlines()[0] for w in caught
+                                    if w.category is UserWarning and str(w.message).strip()))
+        self.events.put(VideoSaved(target, report.frames, time.perf_counter() - start, texts))
+
     def _progress(self, done: int, total: int) -> None:
         """The inference API's progress callback: report, then stop here if Cancel was pressed."""
         self.events.put(Progress(done, total, "tiles" if total > 1 else "image"))
+        self._check_cancel()
+
+    def _frame_progress(self, done: int, expected: int) -> None:
+        """stylize_video's callback after each batch; Cancelled raised here ends the clip, no file left."""
+        self.events.put(Progress(done, expected, "frames"))
         self._check_cancel()
 
     def _ensure_model(self, path: Path) -> Stylizer:
