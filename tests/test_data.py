@@ -145,7 +145,13 @@ def test_skips_in_loader_workers_are_counted_in_the_main_process(tmp_path: Path)
     dm.setup("fit")
     before = dm.skipped
     loader = dm.train_dataloader()["content"]
-    batches = list(itertools.islice(iter(loader), 60))
+    workers = iter(loader)
+    try:
+        batches = list(itertools.islice(workers, 60))
+    finally:
+        # Lightning stops the workers this way at the end of a run. Left to the garbage collector, the
+        # queues can be finalised before the iterator, and its shutdown then waits 5 s per worker.
+        workers._shutdown_workers()  # type: ignore[attr-defined]
     assert len(batches) == 60
     assert before < dm.skipped <= len(unusable)  # flagged in worker processes, seen here
 

@@ -119,7 +119,9 @@ def test_zip_bomb_is_refused_by_every_loader(tmp_path):
     from stylexfer.files.convert import read_state_dict
     from stylexfer.training.callbacks import CheckpointError, checkpoint_step
 
-    bomb = write_zip_bomb(tmp_path / "bomb.ckpt", mib=80)
+    folder = tmp_path / ("a-long-folder-name-" * 6)  # the refusal must survive a long path unabridged
+    folder.mkdir()
+    bomb = write_zip_bomb(folder / "bomb.ckpt", mib=80)
     for load in (read_model_file, read_spec, read_state_dict):
         with pytest.raises(ModelFileError, match="decompression bomb"):
             load(bomb)

@@ -16,7 +16,7 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from stylexfer.errors import StylexferError, one_line
+from stylexfer.errors import ModelFileError, StylexferError, one_line
 from stylexfer.files.atomic import atomic_open, atomic_write_bytes
 from stylexfer.files.torchfile import check_archive
 from stylexfer.training.runfolder import LOCK_NAME, is_locked, pid_alive
@@ -166,6 +166,9 @@ def checkpoint_step(path: Path, *, model: str | None = None) -> int:
     """
     try:
         check_archive(path)  # a zip bomb is refused from its directory, before it inflates
+    except ModelFileError as err:  # its message names the file and the refusal: pass it on whole
+        raise CheckpointError(str(err)) from err
+    try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         reason = one_line(err)
