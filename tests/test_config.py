@@ -35,6 +35,11 @@ OPTUNA_SEARCHES = [name for name in SEARCHES if name.endswith("_optuna")]
 GRID_SEARCHES = [name for name in SEARCHES if name not in OPTUNA_SEARCHES]
 
 
+def _johnson_fast(names: list[str]) -> list[object]:
+    """Each search composes in about a second: `make test-fast` keeps Johnson's, AdaIN's are `slow`."""
+    return [name if name.startswith("johnson") else pytest.param(name, marks=pytest.mark.slow) for name in names]
+
+
 def test_config_dir_ships_inside_the_package() -> None:
     assert CONFIG_DIR == REPO / "src" / "stylexfer" / "conf" and (CONFIG_DIR / "train.yaml").is_file()
     assert {"seed_adain", "seed_johnson_mosaic"} <= set(EXPERIMENTS)
@@ -76,7 +81,7 @@ def test_every_experiment_composes_and_validates(name: str) -> None:
         assert settings.trainer.max_steps == 20_000
 
 
-@pytest.mark.parametrize("name", GRID_SEARCHES)
+@pytest.mark.parametrize("name", _johnson_fast(GRID_SEARCHES))
 def test_every_hparams_search_composes_as_a_multirun_sweep(name: str) -> None:
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[f"hparams_search={name}"], return_hydra_config=True)
@@ -92,7 +97,7 @@ def test_every_hparams_search_composes_as_a_multirun_sweep(name: str) -> None:
             validate(compose_config([f"hparams_search={name}", f"{key}={value}"]))
 
 
-@pytest.mark.parametrize("name", OPTUNA_SEARCHES)
+@pytest.mark.parametrize("name", _johnson_fast(OPTUNA_SEARCHES))
 def test_optuna_searches_minimise_two_measures_over_lambda_and_lr_in_a_resumable_study(name: str) -> None:
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the `sweeps` extra is not installed")
     from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
@@ -394,6 +399,7 @@ def test_a_missing_vgg_weights_file_is_found_before_anything_is_written(tmp_path
 # --------------------------------------------------------------------------- debug/ and local/ groups
 
 
+@pytest.mark.slow
 def test_debug_fast_composes_and_runs_a_tiny_run(tmp_path: Path) -> None:
     cfg = compose_config(["debug=fast"])
     settings = validate(cfg)

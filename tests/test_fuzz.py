@@ -112,7 +112,7 @@ _leaks_a_file.handles = []  # type: ignore[attr-defined]
 @pytest.mark.parametrize(
     ("loader", "reason"),
     [
-        (_hangs, "hang"),
+        pytest.param(_hangs, "hang", marks=pytest.mark.slow),  # waits out the 1.5 s timeout twice
         (_crashes, "crash"),
         (_raises_os_error, "unexpected OSError"),
         (_two_line_error, "multi-line error"),
@@ -179,6 +179,7 @@ def _mutate(data: bytes, edits: list[tuple]) -> bytes:
     return bytes(out)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, database=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(source=st.sampled_from(_MUTABLE), edits=st.lists(_edit, min_size=1, max_size=4),

@@ -32,6 +32,7 @@ def test_gpu_check_quick_on_cpu_prints_the_table() -> None:
     assert "matmul limit fp32" in out and "images/s" in out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown where there is no GPU")
 def test_gpu_check_without_a_gpu_says_what_to_do() -> None:
     result = _run()

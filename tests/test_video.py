@@ -264,6 +264,7 @@ def test_bad_video_options_one_line(tmp_path, capsys, johnson_ckpt, extra, flag)
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_thousand_frames_stream_with_bounded_frames_in_flight(tmp_path, monkeypatch):
     """The I/O pipeline on 1,000 frames: every frame comes out, and at no write are more frames decoded
     than one batch (plus the decoder's delay) ahead of the encoder. The network is a stand-in
@@ -335,7 +336,7 @@ def _run_clip(stylizer, styles, clip, smooth, batch):
     return meter, torch.cat(outputs)
 
 
-@pytest.mark.parametrize("kind", ["adain", "johnson"])
+@pytest.mark.parametrize("kind", [pytest.param("adain", marks=pytest.mark.slow), "johnson"])
 def test_smoothing_lowers_flicker_on_random_nets(kind):
     stylizer, styles = _stylizers()[kind]
     clip = strip_clip()
@@ -350,7 +351,7 @@ def test_smoothing_lowers_flicker_on_random_nets(kind):
     torch.testing.assert_close(smooth_out[0], plain_out[0], atol=1e-4, rtol=1e-3)
 
 
-@pytest.mark.parametrize("kind", ["adain", "johnson"])
+@pytest.mark.parametrize("kind", [pytest.param("adain", marks=pytest.mark.slow), "johnson"])
 def test_smoothing_is_frame_sequential_whatever_the_batch(kind):
     stylizer, styles = _stylizers()[kind]
     clip = strip_clip()[:6]
@@ -363,6 +364,7 @@ def test_smoothing_is_frame_sequential_whatever_the_batch(kind):
     assert not any(type(m).__name__ == "SmoothedNorm" for m in stylizer.net.modules())
 
 
+@pytest.mark.slow
 def test_cli_timings_report_lower_flicker_with_smooth(tmp_path, capsys, johnson_ckpt):
     """The same strip as a real video file (H.264 4:4:4 at CRF 0, so the codec adds no flicker of its
     own), through `stylexfer stylize --timings`: the reported figure falls with --smooth 0.9."""

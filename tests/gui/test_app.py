@@ -235,6 +235,7 @@ def scene(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_gallery_weights_mask_and_before_after(app, xdisplay, gui_files, styles_folder, tmp_path) -> None:
     app.ask_folder = lambda **kw: str(styles_folder)
     app.set_model(gui_files.adain_model)
@@ -307,6 +308,7 @@ def tiny_tile_loader(path, *, device="cpu") -> Stylizer:
                     tile_overlap=8, auto_tile_pixels=1000)
 
 
+@pytest.mark.slow
 def test_tile_progress_and_cancel_keep_the_window_responsive(xdisplay, gui_files, tmp_path) -> None:
     app = open_window(xdisplay, tiny_tile_loader, tmp_path)
     try:
@@ -344,6 +346,7 @@ def test_tile_progress_and_cancel_keep_the_window_responsive(xdisplay, gui_files
         close_window(app)
 
 
+@pytest.mark.slow
 def test_video_content_previews_then_save_writes_the_clip_with_progress(app, gui_files, tmp_path,
                                                                         monkeypatch) -> None:
     pytest.importorskip("av")
@@ -408,6 +411,7 @@ def test_video_content_previews_then_save_writes_the_clip_with_progress(app, gui
     assert load_image(tmp_path / "frame.png").size == (32, 24)
 
 
+@pytest.mark.slow
 def test_shortcuts_drops_recent_files_and_the_save_folder(app, gui_files, styles_folder, tmp_path,
                                                           monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
@@ -465,6 +469,7 @@ def test_shortcuts_drops_recent_files_and_the_save_folder(app, gui_files, styles
     assert json.loads((tmp_path / "config" / "recent.json").read_text())["save_folder"] == str(tmp_path / "mine")
 
 
+@pytest.mark.slow
 def test_model_warnings_show_in_the_window_dark_theme(xdisplay, cached_loader, gui_files, styles_folder,
                                                       tmp_path) -> None:
     def warning_loader(path, *, device="cpu"):  # what a model with a random encoder says as it loads
@@ -501,6 +506,7 @@ def test_model_warnings_show_in_the_window_dark_theme(xdisplay, cached_loader, g
         close_window(app)
 
 
+@pytest.mark.slow
 def test_fixed_style_model_disables_the_style_picker(app, gui_files) -> None:
     app.set_style(gui_files.style)
     app.set_model(gui_files.johnson_model)
@@ -583,6 +589,7 @@ def test_the_window_works_without_the_optional_packages(xdisplay, cached_loader,
         close_window(app)
 
 
+@pytest.mark.slow
 def test_sizes_follow_the_display_dpi(cached_loader, gui_files, tmp_path) -> None:
     for display in start_xvfb("-dpi", "192"):  # a HiDPI screen: twice 96 dpi
         app = open_window(display, cached_loader, tmp_path)
