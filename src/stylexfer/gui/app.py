@@ -248,7 +248,22 @@ class StylexferApp:
         main.pack(fill="both", expand=True)
         main.columnconfigure(0, weight=1)
         self.main = main
+        self._build_model_row(main)  # grid row 0
+        self._build_warning_bar(main)  # row 1
+        self._build_panels(main)  # row 2: content, style, result
+        lower = ttk.Frame(main)
+        lower.grid(row=3, column=0, sticky="ew", pady=(pad, 0))
+        lower.columnconfigure(0, weight=3)
+        lower.columnconfigure(1, weight=2)
+        self._build_gallery(lower)
+        self._build_mix(lower)
+        self._build_controls(main)  # row 4
+        self._build_status(main)  # rows 5 and 6
+        self._bind_keys_and_drops()
 
+    def _build_model_row(self, main: ttk.Frame) -> None:
+        """The model button, its file name and what the file holds."""
+        pad = self.pad
         model = ttk.Frame(main)
         model.grid(row=0, column=0, sticky="ew", pady=(0, pad))
         self.model_button = ttk.Button(model, text="Model…", command=self.choose_model)
@@ -260,6 +275,9 @@ class StylexferApp:
         self.model_info.grid(row=1, column=1, sticky="w")
         model.columnconfigure(1, weight=1)
 
+    def _build_warning_bar(self, main: ttk.Frame) -> None:
+        """The bar that shows the model's and the run's warnings (hidden when empty)."""
+        pad = self.pad
         # A classic label: every ttk theme draws its own label background, this bar must stand out.
         self.warning_label = tk.Label(main, text="", anchor="w", justify="left", padx=pad, pady=pad // 2,
                                       borderwidth=0)
@@ -267,6 +285,9 @@ class StylexferApp:
         self.warning_label.grid_remove()
         self.warning_label.bind("<Configure>", lambda e: e.widget.configure(wraplength=max(200, e.width - 20)))
 
+    def _build_panels(self, main: ttk.Frame) -> None:
+        """The three image panels and their buttons."""
+        pad = self.pad
         panels = ttk.Frame(main)
         panels.grid(row=2, column=0, sticky="nsew")
         main.rowconfigure(2, weight=1)
@@ -305,13 +326,9 @@ class StylexferApp:
         for sequence in ("<Button-1>", "<B1-Motion>"):
             self.result_panel.image_label.bind(sequence, self._compare_drag)
 
-        lower = ttk.Frame(main)
-        lower.grid(row=3, column=0, sticky="ew", pady=(pad, 0))
-        lower.columnconfigure(0, weight=3)
-        lower.columnconfigure(1, weight=2)
-        self._build_gallery(lower)
-        self._build_mix(lower)
-
+    def _build_controls(self, main: ttk.Frame) -> None:
+        """Alpha, colour preservation, Stylize and Cancel."""
+        pad = self.pad
         controls = ttk.Frame(main)
         controls.grid(row=4, column=0, sticky="ew", pady=(pad, 0))
         ttk.Label(controls, text="Alpha").pack(side="left")
@@ -332,6 +349,9 @@ class StylexferApp:
         self.stylize_button = ttk.Button(controls, text="Stylize", style=accent, command=self.stylize)
         self.stylize_button.pack(side="right", padx=pad)
 
+    def _build_status(self, main: ttk.Frame) -> None:
+        """The progress bar and the status line."""
+        pad = self.pad
         bar = ttk.Frame(main)
         bar.grid(row=5, column=0, sticky="ew", pady=(pad, pad // 2))
         bar.columnconfigure(0, weight=1)
@@ -345,6 +365,8 @@ class StylexferApp:
         # Long messages (paths) wrap at the window's width instead of widening it.
         self.status_label.bind("<Configure>", lambda e: e.widget.configure(wraplength=max(200, e.width)))
 
+    def _bind_keys_and_drops(self) -> None:
+        """Keyboard shortcuts, and drop targets when tkinterdnd2 is there."""
         bindings: dict[str, Callable[[], object]] = {
             "<Control-o>": self.choose_content, "<Control-s>": self.choose_save,
             "<Control-Return>": self.stylize, "<Control-KP_Enter>": self.stylize,
