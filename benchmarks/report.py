@@ -16,7 +16,7 @@ import torch
 from benchmarks.harness import BenchConfig, Case, CaseResult, matmul_limit, run_case
 from benchmarks.memory import memory_in_subprocess
 from benchmarks.video import video_targets
-from stylexfer.inference.device import cpu_has_native_bf16
+from stylexfer.inference.device import AUTO_BF16_MIN_SPEEDUP, bf16_conv_speedup, cpu_has_native_bf16
 
 TARGETS = {  # issue 5, CPU fp32
     "stylize/adain/512": 0.75,
@@ -241,11 +241,21 @@ def environment(cfg: BenchConfig) -> dict[str, Any]:
         "compile": cfg.compile,
         "mkldnn": torch.backends.mkldnn.is_available(),
         "native_bf16": cpu_has_native_bf16(),
+        # --precision auto's probe (inference.device): fp32 ÷ bf16 time of one conv of the networks' shape
+        "bf16_conv_speedup": round(bf16_conv_speedup(), 2) if cpu_has_native_bf16() else None,
         "loadavg_start": os.getloadavg(),
     }
     if cfg.device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
     return info
+
+
+def _bf16_words(env: dict[str, Any]) -> str:
+    if not env["native_bf16"]:
+        return "no (emulated)"
+    speedup = env["bf16_conv_speedup"]
+    auto = "bf16" if speedup >= AUTO_BF16_MIN_SPEEDUP else "fp32"
+    return f"yes (probe conv {speedup:.2f}× fp32: --precision auto picks {auto})"
 
 
 def run_bench(
@@ -262,7 +272,7 @@ def run_bench(
     log(
         f"stylexfer bench: {env['cpu']}, {env['threads']} threads, torch {env['torch']}, device {cfg.device}"
         f"{' bf16' if cfg.amp else ''}, allocator {'tuned' if cfg.tuned_allocator else 'glibc default'}, "
-        f"native bf16 {'yes' if env['native_bf16'] else 'no (emulated)'}, load average {env['loadavg_start'][0]:.1f}"
+        f"native bf16 {_bf16_words(env)}, load average {env['loadavg_start'][0]:.1f}"
     )
     started = time.time()
     limit = matmul_limit(cfg)

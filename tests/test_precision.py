@@ -45,9 +45,9 @@ def test_precision_names_defaults_and_auto(monkeypatch: pytest.MonkeyPatch) -> N
     assert resolve_precision("fp32", cpu) == "fp32"
     assert resolve_precision("BF16", cpu) == "bf16"
     assert resolve_precision(None, cpu) == "fp32"  # the CPU default is unchanged
-    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(device_mod, "cpu_bf16_is_faster", lambda: True)
     assert resolve_precision("auto", cpu) == "bf16"
-    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(device_mod, "cpu_bf16_is_faster", lambda: False)
     assert resolve_precision("auto", cpu) == "fp32"
     with pytest.raises(RequestError, match="unknown precision 'fp8'; use fp32, bf16 or auto"):
         resolve_precision("fp8", cpu)
@@ -65,10 +65,55 @@ def test_asking_for_bf16_without_native_support_warns_that_it_is_slow(monkeypatc
     with pytest.warns(UserWarning, match=r"no native bf16 .* several times slower than fp32"):
         assert resolve_precision("bf16", cpu) == "bf16"  # still honoured
     monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(device_mod, "cpu_bf16_is_faster", lambda: True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert resolve_precision("bf16", cpu) == "bf16"
         assert resolve_precision("auto", cpu) == "bf16"
+
+
+@pytest.fixture
+def fresh_auto_choice():
+    """cpu_bf16_is_faster is measured once per process: clear it around a test that fakes the CPU."""
+    device_mod.cpu_bf16_is_faster.cache_clear()
+    yield
+    device_mod.cpu_bf16_is_faster.cache_clear()
+
+
+@pytest.mark.usefixtures("fresh_auto_choice")
+def test_auto_measures_bf16_before_it_picks_it_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(device_mod, "bf16_conv_speedup", lambda: 0.66)  # an Intel Xeon, avx512_bf16, no AMX
+    assert resolve_precision("auto", cpu) == "fp32"
+    device_mod.cpu_bf16_is_faster.cache_clear()
+    monkeypatch.setattr(device_mod, "bf16_conv_speedup", lambda: 1.9)  # an AMD EPYC with avx512_bf16
+    assert resolve_precision("auto", cpu) == "bf16"
+    device_mod.cpu_bf16_is_faster.cache_clear()
+    monkeypatch.setattr(device_mod, "bf16_conv_speedup", lambda: 1.05)  # alike: fp32's exact pictures
+    assert resolve_precision("auto", cpu) == "fp32"
+    device_mod.cpu_bf16_is_faster.cache_clear()
+
+    def never(*args: object) -> float:
+        raise AssertionError("probed a CPU without native bf16")
+
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(device_mod, "bf16_conv_speedup", never)
+    assert resolve_precision("auto", cpu) == "fp32"
+
+
+def test_the_bf16_probe_times_both_precisions(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[torch.dtype] = []
+    conv = torch.nn.Conv2d.forward
+
+    def spy(self: torch.nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+        calls.append(x.dtype)
+        return conv(self, x)
+
+    monkeypatch.setattr(torch.nn.Conv2d, "forward", spy)
+    ratio = device_mod.bf16_conv_speedup(repeats=2)
+    assert 0 < ratio < float("inf")
+    assert calls == [torch.float32, torch.bfloat16] * 3  # a warm-up round, then two timed ones
 
 
 def test_native_bf16_follows_the_cpu_flags(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -86,9 +131,9 @@ def test_native_bf16_follows_the_cpu_flags(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_fp32_is_the_untouched_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """fp32, the default and auto without native bf16 give bit-identical outputs, with the nets as
+    """fp32, the default and auto where bf16 is not faster give bit-identical outputs, with the nets as
     built: fp32 parameters, no hooks. (Checked once against main's code too: torch.equal.)"""
-    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(device_mod, "cpu_bf16_is_faster", lambda: False)
     g = torch.Generator().manual_seed(0)
     content, style = torch.rand(1, 3, 40, 56, generator=g), torch.rand(1, 3, 32, 32, generator=g)
     outs = []
@@ -156,7 +201,7 @@ def test_cli_precision_is_printed_with_timings(tmp_path: Path, capsys: pytest.Ca
         assert (tmp_path / f"{name}.png").is_file()
     rc = main(["stylize", str(content), "--style", str(content), "--model", str(model), "--out",
                str(tmp_path / "auto.png"), "--precision", "auto", "--timings", "--quiet", "--device", "cpu"])
-    expected = "bf16" if device_mod.cpu_has_native_bf16() else "fp32"
+    expected = "bf16" if device_mod.cpu_bf16_is_faster() else "fp32"
     assert rc == 0 and f"; {expected} on cpu)" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:  # argparse: one usage line, exit 2
         main(["stylize", str(content), "--model", str(model), "--precision", "fp8"])

@@ -131,7 +131,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--precision",
         choices=("fp32", "bf16", "auto"),
-        help="fp32, bf16, or auto (bf16 where the CPU/GPU runs it natively); default fp32 on the CPU, "
+        help="fp32, bf16, or auto (bf16 on a GPU, or on a CPU where it measures faster); default fp32 on the CPU, "
         "auto on CUDA. --timings prints the choice",
     )
     p.add_argument(
