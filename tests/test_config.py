@@ -12,6 +12,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, HydraException
 from omegaconf import OmegaConf
 
+from selection import fast_sample
 from stylexfer.training.config import (
     AdaINConfig,
     CheckpointConfig,
@@ -33,11 +34,6 @@ EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 SEARCHES = sorted(p.stem for p in (CONFIG_DIR / "hparams_search").glob("*.yaml"))
 OPTUNA_SEARCHES = [name for name in SEARCHES if name.endswith("_optuna")]
 GRID_SEARCHES = [name for name in SEARCHES if name not in OPTUNA_SEARCHES]
-
-
-def _johnson_fast(names: list[str]) -> list[object]:
-    """Each search composes in about a second: `make test-fast` keeps Johnson's, AdaIN's are `slow`."""
-    return [name if name.startswith("johnson") else pytest.param(name, marks=pytest.mark.slow) for name in names]
 
 
 def test_config_dir_ships_inside_the_package() -> None:
@@ -81,7 +77,8 @@ def test_every_experiment_composes_and_validates(name: str) -> None:
         assert settings.trainer.max_steps == 20_000
 
 
-@pytest.mark.parametrize("name", _johnson_fast(GRID_SEARCHES))
+@pytest.mark.slow  # one compose per swept value: 1-2 s each (test_readme composes every search fast)
+@pytest.mark.parametrize("name", GRID_SEARCHES)
 def test_every_hparams_search_composes_as_a_multirun_sweep(name: str) -> None:
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[f"hparams_search={name}"], return_hydra_config=True)
@@ -97,7 +94,8 @@ def test_every_hparams_search_composes_as_a_multirun_sweep(name: str) -> None:
             validate(compose_config([f"hparams_search={name}", f"{key}={value}"]))
 
 
-@pytest.mark.parametrize("name", _johnson_fast(OPTUNA_SEARCHES))
+@pytest.mark.slow
+@pytest.mark.parametrize("name", OPTUNA_SEARCHES)
 def test_optuna_searches_minimise_two_measures_over_lambda_and_lr_in_a_resumable_study(name: str) -> None:
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the `sweeps` extra is not installed")
     from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
@@ -138,36 +136,39 @@ def test_wrong_type_fails_naming_the_key() -> None:
 
 @pytest.mark.parametrize(
     ("overrides", "key"),
-    [
-        (["lambda=-1"], "model.style_weight (lambda)"),
-        (["data.crop=600"], "data.resize"),
-        (["data.resize=128", "data.crop=256"], "data.resize"),
-        (["data.batch_size=0"], "data.batch_size"),
-        (["data.val_size=0"], "data.val_size"),
-        (["data.num_workers=-2"], "data.num_workers"),
-        (["data.max_megapixels=0"], "data.max_megapixels"),
-        (["optim.lr=0"], "optim.lr"),
-        (["optim.lr=-1e-4"], "optim.lr"),
-        (["optim.lr_decay=-1"], "optim.lr_decay"),
-        (["optim.beta1=1.0"], "optim.beta1"),
-        (["model.content_weight=-1"], "model.content_weight"),
-        (["model.content_weight=0", "lambda=0"], "model.content_weight + model.style_weight"),
-        (["model=johnson", "model.style_size=4"], "model.style_size"),
-        (["model=johnson", "model.output=relu"], "model.output"),
-        (["model=johnson", "model.tv_weight=-0.5"], "model.tv_weight"),
-        (["model.vgg_weights="], "model.vgg_weights"),
-        (["trainer.precision=15"], "trainer.precision"),
-        (["trainer.max_steps=0"], "trainer.max_steps"),
-        (["trainer.devices=0"], "trainer.devices"),
-        (["trainer.num_nodes=0"], "trainer.num_nodes"),
-        (["trainer.val_check_interval=0"], "trainer.val_check_interval"),
-        (["trainer.accelerator=tpu9"], "trainer.accelerator"),
-        (["checkpoint.every_n_steps=0"], "checkpoint.every_n_steps"),
-        (["checkpoint.keep=0"], "checkpoint.keep"),
-        (["logger.grid_images=-1"], "logger.grid_images"),
-        (["seed=-1"], "seed"),
-        (["data.content_dir=/a"], "data.content_dir/data.style_dir"),
-    ],
+    fast_sample(
+        [
+            (["lambda=-1"], "model.style_weight (lambda)"),
+            (["data.crop=600"], "data.resize"),
+            (["data.resize=128", "data.crop=256"], "data.resize"),
+            (["data.batch_size=0"], "data.batch_size"),
+            (["data.val_size=0"], "data.val_size"),
+            (["data.num_workers=-2"], "data.num_workers"),
+            (["data.max_megapixels=0"], "data.max_megapixels"),
+            (["optim.lr=0"], "optim.lr"),
+            (["optim.lr=-1e-4"], "optim.lr"),
+            (["optim.lr_decay=-1"], "optim.lr_decay"),
+            (["optim.beta1=1.0"], "optim.beta1"),
+            (["model.content_weight=-1"], "model.content_weight"),
+            (["model.content_weight=0", "lambda=0"], "model.content_weight + model.style_weight"),
+            (["model=johnson", "model.style_size=4"], "model.style_size"),
+            (["model=johnson", "model.output=relu"], "model.output"),
+            (["model=johnson", "model.tv_weight=-0.5"], "model.tv_weight"),
+            (["model.vgg_weights="], "model.vgg_weights"),
+            (["trainer.precision=15"], "trainer.precision"),
+            (["trainer.max_steps=0"], "trainer.max_steps"),
+            (["trainer.devices=0"], "trainer.devices"),
+            (["trainer.num_nodes=0"], "trainer.num_nodes"),
+            (["trainer.val_check_interval=0"], "trainer.val_check_interval"),
+            (["trainer.accelerator=tpu9"], "trainer.accelerator"),
+            (["checkpoint.every_n_steps=0"], "checkpoint.every_n_steps"),
+            (["checkpoint.keep=0"], "checkpoint.keep"),
+            (["logger.grid_images=-1"], "logger.grid_images"),
+            (["seed=-1"], "seed"),
+            (["data.content_dir=/a"], "data.content_dir/data.style_dir"),
+        ],
+        keep=6,
+    ),
 )
 def test_impossible_values_fail_naming_the_key(overrides: list[str], key: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -233,17 +234,20 @@ def test_bad_values_stop_the_command_before_data_is_read(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     ("overrides", "key"),
-    [
-        (["lambda=inf"], "model.style_weight (lambda)"),
-        (["lambda=nan"], "model.style_weight (lambda)"),
-        (["model.content_weight=inf"], "model.content_weight"),
-        (["model=johnson", "model.tv_weight=inf"], "model.tv_weight"),
-        (["model=johnson", "model.style_weight=nan"], "model.style_weight"),
-        (["optim.lr=nan"], "optim.lr"),
-        (["optim.lr_decay=inf"], "optim.lr_decay"),
-        (["data.max_megapixels=inf"], "data.max_megapixels"),
-        (["trainer.gradient_clip_val=inf"], "trainer.gradient_clip_val"),
-    ],
+    fast_sample(
+        [
+            (["lambda=inf"], "model.style_weight (lambda)"),
+            (["lambda=nan"], "model.style_weight (lambda)"),
+            (["model.content_weight=inf"], "model.content_weight"),
+            (["model=johnson", "model.tv_weight=inf"], "model.tv_weight"),
+            (["model=johnson", "model.style_weight=nan"], "model.style_weight"),
+            (["optim.lr=nan"], "optim.lr"),
+            (["optim.lr_decay=inf"], "optim.lr_decay"),
+            (["data.max_megapixels=inf"], "data.max_megapixels"),
+            (["trainer.gradient_clip_val=inf"], "trainer.gradient_clip_val"),
+        ],
+        keep=3,
+    ),
 )
 def test_every_float_setting_must_be_finite(overrides: list[str], key: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -342,13 +346,19 @@ def test_every_trainer_setting_is_a_lightning_trainer_argument() -> None:
 
 @pytest.mark.parametrize(
     ("overrides", "expected"),
-    [
-        (["optim.learning_rate=1e-3"], "unknown configuration key 'optim.learning_rate'; did you mean optim.lr"),
-        (["lamda=7"], "unknown configuration key 'lamda'; did you mean lambda?"),
-        (["model=johnson", "model.styl_size=3"], "did you mean model.style_size"),
-        (["data.batch_size=abc"], "data.batch_size=abc: Value 'abc' of type 'str' could not be converted to Integer"),
-        (["model=foo"], "no config option 'model/foo'; choose one of adain, johnson"),
-    ],
+    fast_sample(
+        [
+            (["optim.learning_rate=1e-3"], "unknown configuration key 'optim.learning_rate'; did you mean optim.lr"),
+            (["lamda=7"], "unknown configuration key 'lamda'; did you mean lambda?"),
+            (["model=johnson", "model.styl_size=3"], "did you mean model.style_size"),
+            (
+                ["data.batch_size=abc"],
+                "data.batch_size=abc: Value 'abc' of type 'str' could not be converted to Integer",
+            ),
+            (["model=foo"], "no config option 'model/foo'; choose one of adain, johnson"),
+        ],
+        keep=2,
+    ),
 )
 def test_hydra_errors_become_one_line_with_the_closest_keys(overrides: list[str], expected: str) -> None:
     with pytest.raises(HydraException) as info:

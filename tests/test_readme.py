@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from selection import fast_sample
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "src" / "stylexfer" / "conf"
 
@@ -79,7 +81,9 @@ def test_demo_commands_name_real_flags(command: str) -> None:
     assert not unknown, f"{command}: unknown flags {sorted(unknown)}"
 
 
-@pytest.mark.parametrize("command", [c for c in readme_commands() if c.startswith("python -m stylexfer.train")])
+@pytest.mark.parametrize(
+    "command", fast_sample([c for c in readme_commands() if c.startswith("python -m stylexfer.train")], keep=5)
+)
 def test_train_overrides_name_real_groups_and_keys(command: str) -> None:
     from omegaconf import OmegaConf
 

@@ -336,7 +336,8 @@ def _run_clip(stylizer, styles, clip, smooth, batch):
     return meter, torch.cat(outputs)
 
 
-@pytest.mark.parametrize("kind", [pytest.param("adain", marks=pytest.mark.slow), "johnson"])
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["adain", "johnson"])
 def test_smoothing_lowers_flicker_on_random_nets(kind):
     stylizer, styles = _stylizers()[kind]
     clip = strip_clip()
@@ -351,7 +352,7 @@ def test_smoothing_lowers_flicker_on_random_nets(kind):
     torch.testing.assert_close(smooth_out[0], plain_out[0], atol=1e-4, rtol=1e-3)
 
 
-@pytest.mark.parametrize("kind", [pytest.param("adain", marks=pytest.mark.slow), "johnson"])
+@pytest.mark.parametrize("kind", [pytest.param("adain", marks=pytest.mark.slow), "johnson"])  # one fast
 def test_smoothing_is_frame_sequential_whatever_the_batch(kind):
     stylizer, styles = _stylizers()[kind]
     clip = strip_clip()[:6]
