@@ -113,3 +113,35 @@ def test_demo_with_the_pretrained_model_stylizes_into_pretrained_and_the_readme_
 def test_demo_uses_named_weights_as_given() -> None:
     assert demo.pick_vgg_weights("random") == ("random", "")
     assert demo.pick_vgg_weights("/some/file.pth") == ("/some/file.pth", "")
+
+
+def test_the_demo_never_writes_into_a_folder_it_did_not_make(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    mine = tmp_path / "photos"
+    (mine / "train").mkdir(parents=True)  # a common name: the demo's run folder is called train/ too
+    (mine / "train" / "cat.jpg").write_bytes(b"the user's")
+    before = sorted(p.relative_to(mine) for p in mine.rglob("*"))
+    assert demo.main(["--out", str(mine), *TINY, "--pretrained", "off"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already holds files the demo did not make" in err[0], err
+    assert sorted(p.relative_to(mine) for p in mine.rglob("*")) == before  # nothing removed, nothing added
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    assert demo.main(["--out", str(a_file), *TINY, "--pretrained", "off"]) == 2
+    assert "is a file" in capsys.readouterr().err and a_file.read_text() == "x"
+
+
+def test_the_demo_claims_new_empty_marked_and_earlier_demo_folders(tmp_path: Path) -> None:
+    demo.claim_output(tmp_path / "new")
+    (tmp_path / "empty").mkdir()
+    demo.claim_output(tmp_path / "empty")
+    demo.claim_output(tmp_path / "new")  # marked by the first claim
+    earlier = tmp_path / "earlier"  # a demo folder written before the marker existed
+    (earlier / demo.RUN_DIR / "sample_data_v1").mkdir(parents=True)
+    (earlier / demo.TRAINED_DIR).mkdir()
+    (earlier / demo.MODEL_FILE).write_bytes(b"")
+    demo.claim_output(earlier)
+    for folder in ("new", "empty", "earlier"):
+        assert (tmp_path / folder / demo.MARKER).is_file()
+    (earlier / "mine.txt").write_text("x")  # once marked, the user's own files in it are left alone
+    demo.claim_output(earlier)
+    assert (earlier / "mine.txt").read_text() == "x"

@@ -38,6 +38,8 @@ NETWORK_TIMEOUT_S = 20  # an offline machine should not wait minutes for a conne
 # Layout of OUT, relative to it (the README names these paths; tests check they are written).
 PRETRAINED_DIR, TRAINED_DIR, RUN_DIR = "pretrained", "trained", "train"
 MODEL_FILE, SHEET_FILE = "model.safetensors", "sheet.png"
+# Written into OUT on the first run: the demo made this folder, so later runs may replace its results.
+MARKER = ".stylexfer-demo"
 FULL_SCHEDULE = (
     "python -m stylexfer.train model=adain trainer=gpu data.content_dir=YOUR_PHOTOS "
     "data.style_dir=YOUR_PAINTINGS"
@@ -177,10 +179,32 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     out = args.out.resolve()
     try:
+        claim_output(out)  # before the slow imports: a refusal is immediate
         return _demo(args, out, started)
     except StylexferError as err:
         print(f"stylexfer.demo: error: {err}", file=sys.stderr)
         return 2
+
+
+def claim_output(out: Path) -> None:
+    """Make `out` the demo's folder, or refuse before anything is written: the demo replaces its own
+    results there (it removes RUN_DIR and rewrites the model and pictures), so a folder holding anything
+    else it did not make is never used. Accepted: a new or empty folder, one with the demo's MARKER, or
+    an earlier demo's folder from before the marker (only the demo's names, and the generated sample set
+    inside RUN_DIR)."""
+    if out.exists() and not out.is_dir():
+        raise StylexferError(f"--out {shown(out)} is a file; give the demo a folder of its own")
+    entries = {entry.name for entry in out.iterdir()} if out.is_dir() else set()
+    demo_names = {PRETRAINED_DIR, TRAINED_DIR, RUN_DIR, MODEL_FILE, MARKER}
+    # the generated sample set (stylexfer.training.data.sample_data) inside the run folder
+    earlier_demo = entries <= demo_names and any((out / RUN_DIR).glob("sample_data_v*"))
+    if entries and MARKER not in entries and not earlier_demo:
+        raise StylexferError(
+            f"--out {shown(out)} already holds files the demo did not make; the demo replaces its own results "
+            "in its folder, so give it a new or empty one (the default is outputs/demo)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by python -m stylexfer.demo, which may replace its own results here\n")
 
 
 def _demo(args: argparse.Namespace, out: Path, started: float) -> int:
@@ -190,7 +214,7 @@ def _demo(args: argparse.Namespace, out: Path, started: float) -> int:
 
     run_dir = out / RUN_DIR
     if run_dir.exists():
-        shutil.rmtree(run_dir)  # the demo's own previous run
+        shutil.rmtree(run_dir)  # the demo's own previous run (claim_output checked the folder is the demo's)
     sample_images = 16
     contents, styles = sample_pictures(sample_data(run_dir, count=sample_images)[0].parent)
 
