@@ -149,6 +149,26 @@ def count_flops(run: Callable[[], Any]) -> int:
     return int(counter.get_total_flops())
 
 
+def bf16_conv_speedup(repeats: int = 3) -> float:
+    """fp32 time ÷ bf16 time of one 3×3 convolution of the networks' shape (256 channels at 32², NHWC,
+    bf16 weights as `--precision bf16` stores them), best of `repeats` each, interleaved. About 50 ms;
+    printed in the header beside the CPU's auto choice (it swings with load, so auto does not use it)."""
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(memory_format=torch.channels_last).eval()
+    x = torch.randn(1, 256, 32, 32).contiguous(memory_format=torch.channels_last)
+    conv_bf16 = torch.nn.Conv2d(256, 256, 3, padding=1).to(dtype=torch.bfloat16)
+    conv_bf16 = conv_bf16.to(memory_format=torch.channels_last).eval()
+    x_bf16 = x.to(torch.bfloat16)
+    best = {"fp32": float("inf"), "bf16": float("inf")}
+    with torch.inference_mode():
+        for round_ in range(repeats + 1):
+            for name, layer, data in (("fp32", conv, x), ("bf16", conv_bf16, x_bf16)):
+                start = time.perf_counter()
+                layer(data)
+                if round_:  # round 0 warms oneDNN's kernel caches up
+                    best[name] = min(best[name], time.perf_counter() - start)
+    return best["fp32"] / best["bf16"]
+
+
 def matmul_limit(cfg: BenchConfig, dtype: torch.dtype = torch.float32) -> dict[str, Any]:
     """Best median GFLOP/s of dense fp32 (or `dtype`: bf16) n×n×n matrix multiplies through every GEMM PyTorch has here:
     torch.mm (MKL on CPU, cuBLAS on GPU), oneDNN's inner product (mkldnn_linear, the AVX-512 brgemm)

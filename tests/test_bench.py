@@ -154,3 +154,23 @@ def test_entry_points_list_the_cases(command):
     assert done.returncode == 0, done.stderr
     names = done.stdout.split()
     assert "stylize/adain/512/plain" in names and "train/johnson" in names
+
+
+def test_the_bf16_conv_probe_times_both_precisions(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[torch.dtype] = []
+    conv = torch.nn.Conv2d.forward
+
+    def spy(self: torch.nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+        calls.append(x.dtype)
+        return conv(self, x)
+
+    monkeypatch.setattr(torch.nn.Conv2d, "forward", spy)
+    ratio = harness.bf16_conv_speedup(repeats=2)
+    assert 0 < ratio < float("inf")
+    assert calls == [torch.float32, torch.bfloat16] * 3  # a warm-up round, then two timed ones
+
+
+def test_the_header_says_what_auto_picks_beside_the_measured_ratio() -> None:
+    native = {"native_bf16": True, "bf16_conv_speedup": 0.66, "auto_cpu_precision": "fp32"}
+    assert report._bf16_words(native) == "yes (a 3×3 conv measured 0.66× fp32; --precision auto picks fp32)"
+    assert report._bf16_words({"native_bf16": False}) == "no (emulated)"

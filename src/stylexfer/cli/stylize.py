@@ -131,8 +131,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--precision",
         choices=("fp32", "bf16", "auto"),
-        help="fp32, bf16, or auto (bf16 on a GPU, or on a CPU where it measures faster); default fp32 on the CPU, "
-        "auto on CUDA. --timings prints the choice",
+        help="fp32, bf16, or auto (bf16 on a GPU, or a CPU with AMX or an AMD one with avx512_bf16); "
+        "default fp32 on the CPU, auto on CUDA. --timings prints the choice",
     )
     p.add_argument(
         "--batch-size", type=positive_int, default=1, help="stylize equal-sized images together"

@@ -11,16 +11,15 @@ Precision ("fp32" | "bf16" | "auto"; None = the device's default):
   normalisation + conv1_1 and its decoder's last conv, Johnson's first and last 9×9 convs; they are
   about 1 % (AdaIN) and 10 % (Johnson) of the work.
 - CUDA (default auto): channels_last and bf16 autocast, fp16 where the GPU has no bf16; fp32: no autocast.
-- auto: bf16 where the hardware runs it natively and faster (CUDA; a CPU with avx512_bf16 or AMX on
-  which a convolution of the networks' shape measures faster in bf16, :func:`cpu_bf16_is_faster`),
-  else fp32.
+- auto: bf16 where the hardware runs it natively and faster (CUDA; a CPU with AMX, or an AMD CPU with
+  avx512_bf16: :func:`cpu_bf16_is_faster`), else fp32.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import time
+import platform
 import warnings
 from typing import cast
 
@@ -32,13 +31,9 @@ from stylexfer.nets.adain import AdaINNet
 from stylexfer.nets.johnson import TransformerNet
 
 __all__ = [
-    "PRECISIONS", "DevicePolicy", "bf16_conv_speedup", "cpu_bf16_is_faster", "cpu_has_native_bf16", "fp32_layers",
+    "PRECISIONS", "DevicePolicy", "cpu_bf16_is_faster", "cpu_has_native_bf16", "cpu_vendor", "fp32_layers",
     "pick_device", "resolve_precision",
 ]
-
-# auto runs bf16 on a CPU only when the probe below measures it at least this much faster than fp32: a
-# margin for timing noise, so that a CPU where both run alike keeps fp32's exact pictures.
-AUTO_BF16_MIN_SPEEDUP = 1.15
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
@@ -71,32 +66,34 @@ def cpu_has_native_bf16() -> bool:
     return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
 
 
-def bf16_conv_speedup(repeats: int = 3) -> float:
-    """fp32 time ÷ bf16 time of one 3×3 convolution of the networks' shape (256 channels at 32², NHWC,
-    bf16 weights as :class:`DevicePolicy` stores them), best of `repeats` each, interleaved. About 50 ms."""
-    conv = nn.Conv2d(256, 256, 3, padding=1).to(memory_format=torch.channels_last).eval()
-    x = torch.randn(1, 256, 32, 32).contiguous(memory_format=torch.channels_last)
-    conv_bf16 = nn.Conv2d(256, 256, 3, padding=1).to(dtype=torch.bfloat16).to(memory_format=torch.channels_last)
-    x_bf16 = x.to(torch.bfloat16)
-    best = {"fp32": float("inf"), "bf16": float("inf")}
-    with torch.inference_mode():
-        for round_ in range(repeats + 1):
-            for name, layer, data in (("fp32", conv, x), ("bf16", conv_bf16, x_bf16)):
-                start = time.perf_counter()
-                layer(data)
-                if round_:  # round 0 warms oneDNN's kernel caches up
-                    best[name] = min(best[name], time.perf_counter() - start)
-    return best["fp32"] / best["bf16"]
+def cpu_vendor() -> str:
+    """ "amd", "intel" or "" (not known), from the CPUID vendor string: /proc/cpuinfo's vendor_id on Linux,
+    platform.processor() elsewhere (Windows ends it with the vendor string)."""
+    text = platform.processor()  # Windows: "AMD64 Family 25 ..., AuthenticAMD" (AMD64 is the ISA's name)
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+        text = next((line for line in cpuinfo if line.startswith("vendor_id")), text)
+    for vendor, name in (("amd", "AuthenticAMD"), ("intel", "GenuineIntel")):
+        if name in text:
+            return vendor
+    return ""
 
 
 @functools.cache
 def cpu_bf16_is_faster() -> bool:
-    """auto's choice on the CPU: native bf16 (:func:`cpu_has_native_bf16`) *and* measured faster.
+    """auto's choice on the CPU: native bf16 (:func:`cpu_has_native_bf16`) where it is also faster, which
+    the hardware decides, so that the same command gives the same pictures whatever the machine's load:
 
-    Native is not enough: on an Intel Xeon with avx512_bf16 and no AMX (two fp32 FMA units, one bf16
-    dot-product unit), AdaIN stylize ran at 0.66× its fp32 speed in bf16, while an AMD EPYC with
-    avx512_bf16 ran it 1.5–1.9× faster (README, Performance). Measured once per process."""
-    return cpu_has_native_bf16() and bf16_conv_speedup() >= AUTO_BF16_MIN_SPEEDUP
+    - AMX: bf16 tiles run several times fp32's rate;
+    - avx512_bf16 without AMX: on AMD (Zen 4 and later), where a bf16 dot product does twice the work of
+      an fp32 FMA at the same rate (an EPYC ran AdaIN stylize 1.5–1.9× faster in bf16); not on Intel,
+      whose cores have two fp32 FMA units but one for bf16 dot products (a Xeon ran it at 0.66×).
+
+    The benchmark's header prints a measured bf16/fp32 convolution ratio beside this choice."""
+    if not cpu_has_native_bf16():
+        return False
+    if bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()):
+        return True
+    return cpu_vendor() == "amd"
 
 
 def resolve_precision(precision: str | None, device: torch.device) -> str:

@@ -39,8 +39,9 @@ def load_model(path: str | os.PathLike | ModelWeights, *, device: str | torch.de
     """A Stylizer for a training checkpoint, our .safetensors file or a fast-neural-style .pth (or for
     ModelWeights already read with read_model_file).
 
-    precision: "fp32", "bf16", "auto" (bf16 on a GPU that has it, or on a CPU that runs it natively and
-    measurably faster) or None (the device's default: fp32 on the CPU, auto on CUDA); see inference.device."""
+    precision: "fp32", "bf16", "auto" (bf16 on a GPU that has it, or on a CPU whose hardware runs it faster:
+    AMX, or AMD with avx512_bf16) or None (the device's default: fp32 on the CPU, auto on CUDA); see
+    inference.device."""
     weights = path if isinstance(path, ModelWeights) else read_model_file(path)
     name = Path(weights.source).name if isinstance(path, ModelWeights) else Path(path).name
     return Stylizer(build_net(weights), weights.spec, device=device, name=name or "model", precision=precision)
