@@ -61,9 +61,12 @@ def cpu_has_native_bf16() -> bool:
             return False
     except (AttributeError, RuntimeError):
         return False
-    cpu = torch.cpu
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+    return _cpu_has("avx512_bf16") or _cpu_has("amx_tile")
+
+
+def _cpu_has(feature: str) -> bool:
+    """torch.cpu._is_<feature>_supported(), False where this torch build has no such check."""
+    return bool(getattr(torch.cpu, f"_is_{feature}_supported", lambda: False)())
 
 
 def cpu_vendor() -> str:
@@ -91,9 +94,7 @@ def cpu_bf16_is_faster() -> bool:
     The benchmark's header prints a measured bf16/fp32 convolution ratio beside this choice."""
     if not cpu_has_native_bf16():
         return False
-    if bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()):
-        return True
-    return cpu_vendor() == "amd"
+    return _cpu_has("amx_tile") or cpu_vendor() == "amd"
 
 
 def resolve_precision(precision: str | None, device: torch.device) -> str:
