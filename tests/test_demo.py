@@ -128,6 +128,9 @@ def test_the_demo_never_writes_into_a_folder_it_did_not_make(tmp_path: Path, cap
     a_file.write_text("x")
     assert demo.main(["--out", str(a_file), *TINY, "--pretrained", "off"]) == 2
     assert "is a file" in capsys.readouterr().err and a_file.read_text() == "x"
+    assert demo.main(["--out", str(a_file / "below"), *TINY, "--pretrained", "off"]) == 2  # mkdir fails
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot be written" in err[0] and "Traceback" not in err[0], err
 
 
 def test_the_demo_claims_new_empty_marked_and_earlier_demo_folders(tmp_path: Path) -> None:

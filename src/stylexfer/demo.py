@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from stylexfer.errors import StylexferError, WeightsError
+from stylexfer.errors import StylexferError, WeightsError, one_line
 from stylexfer.files.images import load_image, save_image, to_tensor
 from stylexfer.inference import load_model, resize_image
 from stylexfer.inference.sheet import compose_sheet
@@ -194,7 +194,10 @@ def claim_output(out: Path) -> None:
     inside RUN_DIR)."""
     if out.exists() and not out.is_dir():
         raise StylexferError(f"--out {shown(out)} is a file; give the demo a folder of its own")
-    entries = {entry.name for entry in out.iterdir()} if out.is_dir() else set()
+    try:
+        entries = {entry.name for entry in out.iterdir()} if out.is_dir() else set()
+    except OSError as err:
+        raise StylexferError(f"--out {shown(out)} cannot be read ({one_line(err)}); choose another folder") from err
     demo_names = {PRETRAINED_DIR, TRAINED_DIR, RUN_DIR, MODEL_FILE, MARKER}
     # the generated sample set (stylexfer.training.data.sample_data) inside the run folder
     earlier_demo = entries <= demo_names and any((out / RUN_DIR).glob("sample_data_v*"))
@@ -203,8 +206,11 @@ def claim_output(out: Path) -> None:
             f"--out {shown(out)} already holds files the demo did not make; the demo replaces its own results "
             "in its folder, so give it a new or empty one (the default is outputs/demo)"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("made by python -m stylexfer.demo, which may replace its own results here\n")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MARKER).write_text("made by python -m stylexfer.demo, which may replace its own results here\n")
+    except OSError as err:
+        raise StylexferError(f"--out {shown(out)} cannot be written ({one_line(err)}); choose another folder") from err
 
 
 def _demo(args: argparse.Namespace, out: Path, started: float) -> int:
