@@ -32,7 +32,7 @@ from stylexfer.inference import RequestError, Stylizer, StylizeRequest, load_mod
 from stylexfer.inference import device as device_mod
 from stylexfer.inference.device import resolve_precision
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data"
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data"  # the project's photos, beside the checkout
 SIZE = 128
 
 
@@ -204,20 +204,33 @@ def test_cli_precision_is_printed_with_timings(tmp_path: Path, capsys: pytest.Ca
 # --------------------------------------------------------------------------------------- quality
 
 
-def _photos() -> tuple[list[torch.Tensor], torch.Tensor]:
-    assert SAMPLES.is_dir(), f"sample photos not found at {SAMPLES}"
-    names = ["chicago.jpg", "sailboat.jpg", "blonde_girl.jpg"]
-    photos = [to_tensor(resize_image(load_image(SAMPLES / "content" / n), size=SIZE))[None] for n in names]
-    style = to_tensor(resize_image(load_image(SAMPLES / "style" / "candy.jpg"), size=SIZE))[None]
-    return photos, style
+Photos = tuple[list[torch.Tensor], torch.Tensor]  # contents, one style
 
 
-def _difference(fp32: Stylizer, bf16: Stylizer) -> tuple[float, float]:
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Photos:
+    """Three sample photos and candy from ../shared/data; a clone without that folder beside it uses the
+    procedural sample set (stylexfer.training.data.sample_data) instead, so bf16 is still checked there.
+    Measured p99.9 / PSNR, AdaIN and Johnson: photos 2.58 and 1.75/255, 50.8 and 55.7 dB; procedural
+    1.52 and 1.81/255, 55.9 and 56.0 dB; the bounds below hold for both."""
+    if SAMPLES.is_dir():
+        contents = [SAMPLES / "content" / n for n in ("chicago.jpg", "sailboat.jpg", "blonde_girl.jpg")]
+        style = SAMPLES / "style" / "candy.jpg"
+    else:
+        from stylexfer.training.data import sample_data
+
+        content_dir, style_dir = sample_data(tmp_path_factory.mktemp("samples"), count=4, size=160)
+        contents, style = sorted(content_dir.glob("*.png"))[:3], sorted(style_dir.glob("*.png"))[0]
+    tensors = [to_tensor(resize_image(load_image(path), size=SIZE))[None] for path in [*contents, style]]
+    return tensors[:-1], tensors[-1]
+
+
+def _difference(fp32: Stylizer, bf16: Stylizer, photos: Photos) -> tuple[float, float]:
     """(p99.9 of |bf16 − fp32| in 1/255 steps, PSNR in dB) over the sample photos."""
-    photos, style = _photos()
+    contents, style = photos
     styles = [style] if fp32.needs_style else None
     diffs = []
-    for photo in photos:
+    for photo in contents:
         ref = fp32.stylize(photo, styles, tile=False)
         assert ref.std() > 0.05, "the network must draw a picture, not a flat image"
         diffs.append((bf16.stylize(photo, styles, tile=False) - ref).abs().flatten())
@@ -242,16 +255,18 @@ BOUNDS = {"adain": 3.0, "adain-checkpoint": 3.0, "johnson": 2.0}  # p99.9 in /25
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", list(BOUNDS))
-def test_bf16_output_close_to_fp32_on_the_sample_photos(kind: str, tmp_path: Path) -> None:
-    p999, psnr = _difference(*_pair(kind, tmp_path))
+def test_bf16_output_close_to_fp32_on_the_sample_photos(kind: str, tmp_path: Path, photos: Photos) -> None:
+    p999, psnr = _difference(*_pair(kind, tmp_path), photos)
     assert psnr >= 40.0, f"{kind}: PSNR {psnr:.1f} dB"
     assert p999 <= BOUNDS[kind], f"{kind}: p99.9 {p999:.2f}/255"
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="calibrated random AdaIN in bf16: p99.9 ≈ 2.6/255 > 2/255 (see docstring)")
-def test_bf16_adain_meets_the_two_level_target(tmp_path: Path) -> None:
-    p999, _ = _difference(*_pair("adain", tmp_path))
+def test_bf16_adain_meets_the_two_level_target(tmp_path: Path, photos: Photos) -> None:
+    if not SAMPLES.is_dir():  # the procedural scenes are smoother: 1.52/255, within the target
+        pytest.skip(f"the 2/255 shortfall is a fact about the sample photos, not beside this checkout ({SAMPLES})")
+    p999, _ = _difference(*_pair("adain", tmp_path), photos)
     assert p999 <= 2.0
 
 
