@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,7 @@ def test_evaluate_two_models_of_both_kinds(tmp_path: Path, data: tuple[Path, Pat
     assert "measured against its training style" in printed["models"][1]["style"]
     # the same pairs and the same random VGG give the same numbers in a second run
     main(["evaluate", str(adain), "--content", str(content), "--style", str(style), "--size", "32",
-          "--pairs", "2", "--vgg-weights", "random", "--out", str(out)])
+          "--pairs", "2", "--vgg-weights", "random", "--out", str(out), "--overwrite"])
     table = capsys.readouterr().out
     assert "adain.ckpt" in table and "VGG-19 weights: random" in table
     again = json.loads(out.read_text())["models"][0]["mean"]
@@ -165,3 +166,56 @@ def test_report_bad_input_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
     assert main(["report", str(tmp_path / "sweep")]) == 2  # a report/ folder the user made stays
     assert "not written by stylexfer report" in capsys.readouterr().err
     assert list(theirs.iterdir()) == []
+
+
+def test_evaluate_checks_its_out_before_any_work(tmp_path: Path, data: tuple[Path, Path], capsys) -> None:
+    content, style = data
+    missing_model = tmp_path / "not_loaded_yet.ckpt"  # the output check must come first
+    existing = tmp_path / "mine.json"
+    existing.write_text("my own notes\n")
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    read_only.chmod(0o500)
+    cases = [
+        (existing, "already exists; pass --overwrite"),
+        (tmp_path, "is a folder"),
+        (tmp_path / "nowhere" / "e.json", "no such folder"),
+    ]
+    if os.geteuid() != 0:  # root writes anywhere
+        cases.append((read_only / "e.json", "not writable"))
+    try:
+        for out, reason in cases:
+            code = main(["evaluate", str(missing_model), "--content", str(content), "--style", str(style),
+                         "--out", str(out)])
+            err = capsys.readouterr().err.strip()
+            assert code == 2 and err.startswith("stylexfer: error: ") and "\n" not in err, err
+            assert reason in err and "not_loaded_yet" not in err, err
+        assert existing.read_text() == "my own notes\n"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.json", "read_only"]
+    finally:
+        read_only.chmod(0o700)
+
+
+@pytest.mark.slow
+def test_evaluate_writes_into_the_run_folder_or_where_out_says_never_the_current_folder(
+    tmp_path: Path, data: tuple[Path, Path], capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content, style = data
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    model = save_adain_ckpt(run / "checkpoints" / "last.ckpt")
+    argv = ["evaluate", str(model), "--content", str(content), "--style", str(style), "--size", "32",
+            "--pairs", "1", "--vgg-weights", "random"]
+    assert main(argv) == 0
+    assert f"wrote {run / 'evaluate.json'}" in capsys.readouterr().out
+    assert json.loads((run / "evaluate.json").read_text())["models"][0]["kind"] == "adain"
+    assert main(argv) == 2  # its own earlier file too is replaced only when asked
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert main([*argv, "--overwrite"]) == 0
+    loose = save_adain_ckpt(tmp_path / "loose.ckpt")  # not in a run folder: only the table
+    assert main(["evaluate", str(loose), *argv[2:]]) == 0
+    assert "no JSON written: pass --out FILE" in capsys.readouterr().out
+    assert list(here.iterdir()) == [] and not (tmp_path / "evaluate.json").exists()

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from stylexfer.errors import StylexferError, WeightsError, one_line
+from stylexfer.files.folders import folder_is_own
 from stylexfer.files.images import load_image, save_image, to_tensor
 from stylexfer.inference import load_model, resize_image
 from stylexfer.inference.sheet import compose_sheet
@@ -192,20 +193,21 @@ def claim_output(out: Path) -> None:
     else it did not make is never used. Accepted: a new or empty folder, one with the demo's MARKER, or
     an earlier demo's folder from before the marker (only the demo's names, and the generated sample set
     inside RUN_DIR)."""
-    if out.exists() and not out.is_dir():
-        raise StylexferError(f"--out {shown(out)} is a file; give the demo a folder of its own")
-    try:
-        entries = {entry.name for entry in out.iterdir()} if out.is_dir() else set()
-    except OSError as err:
-        raise StylexferError(f"--out {shown(out)} cannot be read ({one_line(err)}); choose another folder") from err
-    demo_names = {PRETRAINED_DIR, TRAINED_DIR, RUN_DIR, MODEL_FILE, MARKER}
-    # the generated sample set (stylexfer.training.data.sample_data) inside the run folder
-    earlier_demo = entries <= demo_names and any((out / RUN_DIR).glob("sample_data_v*"))
-    if entries and MARKER not in entries and not earlier_demo:
-        raise StylexferError(
-            f"--out {shown(out)} already holds files the demo did not make; the demo replaces its own results "
-            "in its folder, so give it a new or empty one (the default is outputs/demo)"
-        )
+    def earlier_demo(folder: Path, names: set[str]) -> bool:  # from before the marker existed
+        # only the demo's names, and the generated sample set (training.data.sample_data) in RUN_DIR
+        demo_names = {PRETRAINED_DIR, TRAINED_DIR, RUN_DIR, MODEL_FILE}
+        return names <= demo_names and any((folder / RUN_DIR).glob("sample_data_v*"))
+
+    folder_is_own(
+        out,
+        markers=(MARKER,),
+        earlier=earlier_demo,
+        what=f"--out {shown(out)}",
+        owner="the demo",
+        advice="the demo replaces its own results in its folder, so give it a new or empty one "
+        "(the default is outputs/demo)",
+        error=StylexferError,
+    )
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / MARKER).write_text("made by python -m stylexfer.demo, which may replace its own results here\n")

@@ -3,11 +3,9 @@ measure the results (see `measures`). The report of a sweep uses the same code."
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +13,9 @@ from typing import Any
 
 from torch import Tensor
 
-from stylexfer.errors import StylexferError
+from stylexfer.errors import StylexferError, display_path, one_line
 from stylexfer.experiments.measures import Judge, mean_measures
+from stylexfer.files.atomic import atomic_write_bytes
 from stylexfer.files.images import IMAGE_SUFFIXES, load_image, to_tensor
 from stylexfer.inference import load_model, resize_image
 from stylexfer.nets.vgg import RandomWeightsWarning
@@ -165,25 +164,17 @@ def evaluate_models(
     return doc
 
 
-def write_json(path: str | os.PathLike, doc: dict[str, Any]) -> Path:
-    """Atomic: a temporary file beside `path`, fsync, rename."""
+def write_json(path: str | os.PathLike, doc: dict[str, Any], *, overwrite: bool = False) -> Path:
+    """The document (without its "_" entries) through the one atomic writer; an existing file is
+    replaced only with `overwrite`. EvaluateError, one line, when it cannot be written."""
     path = Path(path)
-    if not path.parent.is_dir():
-        raise EvaluateError(f"cannot write {path}: the folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    data = json.dumps({k: v for k, v in doc.items() if not k.startswith("_")}, indent=2) + "\n"
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({k: v for k, v in doc.items() if not k.startswith("_")}, handle, indent=2)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+        return atomic_write_bytes(path, data.encode("utf-8"), overwrite=overwrite)
+    except FileExistsError as err:
+        raise EvaluateError(f"{display_path(path)}: already exists; pass --overwrite to replace it") from err
+    except OSError as err:
+        raise EvaluateError(f"cannot write {display_path(path)}: {one_line(err)}") from err
 
 
 COLUMNS = (
