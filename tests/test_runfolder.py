@@ -14,7 +14,9 @@ from stylexfer.training.callbacks import AtomicCheckpointIO, remove_stale_tempor
 from stylexfer.training.runfolder import (
     LOCK_NAME,
     RunFolderBusy,
+    RunFolderRefused,
     RunLock,
+    check_run_folder,
     discard_unused_run_dir,
     is_locked,
     note_folders_to_create,
@@ -189,3 +191,99 @@ def test_two_runs_in_one_folder_the_second_stops_at_start_up(tmp_path: Path) -> 
     finally:
         first.kill()
         first.wait(30)
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under `folder`: its bytes and its modification time."""
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _earlier_sweep(sweep: Path) -> None:
+    """A sweep folder as `-m 'lambda=1,2'` leaves it while its job 0 runs."""
+    job = sweep / "0"
+    (job / ".hydra").mkdir(parents=True)
+    (sweep / "multirun.yaml").write_text("hydra:\n  mode: MULTIRUN\nlambda: 1\n")
+    for name, text in (("config.yaml", "lambda: 1\n"), ("hydra.yaml", "hydra: {}\n"), ("overrides.yaml", "- lambda=1\n")):
+        (job / ".hydra" / name).write_text(text)
+    (job / "train.log").write_text("training lambda=1\n")
+    (sweep / "1").mkdir()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("held", ["job", "sweep"])
+def test_a_refused_sweep_leaves_the_running_sweeps_records_alone(tmp_path: Path, held: str) -> None:
+    sweep = tmp_path / "S"
+    _earlier_sweep(sweep)
+    lock = RunLock(sweep / "0" if held == "job" else sweep).acquire()  # as the running sweep holds it
+    try:
+        before = _snapshot(sweep)
+        result = run_train("-m", "debug=fast", "lambda=3,4", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+        after = _snapshot(sweep)
+    finally:
+        lock.release()
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "in use by another training run" in errors[0], result.stderr[-2000:]
+    assert f"PID {os.getpid()}" in errors[0] and "hydra.sweep.dir" in errors[0]
+    assert after == before  # not a byte, not a timestamp: job 0 is still recorded as lambda=1
+
+
+@pytest.mark.slow
+def test_a_refused_run_leaves_a_running_runs_records_alone(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text("- lambda=1\n")
+    (run / "train.log").write_text("training lambda=1\n")
+    with RunLock(run):
+        before = _snapshot(run)
+        result = run_train("debug=fast", "lambda=3", f"hydra.run.dir={run}", cwd=tmp_path)
+        assert _snapshot(run) == before
+    assert result.returncode == 2 and "in use by another training run" in result.stderr, result.stderr[-2000:]
+
+
+def test_training_takes_only_a_new_empty_or_own_folder(tmp_path: Path) -> None:
+    for name, files in {
+        "new": None,
+        "empty": [],
+        "locked_before": [LOCK_NAME],
+        "hydra_run": [".hydra/config.yaml", "train.log"],
+        "finished": ["final.json"],
+        "sweep": ["multirun.yaml", "0/train.log"],
+        "checkpoints_only": ["checkpoints/last.ckpt"],
+    }.items():
+        folder = tmp_path / name
+        for file in files or []:
+            (folder / file).parent.mkdir(parents=True, exist_ok=True)
+            (folder / file).write_text("")
+        if files == []:
+            folder.mkdir()
+        assert check_run_folder(folder, setting="hydra.run.dir") == folder
+    source = tmp_path / "src" / "stylexfer"
+    source.mkdir(parents=True)
+    (source / "__init__.py").write_text("")
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "photos" / "checkpoints").mkdir(parents=True)  # a folder of that name holds no checkpoint
+    for folder, reason in ((source, "already holds files"), (tmp_path / "a_file", "is a file"),
+                           (tmp_path / "photos", "already holds files")):
+        with pytest.raises(RunFolderRefused) as err:
+            check_run_folder(folder, setting="hydra.run.dir")
+        message = str(err.value)
+        assert reason in message and "hydra.run.dir" in message and "\n" not in message
+
+
+@pytest.mark.slow
+def test_training_into_a_foreign_folder_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    source = tmp_path / "checkout" / "src" / "stylexfer"
+    source.mkdir(parents=True)
+    (source / "__init__.py").write_text("# the package\n")
+    before = _snapshot(tmp_path)
+    for target in (f"hydra.run.dir={source}", f"hydra.sweep.dir={source}"):
+        result = run_train(*(["-m"] if "sweep" in target else []), "debug=fast", target, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr[-2000:]
+        errors = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(errors) == 1 and "already holds files" in errors[0] and str(source) in errors[0], errors
+        assert _snapshot(tmp_path) == before and sorted(p.name for p in source.iterdir()) == ["__init__.py"]

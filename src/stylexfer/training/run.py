@@ -50,7 +50,7 @@ from stylexfer.training.config import (  # compose_config re-exported: callers c
 from stylexfer.training.data import StyleTransferDataModule, sample_data
 from stylexfer.training.hydra_errors import explain_hydra_error
 from stylexfer.training.measure import measure_pairs, objectives
-from stylexfer.training.runfolder import RunLock, discard_unused_run_dir
+from stylexfer.training.runfolder import RunLock, check_run_folder, discard_unused_run_dir
 from stylexfer.training.systems import NonFiniteError, build_system
 
 log = logging.getLogger(__name__)
@@ -166,6 +166,7 @@ def run(cfg: DictConfig, *, output_dir: str | Path, base_dir: str | Path) -> Run
     settings = validate(cfg)  # before anything touches the disk
     output_dir, base_dir = Path(output_dir).resolve(), Path(base_dir).resolve()
     check_startup(settings, base_dir=base_dir)
+    check_run_folder(output_dir, setting="hydra.run.dir")  # under Hydra, RunFolderGuard checked it first
     output_dir.mkdir(parents=True, exist_ok=True)
     if os.environ.get("LOCAL_RANK", "0") != "0":  # a DDP worker process: rank 0 holds the lock
         return _run(settings, output_dir=output_dir, base_dir=base_dir)

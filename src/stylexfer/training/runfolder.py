@@ -7,13 +7,20 @@ import contextlib
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from stylexfer.errors import StylexferError
+from stylexfer.errors import StylexferError, display_path, one_line
+from stylexfer.files.folders import folder_is_own
 
 LOCK_NAME = ".stylexfer.lock"
 HYDRA_FILES = frozenset({"train.log", ".hydra", LOCK_NAME})
+# Names that make a folder a run or sweep folder of this project (every run since the lock writes
+# LOCK_NAME; Hydra writes .hydra/; RunSummary final.json; a sweep multirun.yaml).
+RUN_MARKERS = (LOCK_NAME, ".hydra", "final.json", "multirun.yaml")
+# Folders of a run that hold no job folders: a search for running jobs in a sweep skips them.
+_NOT_JOB_FOLDERS = frozenset({"checkpoints", "tensorboard", "samples", ".hydra"})
 
 # Folders that did not exist when this process started its run or sweep (filled by RunFolderGuard).
 _created: set[Path] = set()
@@ -22,6 +29,46 @@ _created_sweeps: set[Path] = set()
 
 class RunFolderBusy(StylexferError, RuntimeError):
     """Another live run holds the folder's lock."""
+
+
+class RunFolderRefused(StylexferError, ValueError):
+    """A run or sweep folder that is not new, empty or this project's own."""
+
+
+def check_run_folder(folder: Path, *, setting: str) -> Path:
+    """The one rule (files.folders, shared with the demo) for a folder training writes into: new,
+    empty, a run or sweep folder of this project, or a folder holding an earlier run's checkpoints.
+    RunFolderRefused (one line naming `setting`) otherwise; reads only."""
+
+    def earlier_run(folder: Path, names: set[str]) -> bool:  # a run from before the lock existed
+        return "checkpoints" in names and any((folder / "checkpoints").glob("*.ckpt"))
+
+    return folder_is_own(
+        folder,
+        markers=RUN_MARKERS,
+        earlier=earlier_run,
+        what=f"{setting}={display_path(folder)}",
+        owner="stylexfer training",
+        advice=f"train into a new or empty folder, or an earlier run's folder (choose another {setting})",
+        error=RunFolderRefused,
+    )
+
+
+def live_job_below(sweep_dir: Path, *, depth: int = 3) -> tuple[Path, str] | None:
+    """A folder under `sweep_dir` whose run lock a live process holds, with the holder's PID."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        return None
+    for root, dirs, files in os.walk(sweep_dir):
+        here = Path(root)
+        level = len(here.relative_to(sweep_dir).parts)
+        keep = level < depth
+        dirs[:] = [d for d in dirs if keep and d not in _NOT_JOB_FOLDERS and not d.startswith("sample_data")]
+        if here != sweep_dir and LOCK_NAME in files and is_locked(here):
+            with contextlib.suppress(OSError):
+                return here, (here / LOCK_NAME).read_text().strip() or "unknown"
+            return here, "unknown"
+    return None
 
 
 def missing_folders(folder: Path) -> list[Path]:
@@ -62,39 +109,59 @@ def discard_unused_run_dir(output_dir: Path) -> None:
             break
 
 
+# Locks this process holds: folder -> [open lock file, holders]. A second RunLock on the same folder
+# in this process shares the lock (flock refuses a second descriptor of the same process): the Hydra
+# callback takes it before Hydra writes anything, and `run` takes it again.
+_held: dict[Path, list[Any]] = {}
+
+
 class RunLock:
     """An exclusive OS file lock on a run folder (`flock`, or `msvcrt.locking` on Windows): the
     kernel drops it when the process dies, so a killed run never leaves a stale lock. The file
-    holds the holder's PID for the message a second run prints."""
+    holds the holder's PID for the message a second run prints. `setting` names the option that
+    chose the folder, for that message."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, setting: str = "hydra.run.dir") -> None:
         self.folder = Path(folder)
         self.path = self.folder / LOCK_NAME
-        self._handle: IO[str] | None = None
+        self.setting = setting
+        self._key: Path | None = None
 
     def acquire(self) -> RunLock:
+        key = Path(os.path.abspath(self.folder))
+        if key in _held:  # this process holds it already
+            _held[key][1] += 1
+            self._key = key
+            return self
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # no O_TRUNC: the holder's PID stays
         handle = os.fdopen(fd, "r+")
         if not _try_lock(handle):
             holder = handle.read().strip() or "unknown"
             handle.close()
+            kind = "sweep" if self.setting == "hydra.sweep.dir" else "run"
             raise RunFolderBusy(
-                f"run folder {self.folder} is in use by another training run (PID {holder}); "
-                "wait for it to finish or choose another hydra.run.dir"
+                f"{kind} folder {display_path(self.folder)} is in use by another training run (PID {holder}); "
+                f"wait for it to finish or choose another {self.setting}"
             )
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
         handle.flush()
-        self._handle = handle
+        _held[key] = [handle, 1]
+        self._key = key
         return self
 
     def release(self) -> None:
-        if self._handle is not None:
+        key, self._key = self._key, None
+        entry = _held.get(key) if key is not None else None
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] <= 0:
+            del _held[key]  # type: ignore[arg-type]
             with contextlib.suppress(OSError):
-                self._handle.close()  # closing the descriptor drops the lock
-            self._handle = None
+                entry[0].close()  # closing the descriptor drops the lock
 
     def __enter__(self) -> RunLock:
         return self.acquire()
@@ -172,20 +239,76 @@ except ImportError:  # pragma: no cover
     Callback = object  # type: ignore[misc,assignment]
 
 
+@contextlib.contextmanager
+def _refusal() -> Iterator[None]:
+    """A refusal in a Hydra callback: one line and exit code 2 (Hydra turns a callback's exception
+    into a warning and goes on, so the callback itself must stop the command)."""
+    try:
+        yield
+    except StylexferError as err:
+        print(f"stylexfer.train: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 class RunFolderGuard(Callback):
-    """Hydra callback (conf/train.yaml, `hydra.callbacks`): before Hydra makes the run or sweep
-    folder, note which folders do not exist yet, so a refused run removes only those."""
+    """Hydra callback (conf/train.yaml, `hydra.callbacks`). Before Hydra makes or writes anything in
+    the run or sweep folder (its `.hydra/*.yaml`, `train.log`, `multirun.yaml`): refuse a folder that
+    is not new, empty or this project's own, and take the folder's run lock, so a refused run leaves
+    every byte of a running one as it was. Also notes which folders do not exist yet, so a refused
+    run removes only those."""
+
+    def __init__(self) -> None:
+        self._locks: list[RunLock] = []
+
+    def preflight(self, config: Any, run_dir: Path) -> None:
+        """Read-only checks of a single run before its folder is touched (a subclass adds some)."""
+
+    def _claim(self, folder: Path, setting: str) -> None:
+        try:
+            self._locks.append(RunLock(folder, setting=setting).acquire())
+        except OSError as err:
+            raise RunFolderRefused(
+                f"{setting}={display_path(folder)} cannot be written ({one_line(err)}); choose another {setting}"
+            ) from err
 
     def on_run_start(self, config: Any, **kwargs: Any) -> None:
-        with contextlib.suppress(Exception):  # an unresolvable dir: remember nothing, remove nothing
-            note_folders_to_create(Path(str(config.hydra.run.dir)))
+        with _refusal():
+            self._check_run(config)
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
-        with contextlib.suppress(Exception):
+        with _refusal():
+            self._check_sweep(config)
+
+    def _check_run(self, config: Any) -> None:
+        try:
+            run_dir = Path(str(config.hydra.run.dir))
+        except Exception:  # noqa: BLE001 - an unresolvable dir: Hydra itself reports it next
+            return
+        if os.environ.get("LOCAL_RANK", "0") != "0":  # a DDP worker: rank 0 checked the folder and holds it
+            return
+        check_run_folder(run_dir, setting="hydra.run.dir")
+        self.preflight(config, run_dir)
+        note_folders_to_create(run_dir)
+        self._claim(run_dir, "hydra.run.dir")
+
+    def _check_sweep(self, config: Any) -> None:
+        try:
             sweep_dir = Path(str(config.hydra.sweep.dir))
-            if not sweep_dir.exists():
-                _created_sweeps.add(Path(os.path.abspath(sweep_dir)))
-            note_folders_to_create(sweep_dir)
+        except Exception:  # noqa: BLE001
+            return
+        if os.environ.get("LOCAL_RANK", "0") != "0":
+            return
+        check_run_folder(sweep_dir, setting="hydra.sweep.dir")
+        live = live_job_below(sweep_dir)
+        if live is not None:
+            raise RunFolderBusy(
+                f"sweep folder {display_path(sweep_dir)} is in use by another training run (PID {live[1]}, in "
+                f"{display_path(live[0])}); wait for it to finish or choose another hydra.sweep.dir"
+            )
+        if not sweep_dir.exists():
+            _created_sweeps.add(Path(os.path.abspath(sweep_dir)))
+        note_folders_to_create(sweep_dir)
+        self._claim(sweep_dir, "hydra.sweep.dir")  # held for the whole sweep: a second one is refused
 
     def on_job_start(self, config: Any, **kwargs: Any) -> None:
         # Hydra has made the job folder by now: inside a sweep folder this process created, the job
@@ -197,3 +320,12 @@ class RunFolderGuard(Callback):
                     _created.add(job_dir)
                     _created.update(p for p in job_dir.parents if sweep_dir in p.parents)
 
+    def _release(self) -> None:
+        while self._locks:
+            self._locks.pop().release()
+
+    def on_run_end(self, config: Any, **kwargs: Any) -> None:
+        self._release()
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        self._release()
