@@ -351,3 +351,84 @@ def test_two_process_ddp_on_cpu(data_root: Path, tmp_path: Path) -> None:
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 2
     assert "train/total" in scalars(run_dir / "tensorboard")
+
+
+def _resumable_copy(adain_run: RunResult, tmp_path: Path) -> Path:
+    run_dir = tmp_path / "run"
+    shutil.copytree(adain_run.output_dir, run_dir)
+    for name in ("content", "style"):
+        shutil.copytree(adain_run.output_dir.parent / name, tmp_path / name)
+    return run_dir
+
+
+RESUME = [*TINY, "lambda=7", "data.content_dir=content", "data.style_dir=style", "ckpt_path=last"]
+
+
+@pytest.mark.slow
+def test_resume_with_changed_settings_stops_with_one_line_listing_them(adain_run: RunResult, tmp_path: Path) -> None:
+    _resumable_copy(adain_run, tmp_path)
+    with pytest.raises(CheckpointError) as info:
+        train(tmp_path, override(RESUME, optim__lr=0.01, data__crop=24, trainer__max_steps=4))
+    message = str(info.value)
+    assert "optim.lr: 0.0001 -> 0.01" in message and "data.crop: 32 -> 24" in message, message
+    assert "resume.allow_changes=[data.crop,optim.lr]" in message and "\n" not in message
+    # what may change on a resume does: a longer run, another cadence
+    result = train(tmp_path, override(RESUME, trainer__max_steps=3, checkpoint__every_n_steps=3))
+    assert result.global_step == 3
+    # an older checkpoint (no settings record): its hyper_parameters still say what it trained with
+    last = result.last_checkpoint
+    checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+    del checkpoint["stylexfer"]["settings"]
+    torch.save(checkpoint, last)
+    with pytest.raises(CheckpointError, match=r"model.style_weight: 7.0 -> 3.0"):
+        train(tmp_path, override(RESUME, trainer__max_steps=4, **{"lambda": 3}))
+
+
+@pytest.mark.slow
+def test_an_allowed_lr_change_reaches_the_restored_optimizer(
+    adain_run: RunResult, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _resumable_copy(adain_run, tmp_path)
+    seen: list[tuple[float, float]] = []
+
+    class Probe(systems.LitAdaIN):
+        def on_train_batch_start(self, batch: object, batch_idx: int) -> None:
+            group = self.trainer.optimizers[0].param_groups[0]
+            seen.append((group["lr"], group["initial_lr"]))
+
+    overrides = override(RESUME, optim__lr=0.01, trainer__max_steps=4)
+    with caplog.at_level(logging.WARNING), pytest.MonkeyPatch.context() as patch:
+        patch.setitem(systems.SYSTEMS, "adain", Probe)
+        result = train(tmp_path, [*overrides, "resume.allow_changes=[optim.lr]"])
+    decay = 5e-5  # the AdaIN recipe's lr_decay: lr / (1 + decay·step)
+    assert seen == [pytest.approx((0.01 / (1 + decay * step), 0.01)) for step in (2, 3)]
+    checkpoint = torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)
+    assert checkpoint["lr_schedulers"][0]["base_lrs"] == [0.01]
+    assert checkpoint["stylexfer"]["settings"]["optim.lr"] == 0.01
+    assert "resumed with optim.lr changed from 0.0001 to 0.01" in caplog.text
+    final = json.loads((result.output_dir / "final.json").read_text())
+    assert final["resume_changes"] == {"optim.lr": [0.0001, 0.01]}
+
+
+@pytest.mark.slow
+def test_a_refused_resume_leaves_the_run_folders_records_alone(adain_run: RunResult, tmp_path: Path) -> None:
+    run_dir = _resumable_copy(adain_run, tmp_path)
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "overrides.yaml").write_text("- lambda=7\n")
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in run_dir.rglob("*") if p.is_file()}
+    result = run_train(*override(RESUME, optim__lr=0.01), f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "optim.lr: 0.0001 -> 0.01" in errors[0], errors
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in run_dir.rglob("*") if p.is_file()} == before
+
+
+def test_allow_changes_names_are_checked_before_the_run() -> None:
+    from stylexfer.training.config import ConfigError
+
+    assert validate(compose_config(["resume.allow_changes=[optim.lr,lambda]"])).resume.allow_changes == [
+        "optim.lr",
+        "model.style_weight",
+    ]
+    with pytest.raises(ConfigError, match=r"resume.allow_changes names no setting a resume checks: optim.lrr"):
+        validate(compose_config(["resume.allow_changes=[optim.lrr]"]))

@@ -370,6 +370,65 @@ class RootConfig:
 ROOT_KEYS = {"seed": "seed", "ckpt_path": "ckpt_path", "lambda": "lambda_"}  # YAML key -> field
 
 
+# --------------------------------------------------------------------------- resume
+
+# What a resumed run must keep from its checkpoint unless `resume.allow_changes` names it: the model,
+# the optimizer, the seed and what the training crops are made of. Free to change on a resume: how
+# long and how it runs (trainer.*, checkpoint.*, logger.*) and the settings below, which change speed
+# or the validation set, or say where the same data lives (a data folder may move between machines).
+RESUME_CHECKED_GROUPS = ("model", "optim", "data")
+RESUME_FREE = frozenset({
+    "model.channels_last",
+    "data.content_dir",
+    "data.style_dir",
+    "data.val_content_dir",
+    "data.val_style_dir",
+    "data.val_size",
+    "data.num_workers",
+    "data.pin_memory",
+    "data.persistent_workers",
+    "data.prefetch_factor",
+})
+RESUME_ALIASES = {"lambda": "model.style_weight"}  # `resume.allow_changes=[lambda]`
+
+
+def setting_names() -> set[str]:
+    """Every flat setting name a resume compares (`optim.lr`, `data.crop`, `seed`, ...)."""
+    names = {"seed"}
+    schemas = {"model": tuple(MODEL_SCHEMAS.values()), **{g: (GROUP_SCHEMAS[g],) for g in ("optim", "data")}}
+    for group, classes in schemas.items():
+        names.update(f"{group}.{spec.name}" for schema in classes for spec in dataclasses.fields(schema))
+    return names - RESUME_FREE - {"model.name", "optim.name"}
+
+
+@dataclass
+class ResumeConfig:
+    """`resume.allow_changes=[optim.lr,data.crop]`: the settings a resume may change from the
+    checkpoint's (anything else that differs stops the run). An allowed optimizer change is applied
+    to the restored optimizer."""
+
+    allow_changes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        value = self.allow_changes
+        if isinstance(value, str):
+            value = [value]
+        _require(
+            isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value),
+            "resume.allow_changes",
+            f"must be a list of setting names such as [optim.lr], got {value!r}",
+        )
+        known = setting_names()
+        unknown = [name for name in value if RESUME_ALIASES.get(name, name) not in known]
+        _require(
+            not unknown,
+            "resume.allow_changes",
+            f"names no setting a resume checks: {', '.join(unknown)}; use names such as optim.lr, "
+            "data.crop, model.style_weight (trainer.*, checkpoint.* and logger.* may change anyway)",
+        )
+        self.allow_changes = [RESUME_ALIASES.get(name, name) for name in value]
+
+
 @dataclass
 class TrainSettings:
     """The validated, plain-Python form of a whole training config."""
@@ -382,6 +441,7 @@ class TrainSettings:
     checkpoint: CheckpointConfig
     seed: int = 0
     ckpt_path: str | None = None
+    resume: ResumeConfig = field(default_factory=ResumeConfig)
 
 
 GROUP_SCHEMAS: dict[str, type] = {
@@ -432,7 +492,20 @@ def validate(cfg: DictConfig) -> TrainSettings:
         reason = one_line(err)
         raise ConfigError(f"{key}: {reason}" if key else f"invalid configuration: {reason}") from err
     root = _root(cfg)
-    return TrainSettings(seed=root.seed, ckpt_path=root.ckpt_path, **parts)
+    return TrainSettings(seed=root.seed, ckpt_path=root.ckpt_path, resume=_resume(cfg), **parts)
+
+
+def _resume(cfg: DictConfig) -> ResumeConfig:
+    node = cfg.get("resume")
+    if node is None:
+        return ResumeConfig()
+    try:
+        values = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+    except Exception as err:  # an interpolation that does not resolve
+        raise ConfigError(f"resume: {one_line(err)}") from err
+    if not isinstance(values, dict) or set(values) - {"allow_changes"}:
+        raise ConfigError(f"resume takes only allow_changes=[...], got {values!r}")
+    return ResumeConfig(**cast("dict[str, Any]", values))
 
 
 def _root(cfg: DictConfig) -> RootConfig:

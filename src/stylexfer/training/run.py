@@ -17,6 +17,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import hydra
 import pytorch_lightning as pl
@@ -30,27 +31,32 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from stylexfer.errors import StylexferError
 from stylexfer.runtime import tune_cpu_allocator
 from stylexfer.training.callbacks import (
+    ApplyResumeChanges,
     AtomicCheckpointIO,
     CheckpointWriteError,
     DataHealth,
     RunSummary,
+    SettingsRecord,
+    check_resume_settings,
     make_checkpoint_callbacks,
     resolve_resume,
     resume_hint,
 )
 from stylexfer.training.config import (  # compose_config re-exported: callers compose configs from here
     CONFIG_DIR,
+    RESUME_CHECKED_GROUPS,
     ConfigError,
     JohnsonConfig,
     TrainerConfig,
     TrainSettings,
     compose_config,  # noqa: F401
+    setting_names,
     validate,
 )
 from stylexfer.training.data import StyleTransferDataModule, sample_data
 from stylexfer.training.hydra_errors import explain_hydra_error
 from stylexfer.training.measure import measure_pairs, objectives
-from stylexfer.training.runfolder import RunLock, check_run_folder, discard_unused_run_dir
+from stylexfer.training.runfolder import RunFolderGuard, RunLock, check_run_folder, discard_unused_run_dir
 from stylexfer.training.systems import NonFiniteError, build_system
 
 log = logging.getLogger(__name__)
@@ -180,6 +186,8 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
     resume = resolve_resume(
         settings.ckpt_path, run_checkpoints=checkpoint_dir, base_dir=base_dir, model=model_name
     )
+    recorded = resume_settings(settings, base_dir=base_dir)  # before a generated style image fills in
+    changes = check_resume_settings(resume, recorded, settings.resume.allow_changes) if resume else {}
     settings = resolve_inputs(settings, output_dir=output_dir, base_dir=base_dir)
     data, trainer_cfg = settings.data, settings.trainer
 
@@ -212,7 +220,11 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         *([TQDMProgressBar()] if trainer_cfg.enable_progress_bar else []),
     ]
     summary = RunSummary(output_dir, summary_hparams(settings))
-    callbacks.append(summary)
+    callbacks += [summary, SettingsRecord(recorded)]
+    if changes:
+        optim = settings.optim
+        callbacks.append(ApplyResumeChanges(changes, lr=optim.lr, beta1=optim.beta1, beta2=optim.beta2))
+        summary.extra["resume_changes"] = {name: list(pair) for name, pair in changes.items()}
     trainer = pl.Trainer(
         **trainer_cfg.trainer_kwargs(),
         max_epochs=-1,  # the streams are endless: max_steps ends the run
@@ -283,6 +295,41 @@ def main() -> None:
     except HydraException as err:
         print(f"stylexfer.train: error: {explain_hydra_error(err, sys.argv[1:])}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def resume_settings(settings: TrainSettings, *, base_dir: Path) -> dict[str, Any]:
+    """The settings a resume must keep (config.setting_names), flat, with user paths absolute as
+    the run reads them: what SettingsRecord stores in every checkpoint and a resume compares."""
+    names = setting_names()
+    flat: dict[str, Any] = {"seed": settings.seed}
+    for group in RESUME_CHECKED_GROUPS:
+        for key, value in vars(getattr(settings, group)).items():
+            if f"{group}.{key}" in names:
+                flat[f"{group}.{key}"] = value
+    for key in ("model.vgg_weights", "model.style_image"):
+        value = flat.get(key)
+        if isinstance(value, str) and value not in SPECIAL_WEIGHTS:
+            flat[key] = str((base_dir / value).resolve())
+    return flat
+
+
+class RunGuard(RunFolderGuard):
+    """RunFolderGuard (conf/train.yaml) plus, for a resume, the settings check before Hydra writes
+    the refused settings into the run folder's `.hydra/`."""
+
+    def preflight(self, config: Any, run_dir: Path) -> None:
+        if config.get("ckpt_path") is None:
+            return
+        settings = validate(config)
+        base_dir = Path.cwd()  # hydra.job.chdir is false: inputs resolve against the command's folder
+        resume = resolve_resume(
+            settings.ckpt_path,
+            run_checkpoints=Path(run_dir).resolve() / "checkpoints",
+            base_dir=base_dir,
+            model=settings.model.name,
+        )
+        if resume is not None:
+            check_resume_settings(resume, resume_settings(settings, base_dir=base_dir), settings.resume.allow_changes)
 
 
 def summary_hparams(settings: TrainSettings) -> dict[str, str | int | float | bool]:

@@ -141,6 +141,7 @@ class _StyleTransferSystem(pl.LightningModule):
                 "smaller optim.lr"
             )
         checkpoint["stylexfer"] = {
+            **checkpoint.get("stylexfer", {}),  # the run's settings (training.callbacks.SettingsRecord)
             "format": CHECKPOINT_FORMAT,
             "model": self.model_name,
             "net_prefix": "net.",
