@@ -207,7 +207,8 @@ def _earlier_sweep(sweep: Path) -> None:
     job = sweep / "0"
     (job / ".hydra").mkdir(parents=True)
     (sweep / "multirun.yaml").write_text("hydra:\n  mode: MULTIRUN\nlambda: 1\n")
-    for name, text in (("config.yaml", "lambda: 1\n"), ("hydra.yaml", "hydra: {}\n"), ("overrides.yaml", "- lambda=1\n")):
+    records = {"config.yaml": "lambda: 1\n", "hydra.yaml": "hydra: {}\n", "overrides.yaml": "- lambda=1\n"}
+    for name, text in records.items():
         (job / ".hydra" / name).write_text(text)
     (job / "train.log").write_text("training lambda=1\n")
     (sweep / "1").mkdir()

@@ -56,7 +56,13 @@ from stylexfer.training.config import (  # compose_config re-exported: callers c
 from stylexfer.training.data import StyleTransferDataModule, sample_data
 from stylexfer.training.hydra_errors import explain_hydra_error
 from stylexfer.training.measure import measure_pairs, objectives
-from stylexfer.training.runfolder import RunFolderGuard, RunLock, check_run_folder, discard_unused_run_dir
+from stylexfer.training.runfolder import (
+    RunFolderGuard,
+    RunLock,
+    check_run_folder,
+    discard_unused_run_dir,
+    discard_unused_sweep_dirs,
+)
 from stylexfer.training.systems import NonFiniteError, build_system
 
 log = logging.getLogger(__name__)
@@ -294,6 +300,7 @@ def main() -> None:
         hydra_main()
     except HydraException as err:
         print(f"stylexfer.train: error: {explain_hydra_error(err, sys.argv[1:])}", file=sys.stderr)
+        discard_unused_sweep_dirs()  # RunFolderGuard made the sweep folder to lock it
         raise SystemExit(2) from None
 
 

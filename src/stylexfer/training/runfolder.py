@@ -115,6 +115,13 @@ def discard_unused_run_dir(output_dir: Path) -> None:
 _held: dict[Path, list[Any]] = {}
 
 
+def discard_unused_sweep_dirs() -> None:
+    """After a sweep refused before its first job (a bad sweeper setting): remove the sweep folders
+    this process created while they hold nothing but the lock (see discard_unused_run_dir)."""
+    for sweep_dir in sorted(_created_sweeps, reverse=True):
+        discard_unused_run_dir(sweep_dir)
+
+
 class RunLock:
     """An exclusive OS file lock on a run folder (`flock`, or `msvcrt.locking` on Windows): the
     kernel drops it when the process dies, so a killed run never leaves a stale lock. The file
