@@ -72,7 +72,7 @@ def convert_sanet_release(
     """
     shapes = expected_shapes()
     out: dict[str, Tensor] = {}
-    plan = (
+    plan: tuple[tuple[str, Mapping[str, Tensor], Mapping[str, str | int], bool], ...] = (
         ("vgg", vgg_state, {f"encoder.{ours}": theirs for ours, theirs in SANET_VGG_INDICES.items()}, False),
         ("decoder", decoder_state, {f"decoder.{ours}": theirs for ours, theirs in ADAIN_DECODER_INDICES.items()}, True),
         ("transformer", transformer_state, {prefix: prefix.removeprefix("transform.") for prefix in _TRANSFORM}, True),
