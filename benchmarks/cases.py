@@ -26,6 +26,7 @@ from benchmarks.harness import (
     maybe_compile,
     quiet_random_weights,
 )
+from benchmarks.sanet import sanet_cases
 from benchmarks.video import video_cases
 from reference_nets import plain_adain, plain_johnson
 from stylexfer.files.images import load_image, load_tensor, save_image, to_tensor
@@ -477,4 +478,5 @@ def all_cases(cfg: BenchConfig) -> list[Case]:
               cli_overhead_case("bf16"), reference_process_case()]
     cases += [batching_case(kind, batch) for kind in ("adain", "johnson") for batch in cfg.batching_batches]
     cases += video_cases(cfg)  # benchmarks/video.py
+    cases += sanet_cases(cfg)  # benchmarks/sanet.py
     return cases

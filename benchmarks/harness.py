@@ -48,6 +48,8 @@ class BenchConfig:
     loader_items: int = 24
     tiled_size: int = 4096
     video_frames: int = 16  # frames per clip in the video cases
+    sanet_sizes: tuple[int, int] = (512, 2048)  # SANet stylize: beside the reference, and for memory ...
+    sanet_big_style: int = 1024  # ... with a style of this size (benchmarks/sanet.py)
     amp: bool = False  # bf16 autocast (GPU path; runs on CPU too, for correctness)
     compile: bool = False
     memory: bool = True  # peak RSS per case in a fresh subprocess

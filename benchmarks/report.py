@@ -15,6 +15,7 @@ import torch
 
 from benchmarks.harness import BenchConfig, Case, CaseResult, bf16_conv_speedup, matmul_limit, run_case
 from benchmarks.memory import memory_in_subprocess
+from benchmarks.sanet import sanet_targets
 from benchmarks.video import video_targets
 from stylexfer.inference.device import cpu_bf16_is_faster, cpu_has_native_bf16
 
@@ -157,6 +158,7 @@ def derived(results: list[CaseResult], cfg: BenchConfig) -> list[dict[str, Any]]
             }
         )
     rows += video_targets(results)  # decode+encode share at 512p
+    rows += sanet_targets(results)  # SANet beside the reference, peak memory at 2048²
     return rows
 
 

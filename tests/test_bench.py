@@ -35,7 +35,7 @@ def tiny(bench, tmp_path):
         repeats=1, warmup=0, sizes=(32,), batch=2, crop=32, folder_images=2, folder_batch=2,
         jpeg_sizes=(("coco", 64, 48), ("wikiart", 400, 300)), pipeline_images=2, shorter_side=64,
         loader_items=4, limit_sizes=(256,), memory=False, workdir=tmp_path, tiled_size=64,
-        batching_images=3, batching_size=32, batching_batches=(1, 2),
+        batching_images=3, batching_size=32, batching_batches=(1, 2), sanet_sizes=(32, 48), sanet_big_style=24,
     )
 
 
@@ -174,3 +174,19 @@ def test_the_header_says_what_auto_picks_beside_the_measured_ratio() -> None:
     native = {"native_bf16": True, "bf16_conv_speedup": 0.66, "auto_cpu_precision": "fp32"}
     assert report._bf16_words(native) == "yes (a 3×3 conv measured 0.66× fp32; --precision auto picks fp32)"
     assert report._bf16_words({"native_bf16": False}) == "no (emulated)"
+
+
+@pytest.mark.slow
+def test_sanet_cases_run_beside_the_reference_and_give_their_targets(tiny):
+    """stylize/sanet at two sizes, train/sanet, and the reference's code on the same weights."""
+    from benchmarks.sanet import sanet_cases, sanet_targets
+
+    found = sanet_cases(tiny)
+    assert [c.name for c in found] == ["stylize/sanet/32", "stylize/sanet/32/reference", "stylize/sanet/48",
+                                       "train/sanet", "train/sanet/reference"]
+    results = [harness.run_case(case, tiny, limit_gflops=100.0) for case in found]
+    assert all(r.status == "ok" and r.median_s > 0 for r in results)
+    results[2].peak_rss_mb = 100.0  # measured by a child process in a real run
+    rows = {row["target"].split(" ")[0]: row for row in sanet_targets(results)}
+    assert set(rows) == {"stylize/sanet/32", "train/sanet", "stylize/sanet/48"}
+    assert rows["stylize/sanet/48"]["met"] and "GiB per module" in rows["stylize/sanet/48"]["shown"]

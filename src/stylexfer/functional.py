@@ -68,3 +68,41 @@ def total_variation(images: Tensor) -> Tensor:
     dh = (images[..., 1:, :] - images[..., :-1, :]).abs().mean()
     dw = (images[..., :, 1:] - images[..., :, :-1]).abs().mean()
     return dh + dw
+
+
+def sorted_quantiles(values: Tensor, length: int) -> Tensor:
+    """(B, C, N) -> (B, C, length): each row sorted ascending, then resampled to `length` ranks.
+
+    Rank i of `length` takes the value at quantile (i + ½)/length of the N sorted values, linearly
+    interpolated between neighbouring ranks (F.interpolate, align_corners=False); at length == N
+    that is the sorted values themselves, exactly.
+    """
+    ordered = values.sort(dim=-1).values
+    if ordered.shape[-1] == length:
+        return ordered
+    return F.interpolate(ordered, size=length, mode="linear", align_corners=False)
+
+
+def rank_matched_style(content: Tensor, style: Tensor) -> Tensor:
+    """(B, C, H, W), (B or 1, C, H', W') -> (B, C, H·W): at each content position, the style value whose
+    rank (per sample and channel) is that position's rank in the content. Ties in the content are ranked
+    by position (a stable sort); unequal sizes go through `sorted_quantiles`."""
+    b, c = content.shape[:2]
+    flat = content.detach().reshape(b, c, -1)
+    target = sorted_quantiles(style.reshape(style.shape[0], c, -1).to(flat.dtype), flat.shape[-1])
+    order = flat.argsort(dim=-1, stable=True)  # order[k] = position of the k-th smallest value
+    return torch.zeros_like(flat).scatter(-1, order, target.expand(b, -1, -1))
+
+
+def exact_feature_distribution_matching(content: Tensor, style: Tensor) -> Tensor:
+    """EFDM(x, y) (Zhang et al. 2022, eq. 7): every content value takes the style value of the same rank,
+    per sample and channel; the gradient with respect to the content is the identity.
+
+    content: (B, C, H, W); style: (B or 1, C, H', W'). Returns content's shape. When H'·W' ≠ H·W the
+    sorted style values are resampled to the content's H·W ranks (quantile matching, `sorted_quantiles`);
+    where they agree this is YBZh/EFDM's `exact_feature_distribution_matching`: x + (ŷ − x) with x
+    detached in the difference, so the sorted style values still pass their gradient to the style.
+    """
+    flat = content.reshape(*content.shape[:2], -1)
+    matched = rank_matched_style(content, style)
+    return (flat + (matched - flat.detach())).reshape(content.shape)

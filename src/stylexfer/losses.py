@@ -9,7 +9,7 @@ from typing import cast
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stylexfer.functional import channel_mean_std, gram_matrix, total_variation
+from stylexfer.functional import channel_mean_std, gram_matrix, rank_matched_style, total_variation
 from stylexfer.nets.adain import CONTENT_LAYER, STYLE_LAYERS, AdaINNet, StyleCode
 from stylexfer.nets.vgg import VGGFeatures
 
@@ -119,3 +119,12 @@ def adain_loss_terms(net: AdaINNet, content: Tensor, style: Tensor) -> tuple[Ten
         "style": cast(Tensor, sum(mean_std_loss(output_features[name], style_features[name]) for name in STYLE_LAYERS)),
     }
     return output, terms
+
+
+def efdm_style_loss(output_features: Tensor, style_features: Tensor) -> Tensor:
+    """EFDM's style loss for one layer (Zhang et al. 2022, eq. 9; YBZh/EFDM `calc_style_loss`, 'efdm'):
+    the mean squared error between each output feature and the style value of the same rank, per sample
+    and channel. output_features (B, C, H, W); style_features (B or 1, C, H', W'), a target (no gradient);
+    unequal sizes are matched by quantiles (`sorted_quantiles`)."""
+    target = rank_matched_style(output_features, style_features.detach().float())
+    return F.mse_loss(output_features.float().reshape(target.shape), target)
