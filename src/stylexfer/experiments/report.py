@@ -27,6 +27,7 @@ import yaml  # type: ignore[import-untyped]
 from stylexfer.errors import StylexferError, one_line
 from stylexfer.experiments.evaluate import evaluate_models, fixed_pairs, image_files
 from stylexfer.experiments.measures import OBJECTIVES, Judge
+from stylexfer.files.userfile import file_problem, read_text_if_regular
 
 REPORT_DIR = "report"
 MARKER = ".stylexfer-report"  # a report folder this tool wrote (and may replace)
@@ -62,10 +63,10 @@ class Job:
 
 
 def _yaml(path: Path) -> Any:
+    text = read_text_if_regular(path)  # never blocks on a FIFO named like a record
     try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except (OSError, yaml.YAMLError):
+        return yaml.safe_load(text) if text is not None else None
+    except yaml.YAMLError:
         return None
 
 
@@ -121,8 +122,11 @@ def read_job(folder: Path, root: Path) -> Job:
     with contextlib.suppress(AttributeError, TypeError, KeyError):
         job.cwd = Path(hydra["hydra"]["runtime"]["cwd"])
     summary = None
-    with contextlib.suppress(OSError, ValueError):
-        summary = json.loads((folder / SUMMARY).read_text(encoding="utf-8"))
+    summary_text = read_text_if_regular(folder / SUMMARY)
+    with contextlib.suppress(ValueError):
+        summary = json.loads(summary_text) if summary_text is not None else None
+    unreadable = [f"{name}: {problem}" for name in (SUMMARY, ".hydra/overrides.yaml", ".hydra/config.yaml")
+                  if (folder / name).exists() and (problem := file_problem(folder / name))]
     if isinstance(summary, dict):
         job.status = str(summary.get("status", "unknown"))
         job.error = summary.get("error")
@@ -150,20 +154,23 @@ def read_job(folder: Path, root: Path) -> Job:
         else:
             job.status = "unknown"
             job.error = "no final.json (never started, killed, or written by an older stylexfer)"
+    if unreadable and not job.error:
+        job.error = "; ".join(unreadable)
     last = folder / "checkpoints" / "last.ckpt"
     job.checkpoint = last if last.is_file() else None
     return job
 
 
 def _lock_holder_alive(folder: Path) -> bool:
-    with contextlib.suppress(OSError, ValueError):
-        return _pid_alive(int((folder / LOCK).read_text().strip()))
+    with contextlib.suppress(ValueError):
+        return _pid_alive(int((read_text_if_regular(folder / LOCK, limit=64) or "").strip()))
     return False
 
 
 def _error_in_log(log: Path) -> str | None:
-    with contextlib.suppress(OSError):
-        for line in reversed(log.read_text(encoding="utf-8", errors="replace").splitlines()[-50:]):
+    text = read_text_if_regular(log)
+    if text is not None:
+        for line in reversed(text.splitlines()[-50:]):
             if "error" in line.lower() and ("[ERROR]" in line or "Error" in line):
                 return line.strip()[:300]
     return None
@@ -171,7 +178,7 @@ def _error_in_log(log: Path) -> str | None:
 
 def _from_tensorboard(folder: Path) -> tuple[int | None, dict[str, float]]:
     """The last step and validation terms from the run's TensorBoard events (older runs)."""
-    events = sorted((folder / "tensorboard").glob("events.out.tfevents.*"))
+    events = sorted(p for p in (folder / "tensorboard").glob("events.out.tfevents.*") if file_problem(p) is None)
     if not events:
         return None, {}
     try:

@@ -14,7 +14,6 @@ import io
 import math
 import os
 import re
-import stat
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -26,6 +25,7 @@ from torch import Tensor
 
 from stylexfer.errors import ImageError, display_path, one_line
 from stylexfer.files.atomic import atomic_open
+from stylexfer.files.userfile import open_regular_file
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm")
 SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
@@ -50,7 +50,6 @@ _ORIENTATION_FIX = {
 }
 _ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
 _WHITE = (255, 255, 255)
-_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a FIFO must not wait for a writer
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -137,27 +136,9 @@ def _load_from(handle: BinaryIO, shown: str, draft_shorter_side: int | None, max
 
 
 def _open_regular_file(path: Path, shown: str) -> BinaryIO:
-    """Open for reading, refusing anything but a non-empty regular file (never blocks on a FIFO)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | _O_NONBLOCK)
-    except FileNotFoundError:
-        raise ImageError(f"{shown}: no such file") from None
-    except PermissionError:
-        raise ImageError(f"{shown}: permission denied; check the file's permissions") from None
-    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the name
-        raise ImageError(f"{shown}: cannot open ({_reason(err)})") from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise ImageError(f"{shown}: is a directory, not an image file")
-        if not stat.S_ISREG(info.st_mode):
-            raise ImageError(f"{shown}: not a regular file (a device, pipe or socket?)")
-        if info.st_size == 0:
-            raise ImageError(f"{shown}: empty file (0 bytes); replace it with a real image")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+    """Open for reading, refusing anything but a non-empty regular file (files.userfile's rule: never
+    blocks on a FIFO)."""
+    return open_regular_file(path, ImageError, empty="replace it with a real image")
 
 
 def _check_claimed_size(handle: BinaryIO, shown: str, max_pixels: int) -> None:

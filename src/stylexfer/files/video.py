@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from stylexfer.errors import StylexferError, display_path, one_line
+from stylexfer.files.userfile import check_regular_file, file_problem
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif")
 INSTALL_HINT = "video files need PyAV: pip install 'stylexfer[video]'"
@@ -82,6 +83,8 @@ def is_video_file(path: str | os.PathLike) -> bool:
         return False
     if suffix != ".gif":
         return True
+    if file_problem(path) is not None:  # a FIFO named .gif: the image loader refuses it in one line
+        return False
     try:
         from PIL import Image
 
@@ -135,9 +138,7 @@ class VideoReader:
         av = require_av()
         self.path = Path(path)
         shown = display_path(self.path)
-        if not self.path.is_file():
-            raise VideoError(f"{shown}: no such file" if not self.path.exists() else f"{shown}: not a regular file")
-        size = self.path.stat().st_size
+        size = check_regular_file(self.path, VideoError).st_size
         if size == 0:
             raise VideoError(f"{shown}: the file is empty (0 bytes); give a complete video")
         if self.path.suffix.lower() == ".gif":
