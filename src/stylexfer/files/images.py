@@ -26,6 +26,7 @@ from torch import Tensor
 from stylexfer.errors import ImageError, display_path, one_line
 from stylexfer.files.atomic import atomic_open
 from stylexfer.files.userfile import open_regular_file
+from stylexfer.runtime import available_memory
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm")
 SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
@@ -121,7 +122,7 @@ def _load_from(handle: BinaryIO, shown: str, draft_shorter_side: int | None, max
             f"limit of {2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f}; shrink the image first"
         ) from err
     except MemoryError as err:
-        raise ImageError(f"{shown}: not enough memory to decode this image; shrink it first") from err
+        raise ImageMemoryError(f"{shown}: not enough memory to decode this image; shrink it first") from err
     except RecursionError as err:
         raise ImageError(f"{shown}: corrupt image (structure nested too deeply); re-save it") from err
     except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError, struct.error, ...
@@ -179,6 +180,7 @@ def _decode(image: Image.Image, shown: str, draft_shorter_side: int | None, max_
             f"{shown}: {width}×{height} is {width * height / 1e6:.0f} megapixels, over the limit of "
             f"{max_pixels / 1e6:.0f}; resize it first"
         )
+    _check_decode_memory(width, height, image.mode, shown)
     image.load()  # Pillow's LOAD_TRUNCATED_IMAGES stays False: a truncated file is an error
     fix = _ORIENTATION_FIX.get(_orientation(image))
     if fix is not None:
@@ -187,6 +189,33 @@ def _decode(image: Image.Image, shown: str, draft_shorter_side: int | None, max_
     if image.mode != "RGB" or image.width < 1 or image.height < 1:  # defensive: never hand on odd images
         raise ImageError(f"{shown}: decoded to an unusable {image.mode} {image.width}×{image.height} image")
     return image
+
+
+class ImageMemoryError(ImageError):
+    """An image whose decode would need more memory than the process may allocate."""
+
+
+# Bytes per pixel Pillow keeps for a decoded image of each mode (RGB is stored as 32 bits per pixel).
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+
+
+def decode_bytes(width: int, height: int, mode: str) -> int:
+    """Memory to decode a width×height image of `mode` into RGB: the decoded pixels, plus the RGB
+    copy any other mode is converted into (4-8 bytes per pixel; README "Size limits")."""
+    per_pixel = _MODE_BYTES.get(mode, 4) + (0 if mode == "RGB" else 4)
+    return width * height * per_pixel
+
+
+def _check_decode_memory(width: int, height: int, mode: str, shown: str) -> None:
+    """ImageMemoryError before decoding when the pixels cannot fit in the memory this process may
+    still allocate (an address-space limit such as `ulimit -v`, else the system's available memory)."""
+    need = decode_bytes(width, height, mode)
+    available = available_memory()
+    if available is not None and need > available:
+        raise ImageMemoryError(
+            f"{shown}: decoding its {width}×{height} pixels needs about {need / 2**20:,.0f} MB, more than the "
+            f"{available / 2**20:,.0f} MB of memory available; shrink the image first"
+        )
 
 
 def _orientation(image: Image.Image) -> int:
