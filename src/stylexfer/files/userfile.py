@@ -74,9 +74,9 @@ def check_regular_file(
     except (OSError, ValueError) as err:
         problem = _os_problem(err)
         raise error(f"{shown}: {missing if problem == NO_SUCH_FILE else problem}") from None
-    problem = _mode_problem(info.st_mode)
-    if problem:
-        raise error(f"{shown}: {problem}")
+    kind = _mode_problem(info.st_mode)
+    if kind:
+        raise error(f"{shown}: {kind}")
     if empty is not None and info.st_size == 0:
         raise error(f"{shown}: {EMPTY}; {empty}")
     return info
@@ -100,9 +100,9 @@ def open_regular_file(
         raise error(f"{shown}: {missing if problem == NO_SUCH_FILE else problem}") from None
     try:
         info = os.fstat(fd)
-        problem = _mode_problem(info.st_mode)
-        if problem:
-            raise error(f"{shown}: {problem}")
+        kind = _mode_problem(info.st_mode)
+        if kind:
+            raise error(f"{shown}: {kind}")
         if empty is not None and info.st_size == 0:
             raise error(f"{shown}: {EMPTY}; {empty}")
         if _O_NONBLOCK:  # a regular file: reads never block anyway; plain mode for the caller

@@ -31,8 +31,9 @@ def tiled_memory_bytes(pixels: int) -> int:
 
 def longer_side_within(width: int, height: int, budget: int) -> int:
     """The longer side (a multiple of 64 px, at least 64) to shrink width×height to so that
-    tiled_memory_bytes fits in `budget` bytes."""
-    pixels = max(0, budget - TILE_WORKING_SET_BYTES) / TILED_BYTES_PER_PIXEL
+    tiled_memory_bytes fits in `budget` bytes; at most AUTO_TILE_PIXELS when even one tile does not
+    fit (images that small are not tiled, and this bound does not apply to them)."""
+    pixels = max(AUTO_TILE_PIXELS, (budget - TILE_WORKING_SET_BYTES) / TILED_BYTES_PER_PIXEL)
     scale = math.sqrt(pixels / max(1, width * height))
     return max(64, int(max(width, height) * scale) // 64 * 64)
 
