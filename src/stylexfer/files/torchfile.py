@@ -80,6 +80,7 @@ def check_archive(path: str | os.PathLike, *, limit: int | None = None) -> None:
 # A pickle starts with its PROTO opcode (torch.save's legacy format: protocol 2); anything else
 # (zeros, text, an image) is not a PyTorch file, and torch would call it "a legacy .tar format".
 _PICKLE_PROTO = 0x80
+_ZIP_MAGIC = b"PK"
 TORCHSCRIPT_MESSAGE = "a TorchScript file: stylexfer reads .safetensors/.ckpt/.pth; use the .safetensors export"
 
 
@@ -87,6 +88,8 @@ def _check_pickle_start(path: Path) -> None:
     """ModelFileError unless a non-zip file at least starts like a pickle."""
     with open_regular_file(path, ModelFileError) as handle:
         head = handle.read(2)
+    if head.startswith(_ZIP_MAGIC):  # a truncated zip archive: torch.load says so
+        return
     if len(head) < 2 or head[0] != _PICKLE_PROTO:
         raise ModelFileError(
             f"{printable(str(path))}: not a model file (neither a safetensors file nor a PyTorch "
