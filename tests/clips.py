@@ -46,3 +46,29 @@ def make_clip(path: Path, *, frames: int = 8, size: tuple[int, int] = (32, 24), 
         container.mux(packet)
     container.close()
     return path
+
+
+def make_vfr_clip(path: Path, stamps_ms: tuple[int, ...] = (0, 40, 80, 500, 900, 1300, 1700, 1813), *,
+                  rate: int = 10, size: tuple[int, int] = (32, 24)) -> Path:
+    """A variable-frame-rate Matroska clip: one frame at each of `stamps_ms` (milliseconds), the stream
+    declaring `rate` frames per second (8 frames over 1.9 s at a declared 10 fps: about 19 expected)."""
+    from fractions import Fraction
+
+    import av
+
+    width, height = size
+    container = av.open(str(path), "w", format="matroska")
+    stream = container.add_stream("libx264", rate=rate)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.codec_context.time_base = Fraction(1, 1000)
+    x = np.arange(width)[None, :, None]
+    for i, ms in enumerate(stamps_ms):
+        array = np.broadcast_to(((x * 8 + i * 16 + np.array([0, 85, 170])) % 256), (height, width, 3))
+        frame = av.VideoFrame.from_ndarray(array.astype(np.uint8), format="rgb24")
+        frame.pts, frame.time_base = ms, Fraction(1, 1000)
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode(None):
+        container.mux(packet)
+    container.close()
+    return path

@@ -1,16 +1,14 @@
 """bf16 on the CPU: the precision choice, the fp32 path untouched, and how far bf16 lands from fp32.
 
-Quality tolerances (issue 14's target: |bf16 − fp32| ≤ 2/255 at the 99.9th percentile, PSNR ≥ 40 dB),
-on three sample photos at 128 px (shorter side) with one style. Measured with this arrangement (every
-conv bf16 but the image layers, see inference.device):
+Quality bound (issue 20's decision): |bf16 − fp32| ≤ 3/255 at the 99.9th percentile and PSNR ≥ 45 dB,
+on three sample photos at 128 px (shorter side) with one style, strict for every network. Measured with
+this arrangement (every conv bf16 but the image layers, see inference.device):
 
 - calibrated random AdaIN (tests' adain_net), in memory and through a checkpoint: p99.9 2.58/255,
-  PSNR 50.8 dB. PSNR holds; the 2/255 percentile does NOT: every one of the 16 bf16 convolutions adds
-  about 0.7-1.1/255 on its own (README Performance), so reaching 2/255 needs about half of them back
-  in fp32 (encoder bf16 + decoder fp32 measured 1.74/255), which would cap the speed-up near 1.4×.
-  The bound asserted is 3/255 (measured + ~15 %); the 2/255 target is a strict xfail, so the day it
-  holds the test says so.
-- calibrated random Johnson (tests' johnson_net): p99.9 1.75/255, PSNR 55.7 dB: the 2/255 target holds.
+  PSNR 50.8 dB. Issue 14 had asked for 2/255; every one of the 16 bf16 convolutions adds about
+  0.7-1.1/255 on its own (README Performance), so 2/255 needs about half of them back in fp32, which
+  caps the speed-up near 1.4×: the fast arrangement is kept and 3/255 is the bound.
+- calibrated random Johnson (tests' johnson_net): p99.9 1.75/255, PSNR 55.7 dB.
 """
 
 from __future__ import annotations
@@ -250,24 +248,16 @@ def _pair(kind: str, tmp: Path) -> tuple[Stylizer, Stylizer]:
     )
 
 
-BOUNDS = {"adain": 3.0, "adain-checkpoint": 3.0, "johnson": 2.0}  # p99.9 in /255; see the docstring
+BF16_P999_BOUND = 3.0  # |bf16 − fp32| at the 99.9th percentile, in 1/255 steps (issue 20's decision)
+BF16_PSNR_BOUND = 45.0  # dB against fp32
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", list(BOUNDS))
+@pytest.mark.parametrize("kind", ["adain", "adain-checkpoint", "johnson"])
 def test_bf16_output_close_to_fp32_on_the_sample_photos(kind: str, tmp_path: Path, photos: Photos) -> None:
     p999, psnr = _difference(*_pair(kind, tmp_path), photos)
-    assert psnr >= 40.0, f"{kind}: PSNR {psnr:.1f} dB"
-    assert p999 <= BOUNDS[kind], f"{kind}: p99.9 {p999:.2f}/255"
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="calibrated random AdaIN in bf16: p99.9 ≈ 2.6/255 > 2/255 (see docstring)")
-def test_bf16_adain_meets_the_two_level_target(tmp_path: Path, photos: Photos) -> None:
-    if not SAMPLES.is_dir():  # the procedural scenes are smoother: 1.52/255, within the target
-        pytest.skip(f"the 2/255 shortfall is a fact about the sample photos, not beside this checkout ({SAMPLES})")
-    p999, _ = _difference(*_pair("adain", tmp_path), photos)
-    assert p999 <= 2.0
+    assert psnr >= BF16_PSNR_BOUND, f"{kind}: PSNR {psnr:.1f} dB"
+    assert p999 <= BF16_P999_BOUND, f"{kind}: p99.9 {p999:.2f}/255"
 
 
 @pytest.mark.slow

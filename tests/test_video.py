@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from clips import AUDIO_RATE, make_clip
+from clips import AUDIO_RATE, make_clip, make_vfr_clip
 from model_factories import adain_net, johnson_net, save_johnson_ckpt
 from stylexfer.cli import main
 from stylexfer.files.modelfile import ModelSpec
@@ -223,6 +223,17 @@ def test_bad_video_one_line_exit_2_nothing_written(tmp_path, capsys, johnson_ckp
     assert len(lines) == 1 and lines[0].startswith("stylexfer: error: ") and message in lines[0], err
     assert "Traceback" not in err
     assert not (tmp_path / "out").exists()  # not even the folders it would have made
+
+
+def test_variable_frame_rate_clip_is_complete(tmp_path, capsys, johnson_ckpt):
+    """8 frames at 0…1813 ms with a declared rate of 10: about 19 by duration × rate, but the frames'
+    timestamps cover the whole clip, so nothing is missing."""
+    clip = make_vfr_clip(tmp_path / "vfr.mkv")
+    info = probe(clip)
+    assert info["frames"] == 8 and info["rate"] == 10  # the clip is what the issue describes
+    rc, err = _run(capsys, "stylize", clip, "--model", johnson_ckpt, "--out", tmp_path / "out.mkv", "-q")
+    assert rc == 0, err
+    assert probe(tmp_path / "out.mkv")["frames"] == 8
 
 
 @pytest.mark.parametrize("failure", [KeyboardInterrupt, RuntimeError])

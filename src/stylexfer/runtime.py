@@ -54,3 +54,35 @@ def exit_now(code: int) -> NoReturn:
         with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe: nothing more to say
             stream.flush()
     os._exit(code)
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still allocate, or None when unknown: under an address-space limit
+    (`ulimit -v`, RLIMIT_AS) the limit less the address space already in use (/proc/self/statm);
+    otherwise the memory the system reports available (MemAvailable, else free physical pages)."""
+    limit = _address_space_limit()
+    if limit is not None:
+        return max(0, limit - (_address_space_used() or 0))
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            line = next(line for line in meminfo if line.startswith("MemAvailable:"))
+        return int(line.split()[1]) * 1024  # kB
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return None
+
+
+def _address_space_limit() -> int | None:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return None if soft == resource.RLIM_INFINITY or soft < 0 else soft
+
+
+def _address_space_used() -> int | None:
+    with (contextlib.suppress(OSError, ValueError, IndexError, AttributeError),
+          open("/proc/self/statm", encoding="ascii") as statm):
+        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    return None

@@ -329,7 +329,7 @@ def _run_jobs(args, plan: Plan, stylizer, request, codes, labels, timer: _Timer)
     import torch
     from tqdm import tqdm
 
-    from stylexfer.files.images import load_image, to_tensor
+    from stylexfer.files.images import ImageMemoryError, load_image, to_tensor
     from stylexfer.inference import resize_image
 
     if labels is not None:
@@ -355,12 +355,24 @@ def _run_jobs(args, plan: Plan, stylizer, request, codes, labels, timer: _Timer)
         try:
             image = load_image(item.path, draft_shorter_side=args.size or args.max_size)  # JPEG: decode small
             image = resize_image(image, size=args.size, max_size=args.max_size, name=str(item.path))
+            check_stylize_memory(item.path, image.width, image.height)
+            tensor = to_tensor(image)
+        except ImageMemoryError as err:
+            jpeg = item.path.suffix.lower() in (".jpg", ".jpeg") and not args.max_size and not args.size
+            hint = "; or pass --max-size 4096 (a JPEG then decodes at 1/2 to 1/8 scale)" if jpeg else ""
+            plan.failures.append(Failure(str(item.path), f"{err}{hint}"))
+            bar.update(1)
+            continue
         except StylexferError as err:
             plan.failures.append(Failure(str(item.path), str(err)))
             bar.update(1)
             continue
+        except MemoryError:  # the estimate was short: this image fails, the others go on
+            plan.failures.append(Failure(str(item.path), f"{display_path(item.path)}: not enough memory for its "
+                                         f"{image.width}×{image.height} pixels; pass --max-size 2048 (or less)"))
+            bar.update(1)
+            continue
         load_seconds[item.path] = time.perf_counter() - started
-        tensor = to_tensor(image)
         if pending and (tensor.shape != pending[0][0].shape or len(pending) >= args.batch_size):
             flush()
         pending.append((tensor, item.path, target))
@@ -369,6 +381,25 @@ def _run_jobs(args, plan: Plan, stylizer, request, codes, labels, timer: _Timer)
     flush()
     bar.close()
     return written
+
+
+def check_stylize_memory(path: Path, width: int, height: int) -> None:
+    """StylexferError suggesting --max-size when stylizing a width×height image (tiled: the README's
+    bound) would need more memory than the process may allocate; checked before the image becomes a
+    tensor, so one huge photo fails alone and the folder run goes on."""
+    from stylexfer.inference.tiling import AUTO_TILE_PIXELS, longer_side_within, tiled_memory_bytes
+    from stylexfer.runtime import available_memory
+
+    pixels = width * height
+    if pixels <= AUTO_TILE_PIXELS:
+        return
+    need, available = tiled_memory_bytes(pixels), available_memory()
+    if available is not None and need > available:
+        raise StylexferError(
+            f"{display_path(path)}: stylizing its {width}×{height} pixels needs about {need / 2**20:,.0f} MB, "
+            f"more than the {available / 2**20:,.0f} MB of memory available; pass --max-size "
+            f"{longer_side_within(width, height, available)} (or less)"
+        )
 
 
 def _flush(pending, stylizer, request, codes, timer: _Timer, overwrite: bool,  # noqa: ANN001

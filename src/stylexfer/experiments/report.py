@@ -27,6 +27,7 @@ import yaml  # type: ignore[import-untyped]
 from stylexfer.errors import StylexferError, one_line
 from stylexfer.experiments.evaluate import evaluate_models, fixed_pairs, image_files
 from stylexfer.experiments.measures import OBJECTIVES, Judge
+from stylexfer.files.userfile import file_problem, read_text_if_regular
 
 REPORT_DIR = "report"
 MARKER = ".stylexfer-report"  # a report folder this tool wrote (and may replace)
@@ -62,10 +63,10 @@ class Job:
 
 
 def _yaml(path: Path) -> Any:
+    text = read_text_if_regular(path)  # never blocks on a FIFO named like a record
     try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except (OSError, yaml.YAMLError):
+        return yaml.safe_load(text) if text is not None else None
+    except yaml.YAMLError:
         return None
 
 
@@ -121,8 +122,11 @@ def read_job(folder: Path, root: Path) -> Job:
     with contextlib.suppress(AttributeError, TypeError, KeyError):
         job.cwd = Path(hydra["hydra"]["runtime"]["cwd"])
     summary = None
-    with contextlib.suppress(OSError, ValueError):
-        summary = json.loads((folder / SUMMARY).read_text(encoding="utf-8"))
+    summary_text = read_text_if_regular(folder / SUMMARY)
+    with contextlib.suppress(ValueError):
+        summary = json.loads(summary_text) if summary_text is not None else None
+    unreadable = [f"{name}: {problem}" for name in (SUMMARY, ".hydra/overrides.yaml", ".hydra/config.yaml")
+                  if (folder / name).exists() and (problem := file_problem(folder / name))]
     if isinstance(summary, dict):
         job.status = str(summary.get("status", "unknown"))
         job.error = summary.get("error")
@@ -150,20 +154,23 @@ def read_job(folder: Path, root: Path) -> Job:
         else:
             job.status = "unknown"
             job.error = "no final.json (never started, killed, or written by an older stylexfer)"
+    if unreadable and not job.error:
+        job.error = "; ".join(unreadable)
     last = folder / "checkpoints" / "last.ckpt"
     job.checkpoint = last if last.is_file() else None
     return job
 
 
 def _lock_holder_alive(folder: Path) -> bool:
-    with contextlib.suppress(OSError, ValueError):
-        return _pid_alive(int((folder / LOCK).read_text().strip()))
+    with contextlib.suppress(ValueError):
+        return _pid_alive(int((read_text_if_regular(folder / LOCK, limit=64) or "").strip()))
     return False
 
 
 def _error_in_log(log: Path) -> str | None:
-    with contextlib.suppress(OSError):
-        for line in reversed(log.read_text(encoding="utf-8", errors="replace").splitlines()[-50:]):
+    text = read_text_if_regular(log)
+    if text is not None:
+        for line in reversed(text.splitlines()[-50:]):
             if "error" in line.lower() and ("[ERROR]" in line or "Error" in line):
                 return line.strip()[:300]
     return None
@@ -171,7 +178,7 @@ def _error_in_log(log: Path) -> str | None:
 
 def _from_tensorboard(folder: Path) -> tuple[int | None, dict[str, float]]:
     """The last step and validation terms from the run's TensorBoard events (older runs)."""
-    events = sorted((folder / "tensorboard").glob("events.out.tfevents.*"))
+    events = sorted(p for p in (folder / "tensorboard").glob("events.out.tfevents.*") if file_problem(p) is None)
     if not events:
         return None, {}
     try:
@@ -307,6 +314,25 @@ MEASURE_COLUMNS = (
 )
 
 
+# Characters with a meaning in Markdown (CommonMark's backslash-escapable punctuation that can start
+# markup) and in the HTML it may contain; `<`, `>` and `&` become entities so no tag survives.
+_MARKDOWN_ESCAPES = {"<": "&lt;", ">": "&gt;", "&": "&amp;", **{c: "\\" + c for c in "\\`*_[](){}#+!|~"}}
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def markdown_text(text: str) -> str:
+    """Text from a run folder (a name, an override, an error) as one literal Markdown table cell:
+    whitespace runs (newlines included) collapsed to one space, markup and HTML escaped."""
+    flat = " ".join(str(text).split())
+    return "".join(_MARKDOWN_ESCAPES.get(c, c) for c in flat)
+
+
+def csv_text(text: str) -> str:
+    """A CSV text cell a spreadsheet shows as text: a leading formula character gets a `'` first."""
+    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return ""
@@ -334,11 +360,11 @@ def _write_csv(path: Path, jobs: list[Job]) -> None:
         for job in jobs:
             writer.writerow(
                 [
-                    job.name,
-                    job.status,
-                    job.error or "",
-                    job.model or "",
-                    " ".join(job.overrides),
+                    csv_text(job.name),
+                    csv_text(job.status),
+                    csv_text(job.error or ""),
+                    csv_text(job.model or ""),
+                    csv_text(" ".join(job.overrides)),
                     job.step if job.step is not None else "",
                     *[_fmt(job.metrics.get(k)) for k in VAL_TERMS],
                     *[_fmt(job.measures.get(k)) for k in MEASURE_COLUMNS],
@@ -352,9 +378,9 @@ def _markdown(jobs: list[Job], doc: dict[str, Any], judge: Judge, root: Path, sh
     points = [(j.measures[X_MEASURE], j.measures[Y_MEASURE]) for j in jobs if X_MEASURE in j.measures]
     best = pareto(points)
     on_front = {j.name for j, b in zip([j for j in jobs if X_MEASURE in j.measures], best, strict=True) if b}
-    lines = [f"# Sweep report: {root}", ""]
+    lines = [f"# Sweep report: {markdown_text(str(root))}", ""]
     lines.append(
-        f"{len(jobs)} job(s); model kind(s): {', '.join(kinds) or 'unknown'}. "
+        f"{len(jobs)} job(s); model kind(s): {markdown_text(', '.join(kinds)) or 'unknown'}. "
         f"Measures of each job's last checkpoint on {len(doc.get('pairs', []))} fixed pair(s) "
         f"(VGG-19 weights: {judge.vgg_weights}); lower is better except SSIM. "
         "★ = Pareto-optimal in (content_relu4_1, style_mean_std). "
@@ -362,7 +388,7 @@ def _markdown(jobs: list[Job], doc: dict[str, Any], judge: Judge, root: Path, sh
         "size (final.json; what an Optuna search minimises): same formulas, other pictures and size."
     )
     if shared:
-        lines += ["", f"Overrides common to every job: `{' '.join(shared)}`"]
+        lines += ["", f"Overrides common to every job: {markdown_text(' '.join(shared))}"]
     if judge.random_vgg:
         lines.append("")
         lines.append("**Random VGG weights**: the measures check the pipeline only.")
@@ -386,9 +412,9 @@ def _markdown(jobs: list[Job], doc: dict[str, Any], judge: Judge, root: Path, sh
     for job in jobs:
         status = job.status if not job.error else f"{job.status}: {job.error}"
         cells = [
-            job.name,
-            status.replace("|", "/"),
-            " ".join(job.overrides).replace("|", "/"),
+            markdown_text(job.name),
+            markdown_text(status),
+            markdown_text(" ".join(job.overrides)),
             _fmt(job.step),
             _fmt(job.metrics.get("val/content")),
             _fmt(job.metrics.get("val/style")),
@@ -464,7 +490,8 @@ def _tradeoff(path: Path, jobs: list[Job]) -> None:
                 color="tab:red" if best else "tab:blue",
                 zorder=3,
             )
-            ax.annotate(job.label or job.name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
+            ax.annotate(job.label or job.name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7,
+                        parse_math=False)  # literal: `$...$` in an override is text, not TeX
         ordered = sorted(p for p, b in zip(points, front, strict=True) if b)
         if len(ordered) > 1:
             ax.plot(*zip(*ordered, strict=True), color="tab:red", linewidth=1, zorder=2, label="Pareto front")

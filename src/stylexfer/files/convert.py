@@ -26,6 +26,7 @@ from torch import Tensor
 from stylexfer.errors import ModelFileError
 from stylexfer.files.spec import ENCODER_EMBEDDED, ModelSpec, ModelWeights
 from stylexfer.files.torchfile import check_tensors, load_weights_only
+from stylexfer.files.userfile import check_regular_file
 
 # Ours <- theirs for the transformer net (the weight/bias suffix is appended).
 _FNS_CONVS = {
@@ -132,8 +133,7 @@ def _pick(
 def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     """A plain state dict from a .pth file, weights-only (refuses pickled code like read_model_file)."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such file")
+    check_regular_file(path, ModelFileError, empty="give the .pth file itself")
     obj = load_weights_only(path)
     if not isinstance(obj, Mapping):
         raise ModelFileError(f"{path}: holds a {type(obj).__name__}, not a state dict")

@@ -14,7 +14,6 @@ import io
 import math
 import os
 import re
-import stat
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -26,6 +25,8 @@ from torch import Tensor
 
 from stylexfer.errors import ImageError, display_path, one_line
 from stylexfer.files.atomic import atomic_open
+from stylexfer.files.userfile import open_regular_file
+from stylexfer.runtime import available_memory
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm")
 SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
@@ -50,7 +51,6 @@ _ORIENTATION_FIX = {
 }
 _ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
 _WHITE = (255, 255, 255)
-_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a FIFO must not wait for a writer
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -122,7 +122,7 @@ def _load_from(handle: BinaryIO, shown: str, draft_shorter_side: int | None, max
             f"limit of {2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f}; shrink the image first"
         ) from err
     except MemoryError as err:
-        raise ImageError(f"{shown}: not enough memory to decode this image; shrink it first") from err
+        raise ImageMemoryError(f"{shown}: not enough memory to decode this image; shrink it first") from err
     except RecursionError as err:
         raise ImageError(f"{shown}: corrupt image (structure nested too deeply); re-save it") from err
     except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError, struct.error, ...
@@ -137,27 +137,9 @@ def _load_from(handle: BinaryIO, shown: str, draft_shorter_side: int | None, max
 
 
 def _open_regular_file(path: Path, shown: str) -> BinaryIO:
-    """Open for reading, refusing anything but a non-empty regular file (never blocks on a FIFO)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | _O_NONBLOCK)
-    except FileNotFoundError:
-        raise ImageError(f"{shown}: no such file") from None
-    except PermissionError:
-        raise ImageError(f"{shown}: permission denied; check the file's permissions") from None
-    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the name
-        raise ImageError(f"{shown}: cannot open ({_reason(err)})") from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise ImageError(f"{shown}: is a directory, not an image file")
-        if not stat.S_ISREG(info.st_mode):
-            raise ImageError(f"{shown}: not a regular file (a device, pipe or socket?)")
-        if info.st_size == 0:
-            raise ImageError(f"{shown}: empty file (0 bytes); replace it with a real image")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+    """Open for reading, refusing anything but a non-empty regular file (files.userfile's rule: never
+    blocks on a FIFO)."""
+    return open_regular_file(path, ImageError, empty="replace it with a real image")
 
 
 def _check_claimed_size(handle: BinaryIO, shown: str, max_pixels: int) -> None:
@@ -198,6 +180,7 @@ def _decode(image: Image.Image, shown: str, draft_shorter_side: int | None, max_
             f"{shown}: {width}×{height} is {width * height / 1e6:.0f} megapixels, over the limit of "
             f"{max_pixels / 1e6:.0f}; resize it first"
         )
+    _check_decode_memory(width, height, image.mode, shown)
     image.load()  # Pillow's LOAD_TRUNCATED_IMAGES stays False: a truncated file is an error
     fix = _ORIENTATION_FIX.get(_orientation(image))
     if fix is not None:
@@ -206,6 +189,33 @@ def _decode(image: Image.Image, shown: str, draft_shorter_side: int | None, max_
     if image.mode != "RGB" or image.width < 1 or image.height < 1:  # defensive: never hand on odd images
         raise ImageError(f"{shown}: decoded to an unusable {image.mode} {image.width}×{image.height} image")
     return image
+
+
+class ImageMemoryError(ImageError):
+    """An image whose decode would need more memory than the process may allocate."""
+
+
+# Bytes per pixel Pillow keeps for a decoded image of each mode (RGB is stored as 32 bits per pixel).
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+
+
+def decode_bytes(width: int, height: int, mode: str) -> int:
+    """Memory to decode a width×height image of `mode` into RGB: the decoded pixels, plus the RGB
+    copy any other mode is converted into (4-8 bytes per pixel; README "Size limits")."""
+    per_pixel = _MODE_BYTES.get(mode, 4) + (0 if mode == "RGB" else 4)
+    return width * height * per_pixel
+
+
+def _check_decode_memory(width: int, height: int, mode: str, shown: str) -> None:
+    """ImageMemoryError before decoding when the pixels cannot fit in the memory this process may
+    still allocate (an address-space limit such as `ulimit -v`, else the system's available memory)."""
+    need = decode_bytes(width, height, mode)
+    available = available_memory()
+    if available is not None and need > available:
+        raise ImageMemoryError(
+            f"{shown}: decoding its {width}×{height} pixels needs about {need / 2**20:,.0f} MB, more than the "
+            f"{available / 2**20:,.0f} MB of memory available; shrink the image first"
+        )
 
 
 def _orientation(image: Image.Image) -> int:

@@ -22,6 +22,7 @@ from stylexfer.files.download import sha256_of
 from stylexfer.files.modelfile import (
     CKPT_BLOCK,
     CKPT_ENCODER_KEYS,
+    check_model_file,
     describe,
     load_weights_only,
     read_spec,
@@ -45,7 +46,8 @@ def model_info(path: str | os.PathLike) -> dict[str, Any]:
 
     Raises ModelFileError (one line) for anything read_model_file would refuse about the file itself."""
     path = Path(path)
-    spec = read_spec(path)  # missing, empty, corrupt, hostile, foreign: refused here
+    check_model_file(path)  # stylize's checks: whatever stylize refuses, info refuses
+    spec = read_spec(path)
     try:
         details = _safetensors_details(path, spec) if _is_safetensors(path) else _pickle_details(path, spec)
     except ModelFileError:

@@ -44,13 +44,14 @@ from stylexfer.files.spec import (
     ModelWeights,
 )
 from stylexfer.files.torchfile import check_archive, check_tensors, load_weights_only, tensor_problem
+from stylexfer.files.userfile import check_regular_file
 from stylexfer.nets.adain import AdaINNet
 from stylexfer.nets.johnson import OutputMode, TransformerNet
 from stylexfer.nets.vgg import RandomWeightsWarning
 
 __all__ = [
     "ENCODER_EMBEDDED", "ENCODER_IMAGENET", "ENCODER_RANDOM", "KINDS", "OUTPUT_MODES", "ModelSpec",
-    "ModelWeights", "build_net", "checkpoint_spec", "describe", "load_weights_only", "metadata_of",
+    "ModelWeights", "build_net", "check_model_file", "checkpoint_spec", "describe", "load_weights_only", "metadata_of",
     "read_model_file", "read_spec", "safetensors_header", "weights_of", "write_safetensors",
 ]
 
@@ -110,13 +111,8 @@ def read_spec(path: str | os.PathLike) -> ModelSpec:
 
 def _existing_model_file(path: str | os.PathLike) -> Path:
     path = Path(path)
-    shown = printable(str(path))
-    if not path.is_file():
-        raise ModelFileError(
-            f"{shown}: no such model file" if not path.exists() else f"{shown}: not a regular file"
-        )
-    if path.stat().st_size == 0:
-        raise ModelFileError(f"{shown}: empty file (0 bytes); export or download the model again")
+    check_regular_file(path, ModelFileError, missing="no such model file",
+                       empty="export or download the model again")
     return path
 
 
@@ -338,11 +334,13 @@ def quiet_random_vgg() -> Iterator[None]:
         yield
 
 
-def build_net(weights: ModelWeights) -> nn.Module:
+def build_net(weights: ModelWeights, *, named_encoder: bool = True) -> nn.Module:
     """The network a model file describes, in eval mode on the CPU: TransformerNet or AdaINNet.
 
     Keys and shapes are checked against a freshly built net before loading; any mismatch, a
     non-float tensor or a NaN/inf weight is a ModelFileError naming the first offending key.
+    named_encoder=False: an AdaIN encoder the file only names (ImageNet VGG-19 or a VGG file) is left
+    random instead of loaded, for checking the file alone (check_model_file).
     """
     spec, where = weights.spec, weights.source or "model file"
     if spec.kind == "johnson":
@@ -361,6 +359,9 @@ def build_net(weights: ModelWeights) -> nn.Module:
         )
     elif spec.encoder == ENCODER_EMBEDDED:
         raise ModelFileError(f"{where}: the AdaIN encoder weights are missing from the file")
+    elif not named_encoder:
+        with quiet_random_vgg():
+            adain = AdaINNet(encoder_weights=ENCODER_RANDOM)
     else:
         if spec.encoder not in (ENCODER_IMAGENET, ENCODER_RANDOM):
             check_archive(spec.encoder)  # a VGG file named by the checkpoint: no zip bombs either
@@ -410,6 +411,17 @@ def _load_checked(
         if problem:
             raise ModelFileError(f"{where}: {key!r} {problem}")
     module.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+
+
+def check_model_file(path: str | os.PathLike) -> ModelWeights:
+    """Every check stylize makes of the file itself (read_model_file, then build_net's fit of each
+    stored part: keys, shapes, float, finite), without loading the VGG weights an AdaIN file only
+    names. `stylexfer info` runs it, so info refuses exactly the files stylize refuses."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RandomWeightsWarning)  # info says so in its own words
+        weights = read_model_file(path)
+        build_net(weights, named_encoder=False)
+    return weights
 
 
 # -------------------------------------------------------------------------------------------- write

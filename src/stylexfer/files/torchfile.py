@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from stylexfer.errors import ModelFileError, one_line, printable
+from stylexfer.files.userfile import check_regular_file, open_regular_file
 
 # Total uncompressed bytes a model archive may declare: VGG-19 is ~550 MB, a training checkpoint with
 # Adam states ~3x its weights; 4 GiB leaves room. STYLEXFER_MAX_MODEL_BYTES raises or lowers it.
@@ -44,13 +45,18 @@ def check_archive(path: str | os.PathLike, *, limit: int | None = None) -> None:
     path = Path(path)
     limit = max_archive_bytes() if limit is None else limit
     shown = printable(str(path))
+    check_regular_file(path, ModelFileError, empty="export or download the model again")
     try:
         if not zipfile.is_zipfile(path):
+            _check_pickle_start(path)
             return
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
+    except ModelFileError:
+        raise
     except (OSError, zipfile.BadZipFile, ValueError) as err:
         raise ModelFileError(f"{shown}: not a readable model file ({one_line(err)})") from err
+    _check_not_torchscript(infos, shown)
     declared = sum(info.file_size for info in infos)
     on_disk = max(1, path.stat().st_size)
     if declared > limit:
@@ -69,6 +75,34 @@ def check_archive(path: str | os.PathLike, *, limit: int | None = None) -> None:
             f"{declared / 2**20:,.0f} MiB (a decompression bomb or a damaged file); "
             "PyTorch model files are stored uncompressed"
         )
+
+
+# A pickle starts with its PROTO opcode (torch.save's legacy format: protocol 2); anything else
+# (zeros, text, an image) is not a PyTorch file, and torch would call it "a legacy .tar format".
+_PICKLE_PROTO = 0x80
+_ZIP_MAGIC = b"PK"
+TORCHSCRIPT_MESSAGE = "a TorchScript file: stylexfer reads .safetensors/.ckpt/.pth; use the .safetensors export"
+
+
+def _check_pickle_start(path: Path) -> None:
+    """ModelFileError unless a non-zip file at least starts like a pickle."""
+    with open_regular_file(path, ModelFileError) as handle:
+        head = handle.read(2)
+    if head.startswith(_ZIP_MAGIC):  # a truncated zip archive: torch.load says so
+        return
+    if len(head) < 2 or head[0] != _PICKLE_PROTO:
+        raise ModelFileError(
+            f"{printable(str(path))}: not a model file (neither a safetensors file nor a PyTorch "
+            "checkpoint or state dict); check the path"
+        )
+
+
+def _check_not_torchscript(infos: list[zipfile.ZipInfo], shown: str) -> None:
+    """A TorchScript archive (torch.jit.save, `export --torchscript`) holds code/ and constants.pkl:
+    torch.load(weights_only=True) would answer with several sentences about weights_only=False."""
+    names = [info.filename for info in infos]
+    if any(name.endswith("/constants.pkl") for name in names) and any("/code/" in name for name in names):
+        raise ModelFileError(f"{shown}: {TORCHSCRIPT_MESSAGE}")
 
 
 def load_weights_only(path: str | os.PathLike, *, mmap: bool = False) -> Any:

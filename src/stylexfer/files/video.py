@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from stylexfer.errors import StylexferError, display_path, one_line
+from stylexfer.files.userfile import check_regular_file, file_problem
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif")
 INSTALL_HINT = "video files need PyAV: pip install 'stylexfer[video]'"
@@ -82,6 +83,8 @@ def is_video_file(path: str | os.PathLike) -> bool:
         return False
     if suffix != ".gif":
         return True
+    if file_problem(path) is not None:  # a FIFO named .gif: the image loader refuses it in one line
+        return False
     try:
         from PIL import Image
 
@@ -135,9 +138,7 @@ class VideoReader:
         av = require_av()
         self.path = Path(path)
         shown = display_path(self.path)
-        if not self.path.is_file():
-            raise VideoError(f"{shown}: no such file" if not self.path.exists() else f"{shown}: not a regular file")
-        size = self.path.stat().st_size
+        size = check_regular_file(self.path, VideoError).st_size
         if size == 0:
             raise VideoError(f"{shown}: the file is empty (0 bytes); give a complete video")
         if self.path.suffix.lower() == ".gif":
@@ -194,6 +195,7 @@ class VideoReader:
         """Every frame in order as an (H, W, 3) uint8 RGB array, one packet decoded at a time."""
         shown = display_path(self.path)
         streams = [self.stream] + ([self.audio] if self.audio is not None else [])
+        span = _TimeSpan()
         try:
             for packet in self.container.demux(*streams):
                 if packet.stream is self.audio:
@@ -202,6 +204,7 @@ class VideoReader:
                     continue
                 for frame in packet.decode():
                     self.decoded += 1
+                    span.add(frame.time)
                     yield frame.to_ndarray(format="rgb24")
         except VideoError:
             raise
@@ -210,7 +213,21 @@ class VideoReader:
                              "the file is corrupt or truncated") from None
         if self.decoded == 0:
             raise VideoError(f"{shown}: holds no frames (a zero-length clip)")
-        expected = self.info.expected_frames
+        self._check_complete(shown, span)
+
+    def _check_complete(self, shown: str, span: _TimeSpan) -> None:
+        """VideoError when the decoded frames fall well short of what the clip declares: its frame
+        count, else its duration. Against a duration, the frames' own timestamps are compared (a
+        variable-frame-rate clip has fewer frames than duration × average rate, yet is complete)."""
+        info = self.info
+        frame_time = 1 / float(info.rate) if info.rate else 0.0
+        if not info.frames and info.duration and span.seconds is not None:
+            covered = span.seconds + frame_time  # the last frame lasts about one frame time
+            if covered < 0.9 * info.duration - frame_time:
+                raise VideoError(f"{shown}: its frames cover only {covered:.2f} s of {info.duration:.2f} s; "
+                                 "the file is truncated or damaged")
+            return
+        expected = info.expected_frames
         if expected and self.decoded < 0.9 * expected - 1:  # declared counts are estimates in some formats
             raise VideoError(f"{shown}: only {self.decoded} of about {expected} frames decode; the file is "
                              "truncated or damaged")
@@ -225,6 +242,24 @@ class VideoReader:
                 pending = []
         if pending:
             yield torch.stack(pending).float().div_(255)
+
+
+class _TimeSpan:
+    """The first and last presentation times seen (seconds); `seconds` is None without timestamps."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.last: float | None = None
+
+    def add(self, time: float | None) -> None:
+        if time is None:
+            return
+        self.first = time if self.first is None else min(self.first, time)
+        self.last = time if self.last is None else max(self.last, time)
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.first is None or self.last is None else self.last - self.first
 
 
 def check_crf(crf: int | None, suffix: str) -> int | None:

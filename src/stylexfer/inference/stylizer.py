@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from stylexfer.errors import StylexferError, display_path
 from stylexfer.files.modelfile import ModelSpec, ModelWeights, build_net, describe, read_model_file
 from stylexfer.inference.adain import AdaINRunner
 from stylexfer.inference.colour import preserve_content_color
@@ -176,4 +177,18 @@ class Stylizer:
         out = crop_box(out, box)
         if request.preserve_color:
             out = preserve_content_color(out, images)
+        check_finite_output(out, self.name)
         return out
+
+
+class NonFiniteOutputError(StylexferError, RuntimeError):
+    """The network computed NaN or infinite pixels: its weights overflow (finite, but huge)."""
+
+
+def check_finite_output(out: Tensor, name: str) -> None:
+    """Refuse NaN/inf pixels before anyone saves them: they would become an all-black picture."""
+    if not bool(torch.isfinite(out).all()):
+        raise NonFiniteOutputError(
+            f"{display_path(name)}: the model computes NaN or infinite pixels (its weights overflow); "
+            "the model is damaged or diverged: retrain it or use another model file"
+        )

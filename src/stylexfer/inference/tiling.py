@@ -17,6 +17,25 @@ ALIGN = 8  # the AdaIN encoder pools three times: tiles start on multiples of 8
 DEFAULT_TILE_SIZE = 512  # core of a tile, px; each tile also reads `overlap` px on every side
 DEFAULT_TILE_OVERLAP = 64  # ≈ half the encoder+decoder receptive field (≈ 128 px at full resolution)
 AUTO_TILE_PIXELS = 2_000_000  # tile="auto" tiles images above ~2 MP (untiled AdaIN needs ~1.5 GB per MP)
+# The memory bound of a tiled stylization (README "Large images"): the full-resolution buffers (input
+# tensor, blended output, blend weights, decoded and saved 8-bit copies) take about 30 bytes per pixel,
+# one tile's working set about 0.9 GB (AdaIN at the default 640×640 window; less for Johnson).
+TILED_BYTES_PER_PIXEL = 30
+TILE_WORKING_SET_BYTES = 900 << 20
+
+
+def tiled_memory_bytes(pixels: int) -> int:
+    """The README's bound on the memory a tiled stylization of `pixels` pixels takes."""
+    return TILED_BYTES_PER_PIXEL * pixels + TILE_WORKING_SET_BYTES
+
+
+def longer_side_within(width: int, height: int, budget: int) -> int:
+    """The longer side (a multiple of 64 px, at least 64) to shrink width×height to so that
+    tiled_memory_bytes fits in `budget` bytes; at most AUTO_TILE_PIXELS when even one tile does not
+    fit (images that small are not tiled, and this bound does not apply to them)."""
+    pixels = max(AUTO_TILE_PIXELS, (budget - TILE_WORKING_SET_BYTES) / TILED_BYTES_PER_PIXEL)
+    scale = math.sqrt(pixels / max(1, width * height))
+    return max(64, int(max(width, height) * scale) // 64 * 64)
 
 
 @dataclass(frozen=True)
