@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from training_utils import REPO, TINY_JOHNSON, make_images, override, subprocess_env, train_command
+from training_utils import TINY_JOHNSON, make_images, override, subprocess_env, train_command
 
 
 def _wait_for(predicate, proc: subprocess.Popen, *, timeout: float = 180.0) -> None:  # noqa: ANN001
