@@ -271,8 +271,10 @@ def interrupted_message(interrupts: InterruptCheckpoint, output_dir: Path, model
     """The one line an interrupted run ends with: the step, and how to go on from it."""
     if interrupts.saved is not None:
         return f"interrupted at step {interrupts.step}; resume with ckpt_path={output_dir}"
+    if interrupts.step == 0:
+        return "interrupted at step 0, before the first step ended: nothing to resume; start the run again"
     why = f"the checkpoint could not be written ({interrupts.save_error})" if interrupts.save_error else (
-        "no step was trained" if interrupts.step == 0 else "no checkpoint was written")
+        "no checkpoint was written")
     return f"interrupted at step {interrupts.step}; {why}; {resume_hint(output_dir / 'checkpoints', model=model)}"
 
 
