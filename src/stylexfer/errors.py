@@ -54,26 +54,3 @@ def display_path(path: object) -> str:
     escaped (a newline in a file name would split the line), everything else as is."""
     return printable(str(path))
 
-
-SIGINT, SIGTERM = 2, 15  # the POSIX numbers (signal.SIGTERM does not exist under that name everywhere)
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C (SIGINT) or SIGTERM (kill, timeout, docker stop, SLURM): raised like Ctrl-C so the same
-    clean-up runs; the program exits with 128 + the signal's number (130, 143) after printing the
-    message (what was kept, how to go on), or "interrupted" without one."""
-
-    def __init__(self, signum: int = SIGINT, message: str = "") -> None:
-        super().__init__(message)
-        self.signum = signum
-        self.message = message
-
-    @property
-    def signal_name(self) -> str:
-        return "SIGTERM" if self.signum == SIGTERM else "SIGINT" if self.signum == SIGINT else f"signal {self.signum}"
-
-
-def interrupt_exit_code(err: BaseException) -> int:
-    """The exit code of a program an interrupt ended: 128 + the signal (Ctrl-C's 130 for a plain
-    KeyboardInterrupt), as a shell reports a process the signal killed."""
-    return 128 + (err.signum if isinstance(err, Interrupted) else SIGINT)

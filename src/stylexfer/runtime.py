@@ -59,6 +59,26 @@ def exit_now(code: int) -> NoReturn:
 
 # --------------------------------------------------------------------------- interrupts
 
+SIGINT, SIGTERM = 2, 15  # their numbers on every platform (128 + the number is the exit code)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM (kill, timeout, docker stop, SLURM): raised like Ctrl-C so the same
+    clean-up runs; the program exits with 128 + the signal's number (130, 143) after printing the
+    message (what was kept, how to go on), or "interrupted" without one."""
+
+    def __init__(self, signum: int = SIGINT, message: str = "") -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.message = message
+
+
+def interrupt_exit_code(err: BaseException) -> int:
+    """The exit code of a program an interrupt ended: 128 + the signal (Ctrl-C's 130 for a plain
+    KeyboardInterrupt), as a shell reports a process the signal killed."""
+    return 128 + (err.signum if isinstance(err, Interrupted) else SIGINT)
+
+
 _deferred: list[int] | None = None  # None: signals interrupt at once; a list: the ones held back
 
 
@@ -77,8 +97,6 @@ def handle_interrupts() -> None:
 
 
 def _on_signal(signum: int, frame: object) -> None:
-    from stylexfer.errors import Interrupted
-
     if _deferred is not None and not _deferred:  # the first one: stop at the next safe point
         _deferred.append(signum)
         return

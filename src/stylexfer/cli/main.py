@@ -15,7 +15,8 @@ from typing import NoReturn
 from stylexfer import __version__
 from stylexfer.cli import download, evaluate, export, gui, import_model, info, output, report, sheet, stylize
 from stylexfer.cli import video as stylize_video  # extends the stylize parser: video contents
-from stylexfer.errors import StylexferError, interrupt_exit_code
+from stylexfer.errors import StylexferError
+from stylexfer.runtime import interrupt_exit_code
 
 SUBCOMMANDS = (stylize, sheet, info, export, import_model, download, gui, evaluate, report)
 

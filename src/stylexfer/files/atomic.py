@@ -87,7 +87,7 @@ def remove_stale_temporaries(folder: str | os.PathLike, *, suffix: str = TEMP_SU
     only regular files named exactly as `temporary_path` names them, owned by this user, whose
     writer PID no longer runs. Anything else, a live writer's temporary included, stays."""
     removed: list[Path] = []
-    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+    with contextlib.suppress(OSError), os.scandir(str(folder)) as entries:
         for entry in entries:
             pid = writer_pid(entry.name, suffix=suffix)
             if pid is None or pid_alive(pid):

@@ -128,7 +128,7 @@ def onnx_bytes(net: nn.Module, spec: ModelSpec) -> tuple[bytes, float]:
         torch.onnx.export(
             graph,
             example,
-            buffer,
+            buffer,  # type: ignore[arg-type]  # the TorchScript-based exporter takes any binary file
             input_names=names,
             output_names=["stylized"],
             dynamic_axes=axes,

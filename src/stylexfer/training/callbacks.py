@@ -19,10 +19,10 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from stylexfer.errors import Interrupted, ModelFileError, StylexferError, one_line
+from stylexfer.errors import ModelFileError, StylexferError, one_line
 from stylexfer.files.atomic import atomic_write_bytes
 from stylexfer.files.torchfile import check_archive
-from stylexfer.runtime import pending_interrupt
+from stylexfer.runtime import Interrupted, pending_interrupt
 from stylexfer.training.runfolder import LOCK_NAME, is_locked, pid_alive
 
 log = logging.getLogger(__name__)

@@ -27,8 +27,14 @@ from omegaconf import DictConfig
 from pytorch_lightning.callbacks import LearningRateMonitor, TQDMProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from stylexfer.errors import Interrupted, StylexferError, interrupt_exit_code
-from stylexfer.runtime import deferred_interrupts, handle_interrupts, tune_cpu_allocator
+from stylexfer.errors import StylexferError
+from stylexfer.runtime import (
+    Interrupted,
+    deferred_interrupts,
+    handle_interrupts,
+    interrupt_exit_code,
+    tune_cpu_allocator,
+)
 from stylexfer.training.callbacks import (
     AtomicCheckpointIO,
     CheckpointWriteError,
