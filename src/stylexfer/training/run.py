@@ -82,7 +82,8 @@ class RunResult:
 
 
 # Lightning's notices that inform no one; what informs (steps, losses, where files go) stays.
-_NOISE_RECORDS = re.compile(r"💡 Tip|^(GPU|TPU|HPU) available: ")
+# "Detected KeyboardInterrupt": also said for SIGTERM; the run's own last line says what happened.
+_NOISE_RECORDS = re.compile(r"💡 Tip|^(GPU|TPU|HPU) available: |Detected KeyboardInterrupt")
 _NOISE_WARNINGS = (
     r"Checkpoint directory .* exists and is not empty",  # every resume: the folder is ours on purpose
     r"The dirpath has changed from",  # a resumed run's folder was moved or resumed elsewhere: still fine
