@@ -248,3 +248,17 @@ def test_training_whose_checkpoint_finds_no_room_ends_with_one_line_and_the_reas
     summary = _summary(run_dir)
     assert summary["status"] == "failed" and "File too large" in summary["error"]
     assert not list((run_dir / "checkpoints").glob(".*"))  # no temporary left
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_the_demo_ends_an_interrupt_with_its_line_and_exit_code(tmp_path: Path, monkeypatch, capsys,  # noqa: ANN001
+                                                               signum: int, code: int) -> None:
+    import stylexfer.demo as demo
+    from stylexfer.runtime import Interrupted
+
+    def interrupted(*args: object) -> int:
+        raise Interrupted(signum, f"interrupted at step 3; resume with ckpt_path={tmp_path}")
+
+    monkeypatch.setattr(demo, "_demo", interrupted)
+    assert demo.main(["--out", str(tmp_path / "demo")]) == code
+    assert capsys.readouterr().err == f"stylexfer.demo: interrupted at step 3; resume with ckpt_path={tmp_path}\n"
