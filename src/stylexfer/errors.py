@@ -53,4 +53,3 @@ def display_path(path: object) -> str:
     """A path (or any text) safe for a one-line message: control and other unprintable characters
     escaped (a newline in a file name would split the line), everything else as is."""
     return printable(str(path))
-
