@@ -433,3 +433,76 @@ def test_request_errors_speak_in_flags_on_the_command_line(tmp_path, capsys, ada
     rc, err = _run(capsys, "stylize", photo, "--model", adain_ckpt, "--style", style, style,
                    "--mask", mask, "--style-weights", "1", "1", "--out", tmp_path / "out")
     assert rc == 2 and "--style-weights and --mask do not combine" in err
+
+
+def _stdin_photo(monkeypatch) -> list[int]:  # noqa: ANN001
+    """stdin holds a PNG; the list counts how often it was read."""
+    import io
+
+    reads: list[int] = []
+    buffer = io.BytesIO()
+    Image.new("RGB", (24, 16), (200, 40, 40)).save(buffer, format="PNG")
+
+    class _Stdin:
+        class buffer:  # noqa: N801 - sys.stdin.buffer
+            @staticmethod
+            def read(size: int = -1) -> bytes:
+                reads.append(size)
+                return buffer.getvalue()
+
+        @staticmethod
+        def isatty() -> bool:
+            return False
+
+    monkeypatch.setattr(sys, "stdin", _Stdin())
+    return reads
+
+
+@pytest.mark.parametrize("command", ["stylize", "stdin", "sheet", "folder", "import", "export"])
+def test_out_under_a_regular_file_is_refused_before_any_work(tmp_path, capsys, monkeypatch, johnson_ckpt, command):
+    import stylexfer.files.modelfile as modelfile
+
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (24, 16), (200, 40, 40)).save(photo)
+    reads = _stdin_photo(monkeypatch)
+    loads: list[object] = []
+    real_read = modelfile.read_model_file
+    monkeypatch.setattr(modelfile, "read_model_file", lambda *a, **k: loads.append(a) or real_read(*a, **k))
+    argv = {
+        "stylize": ["stylize", photo, "--model", johnson_ckpt, "--out", afile / "s.png"],
+        "stdin": ["stylize", "-", "--model", johnson_ckpt, "--out", afile / "s.png"],
+        "sheet": ["sheet", photo, "--model", johnson_ckpt, "--out", afile / "s.png"],
+        "folder": ["stylize", photo, "--model", johnson_ckpt, "--out", f"{afile}/sub/"],
+        "import": ["import", "fast-neural-style", tmp_path / "missing.pth", "--out", afile / "m.safetensors"],
+        "export": ["export", johnson_ckpt, "--out", afile / "m.safetensors"],
+    }[command]
+    rc, err = _run(capsys, *argv)
+    assert rc == 2
+    assert err == f"stylexfer: error: {afile}: is a file, not a folder; choose another location\n"
+    assert loads == [] and reads == []  # refused before the model (or stdin) was read
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "photo.png"]
+
+
+def test_a_folder_that_refuses_the_write_is_named_not_the_temporary(tmp_path, capsys, monkeypatch, johnson_ckpt):
+    import errno
+
+    import stylexfer.files.atomic as atomic
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (24, 16), (200, 40, 40)).save(photo)
+    out = tmp_path / "out"
+    out.mkdir()
+    real_open = os.open
+
+    def refuse(path, flags, *args):  # noqa: ANN001, ANN002, ANN202 - a read-only folder, even for root
+        if Path(path).name.endswith(".part"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(atomic.os, "open", refuse)
+    rc, err = _run(capsys, "stylize", photo, "--model", johnson_ckpt, "--out", out / "s.png")
+    assert rc == 2
+    assert f"{out / 's.png'}: cannot write the image (" in err and "Permission denied" in err
+    assert ".part" not in err

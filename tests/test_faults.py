@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -266,23 +267,22 @@ def test_disk_full_while_writing_a_checkpoint_is_one_line_and_keeps_the_old_ones
     from stylexfer.training.callbacks import CheckpointWriteError
     from stylexfer.training.run import compose_config, run
 
-    real_save = torch.save
+    real_write = callbacks.atomic_write_bytes
     calls = {"n": 0}
 
-    def full_disk(obj: object, handle) -> None:  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] >= 3:
-            handle.write(b"PK\x03\x04 a few bytes before the disk filled up")
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_save(obj, handle)
+    def full_disk(path: Path, data: bytes, **kwargs: object) -> Path:
+        calls["n"] += Path(path).suffix == ".ckpt"  # final.json is written by the same writer
+        if calls["n"] >= 3 and Path(path).suffix == ".ckpt":  # what the kernel says when the disk fills up mid-write
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_write(path, data, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(callbacks.torch, "save", full_disk)
+    monkeypatch.setattr(callbacks, "atomic_write_bytes", full_disk)
     overrides = override(
         fault_overrides(data_root, tmp_path / "run"), trainer__max_steps=3, checkpoint__every_n_steps=1
     )
     with pytest.raises(CheckpointWriteError) as info:
         run(compose_config(overrides), output_dir=tmp_path / "run", base_dir=tmp_path)
-    monkeypatch.setattr(callbacks.torch, "save", real_save)
+    monkeypatch.setattr(callbacks, "atomic_write_bytes", real_write)
     message = str(info.value)
     ckpts = tmp_path / "run" / "checkpoints"
     assert "\n" not in message
@@ -292,6 +292,8 @@ def test_disk_full_while_writing_a_checkpoint_is_one_line_and_keeps_the_old_ones
     assert "newest good checkpoint is" in message and "(step 1): resume with ckpt_path=" in message
     assert checkpoint_step(ckpts / "step_0000001.ckpt") == 1 and checkpoint_step(ckpts / "last.ckpt") == 1
     assert not list(ckpts.glob(".*.tmp"))
+    summary = json.loads((tmp_path / "run" / "final.json").read_text())
+    assert summary["status"] == "failed" and "no space left on its disk" in summary["error"]
 
 
 @pytest.mark.slow

@@ -31,7 +31,7 @@ from stylexfer.files.images import load_image, save_image, to_tensor
 from stylexfer.inference import load_model, resize_image
 from stylexfer.inference.sheet import compose_sheet
 from stylexfer.nets.vgg import imagenet_weights_file, load_weights
-from stylexfer.runtime import tune_cpu_allocator
+from stylexfer.runtime import handle_interrupts, interrupt_exit_code, tune_cpu_allocator
 
 PRETRAINED = "adain"  # the name in stylexfer.files.download.MODELS
 ADAIN_RELEASE = "https://github.com/naoto0804/pytorch-AdaIN/releases/tag/v0.0.0"
@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if argv is None:  # the real program, not a test calling main([...])
         tune_cpu_allocator()
+        handle_interrupts()  # SIGTERM stops like Ctrl-C
     started = time.monotonic()
     out = args.out.resolve()
     try:
@@ -185,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     except StylexferError as err:
         print(f"stylexfer.demo: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM: 130 or 143, with what was kept
+        print(f"stylexfer.demo: {getattr(err, 'message', '') or 'interrupted'}", file=sys.stderr)
+        return interrupt_exit_code(err)
 
 
 def claim_output(out: Path) -> None:

@@ -8,6 +8,7 @@ import logging
 import os
 import platform
 import sys
+from collections.abc import Iterator
 from typing import NoReturn
 
 # glibc mallopt parameters (malloc.h)
@@ -86,3 +87,67 @@ def _address_space_used() -> int | None:
           open("/proc/self/statm", encoding="ascii") as statm):
         return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     return None
+
+
+# --------------------------------------------------------------------------- interrupts
+
+SIGINT, SIGTERM = 2, 15  # their numbers on every platform (128 + the number is the exit code)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM (kill, timeout, docker stop, SLURM): raised like Ctrl-C so the same
+    clean-up runs; the program exits with 128 + the signal's number (130, 143) after printing the
+    message (what was kept, how to go on), or "interrupted" without one."""
+
+    def __init__(self, signum: int = SIGINT, message: str = "") -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.message = message
+
+
+def interrupt_exit_code(err: BaseException) -> int:
+    """The exit code of a program an interrupt ended: 128 + the signal (Ctrl-C's 130 for a plain
+    KeyboardInterrupt), as a shell reports a process the signal killed."""
+    return 128 + (err.signum if isinstance(err, Interrupted) else SIGINT)
+
+
+_deferred: list[int] | None = None  # None: signals interrupt at once; a list: the ones held back
+
+
+def handle_interrupts() -> None:
+    """SIGTERM (kill, timeout, docker stop, SLURM) ends the program like Ctrl-C: both raise
+    `Interrupted` in the main thread, so every `finally` and `except BaseException` clean-up runs
+    (temporaries removed, created folders taken back) and the entry point exits 143 or 130.
+    A no-op outside the main thread, where Python cannot set signal handlers."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _on_signal)
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    if _deferred is not None and not _deferred:  # the first one: stop at the next safe point
+        _deferred.append(signum)
+        return
+    raise Interrupted(signum)  # a second Ctrl-C while waiting for that point interrupts at once
+
+
+def pending_interrupt() -> int | None:
+    """The signal held back by `deferred_interrupts` (None when none came)."""
+    return _deferred[0] if _deferred else None
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Within the block the first SIGINT or SIGTERM is only recorded (`pending_interrupt()`), so
+    a loop can stop at a point where its state is whole (training: after a step); a second one
+    interrupts at once."""
+    global _deferred
+    previous, _deferred = _deferred, []
+    try:
+        yield
+    finally:
+        _deferred = previous

@@ -28,10 +28,14 @@ def _subject(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stylexfer.errors import ModelFileError
+    from stylexfer.files.atomic import check_output_path
     from stylexfer.files.convert import import_files
     from stylexfer.files.modelfile import describe, write_safetensors
 
     started = time.perf_counter()
+    # the output is checked before the (slow, large) sources are read
+    check_output_path(args.out, overwrite=args.overwrite, create_parents=True, error=ModelFileError)
     weights = import_files(args.kind, args.files)
     path = write_safetensors(weights, args.out, overwrite=args.overwrite)
     output.say(

@@ -16,6 +16,7 @@ from stylexfer import __version__
 from stylexfer.cli import download, evaluate, export, gui, import_model, info, output, report, sheet, stylize
 from stylexfer.cli import video as stylize_video  # extends the stylize parser: video contents
 from stylexfer.errors import StylexferError
+from stylexfer.runtime import interrupt_exit_code
 
 SUBCOMMANDS = (stylize, sheet, info, export, import_model, download, gui, evaluate, report)
 
@@ -65,9 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         raise
     program = argv is None
     if program:
-        from stylexfer.runtime import tune_cpu_allocator
+        from stylexfer.runtime import handle_interrupts, tune_cpu_allocator
 
         tune_cpu_allocator()
+        handle_interrupts()  # SIGTERM cleans up like Ctrl-C, and exits 143
     code = _run(args)
     if program and args.command == "stylize":
         # Every output is written and fsynced (atomic rename) by now; tearing down the interpreter
@@ -90,9 +92,9 @@ def _run(args: argparse.Namespace) -> int:
     except StylexferError as err:
         print(f"stylexfer: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("stylexfer: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (Interrupted): clean-up has run on the way out
+        print(f"stylexfer: {getattr(err, 'message', '') or 'interrupted'}", file=sys.stderr)
+        return interrupt_exit_code(err)
 
 
 if __name__ == "__main__":  # pragma: no cover

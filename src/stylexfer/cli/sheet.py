@@ -60,6 +60,7 @@ def _images(patterns: list[str], flag: str) -> list[Path]:
 
 
 def _check_out(args: argparse.Namespace) -> Path:
+    from stylexfer.files.atomic import check_output_path
     from stylexfer.files.images import SAVE_FORMATS
 
     out = Path(args.out)
@@ -70,6 +71,7 @@ def _check_out(args: argparse.Namespace) -> Path:
         raise StylexferError(f"--out {display_path(out)} is a folder; give the sheet's file name")
     if out.exists() and not args.overwrite:
         raise StylexferError(f"{display_path(out)}: already exists; pass --overwrite to replace it")
+    check_output_path(out, overwrite=args.overwrite, create_parents=True, error=StylexferError)  # before any work
     return out
 
 

@@ -243,6 +243,7 @@ def _is_folder(out: Path, text: str) -> bool:
 
 
 def _plan_outputs(args: argparse.Namespace) -> Plan:
+    from stylexfer.files.atomic import check_output_folder
     from stylexfer.files.images import SAVE_FORMATS
 
     items, errors = collect_contents(args.content)
@@ -270,6 +271,7 @@ def _plan_outputs(args: argparse.Namespace) -> Plan:
         )
     if out.exists() and not out.is_dir() and not single_file:
         raise StylexferError(f"--out {shown} exists and is not a folder")
+    check_output_folder(out.parent if single_file else out, create=True, error=StylexferError)  # before any work
     tags = [Path(s).stem for s in args.style] if args.style else [Path(args.model).stem]
     failures: list[Failure | str] = list(errors)
     planned: dict[Path, Path] = {}
@@ -459,6 +461,7 @@ def _report(args: argparse.Namespace, plan: Plan, written: list[Path], timer: _T
 def _stylize_stdio(args: argparse.Namespace) -> int:
     """CONTENT "-": one image read from stdin, stylized, written to stdout (format from --ext) or to
     --out when it names a file. Nothing else goes to stdout: messages stay on stderr."""
+    from stylexfer.files.atomic import check_output_path
     from stylexfer.files.images import SAVE_FORMATS, decode_image, encode_image, save_image
     from stylexfer.files.modelfile import read_model_file
     from stylexfer.inference import load_model, resize_image
@@ -481,6 +484,8 @@ def _stylize_stdio(args: argparse.Namespace) -> int:
                              f"(stylexfer stylize {STDIO} ... > out{ext})")
     if not to_stdout and Path(args.out).exists() and not args.overwrite:
         raise StylexferError(f"{display_path(args.out)}: already exists; pass --overwrite to replace it")
+    if not to_stdout:  # before stdin is read and the image stylized
+        check_output_path(args.out, overwrite=args.overwrite, create_parents=True, error=StylexferError)
     request = _request(args)
     weights = read_model_file(args.model)
     request.check_model(weights.spec.kind, Path(args.model).name)

@@ -3,13 +3,17 @@ target and the writer's PID), flushed and fsynced, then renamed over the target 
 fsynced, so a crash at any moment leaves the old file or the new one under the final name, never
 half of one. Files get the ordinary mode (0666 minus the umask), like any program's output.
 
-Also the one check of an output location before anything is written (`check_output_path`).
+Also the one check of an output location before anything is written (`check_output_path`), the
+all-or-nothing commit of several files (`staged`), and the removal of temporaries that a killed
+writer left behind (`remove_stale_temporaries`, run once per folder before this process writes there).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,9 +41,65 @@ def current_umask() -> int:
 
 def temporary_path(path: str | os.PathLike, *, suffix: str = TEMP_SUFFIX) -> Path:
     """`.<name>.<pid>.<random><suffix>` beside `path`: hidden, unique, and naming its writer so a
-    cleaner can tell a live writer's temporary from a dead one's."""
+    cleaner can tell a live writer's temporary from a dead one's. The first call for a folder also
+    removes the stale temporaries of dead writers there (`remove_stale_temporaries`)."""
     path = Path(path)
+    if suffix == TEMP_SUFFIX:
+        _clean_once(path.parent)
     return path.with_name(f".{path.name[:_NAME_KEEP]}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
+
+
+_cleaned: set[str] = set()  # folders this process has already cleaned
+
+
+def _clean_once(folder: Path) -> None:
+    key = os.path.abspath(folder)
+    if key not in _cleaned:
+        _cleaned.add(key)
+        remove_stale_temporaries(folder)
+
+
+def writer_pid(name: str, *, suffix: str = TEMP_SUFFIX) -> int | None:
+    """The writer's PID in a name `temporary_path` made, or None for any other name."""
+    match = re.fullmatch(rf"\..+\.(\d+)\.[0-9a-f]{{8}}{re.escape(suffix)}", name, flags=re.DOTALL)
+    return int(match.group(1)) if match else None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this PID exists (one of another user's counts as alive)."""
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, *, suffix: str = TEMP_SUFFIX) -> list[Path]:
+    """Delete the temporaries in `folder` that a writer killed outright (SIGKILL, a power cut) left:
+    only regular files named exactly as `temporary_path` names them, owned by this user, whose
+    writer PID no longer runs. Anything else, a live writer's temporary included, stays."""
+    removed: list[Path] = []
+    with contextlib.suppress(OSError), os.scandir(str(folder)) as entries:
+        for entry in entries:
+            pid = writer_pid(entry.name, suffix=suffix)
+            if pid is None or pid_alive(pid):
+                continue
+            with contextlib.suppress(OSError):
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                if hasattr(os, "getuid") and entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                    continue
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:
@@ -82,24 +142,99 @@ def atomic_open(
     block ends without an exception; otherwise nothing is left, not even the temporary."""
     path = Path(path)
     tmp = temporary_path(path, suffix=suffix)
-    # O_EXCL: never write through a name someone else made; mode 0666 lets the umask apply.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    with _naming(path):
+        # O_EXCL: never write through a name someone else made; mode 0666 lets the umask apply.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
-            handle.flush()
+            with _naming(path):
+                handle.flush()
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    commit(tmp, path, overwrite=overwrite)
+    with _naming(path):
+        commit(tmp, path, overwrite=overwrite)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = True) -> Path:
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """An OSError about the hidden temporary names the user's `path` instead (the temporary means
+    nothing to them and is gone by the time they read the message)."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None or Path(err.filename) == path:
+            raise
+        raise type(err)(err.errno, err.strerror or os.strerror(err.errno or errno.EIO), str(path)) from None
+
+
+def atomic_write_bytes(
+    path: str | os.PathLike, data: bytes, *, overwrite: bool = True, suffix: str = TEMP_SUFFIX
+) -> Path:
     """Write `data` to `path` atomically (see the module docstring)."""
-    with atomic_open(path, overwrite=overwrite) as handle:
+    with atomic_open(path, overwrite=overwrite, suffix=suffix) as handle:
         handle.write(data)
     return Path(path)
+
+
+class Staging:
+    """Several files written as one: each goes to its temporary first; see `staged`."""
+
+    def __init__(self, overwrite: bool) -> None:
+        self.overwrite = overwrite
+        self.files: list[tuple[Path, Path]] = []  # (temporary, target)
+
+    def write_bytes(self, path: str | os.PathLike, data: bytes) -> None:
+        """Stage `data` for `path`: written and flushed now, committed when the block ends."""
+        path = Path(path)
+        tmp = temporary_path(path)
+        self.files.append((tmp, path))
+        with _naming(path):
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+
+    def discard(self) -> None:
+        for tmp, _ in self.files:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+    def commit(self) -> list[Path]:
+        """Rename every temporary onto its target. Without overwrite (hard links, never replacing a
+        file) a target that appeared meanwhile takes back the ones already committed: they are new."""
+        done: list[Path] = []
+        try:
+            for tmp, path in self.files:
+                with _naming(path):
+                    commit(tmp, path, overwrite=self.overwrite)
+                done.append(path)
+        except BaseException:
+            self.discard()
+            if not self.overwrite:
+                for path in done:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+            raise
+        return done
+
+
+@contextlib.contextmanager
+def staged(*, overwrite: bool) -> Iterator[Staging]:
+    """`with staged(overwrite=...) as stage: stage.write_bytes(a, ...); stage.write_bytes(b, ...)`:
+    all the files appear when the block ends without an exception, none otherwise (no temporary
+    left either). Every byte is on disk before the first rename, so a full disk or an error in a
+    later file leaves the earlier targets as they were."""
+    stage = Staging(overwrite)
+    try:
+        yield stage
+    except BaseException:
+        stage.discard()
+        raise
+    stage.commit()
 
 
 def check_output_path(

@@ -9,6 +9,7 @@ with alpha a one-element float tensor; the output is clamped to [0, 1].
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 import warnings
@@ -20,15 +21,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stylexfer.errors import ModelFileError, one_line
-from stylexfer.files.atomic import check_output_path, commit, temporary_path
+from stylexfer.errors import ModelFileError, display_path, one_line
+from stylexfer.files.atomic import atomic_write_bytes, check_output_path, staged
 from stylexfer.files.modelfile import (
     ModelSpec,
     build_net,
     describe,
     read_model_file,
+    safetensors_bytes,
     weights_of,
-    write_safetensors,
 )
 from stylexfer.functional import adain_with_stats, channel_mean_std
 from stylexfer.nets.adain import DECODER_LAYERS, AdaINNet
@@ -87,33 +88,30 @@ def _reference(net: nn.Module, spec: ModelSpec, inputs: tuple) -> Tensor:
         return net(inputs[0], inputs[1], alpha=float(inputs[2])).clamp(0, 1)
 
 
-def export_torchscript(net: nn.Module, spec: ModelSpec, path: str | os.PathLike) -> float:
-    """Trace to TorchScript, save, reload and return the max abs difference to PyTorch on a test
-    image of another size than the traced one (so dynamic H×W is checked too)."""
+def torchscript_bytes(net: nn.Module, spec: ModelSpec) -> tuple[bytes, float]:
+    """Trace to TorchScript and return the file's bytes and the max abs difference to PyTorch on a
+    test image of another size than the traced one (so dynamic H×W is checked too). Saved into
+    memory: torch's own file writer aborts the process on a full disk; our writer raises OSError."""
     graph, example = _graph_and_inputs(net, spec, (64, 64))
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(graph, example, check_trace=False)
-    tmp = temporary_path(path)
-    try:
-        with warnings.catch_warnings():  # "torch.jit.* is deprecated": the file format is still what we ship
-            warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated")
-            torch.jit.save(traced, str(tmp))
-            loaded = torch.jit.load(str(tmp))
-        _, test = _graph_and_inputs(net, spec, (72, 96))
-        with torch.no_grad():
-            diff = (loaded(*test) - _reference(net, spec, test)).abs().max().item()
-        return _finish(tmp, path, diff, "TorchScript")
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()  # gone already when committed
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # "torch.jit.* is deprecated": the file format is still what we ship
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated")
+        torch.jit.save(traced, buffer)
+        loaded = torch.jit.load(io.BytesIO(buffer.getvalue()))
+    _, test = _graph_and_inputs(net, spec, (72, 96))
+    with torch.no_grad():
+        diff = (loaded(*test) - _reference(net, spec, test)).abs().max().item()
+    return buffer.getvalue(), _checked(diff, "TorchScript")
 
 
-def export_onnx(net: nn.Module, spec: ModelSpec, path: str | os.PathLike) -> float:
-    """Export to ONNX (opset 17, dynamic H×W) and check it with onnxruntime like export_torchscript."""
+def onnx_bytes(net: nn.Module, spec: ModelSpec) -> tuple[bytes, float]:
+    """Export to ONNX (opset 17, dynamic H×W), check it with onnxruntime like torchscript_bytes, and
+    return the file's bytes and the difference."""
     ort = _onnxruntime()
     graph, example = _graph_and_inputs(net, spec, (64, 64))
-    tmp = temporary_path(path)
     if spec.kind == "johnson":
         names, axes = ["image"], {"image": {0: "batch", 2: "height", 3: "width"}}
     else:
@@ -123,30 +121,41 @@ def export_onnx(net: nn.Module, spec: ModelSpec, path: str | os.PathLike) -> flo
             "style": {2: "style_height", 3: "style_width"},
         }
     axes["stylized"] = {2: "height", 3: "width"}
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            # exporter notes on constant folding and tracing, not for users
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                graph,
-                example,
-                str(tmp),
-                input_names=names,
-                output_names=["stylized"],
-                dynamic_axes=axes,
-                opset_version=17,
-                dynamo=False,
-            )
-        _, test = _graph_and_inputs(net, spec, (72, 96))
-        with _private_cache():
-            session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-            feeds = {name: t.numpy() for name, t in zip(names, test, strict=True)}
-            result = session.run(None, feeds)[0]
-        diff = (torch.from_numpy(result) - _reference(net, spec, test)).abs().max().item()
-        return _finish(tmp, path, diff, "ONNX")
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()  # gone already when committed
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        # exporter notes on constant folding and tracing, not for users
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            graph,
+            example,
+            buffer,  # type: ignore[arg-type]  # the TorchScript-based exporter takes any binary file
+            input_names=names,
+            output_names=["stylized"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    _, test = _graph_and_inputs(net, spec, (72, 96))
+    with _private_cache():
+        session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+        feeds = {name: t.numpy() for name, t in zip(names, test, strict=True)}
+        result = session.run(None, feeds)[0]
+    diff = (torch.from_numpy(result) - _reference(net, spec, test)).abs().max().item()
+    return buffer.getvalue(), _checked(diff, "ONNX")
+
+
+def export_torchscript(net: nn.Module, spec: ModelSpec, path: str | os.PathLike) -> float:
+    """Write a checked TorchScript file (see torchscript_bytes) atomically; returns the difference."""
+    data, diff = torchscript_bytes(net, spec)
+    atomic_write_bytes(path, data)
+    return diff
+
+
+def export_onnx(net: nn.Module, spec: ModelSpec, path: str | os.PathLike) -> float:
+    """Write a checked ONNX file (see onnx_bytes) atomically; returns the difference."""
+    data, diff = onnx_bytes(net, spec)
+    atomic_write_bytes(path, data)
+    return diff
 
 
 @contextlib.contextmanager
@@ -180,12 +189,11 @@ def _onnxruntime():  # noqa: ANN202 (the module)
     return ort
 
 
-def _finish(tmp: Path, path: str | os.PathLike, diff: float, what: str) -> float:
+def _checked(diff: float, what: str) -> float:
     if not diff <= TOLERANCE:
         raise ModelFileError(
             f"{what} export differs from PyTorch by {diff:.2e} (> {TOLERANCE}); not written"
         )
-    commit(tmp, path)
     return diff
 
 
@@ -198,8 +206,9 @@ def export_model(
     overwrite: bool = False,
 ) -> list[str]:
     """Write the inference file (and TorchScript/ONNX files); returns one report line per file.
-    Every output location is checked before anything is written, and an output that fails its
-    check removes the files this call wrote before it, so a refused export leaves nothing."""
+    Every output location is checked before anything is written, and the files appear together or
+    not at all: each is made in memory and staged, then all are renamed into place (a full disk or a
+    failed check leaves none of them, and no temporary)."""
     targets = [Path(t) for t in (out, torchscript, onnx) if t]
     if len({t.resolve() for t in targets}) != len(targets):
         raise ModelFileError("export: --out, --torchscript and --onnx must be different files")
@@ -209,27 +218,28 @@ def export_model(
         _onnxruntime()  # missing onnxruntime: refused before any file is written
     weights = read_model_file(model)
     net = build_net(weights).eval()
-    written: list[Path] = []
+    files: list[tuple[Path, bytes, str]] = []
+    blob = safetensors_bytes(weights_of(net, weights.spec))
+    files.append((Path(out), blob, f"{len(blob) / 1e6:.1f} MB, {describe(weights.spec)}"))
+    if torchscript:
+        data, diff = torchscript_bytes(net, weights.spec)
+        files.append((Path(torchscript), data, f"TorchScript; max abs difference to PyTorch {diff:.1e}"))
+    if onnx:
+        data, diff = onnx_bytes(net, weights.spec)
+        files.append(
+            (Path(onnx), data, f"ONNX opset 17; max abs difference to PyTorch in onnxruntime {diff:.1e}")
+        )
+    current: Path | None = None
     try:
-        path = write_safetensors(weights_of(net, weights.spec), out, overwrite=overwrite)
-        written.append(path)
-        lines = [f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {describe(weights.spec)})"]
-        if torchscript:
-            diff = export_torchscript(net, weights.spec, torchscript)
-            written.append(Path(torchscript))
-            lines.append(f"wrote {torchscript} (TorchScript; max abs difference to PyTorch {diff:.1e})")
-        if onnx:
-            diff = export_onnx(net, weights.spec, onnx)
-            written.append(Path(onnx))
-            lines.append(
-                f"wrote {onnx} (ONNX opset 17; max abs difference to PyTorch in onnxruntime {diff:.1e})"
-            )
-    except BaseException as err:
-        if not overwrite:  # this call created them: a refused export leaves nothing half-done
-            for done in written:
-                with contextlib.suppress(OSError):
-                    done.unlink()
-        if isinstance(err, OSError):
-            raise ModelFileError(f"export failed ({one_line(err)})") from err
-        raise
-    return lines
+        with staged(overwrite=overwrite) as stage:
+            for current, data, _ in files:
+                stage.write_bytes(current, data)
+            current = None  # the renames: a failure there concerns the set
+    except FileExistsError as err:
+        shown = display_path(err.filename or current or out)
+        raise ModelFileError(f"{shown}: already exists; pass --overwrite to replace it") from None
+    except OSError as err:
+        shown = display_path(current or err.filename or out)
+        reason = err.strerror or one_line(err)
+        raise ModelFileError(f"{shown}: cannot write ({reason}); no file of this export was written") from err
+    return [f"wrote {display_path(path)} ({what})" for path, _, what in files]

@@ -320,8 +320,8 @@ def save_image(image: Tensor | Image.Image, path: str | os.PathLike, *, overwrit
     if not overwrite and path.exists():
         raise ImageError(f"{shown}: already exists; pass --overwrite to replace it")
     pil = to_pil(image) if isinstance(image, Tensor) else image
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_open(path, overwrite=overwrite) as handle:
             _encode(pil, fmt, handle)
     except FileExistsError:

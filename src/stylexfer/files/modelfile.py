@@ -51,8 +51,9 @@ from stylexfer.nets.vgg import RandomWeightsWarning
 
 __all__ = [
     "ENCODER_EMBEDDED", "ENCODER_IMAGENET", "ENCODER_RANDOM", "KINDS", "OUTPUT_MODES", "ModelSpec",
-    "ModelWeights", "build_net", "check_model_file", "checkpoint_spec", "describe", "load_weights_only", "metadata_of",
-    "read_model_file", "read_spec", "safetensors_header", "weights_of", "write_safetensors",
+    "ModelWeights", "build_net", "check_model_file", "checkpoint_spec", "describe", "load_weights_only",
+    "metadata_of", "read_model_file", "read_spec", "safetensors_bytes", "safetensors_header", "weights_of",
+    "write_safetensors",
 ]
 
 FORMAT = "stylexfer-model"
@@ -445,13 +446,26 @@ def weights_of(net: nn.Module, spec: ModelSpec) -> ModelWeights:
 def write_safetensors(
     weights: ModelWeights, path: str | os.PathLike, *, overwrite: bool = False
 ) -> Path:
-    """Write our inference file atomically (temporary file + rename): tensors ``net.*`` (Johnson) or
-    ``decoder.*`` [+ ``encoder.*``] (AdaIN), metadata format / format_version / kind / output / encoder."""
+    """Write our inference file atomically (temporary file + rename): see `safetensors_bytes`."""
+    path = check_output_path(path, overwrite=overwrite, create_parents=True, error=ModelFileError)
+    blob = safetensors_bytes(weights)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        atomic_write_bytes(path, blob, overwrite=overwrite)
+    except FileExistsError:
+        raise ModelFileError(f"{path}: already exists; pass --overwrite to replace it") from None
+    except OSError as err:
+        raise ModelFileError(f"{path}: cannot write the model file ({one_line(err)})") from err
+    return path
+
+
+def safetensors_bytes(weights: ModelWeights) -> bytes:
+    """Our inference file's bytes: tensors ``net.*`` (Johnson) or ``decoder.*`` [+ ``encoder.*``]
+    (AdaIN), metadata format / format_version / kind / output / encoder."""
     from safetensors.torch import save
 
     from stylexfer import __version__
 
-    path = check_output_path(path, overwrite=overwrite, create_parents=True, error=ModelFileError)
     spec = weights.spec
     if spec.kind == "johnson":
         tensors = {f"net.{k}": v for k, v in weights.net_state.items()}
@@ -474,17 +488,9 @@ def write_safetensors(
         "stylexfer_version": __version__,
     }
     metadata |= {"output": spec.output} if spec.kind == "johnson" else {"encoder": encoder}
-    blob = save(
+    return save(
         {k: v.detach().float().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        atomic_write_bytes(path, blob, overwrite=overwrite)
-    except FileExistsError:
-        raise ModelFileError(f"{path}: already exists; pass --overwrite to replace it") from None
-    except OSError as err:
-        raise ModelFileError(f"{path}: cannot write the model file ({one_line(err)})") from err
-    return path
 
 
 def describe(spec: ModelSpec) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import logging
 import os
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +17,12 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from stylexfer.errors import ModelFileError, StylexferError, one_line
-from stylexfer.files.atomic import atomic_open, atomic_write_bytes
+from stylexfer.files.atomic import atomic_write_bytes
 from stylexfer.files.torchfile import check_archive
+from stylexfer.runtime import Interrupted, pending_interrupt
 from stylexfer.training.runfolder import LOCK_NAME, is_locked, pid_alive
 
 log = logging.getLogger(__name__)
@@ -38,17 +42,6 @@ class CheckpointWriteError(StylexferError, OSError):
 NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
-def checkpoint_bytes(checkpoint: Any) -> int:
-    """About how many bytes `checkpoint` takes on disk: its tensors' storage (the rest is small)."""
-    if isinstance(checkpoint, torch.Tensor):
-        return checkpoint.numel() * checkpoint.element_size()
-    if isinstance(checkpoint, dict):
-        return sum(checkpoint_bytes(value) for value in checkpoint.values())
-    if isinstance(checkpoint, (list, tuple)):
-        return sum(checkpoint_bytes(value) for value in checkpoint)
-    return 0
-
-
 def _megabytes(count: int) -> str:
     return f"{count / 1e6:.1f} MB"
 
@@ -66,19 +59,25 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Serialised in memory first: torch's zip writer turns a failed write into "[enforce fail at
+        # inline_container.cc...]"; written by our writer, a full disk is an OSError with its errno.
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        data = buffer.getvalue()
         try:
-            with atomic_open(path, suffix=TMP_SUFFIX) as handle:  # fsync, umask mode, rename, folder fsync
-                torch.save(checkpoint, handle)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, data, suffix=TMP_SUFFIX)  # fsync, umask mode, rename, folder fsync
         except OSError as err:
             if err.errno in NO_SPACE:
                 free = shutil.disk_usage(path.parent).free
                 raise CheckpointWriteError(
                     f"cannot write the checkpoint {path}: no space left on its disk (it needs about "
-                    f"{_megabytes(checkpoint_bytes(checkpoint))}, {_megabytes(free)} free); "
+                    f"{_megabytes(len(data))}, {_megabytes(free)} free); "
                     "free some space and resume"
                 ) from err
-            raise
+            raise CheckpointWriteError(
+                f"cannot write the checkpoint {path}: {err.strerror or one_line(err)}"
+            ) from err
 
 
 class StepCheckpoint(ModelCheckpoint):
@@ -386,6 +385,53 @@ class ApplyResumeChanges(pl.Callback):
                 group["lr"] = self.lr * factor(scheduler.last_epoch)
 
 
+def interrupt_signal(exception: BaseException) -> int | None:
+    """The signal behind an exception that ends training, or None for a failure: Lightning's
+    SIGTERMException, our Interrupted (SIGINT or SIGTERM), a plain KeyboardInterrupt (Ctrl-C)."""
+    if isinstance(exception, SIGTERMException):
+        return int(signal.SIGTERM)
+    if isinstance(exception, Interrupted):
+        return exception.signum
+    if isinstance(exception, KeyboardInterrupt):
+        return int(signal.SIGINT)
+    return None
+
+
+class InterruptCheckpoint(pl.Callback):
+    """Ctrl-C and SIGTERM stop training after the step that is running (the run holds them back
+    with `runtime.deferred_interrupts`; Lightning stops at its own points on SIGTERM) and write
+    checkpoints/last.ckpt at that step, so even a run stopped before its first periodic checkpoint
+    can be resumed or exported. After fit, `signum`, `step` and `saved` say what happened."""
+
+    def __init__(self, checkpoint_dir: Path) -> None:
+        self.path = Path(checkpoint_dir) / "last.ckpt"
+        self.signum: int | None = None
+        self.step = 0
+        self.saved: Path | None = None
+        self.save_error: str | None = None
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        signum = pending_interrupt()
+        if signum is not None:  # the step is complete: stop here
+            raise Interrupted(signum)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        signum = interrupt_signal(exception)
+        if signum is None:
+            return
+        self.signum, self.step = signum, int(trainer.global_step)
+        if not trainer.is_global_zero or self.step == 0:
+            return  # rank 0 writes (no collective call in an interrupt); step 0 holds nothing to keep
+        try:
+            checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
+            trainer.strategy.checkpoint_io.save_checkpoint(checkpoint, self.path)
+            self.saved = self.path
+        except Exception as err:  # noqa: BLE001 - the interrupt is reported either way, with the reason
+            self.save_error = one_line(err)
+
+
 class DataHealth(pl.Callback):
     """Logs `data/skipped_files` (unusable files met so far, each counted once) and reports the
     total when training ends."""
@@ -434,7 +480,8 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 class RunSummary(pl.Callback):
     """Keeps `<run dir>/final.json` saying what `stylexfer report` needs without TensorBoard:
-    status ("running" from the first step, then "finished" or "failed" with the error's first line),
+    status ("running" from the first step, then "finished", "interrupted" (SIGINT/SIGTERM, with the
+    signal) or "failed" with the error's first line),
     the model kind, the last step, the last validation terms (raw, unweighted) and the hyperparameters.
     At the end it also logs the hyperparameters with those metrics to TensorBoard's HParams tab."""
 
@@ -474,7 +521,12 @@ class RunSummary(pl.Callback):
             self.write(trainer, "running")
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        self.write(trainer, "failed", one_line(exception))
+        signum = interrupt_signal(exception)
+        if signum is None:
+            self.write(trainer, "failed", one_line(exception))
+        else:  # not a failure: the run can go on from the checkpoint written at this step
+            self.extra["signal"] = signal.Signals(signum).name
+            self.write(trainer, "interrupted", f"interrupted by {signal.Signals(signum).name}")
 
     def finish(self, trainer: pl.Trainer, logger: Any) -> None:
         """After fit: status finished, and the HParams entry (hyperparameters + final metrics)."""

@@ -29,12 +29,19 @@ from pytorch_lightning.callbacks import LearningRateMonitor, TQDMProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from stylexfer.errors import StylexferError
-from stylexfer.runtime import tune_cpu_allocator
+from stylexfer.runtime import (
+    Interrupted,
+    deferred_interrupts,
+    handle_interrupts,
+    interrupt_exit_code,
+    tune_cpu_allocator,
+)
 from stylexfer.training.callbacks import (
     ApplyResumeChanges,
     AtomicCheckpointIO,
     CheckpointWriteError,
     DataHealth,
+    InterruptCheckpoint,
     RunSummary,
     SettingsRecord,
     check_resume_settings,
@@ -87,7 +94,8 @@ class RunResult:
 
 
 # Lightning's notices that inform no one; what informs (steps, losses, where files go) stays.
-_NOISE_RECORDS = re.compile(r"💡 Tip|^(GPU|TPU|HPU) available: ")
+# "Detected KeyboardInterrupt": also said for SIGTERM; the run's own last line says what happened.
+_NOISE_RECORDS = re.compile(r"💡 Tip|^(GPU|TPU|HPU) available: |Detected KeyboardInterrupt")
 _NOISE_WARNINGS = (
     r"Checkpoint directory .* exists and is not empty",  # every resume: the folder is ours on purpose
     r"The dirpath has changed from",  # a resumed run's folder was moved or resumed elsewhere: still fine
@@ -225,8 +233,9 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         # tqdm's bar whether or not `rich` is installed: Rich's shows an endless run as "Epoch 0/-2"
         *([TQDMProgressBar()] if trainer_cfg.enable_progress_bar else []),
     ]
+    interrupts = InterruptCheckpoint(checkpoint_dir)
     summary = RunSummary(output_dir, summary_hparams(settings))
-    callbacks += [summary, SettingsRecord(recorded)]
+    callbacks += [interrupts, summary, SettingsRecord(recorded)]
     if changes:
         optim = settings.optim
         callbacks.append(ApplyResumeChanges(changes, lr=optim.lr, beta1=optim.beta1, beta2=optim.beta2))
@@ -242,7 +251,8 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         plugins=[AtomicCheckpointIO()],
     )
     try:
-        trainer.fit(system, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
+        with deferred_interrupts():  # Ctrl-C and SIGTERM stop after the running step (InterruptCheckpoint)
+            trainer.fit(system, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
     except (NonFiniteError, CheckpointWriteError) as err:
         raise type(err)(f"{err}; {resume_hint(checkpoint_dir, model=model_name)}") from err
     except Exception as err:
@@ -256,6 +266,10 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
             f"training stopped at step {trainer.global_step}: {reason}; "
             f"{resume_hint(checkpoint_dir, model=model_name)}"
         ) from err
+    except BaseException as err:  # Lightning's SIGTERMException, or its exit(1) after a Ctrl-C
+        if interrupts.signum is None:
+            raise
+        raise Interrupted(interrupts.signum, interrupted_message(interrupts, output_dir, model_name)) from err
     skipped = health.reported
     measures: dict[str, float] = {}
     if trainer.is_global_zero and datamodule.val_set is not None:
@@ -277,6 +291,17 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
             output_dir,
         )
     return RunResult(output_dir, checkpoint_dir, last, trainer.global_step, skipped, measures)
+
+
+def interrupted_message(interrupts: InterruptCheckpoint, output_dir: Path, model: str) -> str:
+    """The one line an interrupted run ends with: the step, and how to go on from it."""
+    if interrupts.saved is not None:
+        return f"interrupted at step {interrupts.step}; resume with ckpt_path={output_dir}"
+    if interrupts.step == 0:
+        return "interrupted at step 0, before the first step ended: nothing to resume; start the run again"
+    why = f"the checkpoint could not be written ({interrupts.save_error})" if interrupts.save_error else (
+        "no checkpoint was written")
+    return f"interrupted at step {interrupts.step}; {why}; {resume_hint(output_dir / 'checkpoints', model=model)}"
 
 
 def one_line(err: BaseException) -> str:
@@ -357,9 +382,13 @@ def hydra_main(cfg: DictConfig) -> tuple[float, float] | None:
     searches (hparams_search=adain_optuna, johnson_optuna) minimise."""
     runtime = HydraConfig.get().runtime
     tune_cpu_allocator()  # loader workers fork after this and inherit it
+    handle_interrupts()  # SIGTERM stops like Ctrl-C: a checkpoint at the step, exit 143 (130)
     try:
         result = run(cfg, output_dir=runtime.output_dir, base_dir=runtime.cwd)
         return objectives(result.measures)
+    except KeyboardInterrupt as err:  # Interrupted, or a Ctrl-C before training started
+        print(f"stylexfer.train: {getattr(err, 'message', '') or 'interrupted'}", file=sys.stderr)
+        raise SystemExit(interrupt_exit_code(err)) from None
     except StylexferError as err:
         print(f"stylexfer.train: error: {err}", file=sys.stderr)
         # Hydra makes the run folder (and its log) before the config is checked
