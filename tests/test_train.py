@@ -72,7 +72,9 @@ def test_adain_run_writes_a_plain_checkpoint(adain_run: RunResult) -> None:
         "vgg_weights": "random",
         "channels_last": False,
     }
-    assert checkpoint["stylexfer"] == {"format": 1, "model": "adain", "net_prefix": "net."}
+    block = checkpoint["stylexfer"]
+    assert {key: block[key] for key in ("format", "model", "net_prefix")} == {"format": 1, "model": "adain", "net_prefix": "net."}
+    assert block["settings"]["data.crop"] == 32  # the run's settings, for a resume's comparison
     keys = set(checkpoint["state_dict"])
     decoder_keys = {f"net.decoder.{k}" for k in Decoder().state_dict()}
     encoder_keys = {k for k in keys if k.startswith("net.encoder.")}  # random VGG: kept, cannot be rebuilt
