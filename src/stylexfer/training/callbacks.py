@@ -329,7 +329,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 class RunSummary(pl.Callback):
     """Keeps `<run dir>/final.json` saying what `stylexfer report` needs without TensorBoard:
-    status ("running" from the first step, then "finished" or "failed" with the error's first line),
+    status ("running" from the first step, then "finished", "pruned" or "failed" with the error's first line),
     the model kind, the last step, the last validation terms (raw, unweighted) and the hyperparameters.
     At the end it also logs the hyperparameters with those metrics to TensorBoard's HParams tab."""
 
@@ -371,12 +371,13 @@ class RunSummary(pl.Callback):
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         self.write(trainer, "failed", one_line(exception))
 
-    def finish(self, trainer: pl.Trainer, logger: Any) -> None:
-        """After fit: status finished, and the HParams entry (hyperparameters + final metrics)."""
+    def finish(self, trainer: pl.Trainer, logger: Any, status: str = "finished") -> None:
+        """After fit: status finished (or pruned: a search stopped it early), and the HParams entry
+        (hyperparameters + final metrics)."""
         metrics = self._metrics(trainer) | {
             f"eval/{k}": v for k, v in self.extra.get("evaluate", {}).items() if isinstance(v, float)
         }
         if logger is not None and trainer.is_global_zero and metrics:
             # under hparams/ so the HParams entry does not add a step-0 point to the training curves
             logger.log_hyperparams(self.hparams, {f"hparams/{k}": v for k, v in metrics.items()})
-        self.write(trainer, "finished")
+        self.write(trainer, status)
