@@ -306,9 +306,9 @@ class StylexferOptunaSweeper(Sweeper):
                     k for k in {*stored.get("params", {}), *search["params"]}
                     if stored.get("params", {}).get(k) != search["params"].get(k)
                 )
-                what = f"other parameters ({', '.join(differs)})" if differs else f"objective {stored.get('objective')}"
+                what = f"other parameters ({', '.join(differs)})" if differs else f"objective={stored.get('objective')}"
                 raise SweepSettingError(
-                    f"study {self.study_name!r} in the {name} was created with {what} than this search; "
+                    f"study {self.study_name!r} in the {name} was created with {what}; "
                     "use another hydra.sweeper.study_name or hydra.sweep.dir, or the settings it was created with"
                 )
         except SweepSettingError:
