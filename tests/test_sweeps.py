@@ -77,7 +77,8 @@ def test_optuna_study_runs_two_trials_and_a_rerun_resumes_it_to_three(tmp_path: 
 def _worker(sweep: Path, cwd: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         train_command("hparams_search=adain_optuna", *TRIAL, f"hydra.sweep.dir={sweep}", *extra),
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env(),
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=subprocess_env() | {"OMP_NUM_THREADS": "1"},  # two workers on two cores: one thread each
     )
 
 
