@@ -109,8 +109,8 @@ def test_two_workers_started_at_once_share_one_journal_study_of_exactly_six_tria
 @pytest.mark.slow
 def test_a_worker_killed_mid_trial_is_rerun_and_the_study_completes(tmp_path: Path) -> None:
     sweep = tmp_path / "study"
-    extra = ("hydra.sweeper.n_trials=2", "hydra.sweeper.heartbeat=1", "trainer.max_steps=40")
-    worker = _worker(sweep, tmp_path, *extra)
+    extra = ("hydra.sweeper.n_trials=2", "hydra.sweeper.heartbeat=1")
+    worker = _worker(sweep, tmp_path, *extra, "trainer.max_steps=1000")  # long enough to be killed in training
     final = sweep / "0" / "final.json"
     deadline = time.monotonic() + 200
     while not (final.is_file() and _final(sweep / "0")["status"] == "running"):  # training has begun
