@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -77,7 +76,10 @@ def test_optuna_study_runs_two_trials_and_a_rerun_resumes_it_to_three(tmp_path: 
 def _worker(sweep: Path, cwd: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         train_command("hparams_search=adain_optuna", *TRIAL, f"hydra.sweep.dir={sweep}", *extra),
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env=subprocess_env() | {"OMP_NUM_THREADS": "1"},  # two workers on two cores: one thread each
     )
 
@@ -121,8 +123,9 @@ def test_a_worker_killed_mid_trial_is_rerun_and_the_study_completes(tmp_path: Pa
     killed = _study(sweep, "adain_optuna").get_trials()[0]
     assert killed.state.name == "RUNNING"  # as the dead worker left it
 
-    again = run_train("hparams_search=adain_optuna", *TRIAL, f"hydra.sweep.dir={sweep}", *extra,
-                      cwd=tmp_path, timeout=400)
+    again = run_train(
+        "hparams_search=adain_optuna", *TRIAL, f"hydra.sweep.dir={sweep}", *extra, cwd=tmp_path, timeout=400
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     trials = _study(sweep, "adain_optuna").get_trials()
     assert trials[0].state.name == "FAIL"  # the killed trial: failed by its silent heartbeat, not counted
@@ -153,9 +156,11 @@ def _prefilled_study(sweep: Path, n: int, value: float) -> None:
         study.add_trial(
             optuna.create_trial(
                 params=params,
-                distributions={k: FloatDistribution(*r, log=True) for k, r in
-                               {"lambda": (1, 30), "optim.lr": (1e-5, 1e-3)}.items()},
-                value=value, intermediate_values=dict.fromkeys(range(1, 5), value),
+                distributions={
+                    k: FloatDistribution(*r, log=True) for k, r in {"lambda": (1, 30), "optim.lr": (1e-5, 1e-3)}.items()
+                },
+                value=value,
+                intermediate_values=dict.fromkeys(range(1, 5), value),
             )
         )
 
@@ -165,9 +170,16 @@ def test_median_pruner_stops_a_trial_that_trails_the_study_and_its_folder_says_p
     sweep = tmp_path / "study"
     _prefilled_study(sweep, 5, value=1e-12)  # five trials no real run can beat: the next one trails at once
     done = run_train(
-        "hparams_search=adain_optuna", *TRIAL, "trainer.max_steps=4", "trainer.val_check_interval=1",
-        "hparams_search.objective=sum", "hparams_search.pruner=median", f"hydra.sweep.dir={sweep}",
-        "hydra.sweeper.n_trials=6", cwd=tmp_path, timeout=300,
+        "hparams_search=adain_optuna",
+        *TRIAL,
+        "trainer.max_steps=4",
+        "trainer.val_check_interval=1",
+        "hparams_search.objective=sum",
+        "hparams_search.pruner=median",
+        f"hydra.sweep.dir={sweep}",
+        "hydra.sweeper.n_trials=6",
+        cwd=tmp_path,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     trial = _study(sweep, "adain_optuna").get_trials()[5]
@@ -184,8 +196,10 @@ def test_median_pruner_stops_a_trial_that_trails_the_study_and_its_folder_says_p
     ("override", "says"),
     [
         ("hydra.sweeper.sampler.n_startup=3", "unknown configuration key 'hydra.sweeper.sampler.n_startup'"),
-        ("hparams_search.pruner=percentile", "hparams_search.pruner=percentile: unknown pruner; choose one of "
-                                             "median, hyperband, none"),
+        (
+            "hparams_search.pruner=percentile",
+            "hparams_search.pruner=percentile: unknown pruner; choose one of median, hyperband, none",
+        ),
         ("hparams_search.storage=sqlite:////no/such/folder/optuna.db", "cannot open the study's database"),
     ],
 )
@@ -214,10 +228,20 @@ def _sweeper(tmp_path: Path, **settings: object):
     from hydra_plugins.stylexfer_optuna.sweeper import StylexferOptunaSweeper
 
     params = {"lambda": "tag(log, interval(1, 30))", "optim.lr": "tag(log, interval(1e-5, 1e-3))"}
-    values: dict = {"study_name": "adain_optuna", "storage": None, "n_trials": 2, "objective": "pareto",
-                    "pruner": "none", "heartbeat": 10.0, "sampler": {"name": "tpe", "seed": 0}, "params": params}
+    values: dict = {
+        "study_name": "adain_optuna",
+        "storage": None,
+        "n_trials": 2,
+        "objective": "pareto",
+        "pruner": "none",
+        "heartbeat": 10.0,
+        "sampler": {"name": "tpe", "seed": 0},
+        "params": params,
+    }
     values |= settings
-    sweeper = StylexferOptunaSweeper(**{k: OmegaConf.create(v) if isinstance(v, dict) else v for k, v in values.items()})
+    sweeper = StylexferOptunaSweeper(
+        **{k: OmegaConf.create(v) if isinstance(v, dict) else v for k, v in values.items()}
+    )
     sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "study")}}})
     return sweeper
 
@@ -249,7 +273,9 @@ def test_pruning_a_pareto_search_and_unknown_names_are_refused_before_the_storag
     assert not (tmp_path / "study").exists()
 
 
-@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's sysfs: a folder no one may write, root included")
+@pytest.mark.skipif(
+    not Path("/sys/kernel").is_dir(), reason="needs Linux's sysfs: a folder no one may write, root included"
+)
 def test_a_journal_in_a_read_only_folder_is_refused_in_one_line(tmp_path: Path) -> None:
     from hydra_plugins.stylexfer_optuna.sweeper import SweepSettingError
 
@@ -270,8 +296,10 @@ def test_a_corrupt_sqlite_database_is_refused_in_one_line_and_kept(tmp_path: Pat
 
 def test_an_rdb_url_stores_the_study_too(tmp_path: Path) -> None:
     study = _open(_sweeper(tmp_path, storage=f"sqlite:///{tmp_path / 'optuna.db'}"))
-    assert optuna.load_study(study_name="adain_optuna", storage=f"sqlite:///{tmp_path / 'optuna.db'}").directions \
+    assert (
+        optuna.load_study(study_name="adain_optuna", storage=f"sqlite:///{tmp_path / 'optuna.db'}").directions
         == study.directions
+    )
 
 
 def _ray_processes() -> set[int]:

@@ -1,6 +1,7 @@
 """The sweeper's config node, `hydra/sweeper=stylexfer_optuna` (registered in Hydra's ConfigStore when Hydra
 scans its plugins; no `from __future__ import annotations`: Hydra runs this file outside sys.modules, where
-dataclasses cannot resolve string annotations). Typed, so a misspelt key fails at composition with the closest valid keys."""
+dataclasses cannot resolve string annotations). Typed, so a misspelt key fails at composition with the
+closest valid keys."""
 
 from dataclasses import dataclass, field
 from typing import Optional

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hydra.core.plugins import Plugins
 from hydra.errors import HydraException
@@ -38,7 +38,10 @@ log = logging.getLogger(__name__)
 
 PRUNERS = ("median", "hyperband", "none")
 SAMPLERS = ("tpe", "random")
-OBJECTIVES = {"pareto": ["minimize", "minimize"], "sum": ["minimize"]}
+OBJECTIVES: dict[str, list[Literal["minimize", "maximize"]]] = {
+    "pareto": ["minimize", "minimize"],  # (content distance, style distance): the Pareto set
+    "sum": ["minimize"],  # content + style distance: one value, which a pruner can use
+}
 JOURNAL_NAME = "optuna.journal"
 HEARTBEAT_ATTR = "stylexfer:heartbeat"  # seconds since the epoch, written by the worker running the trial
 SEARCH_ATTR = "stylexfer:search"  # the objective and search space the study was created with
@@ -89,7 +92,7 @@ def search_space(params: dict[str, Any], arguments: Sequence[str]) -> SearchSpac
             else:
                 space.distributions[key] = FloatDistribution(float(value.start), float(value.end), log=log_scale)
         elif isinstance(value, (ChoiceSweep, RangeSweep)):
-            space.distributions[key] = CategoricalDistribution(list(override.sweep_iterator()))
+            space.distributions[key] = CategoricalDistribution(list(override.sweep_iterator()))  # type: ignore[arg-type]
         else:
             raise ValueError(f"{key}: Optuna cannot search {type(value).__name__}")
     return space
@@ -139,7 +142,7 @@ def open_storage(storage: str | None, sweep_dir: Path) -> tuple[Any, str, list[P
             return optuna.storages.RDBStorage(storage), storage, []
         except Exception as err:  # SQLAlchemy's: no driver, no server, a file that is no database
             raise SweepSettingError(
-                f"hydra.sweeper.storage={storage}: cannot open the study's database ({_first_line(err)}); "
+                f"hparams_search.storage={storage}: cannot open the study's database ({_first_line(err)}); "
                 "check the URL, or leave hparams_search.storage unset for a journal file in the sweep folder"
             ) from None
     path = Path(storage) if storage else sweep_dir / JOURNAL_NAME
@@ -155,13 +158,13 @@ def open_storage(storage: str | None, sweep_dir: Path) -> tuple[Any, str, list[P
     except OSError as err:
         _remove(created, made)
         raise SweepSettingError(
-            f"hydra.sweeper.storage: cannot write the study's {name} ({err.strerror or _first_line(err)}); "
-            "pick a writable folder (all workers must reach it) with hparams_search.storage=PATH"
+            f"hparams_search.storage: cannot write the study's {name} ({err.strerror or _first_line(err)}); "
+            "pick a writable hydra.sweep.dir or hparams_search.storage=PATH (all workers must reach it)"
         ) from None
     except Exception as err:  # a journal whose lines are not Optuna's
         _remove(created, made)
         raise SweepSettingError(
-            f"hydra.sweeper.storage: the study's {name} cannot be read ({_first_line(err)}); "
+            f"hparams_search.storage: the study's {name} cannot be read ({_first_line(err)}); "
             "is it an Optuna journal file? Move it away or pick another hparams_search.storage"
         ) from None
 
@@ -243,7 +246,11 @@ class StylexferOptunaSweeper(Sweeper):
         self.study_name, self.storage, self.n_trials = study_name, storage, n_trials
         self.objective, self.pruner_name, self.heartbeat = objective, pruner, heartbeat
         self.sampler_name, self.seed = str(sampler.name), sampler.seed
-        self.params = OmegaConf.to_container(params, resolve=True) if params is not None else {}
+        self.params: dict[str, Any] = (
+            {str(k): v for k, v in OmegaConf.to_container(params, resolve=True).items()}  # type: ignore[union-attr]
+            if params is not None
+            else {}
+        )
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Any = None
@@ -293,7 +300,7 @@ class StylexferOptunaSweeper(Sweeper):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         storage, name, created = open_storage(self.storage, sweep_dir)
         directions = OBJECTIVES[self.objective]
-        search = {"objective": self.objective, "params": space.signature()}
+        search: dict[str, Any] = {"objective": self.objective, "params": space.signature()}
         try:
             study = optuna.create_study(
                 study_name=self.study_name, storage=storage, directions=directions, load_if_exists=True
@@ -303,7 +310,8 @@ class StylexferOptunaSweeper(Sweeper):
                 study.set_user_attr(SEARCH_ATTR, search)
             elif stored != search or [d.name.lower() for d in study.directions] != directions:
                 differs = sorted(
-                    k for k in {*stored.get("params", {}), *search["params"]}
+                    k
+                    for k in {*stored.get("params", {}), *search["params"]}
                     if stored.get("params", {}).get(k) != search["params"].get(k)
                 )
                 what = f"other parameters ({', '.join(differs)})" if differs else f"objective={stored.get('objective')}"
@@ -333,7 +341,10 @@ class StylexferOptunaSweeper(Sweeper):
             done = sum(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in stored)
             log.info(
                 "resuming study %s: %d trial(s) stored, %d finished or pruned, %d in all",
-                self.study_name, len(stored), done, self.n_trials,
+                self.study_name,
+                len(stored),
+                done,
+                self.n_trials,
             )
         results = []
         for trial in self._trials(study, space):
@@ -342,7 +353,8 @@ class StylexferOptunaSweeper(Sweeper):
         if finished:
             best = study.best_trials
             log.info(
-                "study %s: best trial(s) %s", self.study_name,
+                "study %s: best trial(s) %s",
+                self.study_name,
                 ", ".join(f"#{t.number} {[round(v, 6) for v in t.values]}" for t in best),
             )
         return results
@@ -373,7 +385,10 @@ class StylexferOptunaSweeper(Sweeper):
         from optuna.trial import TrialState
 
         before = [
-            t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
+            t
+            for t in study.get_trials(
+                deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+            )
             if t.number < trial.number
         ]
         if len(before) < self.n_trials:
@@ -407,9 +422,13 @@ class StylexferOptunaSweeper(Sweeper):
             if won:
                 log.warning(
                     "trial %d sent no heartbeat for %.0f s (its worker was killed?): marked failed; "
-                    "its parameters are proposed again", trial.number, now - float(beat),
+                    "its parameters are proposed again",
+                    trial.number,
+                    now - float(beat),
                 )
-                RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, study._storage.get_trial(trial._trial_id))
+                RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(
+                    study, study._storage.get_trial(trial._trial_id)
+                )
 
     def _run_trial(self, study: Any, trial: Any, space: SearchSpace) -> Any:
         from hydra.core.utils import JobStatus
@@ -417,8 +436,13 @@ class StylexferOptunaSweeper(Sweeper):
 
         from stylexfer.training.measure import validation_listener
 
-        overrides = [*space.fixed, *(f"{name}={value!r}" if isinstance(value, str) else f"{name}={value}"
-                                     for name, value in trial.params.items())]
+        overrides = [
+            *space.fixed,
+            *(
+                f"{name}={value!r}" if isinstance(value, str) else f"{name}={value}"
+                for name, value in trial.params.items()
+            ),
+        ]
         listener = TrialListener(trial, self.objective, prune=self.pruner_name != "none")
         try:
             with Heartbeat(study._storage, trial._trial_id, self.heartbeat), validation_listener(listener):

@@ -428,7 +428,11 @@ def _search_section(jobs: list[Job]) -> list[str]:
         lines += ["", f"Pareto set of the runs' own measures ({X_MEASURE}, {Y_MEASURE}; lower is better in both):", ""]
         lines += ["| job | overrides | " + " | ".join(OBJECTIVES) + " |", "|---|---|---|---|"]
         for job in sorted(front, key=lambda j: j.run_measures[X_MEASURE]):
-            cells = [job.name, " ".join(job.overrides).replace("|", "/"), *(_fmt(job.run_measures[k]) for k in OBJECTIVES)]
+            cells = [
+                job.name,
+                " ".join(job.overrides).replace("|", "/"),
+                *(_fmt(job.run_measures[k]) for k in OBJECTIVES),
+            ]
             lines.append("| " + " | ".join(cells) + " |")
     return lines
 
