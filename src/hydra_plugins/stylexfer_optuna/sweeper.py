@@ -444,8 +444,11 @@ class StylexferOptunaSweeper(Sweeper):
             ),
         ]
         listener = TrialListener(trial, self.objective, prune=self.pruner_name != "none")
+        # one objective: each validation reports it (pruning; the dashboard's intermediate values); two
+        # objectives: Optuna takes no intermediate values, so the runs skip the extra measuring
+        listening = validation_listener(listener) if self.objective == "sum" else contextlib.nullcontext()
         try:
-            with Heartbeat(study._storage, trial._trial_id, self.heartbeat), validation_listener(listener):
+            with Heartbeat(study._storage, trial._trial_id, self.heartbeat), listening:
                 (ret,) = self.launcher.launch([overrides], initial_job_idx=trial.number)
         except BaseException:  # a trial whose run exits (bad input, Ctrl-C): failed, not left running
             with contextlib.suppress(Exception):

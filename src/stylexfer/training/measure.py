@@ -96,8 +96,8 @@ def active_listener() -> ValidationListener | None:
 
 
 class ReportMeasures(pl.Callback):
-    """At each validation: the end-of-run measures on the fixed validation pairs, handed to the listener;
-    when it says so the run stops after this validation (`pruned_at` holds the step)."""
+    """At each validation before the last step: the end-of-run measures on the fixed validation pairs,
+    handed to the listener; when it says so the run stops after this validation (`pruned_at` holds the step)."""
 
     def __init__(self, pairs: Dataset, listener: ValidationListener) -> None:
         self.pairs, self.listener = pairs, listener
@@ -109,7 +109,9 @@ class ReportMeasures(pl.Callback):
             return
         step = int(trainer.global_step)
         measures, info = measure_pairs(pl_module, self.pairs)  # type: ignore[arg-type]
-        self.last = (step, measures, info)
+        self.last = (step, measures, info)  # the end-of-run measures too, when this is the last step
+        if 0 < trainer.max_steps <= step:
+            return  # the run is complete: its measures are its result, not a reason to stop it
         if self.listener(step, measures):
             self.pruned_at = step
             trainer.should_stop = True
