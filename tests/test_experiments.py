@@ -136,7 +136,9 @@ def test_report_on_a_sweep_with_failed_half_written_and_both_kinds(
     assert rows[2]["content_relu4_1"] == ""  # no checkpoint: no measures, no made-up zero
     assert float(rows[3]["style_mean_std"]) > 0
     markdown = (report / "report.md").read_text()
-    assert markdown.count("\n| ") == 5 and "both model kinds" in markdown and "★" in markdown
+    jobs_table = markdown.split("## The search")[0]  # then runs by status and the search's Pareto set
+    assert jobs_table.count("\n| ") == 5 and "both model kinds" in markdown and "★" in markdown
+    assert "Runs by status: 1 failed, 2 finished, 1 unknown" in markdown
     assert (rows[0]["run/content_relu4_1"], rows[0]["run/style_mean_std"]) == ("0.25", "0.125")
     assert rows[3]["run/style_mean_std"] == ""  # not in its final.json: left empty
     table = [line for line in markdown.splitlines() if line.startswith("| ")]
