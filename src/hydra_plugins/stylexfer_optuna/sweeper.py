@@ -410,10 +410,12 @@ class StylexferOptunaSweeper(Sweeper):
 
         now, grace = time.time(), STALE_BEATS * self.heartbeat
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            beat = trial.user_attrs.get(HEARTBEAT_ATTR)
-            if beat is None and trial.datetime_start is not None:
-                beat = trial.datetime_start.timestamp()
-            if beat is None or now - float(beat) <= grace:
+            # a retried trial inherits its killed predecessor's last beat: its own start counts as a beat too
+            beats = [float(trial.user_attrs.get(HEARTBEAT_ATTR, 0.0))]
+            if trial.datetime_start is not None:
+                beats.append(trial.datetime_start.timestamp())
+            beat = max(beats)
+            if now - beat <= grace:
                 continue
             try:
                 won = study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
@@ -424,7 +426,7 @@ class StylexferOptunaSweeper(Sweeper):
                     "trial %d sent no heartbeat for %.0f s (its worker was killed?): marked failed; "
                     "its parameters are proposed again",
                     trial.number,
-                    now - float(beat),
+                    now - beat,
                 )
                 RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(
                     study, study._storage.get_trial(trial._trial_id)
