@@ -280,6 +280,26 @@ def _open(sweeper, arguments: list[str] | None = None):
     return sweeper.open_study(sweeper.check_settings(arguments or []))
 
 
+@pytest.mark.slow
+def test_a_seeded_search_proposes_the_same_trials_in_a_fresh_study_and_an_unseeded_one_does_not(
+    tmp_path: Path,
+) -> None:
+    def proposals(folder: str, seed: int | None) -> list[dict]:
+        sweeper = _sweeper(tmp_path / folder, n_trials=3, sampler={"name": "tpe", "seed": seed})
+        space = sweeper.check_settings([])
+        study = sweeper.open_study(space)
+        trials, asked = sweeper._trials(study, space), []
+        for trial in trials:
+            asked.append(trial.params)
+            study.tell(trial, [1.0 / len(asked), float(len(asked))])
+        return asked
+
+    seeded = proposals("a", 0)
+    assert len(seeded) == 3 and len({p["lambda"] for p in seeded}) == 3
+    assert proposals("b", 0) == seeded
+    assert proposals("c", None) != seeded
+
+
 def test_a_study_created_with_other_parameters_or_objective_is_refused_by_name(tmp_path: Path) -> None:
     from hydra_plugins.stylexfer_optuna.sweeper import SweepSettingError
 
