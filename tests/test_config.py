@@ -97,8 +97,8 @@ def test_every_hparams_search_composes_as_a_multirun_sweep(name: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", OPTUNA_SEARCHES)
 def test_optuna_searches_minimise_two_measures_over_lambda_and_lr_in_a_resumable_study(name: str) -> None:
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the `sweeps` extra is not installed")
-    from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
+    pytest.importorskip("optuna", reason="the `sweeps` extra is not installed")
+    from hydra_plugins.stylexfer_optuna.sweeper import search_space
 
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(
@@ -106,17 +106,21 @@ def test_optuna_searches_minimise_two_measures_over_lambda_and_lr_in_a_resumable
         )
     sweeper = cfg.hydra.sweeper
     assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
-    assert sweeper._target_ == "hydra_plugins.stylexfer_optuna.resuming.ResumingOptunaSweeper"
-    assert list(sweeper.direction) == ["minimize", "minimize"]
-    assert sweeper.storage == "sqlite:////x/sweep/optuna.db" and sweeper.study_name == name
-    assert sweeper.sampler._target_ == "optuna.samplers.TPESampler" and sweeper.sampler.seed == 0
-    distributions, fixed = create_params_from_overrides([f"{k}={v}" for k, v in sweeper.params.items()])
-    assert set(distributions) == {"lambda", "optim.lr"} and not fixed
+    assert sweeper._target_ == "hydra_plugins.stylexfer_optuna.sweeper.StylexferOptunaSweeper"
+    # the Pareto search of (content distance, style distance), no pruner, the journal file in the sweep folder
+    assert (sweeper.objective, sweeper.pruner, sweeper.storage) == ("pareto", "none", None)
+    assert sweeper.study_name == name and sweeper.sampler.name == "tpe" and sweeper.sampler.seed == 0
+    space = search_space(OmegaConf.to_container(sweeper.params), [])
+    assert set(space.distributions) == {"lambda", "optim.lr"} and not space.fixed
     settings = validate(cfg)
     assert settings.model.name == name.removesuffix("_optuna")
-    for key, distribution in distributions.items():  # both ends of each range are valid settings
+    for key, distribution in space.distributions.items():  # both ends of each range are valid settings
         for value in (distribution.low, distribution.high):
             validate(compose_config([f"hparams_search={name}", f"{key}={value}"]))
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"hparams_search={name}", "hparams_search.pruner=hyperband",
+                                          "hparams_search.objective=sum"], return_hydra_config=True)
+    assert (cfg.hydra.sweeper.pruner, cfg.hydra.sweeper.objective) == ("hyperband", "sum")
 
 
 def test_unknown_override_fails_naming_the_key() -> None:

@@ -15,7 +15,7 @@ from model_factories import save_adain_ckpt, save_johnson_ckpt
 from stylexfer.cli.main import main
 from stylexfer.experiments.evaluate import fixed_pairs
 from stylexfer.experiments.measures import colour_histogram_distance
-from stylexfer.experiments.report import pareto
+from stylexfer.experiments.report import pareto, read_job, search_front
 from training_utils import make_images
 
 
@@ -137,7 +137,9 @@ def test_report_on_a_sweep_with_failed_half_written_and_both_kinds(
     assert rows[2]["content_relu4_1"] == ""  # no checkpoint: no measures, no made-up zero
     assert float(rows[3]["style_mean_std"]) > 0
     markdown = (report / "report.md").read_text()
-    assert markdown.count("\n| ") == 5 and "both model kinds" in markdown and "★" in markdown
+    jobs_table = markdown.split("## The search")[0]  # then runs by status and the search's Pareto set
+    assert jobs_table.count("\n| ") == 5 and "both model kinds" in markdown and "★" in markdown
+    assert "Runs by status: 1 failed, 2 finished, 1 unknown" in markdown
     assert (rows[0]["run/content_relu4_1"], rows[0]["run/style_mean_std"]) == ("0.25", "0.125")
     assert rows[3]["run/style_mean_std"] == ""  # not in its final.json: left empty
     table = [line for line in markdown.splitlines() if line.startswith("| ")]
@@ -151,6 +153,36 @@ def test_report_on_a_sweep_with_failed_half_written_and_both_kinds(
     assert main(["report", str(sweep), "--content", str(content), "--style", str(style), "--size", "32",
                  "--pairs", "1", "--vgg-weights", "random"]) == 0
     assert not [p for p in sweep.iterdir() if p.name.startswith(".report")]
+
+
+@pytest.mark.slow
+def test_report_marks_pruned_runs_and_shows_the_searchs_pareto_set_from_the_run_folders(
+    tmp_path: Path, data: tuple[Path, Path], capsys
+) -> None:
+    sweep = tmp_path / "sweep"
+    runs = {  # (content, style) the runs measured at their end; 2 is beaten in both by 1; 3 was pruned
+        "0": ("finished", 0.1, 0.9), "1": ("finished", 0.5, 0.2), "2": ("finished", 0.6, 0.3),
+        "3": ("pruned", 0.01, 0.01),
+    }
+    for name, (status, content_d, style_d) in runs.items():
+        summary = {"status": status, "step": 4, "model": "adain",
+                   "evaluate": {"content_relu4_1": content_d, "style_mean_std": style_d}}
+        if status == "pruned":
+            summary |= {"step": 1, "pruned_at_step": 1}
+        _job(sweep, name, [f"lambda={name}"], model="adain", summary=summary, ckpt=None)
+    jobs = [read_job(sweep / name, sweep) for name in runs]
+    assert [j.status for j in jobs] == ["finished", "finished", "finished", "pruned"]
+    assert [j.name for j in search_front(jobs)] == ["0", "1"]  # the pruned run never competes
+    content, style = data
+    assert main(["report", str(sweep), "--content", str(content), "--style", str(style), "--size", "32",
+                 "--pairs", "1", "--vgg-weights", "random"]) == 0, capsys.readouterr().err
+    rows = list(csv.DictReader((sweep / "report" / "jobs.csv").open()))
+    assert [r["status"] for r in rows] == ["finished", "finished", "finished", "pruned"]
+    markdown = (sweep / "report" / "report.md").read_text()
+    assert "| 3 | pruned at step 1 |" in markdown
+    assert "Runs by status: 3 finished, 1 pruned" in markdown
+    front = markdown.split("Pareto set of the runs' own measures")[1].splitlines()
+    assert [line.split(" | ")[0] for line in front if line.startswith("| ") and line[2].isdigit()] == ["| 0", "| 1"]
 
 
 def test_report_bad_input_is_one_line_exit_2(tmp_path: Path, capsys) -> None:

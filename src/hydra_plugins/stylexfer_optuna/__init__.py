@@ -1,2 +1,3 @@
-"""stylexfer's Hydra plugin: an Optuna sweeper whose study resumes (see `resuming`). Hydra finds it by
-scanning the `hydra_plugins` namespace package; it is used by hparams_search=adain_optuna/johnson_optuna."""
+"""stylexfer's Hydra sweeper on Optuna's ask/tell API (`hydra/sweeper=stylexfer_optuna`): one study in a shared
+storage, many workers, pruning of trials from their validation measures. Hydra finds it by scanning the
+`hydra_plugins` namespace package; hparams_search=adain_optuna/johnson_optuna select it."""

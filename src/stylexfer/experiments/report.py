@@ -54,6 +54,7 @@ class Job:
     measures: dict[str, float] = field(default_factory=dict)  # this report's evaluate pass on its checkpoint
     run_measures: dict[str, float] = field(default_factory=dict)  # the run's own, at its end (final.json)
     checkpoint: Path | None = None
+    pruned_at: int | None = None  # the step a search's pruner stopped the run at (status "pruned")
     config: dict[str, Any] = field(default_factory=dict)
     cwd: Path | None = None
 
@@ -142,6 +143,8 @@ def read_job(folder: Path, root: Path) -> Job:
             for k, v in (summary.get("evaluate") or {}).items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)
         }
+        if isinstance(summary.get("pruned_at_step"), int):
+            job.pruned_at = summary["pruned_at_step"]
         if job.status == "running" and not _lock_holder_alive(folder):
             job.status, job.error = "killed", "the run stopped without recording an end (killed?)"
     else:
@@ -411,6 +414,8 @@ def _markdown(jobs: list[Job], doc: dict[str, Any], judge: Judge, root: Path, sh
     lines.append("|" + "---|" * len(head))
     for job in jobs:
         status = job.status if not job.error else f"{job.status}: {job.error}"
+        if job.pruned_at is not None:
+            status = f"pruned at step {job.pruned_at}"
         cells = [
             markdown_text(job.name),
             markdown_text(status),
@@ -423,8 +428,39 @@ def _markdown(jobs: list[Job], doc: dict[str, Any], judge: Judge, root: Path, sh
             "★" if job.name in on_front else "",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += _search_section(jobs)
     lines += ["", "![grid](grid.png)", "", "![trade-off](tradeoff.png)", ""]
     return "\n".join(lines)
+
+
+def search_front(jobs: list[Job]) -> list[Job]:
+    """The finished runs no other finished run beats in both of the run's own end-of-training measures
+    (what an Optuna search minimises): the search's Pareto set. Pruned runs stopped early and never compete."""
+    measured = [j for j in jobs if j.status == "finished" and all(k in j.run_measures for k in OBJECTIVES)]
+    points = [(j.run_measures[X_MEASURE], j.run_measures[Y_MEASURE]) for j in measured]
+    return [job for job, best in zip(measured, pareto(points), strict=True) if best]
+
+
+def _search_section(jobs: list[Job]) -> list[str]:
+    """Trials by status and the search's Pareto set (from final.json alone, whatever logger the runs used)."""
+    counts: dict[str, int] = {}
+    for job in jobs:
+        counts[job.status] = counts.get(job.status, 0) + 1
+    front = search_front(jobs)
+    lines = ["", "## The search", "", "Runs by status: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))]
+    if "pruned" in counts:
+        lines.append("Pruned runs were stopped early by the search's pruner: their measures are those of that step.")
+    if front:
+        lines += ["", f"Pareto set of the runs' own measures ({X_MEASURE}, {Y_MEASURE}; lower is better in both):", ""]
+        lines += ["| job | overrides | " + " | ".join(OBJECTIVES) + " |", "|---|---|---|---|"]
+        for job in sorted(front, key=lambda j: j.run_measures[X_MEASURE]):
+            cells = [
+                job.name,
+                " ".join(job.overrides).replace("|", "/"),
+                *(_fmt(job.run_measures[k]) for k in OBJECTIVES),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _grid(path: Path, jobs: list[Job], doc: dict[str, Any]) -> None:

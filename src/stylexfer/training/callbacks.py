@@ -480,8 +480,8 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 class RunSummary(pl.Callback):
     """Keeps `<run dir>/final.json` saying what `stylexfer report` needs without TensorBoard:
-    status ("running" from the first step, then "finished", "interrupted" (SIGINT/SIGTERM, with the
-    signal) or "failed" with the error's first line),
+    status ("running" from the first step, then "finished", "pruned" (a search stopped it early),
+    "interrupted" (SIGINT/SIGTERM, with the signal) or "failed" with the error's first line),
     the model kind, the last step, the last validation terms (raw, unweighted) and the hyperparameters.
     At the end it also logs the hyperparameters with those metrics to TensorBoard's HParams tab."""
 
@@ -528,12 +528,13 @@ class RunSummary(pl.Callback):
             self.extra["signal"] = signal.Signals(signum).name
             self.write(trainer, "interrupted", f"interrupted by {signal.Signals(signum).name}")
 
-    def finish(self, trainer: pl.Trainer, logger: Any) -> None:
-        """After fit: status finished, and the HParams entry (hyperparameters + final metrics)."""
+    def finish(self, trainer: pl.Trainer, logger: Any, status: str = "finished") -> None:
+        """After fit: status finished (or pruned: a search stopped it early), and the HParams entry
+        (hyperparameters + final metrics)."""
         metrics = self._metrics(trainer) | {
             f"eval/{k}": v for k, v in self.extra.get("evaluate", {}).items() if isinstance(v, float)
         }
         if logger is not None and trainer.is_global_zero and metrics:
             # under hparams/ so the HParams entry does not add a step-0 point to the training curves
             logger.log_hyperparams(self.hparams, {f"hparams/{k}": v for k, v in metrics.items()})
-        self.write(trainer, "finished")
+        self.write(trainer, status)

@@ -3,15 +3,21 @@ the same VGG-19 and formulas) applied to the run's own fixed validation pairs, a
 validates at (data.crop). They go into final.json ("evaluate"), TensorBoard's HParams tab (eval/*), and
 the Hydra task function returns two of them (OBJECTIVES) for the Optuna searches to minimise.
 
+During a search the same measures are taken at every validation and handed to the search's listener
+(`validation_listener`), which may stop a hopeless trial (pruning): `ReportMeasures`.
+
 Numbers from here and from `stylexfer evaluate` (which resizes to --size) share their formulas, not
 their picture size: compare runs with runs, and evaluate outputs with evaluate outputs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytorch_lightning as pl
 import torch
 from torch.utils.data import Dataset
 
@@ -66,3 +72,46 @@ def objectives(measures: dict[str, float]) -> tuple[float, float] | None:
         return None
     content, style = (float(measures[name]) for name in OBJECTIVES)
     return content, style
+
+
+# (global step, measures) -> True to stop the run (the trial is pruned). Set by a search that runs this
+# process's training as one of its trials (hydra_plugins.stylexfer_optuna); None outside a search.
+ValidationListener = Callable[[int, dict[str, float]], bool]
+_listener: ValidationListener | None = None
+
+
+@contextlib.contextmanager
+def validation_listener(listener: ValidationListener) -> Iterator[None]:
+    """Runs started inside this block report their validation measures to `listener`."""
+    global _listener
+    previous, _listener = _listener, listener
+    try:
+        yield
+    finally:
+        _listener = previous
+
+
+def active_listener() -> ValidationListener | None:
+    return _listener
+
+
+class ReportMeasures(pl.Callback):
+    """At each validation before the last step: the end-of-run measures on the fixed validation pairs,
+    handed to the listener; when it says so the run stops after this validation (`pruned_at` holds the step)."""
+
+    def __init__(self, pairs: Dataset, listener: ValidationListener) -> None:
+        self.pairs, self.listener = pairs, listener
+        self.last: tuple[int, dict[str, float], dict[str, Any]] | None = None  # (step, measures, info)
+        self.pruned_at: int | None = None
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero or self.pruned_at is not None:
+            return
+        step = int(trainer.global_step)
+        measures, info = measure_pairs(pl_module, self.pairs)  # type: ignore[arg-type]
+        self.last = (step, measures, info)  # the end-of-run measures too, when this is the last step
+        if 0 < trainer.max_steps <= step:
+            return  # the run is complete: its measures are its result, not a reason to stop it
+        if self.listener(step, measures):
+            self.pruned_at = step
+            trainer.should_stop = True

@@ -62,7 +62,7 @@ from stylexfer.training.config import (  # compose_config re-exported: callers c
 )
 from stylexfer.training.data import StyleTransferDataModule, sample_data
 from stylexfer.training.hydra_errors import explain_hydra_error
-from stylexfer.training.measure import measure_pairs, objectives
+from stylexfer.training.measure import ReportMeasures, active_listener, measure_pairs, objectives
 from stylexfer.training.runfolder import (
     RunFolderGuard,
     RunLock,
@@ -91,6 +91,7 @@ class RunResult:
     global_step: int
     skipped_files: int
     measures: dict[str, float] = field(default_factory=dict)  # training.measure, on the validation pairs
+    pruned: bool = False  # a search stopped it early (final.json status "pruned")
 
 
 # Lightning's notices that inform no one; what informs (steps, losses, where files go) stays.
@@ -234,6 +235,10 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         *([TQDMProgressBar()] if trainer_cfg.enable_progress_bar else []),
     ]
     interrupts = InterruptCheckpoint(checkpoint_dir)
+    listener = active_listener()  # a search's trial: report the measures at each validation (pruning)
+    reporting = ReportMeasures(datamodule.val_set, listener) if listener and datamodule.val_set is not None else None
+    if reporting is not None:
+        callbacks.append(reporting)
     summary = RunSummary(output_dir, summary_hparams(settings))
     callbacks += [interrupts, summary, SettingsRecord(recorded)]
     if changes:
@@ -272,7 +277,14 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         raise Interrupted(interrupts.signum, interrupted_message(interrupts, output_dir, model_name)) from err
     skipped = health.reported
     measures: dict[str, float] = {}
-    if trainer.is_global_zero and datamodule.val_set is not None:
+    pruned = reporting is not None and reporting.pruned_at is not None
+    if reporting is not None and reporting.last is not None and (pruned or reporting.last[0] == trainer.global_step):
+        _, measures, measured_on = reporting.last  # measured at this step already
+        summary.extra["evaluate"], summary.extra["evaluate_info"] = measures, measured_on
+        if pruned:
+            summary.extra["pruned_at_step"] = reporting.pruned_at
+            log.info("pruned by the search at step %d: its measures trail the other trials'", reporting.pruned_at)
+    elif trainer.is_global_zero and datamodule.val_set is not None:
         # what `stylexfer evaluate` measures, on the fixed validation pairs: final.json, HParams, Optuna
         try:
             measures, measured_on = measure_pairs(system, datamodule.val_set)
@@ -281,7 +293,7 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         except Exception as err:  # noqa: BLE001 - the trained model and its checkpoints are what count
             log.warning("the run finished but its end-of-run measures failed: %s", one_line(err))
             summary.extra["evaluate_info"] = {"error": one_line(err)}
-    summary.finish(trainer, logger)
+    summary.finish(trainer, logger, "pruned" if pruned else "finished")
     last = checkpoint_dir / "last.ckpt"
     if trainer.is_global_zero:
         log.info(
@@ -290,7 +302,7 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
             checkpoint_dir,
             output_dir,
         )
-    return RunResult(output_dir, checkpoint_dir, last, trainer.global_step, skipped, measures)
+    return RunResult(output_dir, checkpoint_dir, last, trainer.global_step, skipped, measures, pruned)
 
 
 def interrupted_message(interrupts: InterruptCheckpoint, output_dir: Path, model: str) -> str:
