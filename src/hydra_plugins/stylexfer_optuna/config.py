@@ -28,6 +28,9 @@ class StylexferOptunaSweeperConf:
     heartbeat: float = 10.0  # seconds; a running trial silent for 3 heartbeats is failed and proposed again
     sampler: SamplerConf = field(default_factory=SamplerConf)
     params: dict[str, str] = field(default_factory=dict)  # Hydra sweep syntax: interval(), tag(log, ...), a,b,c
+    # many workers fill one sweep folder (one trial folder each): stylexfer's run-folder guard then locks
+    # each trial's folder, not the sweep folder as a whole
+    shares_sweep_dir: bool = True
 
 
 ConfigStore.instance().store(

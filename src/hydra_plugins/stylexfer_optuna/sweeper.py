@@ -34,6 +34,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from stylexfer.training.runfolder import SEARCH_JOURNAL as JOURNAL_NAME  # also what marks a sweep folder as ours
+
 log = logging.getLogger(__name__)
 
 PRUNERS = ("median", "hyperband", "none")
@@ -42,7 +44,6 @@ OBJECTIVES: dict[str, list[Literal["minimize", "maximize"]]] = {
     "pareto": ["minimize", "minimize"],  # (content distance, style distance): the Pareto set
     "sum": ["minimize"],  # content + style distance: one value, which a pruner can use
 }
-JOURNAL_NAME = "optuna.journal"
 HEARTBEAT_ATTR = "stylexfer:heartbeat"  # seconds since the epoch, written by the worker running the trial
 SEARCH_ATTR = "stylexfer:search"  # the objective and search space the study was created with
 SURPLUS_ATTR = "stylexfer:surplus"  # asked for beyond n_trials by a race between workers: never run
@@ -242,6 +243,7 @@ class StylexferOptunaSweeper(Sweeper):
         heartbeat: float,
         sampler: DictConfig,
         params: DictConfig | None,
+        shares_sweep_dir: bool = True,  # read by stylexfer's run-folder guard (config.py)
     ) -> None:
         self.study_name, self.storage, self.n_trials = study_name, storage, n_trials
         self.objective, self.pruner_name, self.heartbeat = objective, pruner, heartbeat

@@ -17,8 +17,9 @@ from stylexfer.files.folders import folder_is_own
 LOCK_NAME = ".stylexfer.lock"
 HYDRA_FILES = frozenset({"train.log", ".hydra", LOCK_NAME})
 # Names that make a folder a run or sweep folder of this project (every run since the lock writes
-# LOCK_NAME; Hydra writes .hydra/; RunSummary final.json; a sweep multirun.yaml).
-RUN_MARKERS = (LOCK_NAME, ".hydra", "final.json", "multirun.yaml")
+# LOCK_NAME; Hydra writes .hydra/; RunSummary final.json; a sweep multirun.yaml; an Optuna search its journal).
+SEARCH_JOURNAL = "optuna.journal"
+RUN_MARKERS = (LOCK_NAME, ".hydra", "final.json", "multirun.yaml", SEARCH_JOURNAL)
 # Folders of a run that hold no job folders: a search for running jobs in a sweep skips them.
 _NOT_JOB_FOLDERS = frozenset({"checkpoints", "tensorboard", "samples", ".hydra"})
 
@@ -257,6 +258,14 @@ def _refusal() -> Iterator[None]:
         raise SystemExit(2) from None
 
 
+def _shares_sweep_dir(config: Any) -> bool:
+    """Whether the sweeper runs many workers in one sweep folder (its config says `shares_sweep_dir`)."""
+    try:
+        return bool(config.hydra.sweeper.get("shares_sweep_dir", False))
+    except Exception:  # noqa: BLE001 - no sweeper node: Hydra's basic sweeper
+        return False
+
+
 class RunFolderGuard(Callback):
     """Hydra callback (conf/train.yaml, `hydra.callbacks`). Before Hydra makes or writes anything in
     the run or sweep folder (its `.hydra/*.yaml`, `train.log`, `multirun.yaml`): refuse a folder that
@@ -306,6 +315,9 @@ class RunFolderGuard(Callback):
         if os.environ.get("LOCAL_RANK", "0") != "0":
             return
         check_run_folder(sweep_dir, setting="hydra.sweep.dir")
+        if _shares_sweep_dir(config):  # workers of one shared study: each trial folder is locked on its own
+            note_folders_to_create(sweep_dir)
+            return
         live = live_job_below(sweep_dir)
         if live is not None:
             raise RunFolderBusy(
