@@ -8,6 +8,7 @@ tracker: a tracker that fails in the middle of a run is reported once and left o
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import logging
 import os
@@ -71,7 +72,8 @@ def check_server(uri: str, *, timeout: float = SERVER_TIMEOUT_S) -> None:
 def mlflow_tracking_uri(cfg: LoggerConfig, *, output_dir: Path | None, base_dir: Path) -> str | None:
     """logger.mlflow.tracking_uri made absolute: a folder or a relative sqlite:/// file against
     `base_dir`; null: $MLFLOW_TRACKING_URI, else sqlite:///<output_dir>/mlflow.db (None before the
-    run folder is known)."""
+    run folder is known). A folder becomes the SQLite database <folder>/mlflow.db: MLflow 3 refuses its
+    file store unless MLFLOW_ALLOW_FILE_STORE=true is set, and then the folder is that file store."""
     uri = cfg.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:
         return None if output_dir is None else f"sqlite:///{output_dir / 'mlflow.db'}"
@@ -80,7 +82,10 @@ def mlflow_tracking_uri(cfg: LoggerConfig, *, output_dir: Path | None, base_dir:
         return f"sqlite:///{(base_dir / path).resolve()}" if path and not path.startswith("/") else uri
     if "://" in uri or uri.startswith("file:"):
         return uri
-    return str((base_dir / uri).resolve())  # a folder: MLflow's file store
+    folder = (base_dir / uri).resolve()
+    if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in ("1", "true"):
+        return str(folder)
+    return f"sqlite:///{folder / 'mlflow.db'}"
 
 
 def _artifact_location(uri: str) -> str | None:
@@ -141,10 +146,13 @@ class WandbTracker(_Tolerant, WandbLogger):
 
 
 class _AppendingWriter(ExperimentWriter):
-    """Lightning's CSV writer deletes an existing metrics.csv; a resumed run appends to it instead."""
+    """Lightning's CSV writer deletes an existing metrics.csv; a resumed run appends to it instead
+    (starting from the columns it already has)."""
 
     def _check_log_dir_exists(self) -> None:
-        pass
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as handle:
+                self.metrics_keys = sorted(next(csv.reader(handle), []))
 
 
 class RunCSVLogger(CSVLogger):
