@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from typing import Any
 
 import torch
 
@@ -21,7 +22,7 @@ from stylexfer.training.data import sample_data
 from stylexfer.training.systems import build_system
 
 
-def _system(model: str, crop: int, style_image: str | None, compiled: bool) -> torch.nn.Module:
+def _system(model: str, crop: int, style_image: str | None, compiled: bool) -> Any:
     overrides = [f"model={model}", "model.vgg_weights=random"]
     if model == "johnson":
         overrides += [f"model.style_image={style_image}", f"model.style_size={crop}"]
@@ -33,7 +34,7 @@ def _system(model: str, crop: int, style_image: str | None, compiled: bool) -> t
     return system
 
 
-def _step(system: torch.nn.Module, optimizer: torch.optim.Optimizer, content: torch.Tensor, style: torch.Tensor) -> None:
+def _step(system: Any, optimizer: torch.optim.Optimizer, content: torch.Tensor, style: torch.Tensor) -> None:
     from stylexfer.losses import adain_loss_terms
 
     if system.model_name == "adain":
@@ -46,7 +47,7 @@ def _step(system: torch.nn.Module, optimizer: torch.optim.Optimizer, content: to
     optimizer.step()
 
 
-def seconds_per_step(system: torch.nn.Module, batch: int, crop: int, warmup: int, steps: int) -> tuple[float, float]:
+def seconds_per_step(system: Any, batch: int, crop: int, warmup: int, steps: int) -> tuple[float, float]:
     """(seconds of the warm-up steps, which include compiling; mean seconds of one timed step)."""
     generator = torch.Generator().manual_seed(0)
     content = torch.rand(batch, 3, crop, crop, generator=generator)
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         system = _system(args.model, args.crop, style_image, compiled)
         results[compiled] = seconds_per_step(system, args.batch, args.crop, args.warmup, args.steps)
     (eager_warm, eager), (compile_warm, fast) = results[False], results[True]
-    print(f"{args.model}, batch {args.batch} × {args.crop} px, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    threads = torch.get_num_threads()
+    print(f"{args.model}, batch {args.batch} × {args.crop} px, {threads} threads, torch {torch.__version__}")
     print(f"eager:    {eager * 1000:8.1f} ms/step (warm-up {eager_warm:.1f} s for {args.warmup} steps)")
     print(f"compiled: {fast * 1000:8.1f} ms/step (warm-up {compile_warm:.1f} s for {args.warmup} steps, compiling)")
     print(f"eager/compiled: {eager / fast:.2f}×")

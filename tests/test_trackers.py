@@ -227,7 +227,8 @@ def test_a_tracker_failing_mid_run_keeps_the_run_folder_whole(
     result = train(data_root, ["logger=many", "logger.use=[mlflow,csv]", *DATA,
                                f"logger.mlflow.tracking_uri=sqlite:///{tmp_path / 'm.db'}"], "failing")
     assert result.global_step == 2
-    assert {p.name for p in result.checkpoint_dir.glob("*.ckpt")} == {"last.ckpt", "step_0000001.ckpt", "step_0000002.ckpt"}
+    names = {p.name for p in result.checkpoint_dir.glob("*.ckpt")}
+    assert names == {"last.ckpt", "step_0000001.ckpt", "step_0000002.ckpt"}
     assert (result.output_dir / "samples" / "step_0000002.png").is_file()
     assert json.loads((result.output_dir / "final.json").read_text())["status"] == "finished"
     assert "val/total" in (result.output_dir / "csv" / "metrics.csv").read_text()  # the other logger went on
@@ -278,9 +279,11 @@ def test_wandb_offline_run_folder_holds_the_metrics(
     files = list((result.output_dir / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(files) == 1, list((result.output_dir / "wandb").rglob("*"))
     deadline = time.monotonic() + 60  # wandb-core writes the file behind wandb.finish(): wait for its exit record
-    while not any(r.WhichOneof("record_type") == "exit" for r in (records := wandb_records(files[0]))):
+    records = wandb_records(files[0])
+    while not any(r.WhichOneof("record_type") == "exit" for r in records):
         assert time.monotonic() < deadline, "the offline run file never got its exit record"
         time.sleep(0.5)
+        records = wandb_records(files[0])
     history: dict[str, list[str]] = {}
     config_keys: set[str] = set()
     for record in records:

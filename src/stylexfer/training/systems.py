@@ -316,7 +316,8 @@ def build_system(
 ) -> _StyleTransferSystem:
     """The LightningModule for `model_cfg.name`, from the validated model and optim settings
     (dataclasses from stylexfer.training.config, or anything with the same attributes)."""
-    fields = {key: value for key, value in vars(model_cfg).items() if key not in NET_TRAINING_KEYS}  # ema, compile: the run applies them
+    # model.ema and model.compile are the run's (training.averaging), not the system's arguments
+    fields = {key: value for key, value in vars(model_cfg).items() if key not in NET_TRAINING_KEYS}
     name = fields.get("name")
     if name not in SYSTEMS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(SYSTEMS)}")
