@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from stylexfer.experiments.report import read_job
 from stylexfer.training import loggers as tracker_module
 from stylexfer.training.config import ConfigError, validate
 from stylexfer.training.run import RunResult, compose_config, run
@@ -120,6 +121,8 @@ def test_logger_csv_writes_metrics_csv_with_the_final_measures(data_root: Path) 
     assert not (result.output_dir / "tensorboard").exists()
     assert (result.output_dir / "samples" / "step_0000002.png").is_file()  # the run folder has its pictures
     assert json.loads((result.output_dir / "final.json").read_text())["status"] == "finished"
+    job = read_job(result.output_dir, result.output_dir.parent)  # what `stylexfer report` reads: no TensorBoard
+    assert job.status == "finished" and job.step == 2 and "val/style" in job.metrics and job.run_measures
 
 
 @pytest.mark.slow

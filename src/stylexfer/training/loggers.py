@@ -130,7 +130,7 @@ class _Tolerant:
     def save(self) -> None:
         self.guard("save", super().save)  # type: ignore[misc]
 
-    def finalize(self, status: str) -> None:
+    def finalize(self, status: str = "success") -> None:
         self.guard("finalize", super().finalize, status)  # type: ignore[misc]
 
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
@@ -159,7 +159,7 @@ class RunCSVLogger(CSVLogger):
     """CSVLogger writing <run dir>/csv/metrics.csv, kept and appended to when the run is resumed."""
 
     @property
-    def experiment(self) -> ExperimentWriter:
+    def experiment(self) -> Any:
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _AppendingWriter(log_dir=self.log_dir)
@@ -188,31 +188,30 @@ def build_loggers(cfg: LoggerConfig, *, output_dir: Path, base_dir: Path) -> lis
                 )
             )
         elif name == "mlflow":
-            options = cfg.mlflow
             uri = mlflow_tracking_uri(cfg, output_dir=output_dir, base_dir=base_dir)
             assert uri is not None  # output_dir given
             loggers.append(
                 MLflowTracker(
-                    experiment_name=options.experiment_name,
-                    run_name=options.run_name or run_name,
+                    experiment_name=cfg.mlflow.experiment_name,
+                    run_name=cfg.mlflow.run_name or run_name,
                     tracking_uri=uri,
-                    tags=dict(options.tags) or None,
-                    log_model=options.log_model,
+                    tags=dict(cfg.mlflow.tags) or None,
+                    log_model=cfg.mlflow.log_model,
                     artifact_location=_artifact_location(uri),
                 )
             )
         elif name == "wandb":
-            options = cfg.wandb
-            extra: dict[str, Any] = {"tags": list(options.tags)} if options.tags else {}
-            if options.mode is not None:
-                extra["mode"] = options.mode
+            wandb = cfg.wandb
+            extra: dict[str, Any] = {"tags": list(wandb.tags)} if wandb.tags else {}
+            if wandb.mode is not None:
+                extra["mode"] = wandb.mode
             loggers.append(
                 WandbTracker(
-                    project=options.project,
-                    entity=options.entity,
-                    name=options.name or run_name,
+                    project=wandb.project,
+                    entity=wandb.entity,
+                    name=wandb.name or run_name,
                     save_dir=str(output_dir),
-                    log_model=options.log_model,
+                    log_model=wandb.log_model,
                     **extra,
                 )
             )
@@ -224,7 +223,7 @@ def build_loggers(cfg: LoggerConfig, *, output_dir: Path, base_dir: Path) -> lis
 # --------------------------------------------------------------------------- what every logger receives
 
 
-def log_image(loggers: Iterable[Logger], key: str, image: Tensor, step: int) -> None:
+def log_image(loggers: Iterable[Any], key: str, image: Tensor, step: int) -> None:
     """A picture (3, H, W) in [0, 1] to every logger that can show one, each through its own API:
     TensorBoard's add_image, an MLflow artifact `<key>/step_0000500.png`, a W&B Image. The CSV logger
     has no pictures; the run folder's samples/ holds them all."""
