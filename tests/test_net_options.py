@@ -97,10 +97,10 @@ def test_ema_final_measures_and_pictures_come_from_the_average(
     data_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, torch.Tensor] = {}
-    real_grid = run_module.build_system
+    real_build = run_module.build_system
 
     def spying_build_system(*args, **kwargs):
-        system = real_grid(*args, **kwargs)
+        system = real_build(*args, **kwargs)
         real_log_grid = system._log_grid
 
         def log_grid(rows):
@@ -134,9 +134,6 @@ def test_resume_restores_the_average_and_the_raw_weights(
     shutil.copytree(ema_run.output_dir, folder, ignore=shutil.ignore_patterns(".stylexfer.lock"))
     saved = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     seen: dict[str, dict[str, torch.Tensor]] = {}
-
-    class Spy(torch.nn.Module):
-        pass
 
     real = run_module.net_training_callbacks
 
