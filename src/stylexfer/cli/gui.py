@@ -12,7 +12,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", "-m", default=None, help="model file to load at start")
     p.add_argument("--content", default=None, help="content image to show at start")
     p.add_argument("--style", "-s", default=None, help="style image to show at start (AdaIN models)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     p.add_argument("--theme", choices=("auto", "light", "dark"), default="auto",
                    help="colour theme (auto: follow the desktop; dark needs the sv-ttk package)")
     p.set_defaults(handler=run)

@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=unit_float, default=1.0, help="style strength 0..1 (default 1)")
     p.add_argument("--style-size", type=positive_int, default=512,
                    help="shrink styles so their shorter side is at most this before encoding (default 512)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--overwrite", action="store_true", help="replace an existing sheet")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     output.add_json_option(p)

@@ -127,7 +127,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=512,
         help="shrink styles so their shorter side is at most this before encoding (default 512)",
     )
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument(
         "--precision",
         choices=("fp32", "bf16", "auto"),

@@ -11,6 +11,8 @@ Precision ("fp32" | "bf16" | "auto"; None = the device's default):
   normalisation + conv1_1 and its decoder's last conv, Johnson's first and last 9×9 convs; they are
   about 1 % (AdaIN) and 10 % (Johnson) of the work.
 - CUDA (default auto): channels_last and bf16 autocast, fp16 where the GPU has no bf16; fp32: no autocast.
+- MPS (an Apple GPU; auto picks it after CUDA): fp32 only, no autocast. An operator MPS lacks runs on
+  the CPU when PYTORCH_ENABLE_MPS_FALLBACK=1 is set (else torch stops with NotImplementedError).
 - auto: bf16 where the hardware runs it natively and faster (CUDA; a CPU with AMX, or an AMD CPU with
   avx512_bf16: :func:`cpu_bf16_is_faster`), else fp32.
 """
@@ -37,15 +39,21 @@ __all__ = [
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
-    """ "auto" -> CUDA when available, else CPU; "cuda" without a GPU is a RequestError."""
+    """ "auto" -> CUDA when available, else an Apple GPU (MPS) when available, else CPU; "cuda" or
+    "mps" where there is none is a RequestError."""
     name = str(device)
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise RequestError(f"{{device}} {literal(name)!r}: no CUDA GPU is available here; use cpu or auto",
                            "device")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise RequestError(f"unknown {{device}} {literal(name)!r}; use auto, cpu or cuda", "device")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise RequestError(f"{{device}} {literal(name)!r}: no Apple GPU (MPS) is available here; use cpu or auto",
+                           "device")
+    if name not in ("cpu", "mps") and not name.startswith("cuda"):
+        raise RequestError(f"unknown {{device}} {literal(name)!r}; use auto, cpu, cuda or mps", "device")
     return torch.device(name)
 
 
@@ -101,10 +109,16 @@ def resolve_precision(precision: str | None, device: torch.device) -> str:
     """The precision the networks run in on `device`: "fp32", "bf16" or (CUDA without bf16) "fp16".
 
     None: the device's default, auto on CUDA and fp32 on the CPU (bf16 on the CPU is asked for, see
-    the README's Performance section for what it changes in the pictures).
+    the README's Performance section for what it changes in the pictures). An Apple GPU (MPS) runs
+    fp32: auto picks it, and bf16 is refused there.
     """
     name = check_precision(precision) or ("auto" if device.type == "cuda" else "fp32")
     if name == "fp32":
+        return "fp32"
+    if device.type == "mps":
+        if name == "bf16":
+            raise RequestError("{precision} 'bf16' is not supported on an Apple GPU (MPS); use fp32 or auto",
+                               "precision")
         return "fp32"
     if device.type == "cuda":
         return "bf16" if name == "bf16" or torch.cuda.is_bf16_supported() else "fp16"

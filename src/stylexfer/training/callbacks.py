@@ -23,6 +23,7 @@ from stylexfer.errors import ModelFileError, StylexferError, one_line
 from stylexfer.files.atomic import atomic_write_bytes
 from stylexfer.files.torchfile import check_archive
 from stylexfer.runtime import Interrupted, pending_interrupt
+from stylexfer.training.loggers import log_final
 from stylexfer.training.runfolder import LOCK_NAME, is_locked, pid_alive
 
 log = logging.getLogger(__name__)
@@ -483,7 +484,7 @@ class RunSummary(pl.Callback):
     status ("running" from the first step, then "finished", "pruned" (a search stopped it early),
     "interrupted" (SIGINT/SIGTERM, with the signal) or "failed" with the error's first line),
     the model kind, the last step, the last validation terms (raw, unweighted) and the hyperparameters.
-    At the end it also logs the hyperparameters with those metrics to TensorBoard's HParams tab."""
+    At the end it also sends the hyperparameters with those metrics to every logger (TensorBoard's HParams tab)."""
 
     def __init__(self, output_dir: Path, hparams: dict[str, Any]) -> None:
         self.path = Path(output_dir) / SUMMARY_NAME
@@ -528,13 +529,15 @@ class RunSummary(pl.Callback):
             self.extra["signal"] = signal.Signals(signum).name
             self.write(trainer, "interrupted", f"interrupted by {signal.Signals(signum).name}")
 
-    def finish(self, trainer: pl.Trainer, logger: Any, status: str = "finished") -> None:
-        """After fit: status finished (or pruned: a search stopped it early), and the HParams entry
-        (hyperparameters + final metrics)."""
+    def finish(self, trainer: pl.Trainer, status: str = "finished") -> None:
+        """After fit: status finished (or pruned: a search stopped it early), and the final measures
+        with the hyperparameters to every logger (TensorBoard's HParams entry)."""
         metrics = self._metrics(trainer) | {
             f"eval/{k}": v for k, v in self.extra.get("evaluate", {}).items() if isinstance(v, float)
         }
-        if logger is not None and trainer.is_global_zero and metrics:
+        if trainer.loggers and trainer.is_global_zero and metrics:
             # under hparams/ so the HParams entry does not add a step-0 point to the training curves
-            logger.log_hyperparams(self.hparams, {f"hparams/{k}": v for k, v in metrics.items()})
+            log_final(
+                trainer.loggers, self.hparams, {f"hparams/{k}": v for k, v in metrics.items()}, trainer.global_step
+            )
         self.write(trainer, status)

@@ -23,6 +23,8 @@ from stylexfer.errors import StylexferError, one_line
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"  # shipped inside the package
 PRECISIONS = ("32", "16-mixed", "bf16-mixed", "64")
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
+PROFILERS = ("simple", "advanced", "pytorch")
+LOGGERS = ("tensorboard", "csv", "mlflow", "wandb")  # logger=many: a list of these in logger.use
 
 
 class ConfigError(StylexferError, ValueError):
@@ -139,7 +141,22 @@ def _folders(key: str, value: Any) -> list[str]:
 
 
 @dataclass
-class AdaINConfig:
+class NetTrainingOptions:
+    """How any family's trained network is trained, beside its own maths: the keys every model schema
+    carries (`model.ema`, `model.compile`). They are not LightningModule arguments (build_system
+    leaves them out); the run applies them (training.averaging, torch.compile)."""
+
+    # EMA decay of the trained weights (0: off; 0.999 averages about the last 1,000 steps). Validation
+    # pictures, the final measures and checkpoints' state_dict (so exported models) use the average.
+    ema: float = bounded(0.0, 0, 1, hi_open=True)
+    compile: bool = False  # torch.compile the trained net and the frozen loss network (first steps compile)
+
+
+NET_TRAINING_KEYS = ("ema", "compile")  # the fields of NetTrainingOptions
+
+
+@dataclass
+class AdaINConfig(NetTrainingOptions):
     """LitAdaIN: L = content_weight·L_c + style_weight·L_s (Huang & Belongie 2017, eq. 11)."""
 
     name: str = "adain"
@@ -161,7 +178,7 @@ class AdaINConfig:
 
 
 @dataclass
-class JohnsonConfig:
+class JohnsonConfig(NetTrainingOptions):
     """LitJohnson: L = content_weight·L_c + style_weight·L_s + tv_weight·TV (Johnson et al. 2016, §3)."""
 
     name: str = "johnson"
@@ -292,6 +309,8 @@ class TrainerConfig:
     enable_progress_bar: bool = True
     # "high" lets Ampere+ GPUs use TF32 (torch.set_float32_matmul_precision, not a Trainer argument)
     matmul_precision: str = field(default="highest", metadata={_NOT_TRAINER_ARGS: True})
+    # Lightning's profiler, its report written into the run folder (fit-profile.txt); null: off
+    profiler: str | None = field(default=None, metadata={_NOT_TRAINER_ARGS: True})
 
     def __post_init__(self) -> None:
         self.precision = str(self.precision)
@@ -309,6 +328,8 @@ class TrainerConfig:
         check_fields(self, "trainer")
         _require(bool(self.strategy), "trainer.strategy", "must not be empty")
         _choice("trainer.matmul_precision", self.matmul_precision, ("highest", "high", "medium"))
+        if self.profiler is not None:
+            _choice("trainer.profiler", self.profiler, PROFILERS)
 
     def trainer_kwargs(self) -> dict[str, Any]:
         """Every Trainer argument of this schema, as pl.Trainer(**...) takes it."""
@@ -322,15 +343,72 @@ class TrainerConfig:
 
 
 @dataclass
-class LoggerConfig:
-    """TensorBoard under <run dir>/tensorboard: scalars, a validation image grid, the hyperparameters."""
+class CSVOptions:
+    """Lightning's CSVLogger: <run dir>/csv/metrics.csv (appended to on resume) and hparams.yaml."""
 
-    name: str = "tensorboard"
-    grid_images: int = bounded(4, 0, 64)  # validation samples shown in the image grid; 0: no images
+    flush_logs_every_n_steps: int = bounded(100, 1, key="logger.csv.flush_logs_every_n_steps")
 
     def __post_init__(self) -> None:
-        _require(self.name == "tensorboard", "logger.name", f"must be 'tensorboard', got {self.name!r}")
+        check_fields(self, "logger.csv")
+
+
+@dataclass
+class MLflowOptions:
+    """Lightning's MLFlowLogger."""
+
+    # http(s)://host:port of a tracking server, a folder, or sqlite:///file.db; null: $MLFLOW_TRACKING_URI,
+    # else sqlite:///<run dir>/mlflow.db. Relative folders and sqlite files resolve against where the
+    # command runs.
+    tracking_uri: str | None = None
+    experiment_name: str = "stylexfer"
+    run_name: str | None = None  # null: the run folder's name
+    tags: dict[str, str] = field(default_factory=dict)
+    log_model: bool = False  # also upload the checkpoints as artifacts
+
+
+@dataclass
+class WandbOptions:
+    """Lightning's WandbLogger; the W&B files go to <run dir>/wandb."""
+
+    project: str = "stylexfer"
+    entity: str | None = None  # team or user; null: your default entity
+    name: str | None = None  # null: the run folder's name
+    mode: str | None = None  # online | offline | disabled; null: $WANDB_MODE, else online
+    tags: list[str] = field(default_factory=list)
+    log_model: bool = False  # also upload the checkpoints as artifacts
+
+    def __post_init__(self) -> None:
+        if self.mode is not None:
+            _choice("logger.wandb.mode", self.mode, ("online", "offline", "disabled"))
+
+
+@dataclass
+class LoggerConfig:
+    """Where metrics, hyperparameters, validation pictures and final measures go (Lightning loggers):
+    tensorboard (<run dir>/tensorboard), csv, mlflow, wandb, or many (the list in `use`). The run
+    folder keeps final.json and samples/ whatever is chosen, so `stylexfer report` needs no tracker."""
+
+    name: str = "tensorboard"  # tensorboard | csv | mlflow | wandb | many
+    use: list[str] = field(default_factory=list)  # logger=many: e.g. [tensorboard, mlflow]
+    grid_images: int = bounded(4, 0, 64)  # validation samples shown in the image grid; 0: no images
+    csv: CSVOptions = field(default_factory=CSVOptions)
+    mlflow: MLflowOptions = field(default_factory=MLflowOptions)
+    wandb: WandbOptions = field(default_factory=WandbOptions)
+
+    def __post_init__(self) -> None:
+        _choice("logger.name", self.name, (*LOGGERS, "many"))
         check_fields(self, "logger")
+        if self.name == "many":
+            _require(bool(self.use), "logger.use", f"must list the loggers to use, e.g. [{', '.join(LOGGERS[:2])}]")
+            for item in self.use:
+                _choice("logger.use", item, LOGGERS)
+            _require(len(set(self.use)) == len(self.use), "logger.use", f"lists a logger twice: {self.use}")
+        else:
+            _require(not self.use, "logger.use", f"is only for logger=many, got {self.use} with logger={self.name}")
+
+    def selected(self) -> list[str]:
+        """The loggers this run writes to, in order."""
+        return list(self.use) if self.name == "many" else [self.name]
 
 
 @dataclass
@@ -461,7 +539,7 @@ def register_configs() -> None:
     store.store(group="optim", name="schema_adam", node=OptimConfig)
     store.store(group="data", name="schema_data", node=DataConfig)
     store.store(group="trainer", name="schema_trainer", node=TrainerConfig)
-    store.store(group="logger", name="schema_tensorboard", node=LoggerConfig)
+    store.store(group="logger", name="schema_logger", node=LoggerConfig)
     store.store(group="checkpoint", name="schema_checkpoint", node=CheckpointConfig)
 
 

@@ -26,7 +26,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import LearningRateMonitor, TQDMProgressBar
-from pytorch_lightning.loggers import TensorBoardLogger
 
 from stylexfer.errors import StylexferError
 from stylexfer.runtime import (
@@ -36,6 +35,7 @@ from stylexfer.runtime import (
     interrupt_exit_code,
     tune_cpu_allocator,
 )
+from stylexfer.training.averaging import net_training_callbacks
 from stylexfer.training.callbacks import (
     ApplyResumeChanges,
     AtomicCheckpointIO,
@@ -62,6 +62,7 @@ from stylexfer.training.config import (  # compose_config re-exported: callers c
 )
 from stylexfer.training.data import StyleTransferDataModule, sample_data
 from stylexfer.training.hydra_errors import explain_hydra_error
+from stylexfer.training.loggers import build_loggers, check_loggers, close_loggers, log_start
 from stylexfer.training.measure import ReportMeasures, active_listener, measure_pairs, objectives
 from stylexfer.training.runfolder import (
     RunFolderGuard,
@@ -138,6 +139,7 @@ def check_startup(settings: TrainSettings, *, base_dir: Path) -> None:
                 f"model.style_image: {path} does not exist; pass model.style_image=<path to an image>"
             )
     check_accelerator(settings.trainer)
+    check_loggers(settings.logger, base_dir=base_dir)  # a missing package, an MLflow server that is down
 
 
 def check_accelerator(trainer: TrainerConfig) -> None:
@@ -217,9 +219,8 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         settings.model, settings.optim, grid_images=settings.logger.grid_images, samples_dir=output_dir / "samples"
     )
 
-    logger = TensorBoardLogger(
-        save_dir=str(output_dir), name="tensorboard", version="", default_hp_metric=False
-    )
+    net_callbacks = net_training_callbacks(system, settings.model)  # model.compile, model.ema
+    loggers = build_loggers(settings.logger, output_dir=output_dir, base_dir=base_dir)
     ckpt = settings.checkpoint
     health = DataHealth(trainer_cfg.log_every_n_steps)
     callbacks = [
@@ -233,6 +234,7 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         health,
         # tqdm's bar whether or not `rich` is installed: Rich's shows an endless run as "Epoch 0/-2"
         *([TQDMProgressBar()] if trainer_cfg.enable_progress_bar else []),
+        *net_callbacks,
     ]
     interrupts = InterruptCheckpoint(checkpoint_dir)
     listener = active_listener()  # a search's trial: report the measures at each validation (pruning)
@@ -245,14 +247,17 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         optim = settings.optim
         callbacks.append(ApplyResumeChanges(changes, lr=optim.lr, beta1=optim.beta1, beta2=optim.beta2))
         summary.extra["resume_changes"] = {name: list(pair) for name, pair in changes.items()}
+    if os.environ.get("LOCAL_RANK", "0") == "0":
+        log_start(loggers, summary.hparams)
     trainer = pl.Trainer(
         **trainer_cfg.trainer_kwargs(),
         max_epochs=-1,  # the streams are endless: max_steps ends the run
         check_val_every_n_epoch=None,  # val_check_interval counts steps across epochs
         enable_model_summary=False,
         default_root_dir=str(output_dir),
-        logger=logger,
+        logger=loggers,
         callbacks=callbacks,
+        profiler=make_profiler(trainer_cfg.profiler, output_dir),
         plugins=[AtomicCheckpointIO()],
     )
     try:
@@ -293,14 +298,15 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         except Exception as err:  # noqa: BLE001 - the trained model and its checkpoints are what count
             log.warning("the run finished but its end-of-run measures failed: %s", one_line(err))
             summary.extra["evaluate_info"] = {"error": one_line(err)}
-    summary.finish(trainer, logger, "pruned" if pruned else "finished")
+    summary.finish(trainer, "pruned" if pruned else "finished")
+    close_loggers(loggers)
     last = checkpoint_dir / "last.ckpt"
     if trainer.is_global_zero:
         log.info(
-            "finished at step %d; checkpoints in %s; TensorBoard: tensorboard --logdir %s",
+            "finished at step %d; checkpoints in %s%s",
             trainer.global_step,
             checkpoint_dir,
-            output_dir,
+            f"; TensorBoard: tensorboard --logdir {output_dir}" if "tensorboard" in settings.logger.selected() else "",
         )
     return RunResult(output_dir, checkpoint_dir, last, trainer.global_step, skipped, measures, pruned)
 
@@ -314,6 +320,16 @@ def interrupted_message(interrupts: InterruptCheckpoint, output_dir: Path, model
     why = f"the checkpoint could not be written ({interrupts.save_error})" if interrupts.save_error else (
         "no checkpoint was written")
     return f"interrupted at step {interrupts.step}; {why}; {resume_hint(output_dir / 'checkpoints', model=model)}"
+
+
+def make_profiler(name: str | None, output_dir: Path) -> Any:
+    """trainer.profiler -> Lightning's profiler writing its report into the run folder (fit-profile.txt)."""
+    if name is None:
+        return None
+    from pytorch_lightning.profilers import AdvancedProfiler, PyTorchProfiler, SimpleProfiler
+
+    kinds = {"simple": SimpleProfiler, "advanced": AdvancedProfiler, "pytorch": PyTorchProfiler}
+    return kinds[name](dirpath=str(output_dir), filename="profile")
 
 
 def one_line(err: BaseException) -> str:

@@ -28,6 +28,8 @@ from stylexfer.files.images import load_image, save_image, to_tensor
 from stylexfer.losses import JohnsonCriterion, adain_loss_terms
 from stylexfer.nets.adain import AdaINNet
 from stylexfer.nets.johnson import TransformerNet
+from stylexfer.training.config import NET_TRAINING_KEYS
+from stylexfer.training.loggers import log_image
 
 CHECKPOINT_FORMAT = 1
 
@@ -148,19 +150,18 @@ class _StyleTransferSystem(pl.LightningModule):
         }
 
     def _log_grid(self, rows: list[Tensor]) -> None:
-        """One row per validation sample: its images side by side, clamped to [0, 1]; to TensorBoard
-        and, when `samples_dir` is set, to samples/step_0000500.png."""
+        """One row per validation sample: its images side by side, clamped to [0, 1]; to every logger
+        that shows pictures and, when `samples_dir` is set, to samples/step_0000500.png."""
         count = min(self.grid_images, rows[0].shape[0])
         if count == 0 or self.trainer.sanity_checking:
             return
         tiles = torch.stack([row[:count].float().clamp(0, 1) for row in rows], dim=1).flatten(0, 1)
         grid = make_grid(tiles.cpu(), nrow=len(rows), padding=2)
-        experiment = getattr(self.logger, "experiment", None) if self.logger is not None else None
-        if experiment is not None and hasattr(experiment, "add_image"):
-            experiment.add_image("val/stylized", grid, self.global_step)
         if self.samples_dir is not None and self.trainer.is_global_zero:
-            # the run folder alone shows how the model evolved (atomic: a reader never sees half a PNG)
+            # the run folder alone shows how the model evolved (atomic: a reader never sees half a PNG);
+            # written first, so a tracker that fails below cannot cost the sample
             save_image(grid, Path(self.samples_dir) / f"step_{self.global_step:07d}.png")
+        log_image(self.loggers, "val/stylized", grid, self.global_step)
 
 
 class LitAdaIN(_StyleTransferSystem):
@@ -316,7 +317,8 @@ def build_system(
 ) -> _StyleTransferSystem:
     """The LightningModule for `model_cfg.name`, from the validated model and optim settings
     (dataclasses from stylexfer.training.config, or anything with the same attributes)."""
-    fields = dict(vars(model_cfg))
+    # model.ema and model.compile are the run's (training.averaging), not the system's arguments
+    fields = {key: value for key, value in vars(model_cfg).items() if key not in NET_TRAINING_KEYS}
     name = fields.get("name")
     if name not in SYSTEMS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(SYSTEMS)}")
