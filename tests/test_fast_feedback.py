@@ -51,3 +51,25 @@ def test_config_errors_come_before_torch_is_imported(args: list[str], expected: 
     assert "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == []  # no run folder made for a config that cannot run
     print(f"{args}: answered in {seconds:.2f} s, load average {os.getloadavg()[0]:.1f}")
+
+
+@pytest.mark.parametrize(
+    ("argv", "suggestion", "usage"),
+    [
+        (["stylize", "a.jpg", "--model", "m.safetensors", "--stlye", "b.jpg"], "did you mean --style?", "stylize"),
+        (["sheet", "a.jpg", "--model", "m.safetensors", "--tile-sise", "64"], "did you mean --tile-size?", "sheet"),
+        (["info", "m.safetensors", "--jsn"], "did you mean --json?", "info"),
+    ],
+)
+def test_an_unknown_flag_gets_a_suggestion_and_its_subcommands_usage(
+    argv: list[str], suggestion: str, usage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stylexfer.cli.main import build_parser, main
+
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: stylexfer {usage} "), err
+    assert suggestion in err.splitlines()[-1] and err.splitlines()[-1].startswith(f"stylexfer {usage}: error: ")
+    assert build_parser()  # the parser itself still builds
