@@ -34,15 +34,16 @@ lint: $(STAMP) ## ruff, the layer contract (lint-imports) and mypy over src/
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy src
 
-# -n: pytest-xdist workers (one per core); each test has a generous time limit (pytest-timeout, in
+# -n: pytest-xdist workers (one per core; --dist loadgroup keeps each xdist_group, such as the
+# memory-heavy tests, on one worker); each test has a generous time limit (pytest-timeout, in
 # pyproject's addopts) so a stuck test is named, and pytest lists the 10 slowest (--durations=10).
 JOBS ?= auto
 
 test: lint ## the checks of `make lint`, then the whole test suite (CPU, no network, the docs site included)
-	$(PY) -m pytest -q -n $(JOBS) --durations=10
+	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup --durations=10
 
 test-fast: $(STAMP) ## the test suite without the `slow` tests
-	$(PY) -m pytest -q -n $(JOBS) --durations=10 -m "not slow"
+	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup --durations=10 -m "not slow"
 
 docs: $(STAMP) ## build the documentation site into outputs/site/ (mkdocs serve: the same, live)
 	$(VENV)/bin/mkdocs build --strict

@@ -8,6 +8,7 @@ import http.server
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -80,3 +81,21 @@ def test_an_unreachable_cpu_index_falls_back_quickly_with_one_line(tmp_path: Pat
 def test_a_gpu_machine_or_torch_default_uses_the_default_wheels(tmp_path: Path) -> None:
     lines, _ = _dry_install(tmp_path, TORCH="default")
     assert not any("--index-url" in line or "cannot be reached" in line for line in lines), lines
+
+
+def test_the_test_targets_run_in_parallel_and_list_the_slowest(tmp_path: Path) -> None:
+    for target in ("test", "test-fast"):
+        pytest_line = next(line for line in _make_dry(target, tmp_path) if " -m pytest " in line)
+        assert " -n " in pytest_line and "--dist loadgroup" in pytest_line and "--durations=10" in pytest_line
+
+
+@pytest.mark.slow
+def test_a_stuck_test_is_named_while_the_suite_runs(tmp_path: Path) -> None:
+    """pytest-timeout is loaded by pyproject's addopts (plugins do not autoload): a test past its limit
+    fails with its name instead of sitting silent."""
+    (tmp_path / "test_stuck.py").write_text("import time\n\ndef test_sits_forever():\n    time.sleep(60)\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout=2",
+                           "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"), str(tmp_path / "test_stuck.py")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stdout[-2000:]
+    assert "Timeout" in done.stdout and "test_sits_forever" in done.stdout, done.stdout[-2000:]
