@@ -211,7 +211,8 @@ def export_model(
     net = build_net(weights).eval()
     written: list[Path] = []
     try:
-        path = write_safetensors(weights_of(net, weights.spec), out, overwrite=overwrite)
+        path = write_safetensors(weights_of(net, weights.spec), out, overwrite=overwrite,
+                                 random_vgg=weights.random_vgg)
         written.append(path)
         lines = [f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {describe(weights.spec)})"]
         if torchscript:
