@@ -73,3 +73,26 @@ def test_an_unknown_flag_gets_a_suggestion_and_its_subcommands_usage(
     assert err.startswith(f"usage: stylexfer {usage} "), err
     assert suggestion in err.splitlines()[-1] and err.splitlines()[-1].startswith(f"stylexfer {usage}: error: ")
     assert build_parser()  # the parser itself still builds
+
+
+GUI_PROBE = """
+import sys
+from stylexfer.cli.main import main
+code = main(["gui"])
+heavy = sorted(m for m in ("torch", "stylexfer.gui.app", "PIL.ImageTk") if m in sys.modules)
+print("HEAVY", heavy, "EXIT", code, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_the_gui_says_there_is_no_display_before_the_heavy_imports(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", GUI_PROBE], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    seconds = time.perf_counter() - start
+    assert "HEAVY [] EXIT 2" in proc.stdout, (proc.stdout, proc.stderr[-2000:])
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "DISPLAY" in lines[0] and lines[0].startswith("stylexfer: error:"), lines
+    print(f"no display: answered in {seconds:.2f} s, load average {os.getloadavg()[0]:.1f}")
