@@ -1,4 +1,5 @@
-"""The commands shown in the README and on every page of the documentation site (docs/) exist: every fenced `stylexfer …` command names a real subcommand and real
+"""The commands shown in the README and on every page of the documentation site (docs/) exist: every
+fenced `stylexfer …` command names a real subcommand and real
 flags (read from the parser, so new subcommands are covered as they land), every `python -m
 stylexfer.train` override names a real config group option or key, and `python -m stylexfer.demo`
 flags are the demo's. Examples follow the activation convention (no `.venv/bin/` prefix)."""
