@@ -1,42 +1,54 @@
-# Every target shares one virtual environment and one install stamp.
+# Every target shares one virtual environment; `make demo` needs only the runtime set, the checks the dev set.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint demo bench gpu-check fuzz gui clean
+.PHONY: help install install-runtime docs test test-fast lint demo bench gpu-check fuzz gui clean
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
-# TORCH=cpu: PyTorch's CPU-only wheels, without the CUDA libraries of the default wheel (whose install
-# measured 5.7 GB); everything else still comes from the default index.
-TORCH ?=
-TORCH_INDEX := $(if $(filter cpu,$(TORCH)),--index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple,)
+# PyTorch wheels: TORCH=auto (default) takes the CPU-only ones when no NVIDIA GPU is present, TORCH=cpu
+# always, TORCH=default never; see scripts/install_venv.sh. Two stamps: the runtime set (`make demo`)
+# and the dev set (`make test`), which includes the runtime set.
+TORCH ?= auto
+export TORCH
+
+$(RUNTIME_STAMP): pyproject.toml
+	PYTHON=$(PYTHON) scripts/install_venv.sh $(VENV)
+	touch $(RUNTIME_STAMP)
 
 $(STAMP): pyproject.toml
-	@echo "== creating $(VENV) and installing stylexfer with its dev extras (a few minutes; pip shows its progress)"
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install --progress-bar on $(TORCH_INDEX) -e '.[dev]'
-	touch $(STAMP)
-	@echo "== installed: $$(du -sh $(VENV) | cut -f1) in $(VENV); activate it with: source $(VENV)/bin/activate"
+	PYTHON=$(PYTHON) scripts/install_venv.sh $(VENV) dev
+	touch $(STAMP) $(RUNTIME_STAMP)
 
-install: $(STAMP) ## create .venv and install the project with its dev extras (TORCH=cpu: CPU-only PyTorch)
+install: $(STAMP) ## create .venv with the dev set: tests, lint, docs and every extra (TORCH=auto|cpu|default)
+
+install-runtime: $(RUNTIME_STAMP) ## create .venv with the runtime set only: demo, train, stylize, report, GUI
 
 lint: $(STAMP) ## ruff, the layer contract (lint-imports) and mypy over src/
 	$(VENV)/bin/ruff check $(wildcard src tests scripts benchmarks)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy src
 
-test: lint ## the checks of `make lint`, then the whole test suite (CPU, no network)
-	$(PY) -m pytest -q
+# -n: pytest-xdist workers (one per core; --dist loadgroup keeps each xdist_group, such as the
+# memory-heavy tests, on one worker); each test has a generous time limit (pytest-timeout, in
+# pyproject's addopts) so a stuck test is named, and pytest lists the 10 slowest (--durations=10).
+JOBS ?= auto
 
-test-fast: $(STAMP) ## the test suite without the `slow` tests (under a minute on 2 cores)
-	$(PY) -m pytest -q -m "not slow"
+test: lint ## the checks of `make lint`, then the whole test suite (CPU, no network, the docs site included)
+	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup --durations=10
 
-demo: $(STAMP) ## pretrained AdaIN pictures (when downloadable), then a short training, into outputs/demo/
+test-fast: $(STAMP) ## the test suite without the `slow` tests
+	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup --durations=10 -m "not slow"
+
+docs: $(STAMP) ## build the documentation site into outputs/site/ (mkdocs serve: the same, live)
+	$(VENV)/bin/mkdocs build --strict
+
+demo: $(RUNTIME_STAMP) ## pretrained AdaIN pictures (when downloadable), then a short training, into outputs/demo/
 	$(PY) -m stylexfer.demo
 
 bench: $(STAMP) ## the performance benchmark (prints a table, writes outputs/bench/*.json)
@@ -48,7 +60,7 @@ gpu-check: $(STAMP) ## the GPU path in one table (fp32 / bf16+channels_last / bf
 fuzz: $(STAMP) ## feed 10,000 malformed images through the image loader and print the tally
 	$(PY) scripts/fuzz_images.py --count 10000
 
-gui: $(STAMP) ## open the Tkinter GUI
+gui: $(RUNTIME_STAMP) ## open the Tkinter GUI
 	$(VENV)/bin/stylexfer gui
 
 clean: ## remove the virtual environment and caches (keeps outputs/)

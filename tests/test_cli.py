@@ -342,6 +342,7 @@ def test_gui_without_module_is_one_line(capsys, monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_gui)
+    monkeypatch.setenv("DISPLAY", ":0")  # past the display check, which comes before any GUI import
     rc, err = _run(capsys, "gui")
     assert rc == 2 and err.count("\n") == 1 and "GUI is not part of this build" in err
 
@@ -368,6 +369,7 @@ def test_gui_subcommand_passes_its_options_to_the_window(monkeypatch, tmp_path):
 
     seen = {}
     monkeypatch.setattr(gui_app, "main", lambda **kwargs: seen.update(kwargs) or 0)
+    monkeypatch.setenv("DISPLAY", ":0")  # past the display check (the window itself is replaced)
     assert main(["gui", "--model", "m.ckpt", "--content", "c.jpg", "--style", "s.jpg", "--device", "cpu"]) == 0
     assert seen == {"model": "m.ckpt", "content": "c.jpg", "style": "s.jpg", "device": "cpu", "theme": "auto"}
     assert main(["gui", "--theme", "dark"]) == 0 and seen["theme"] == "dark"

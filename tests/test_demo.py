@@ -17,7 +17,9 @@ from stylexfer import demo
 from stylexfer.files import download
 from stylexfer.files.download import Asset, PublicModel
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+GETTING_STARTED = ROOT / "docs" / "getting-started.md"  # the demo's section
 TINY = ["--steps", "2", "--crop", "32", "--size", "48", "--trained-size", "40", "--weights", "random"]
 
 
@@ -103,9 +105,10 @@ def test_demo_with_the_pretrained_model_stylizes_into_pretrained_and_the_readme_
     assert any("--model cache/adain.safetensors" in c and "--style" in c for c in commands)  # relative to cwd
     assert any("--model outputs/demo/model.safetensors" in c for c in commands)
 
-    # Every outputs/demo/… path the README names is one this run wrote.
-    named = set(re.findall(r"outputs/demo/[\w./-]*\w", README.read_text(encoding="utf-8")))
-    assert named, "the README names the demo's files"
+    # Every outputs/demo/… path the README and Getting started name is one this run wrote.
+    text = README.read_text(encoding="utf-8") + GETTING_STARTED.read_text(encoding="utf-8")
+    named = set(re.findall(r"outputs/demo/[\w./-]*\w", text))
+    assert named, "the docs name the demo's files"
     missing = [p for p in sorted(named) if not (tmp_path / p).exists()]
     assert missing == []
 

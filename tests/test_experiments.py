@@ -148,7 +148,7 @@ def test_report_on_a_sweep_with_failed_half_written_and_both_kinds(
     from PIL import Image
 
     with Image.open(report / "grid.png") as grid:  # content row, style row, then one row per job
-        assert grid.height == (2 + 4) * (128 + 4)
+        assert (2 + 4) * 128 < grid.height < (2 + 4) * (160 + 40)  # six rows of thumbnails, each with its label
     # a second report replaces the first as a whole, leaving no temporary folder
     assert main(["report", str(sweep), "--content", str(content), "--style", str(style), "--size", "32",
                  "--pairs", "1", "--vgg-weights", "random"]) == 0

@@ -25,6 +25,7 @@ SEED = 6  # differs from the script's default, so CI and `make fuzz` cover diffe
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("memory")  # its loaders take up to 512 MB each: never beside the zip-bomb test
 def test_few_hundred_fuzz_cases_have_no_failures() -> None:
     count = len(fuzzing.SPECIALS) + 400  # the whole catalogue, then random mutations
     report = run_fuzz(count, seed=SEED, jobs=2, timeout_s=60.0)

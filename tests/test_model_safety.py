@@ -102,6 +102,7 @@ print("PEAK", before, peak(), rc, file=sys.stderr)
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("memory")  # under pytest -n (--dist loadgroup): never beside the other memory-heavy test
 def test_zip_bomb_is_refused_before_it_inflates(tmp_path):
     bomb = write_zip_bomb(tmp_path / "bomb.ckpt", mib=512)
     assert bomb.stat().st_size < 1 << 20

@@ -107,3 +107,25 @@ def test_a_tiny_run_its_resume_and_export_print_only_what_informs(tmp_path: Path
     assert export.returncode == 0, export.stderr
     assert _noise(export.stdout + export.stderr) == []
     assert "wrote" in export.stdout and (tmp_path / "m.pt").is_file()
+
+
+@pytest.mark.slow
+def test_a_tiny_runs_log_has_one_line_per_notice_and_no_escape_codes(tmp_path: Path) -> None:
+    """The random-weights notice is one logged line (no Python warning text, no source path), the
+    generated sample set an INFO line, and the nested progress bars (training + validation) leave
+    no escape sequences in the captured output or in train.log."""
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "stylexfer.train", *[o for o in TINY if "progress_bar" not in o],
+         "trainer.enable_progress_bar=true", "trainer.max_steps=3", f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    output = done.stdout + done.stderr
+    log = (run_dir / "train.log").read_text(encoding="utf-8")
+    assert "\x1b" not in output and "\x1b" not in log
+    assert "Warning:" not in output and ".py:" not in output  # no `file.py:79: RandomWeightsWarning: ...`
+    notices = [line for line in log.splitlines() if "RANDOM weights" in line]
+    assert len(notices) == 1 and "[WARNING]" in notices[0], log
+    sample = [line for line in log.splitlines() if "generated sample set" in line]
+    assert len(sample) == 1 and "[INFO]" in sample[0], log

@@ -73,7 +73,8 @@ def test_adain_run_writes_a_plain_checkpoint(adain_run: RunResult) -> None:
         "channels_last": False,
     }
     block = checkpoint["stylexfer"]
-    assert {key: block[key] for key in ("format", "model", "net_prefix")} == {"format": 1, "model": "adain", "net_prefix": "net."}
+    expected = {"format": 1, "model": "adain", "net_prefix": "net."}
+    assert {key: block[key] for key in expected} == expected
     assert block["settings"]["data.crop"] == 32  # the run's settings, for a resume's comparison
     keys = set(checkpoint["state_dict"])
     decoder_keys = {f"net.decoder.{k}" for k in Decoder().state_dict()}

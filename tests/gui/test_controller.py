@@ -656,3 +656,20 @@ def test_unusable_video_content_is_one_line(controller, gui_files, clip, tmp_pat
     assert_one_line(failed.message)
     assert controller.result is None and not controller.stylizing
     assert sorted(p.name for p in tmp_path.iterdir()) == (["noise.mp4"] if make == "corrupt" else [])
+
+
+def test_an_exported_model_of_a_random_vgg_run_warns_in_the_event(gui_files, tmp_path) -> None:
+    """The demo's own model: exported from a run with random VGG weights, its encoder embedded in the
+    file; the file keeps that fact, so the window shows the warning bar as it does for the checkpoint."""
+    weights = read_model_file(gui_files.adain_model)
+    path = tmp_path / "exported.safetensors"
+    embedded = ModelWeights(ModelSpec("adain", encoder="embedded"), weights.net_state, weights.encoder_state)
+    write_safetensors(embedded, path, random_vgg=True)
+    controller = Controller(device="cpu")
+    try:
+        controller.set_model(path)
+        (loaded,) = run_until(controller, lambda ev: bool(ev), timeout=120)
+    finally:
+        controller.close()
+    assert isinstance(loaded, ModelLoaded)
+    assert [w for w in loaded.warnings if "RANDOM VGG weights" in w] and len(loaded.warnings) == 1, loaded.warnings

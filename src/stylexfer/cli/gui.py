@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from stylexfer.errors import StylexferError
+
+NO_DISPLAY = ("cannot open a window (no display: DISPLAY is not set); the GUI needs a desktop session "
+              "with DISPLAY set (for a headless test: xvfb-run stylexfer gui)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +23,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
+def check_display() -> None:
+    """On X11 systems (Linux, the BSDs) no DISPLAY or WAYLAND_DISPLAY means no window: say so at once,
+    before PyTorch and the window's modules are imported. Tk's own refusal (app.main) covers the rest."""
+    if sys.platform in ("win32", "darwin"):
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise StylexferError(NO_DISPLAY)
+
+
 def run(args: argparse.Namespace) -> int:
+    check_display()
     try:
         from stylexfer.gui.app import main as gui_main
     except ModuleNotFoundError as err:

@@ -8,6 +8,7 @@ Subcommands: stylize, sheet, info, export, import, download, gui, evaluate, repo
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 import warnings
 from typing import NoReturn
@@ -29,6 +30,30 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         _Parser.last_error = message
         super().error(message)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """parse_args, except that an unknown flag is reported by its subcommand's parser (that usage
+    line) with the closest of that subcommand's flags: "did you mean --style?"."""
+    args, extras = parser.parse_known_args(argv)
+    if not extras:
+        return args
+    command = _subparsers(parser).get(getattr(args, "command", None) or "", parser)
+    known = [flag for action in command._actions for flag in action.option_strings if flag.startswith("--")]
+    message = f"unrecognized arguments: {' '.join(extras)}"
+    for extra in extras:
+        close = difflib.get_close_matches(extra.split("=")[0], known, n=1, cutoff=0.6)
+        if extra.startswith("-") and close:
+            message += f" (did you mean {close[0]}?)"
+            break
+    command.error(message)
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:
@@ -59,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     main([...]) and leave the process-wide settings alone."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = _parse(parser, argv)
     except SystemExit as done:
         if done.code == 2:  # a usage error: under --json it gets its line too
             output.usage_error_record(sys.argv[1:] if argv is None else argv, _Parser.last_error, sys.stdout)

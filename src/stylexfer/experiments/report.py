@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
-from stylexfer.errors import StylexferError, one_line
+from stylexfer.errors import StylexferError, one_line, printable
 from stylexfer.experiments.evaluate import evaluate_models, fixed_pairs, image_files
 from stylexfer.experiments.measures import OBJECTIVES, Judge
 from stylexfer.files.userfile import file_problem, read_text_if_regular
@@ -463,13 +463,21 @@ def _search_section(jobs: list[Job]) -> list[str]:
     return lines
 
 
+GRID_TILE = 160  # px per thumbnail (the pictures are evaluated at --size, often smaller: enlarged)
+
+
 def _grid(path: Path, jobs: list[Job], doc: dict[str, Any]) -> None:
-    """Rows: the contents, the styles (if any), then one row per job; columns: the fixed pairs."""
+    """Rows: the contents, the styles (if any), then one row per job; columns: the fixed pairs. Each
+    row has its label in a strip above it, wrapped to the row's width over as many lines as it needs
+    (the contact sheet's font and colours), so the sheet is pictures, not margin."""
     from PIL import Image, ImageDraw
 
     from stylexfer.files.images import save_image, to_pil
+    from stylexfer.inference.sheet import BACKGROUND, LABEL_BACKGROUND, LABEL_COLOUR, fit_tile, label_font
 
-    tile, label_w, pad = 128, 300, 4
+    tile, gap = GRID_TILE, max(2, GRID_TILE // 64)
+    font = label_font(tile)
+    margin = gap
     inputs = doc.get("_inputs") or []
     by_folder = doc.get("_by_folder", {})
     columns = max(1, len(inputs))
@@ -481,29 +489,41 @@ def _grid(path: Path, jobs: list[Job], doc: dict[str, Any]) -> None:
             rows.append(("style", [s for _, s in inputs]))
     for job in jobs:
         rows.append((job.label, by_folder.get(job.folder) or [None] * columns))
-    sheet = Image.new("RGB", (label_w + columns * (tile + pad), len(rows) * (tile + pad)), "white")
+    width = columns * tile + (columns + 1) * gap
+    top, bottom = font.getbbox("Hgjy")[1::2]
+    line_height = int(bottom - top) + 2
+    wrapped = [_wrap(printable(label), font, width - 2 * gap - 2 * margin) for label, _ in rows]
+    strips = [len(lines) * line_height + 2 * margin for lines in wrapped]
+    height = sum(strips) + len(rows) * (tile + 2 * gap) + gap
+    sheet = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
-    for r, (label, images) in enumerate(rows):
-        y = r * (tile + pad)
-        words, line, text_lines = label.split(" "), "", []
-        for word in words:  # wrap the overrides to the label column
-            if len(line) + len(word) > 40 and line:
-                text_lines.append(line)
-                line = word
-            else:
-                line = f"{line} {word}".strip()
-        text_lines.append(line)
-        draw.multiline_text((4, y + 4), "\n".join(text_lines[:8]), fill="black")
+    y = gap
+    for (_, images), lines, strip in zip(rows, wrapped, strips, strict=True):
+        draw.rectangle((gap, y, width - gap - 1, y + strip - 1), fill=LABEL_BACKGROUND)
+        for i, line in enumerate(lines):
+            draw.text((gap + margin, y + margin + i * line_height), line, fill=LABEL_COLOUR, font=font)
+        y += strip + gap
         for c, image in enumerate(images):
-            x = label_w + c * (tile + pad)
+            x = gap + c * (tile + gap)
             if image is None:
-                draw.rectangle((x, y, x + tile, y + tile), fill=(200, 200, 200))
-                draw.text((x + 8, y + tile // 2), "no checkpoint", fill="black")
+                draw.rectangle((x, y, x + tile - 1, y + tile - 1), fill=(200, 200, 200))
+                draw.text((x + tile // 2, y + tile // 2), "no checkpoint", fill="black", font=font, anchor="mm")
                 continue
-            pil = to_pil(image[0] if image.dim() == 4 else image)
-            pil.thumbnail((tile, tile))
-            sheet.paste(pil, (x, y))
+            pil = fit_tile(to_pil(image[0] if image.dim() == 4 else image), tile)
+            sheet.paste(pil, (x + (tile - pil.width) // 2, y + (tile - pil.height) // 2))
+        y += tile + gap
     save_image(sheet, path)
+
+
+def _wrap(text: str, font: Any, width: int) -> list[str]:
+    """`text` in lines of at most `width` px, broken at spaces (a word wider than that on its own line)."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
 
 
 def _tradeoff(path: Path, jobs: list[Job]) -> None:

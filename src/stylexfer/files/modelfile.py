@@ -62,6 +62,9 @@ FORMAT_VERSION = "1"
 CKPT_BLOCK = "stylexfer"
 CKPT_BLOCK_FORMAT = 1
 CKPT_ENCODER_KEY, CKPT_OUTPUT_KEY = "vgg_weights", "output"
+# Metadata of an inference file exported from a run with random VGG weights: `vgg_weights: random`
+# (the checkpoint's own key, so `info` reads it as it reads the checkpoint's settings).
+RANDOM_VGG_KEY = CKPT_ENCODER_KEY
 
 # Fallback for checkpoints without the block (older or foreign): hyper-parameter names guessed,
 # first present wins.
@@ -155,7 +158,10 @@ def _read_safetensors(path: Path) -> ModelWeights:
             raise ModelFileError(
                 f"{path}: metadata says the encoder is embedded but the file has no encoder.* tensors"
             )
-    return ModelWeights(spec, net_state, encoder_state, source=str(path))
+    random_vgg = metadata.get(RANDOM_VGG_KEY) == ENCODER_RANDOM  # exported from a run with random VGG weights
+    if random_vgg:
+        _warn_random_vgg(path)
+    return ModelWeights(spec, net_state, encoder_state, source=str(path), random_vgg=random_vgg)
 
 
 def _spec_of_metadata(metadata: Mapping[str, str], path: Path) -> ModelSpec:
@@ -183,6 +189,15 @@ def _spec_of_metadata(metadata: Mapping[str, str], path: Path) -> ModelSpec:
     return spec
 
 
+def _warn_random_vgg(path: Path) -> None:
+    warnings.warn(
+        f"{path.name} was trained with RANDOM VGG weights: it stylizes, but its pictures show the "
+        "pipeline working, not style transfer quality",
+        RandomWeightsWarning,
+        stacklevel=3,
+    )
+
+
 def _read_pickle(path: Path) -> ModelWeights:
     obj = load_weights_only(path)
     if not isinstance(obj, Mapping):
@@ -195,17 +210,14 @@ def _read_pickle(path: Path) -> ModelWeights:
         if spec.kind == "johnson":
             return ModelWeights(spec, _strip(state, prefix), None, source=str(path))
         encoder_state = _strip(state, f"{prefix}encoder.") or None
-        if spec.encoder == ENCODER_RANDOM:
-            warnings.warn(
-                f"{path.name} was trained with RANDOM VGG weights: it stylizes, but its pictures show the "
-                "pipeline working, not style transfer quality",
-                RandomWeightsWarning,
-                stacklevel=2,
-            )
+        random_encoder = spec.encoder == ENCODER_RANDOM
+        if random_encoder:
+            _warn_random_vgg(path)
         if encoder_state is not None:
             spec = replace(spec, encoder=ENCODER_EMBEDDED)
         return ModelWeights(
-            spec, _strip(state, f"{prefix}decoder."), encoder_state, source=str(path)
+            spec, _strip(state, f"{prefix}decoder."), encoder_state, source=str(path),
+            random_vgg=random_encoder,
         )
     state = _tensors_only(obj, path)
     if "conv1.conv2d.weight" in state:  # a pytorch/examples fast-neural-style model (mosaic.pth, …)
@@ -444,11 +456,11 @@ def weights_of(net: nn.Module, spec: ModelSpec) -> ModelWeights:
 
 
 def write_safetensors(
-    weights: ModelWeights, path: str | os.PathLike, *, overwrite: bool = False
+    weights: ModelWeights, path: str | os.PathLike, *, overwrite: bool = False, random_vgg: bool = False
 ) -> Path:
     """Write our inference file atomically (temporary file + rename): see `safetensors_bytes`."""
     path = check_output_path(path, overwrite=overwrite, create_parents=True, error=ModelFileError)
-    blob = safetensors_bytes(weights)
+    blob = safetensors_bytes(weights, random_vgg=random_vgg)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         atomic_write_bytes(path, blob, overwrite=overwrite)
@@ -459,9 +471,10 @@ def write_safetensors(
     return path
 
 
-def safetensors_bytes(weights: ModelWeights) -> bytes:
+def safetensors_bytes(weights: ModelWeights, *, random_vgg: bool = False) -> bytes:
     """Our inference file's bytes: tensors ``net.*`` (Johnson) or ``decoder.*`` [+ ``encoder.*``]
-    (AdaIN), metadata format / format_version / kind / output / encoder."""
+    (AdaIN), metadata format / format_version / kind / output / encoder, and ``vgg_weights: random``
+    when `random_vgg` (trained with random VGG weights: readers warn)."""
     from safetensors.torch import save
 
     from stylexfer import __version__
@@ -488,6 +501,8 @@ def safetensors_bytes(weights: ModelWeights) -> bytes:
         "stylexfer_version": __version__,
     }
     metadata |= {"output": spec.output} if spec.kind == "johnson" else {"encoder": encoder}
+    if random_vgg:
+        metadata[RANDOM_VGG_KEY] = ENCODER_RANDOM
     return save(
         {k: v.detach().float().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata
     )

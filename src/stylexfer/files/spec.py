@@ -48,3 +48,4 @@ class ModelWeights:
     net_state: dict[str, Tensor]
     encoder_state: dict[str, Tensor] | None = None
     source: str = field(default="", compare=False)
+    random_vgg: bool = field(default=False, compare=False)  # trained with random VGG weights (readers warn)

@@ -15,9 +15,10 @@ import os
 import re
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import hydra
 import pytorch_lightning as pl
@@ -26,8 +27,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import LearningRateMonitor, TQDMProgressBar
+from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 
 from stylexfer.errors import StylexferError
+from stylexfer.nets.vgg import RandomWeightsWarning
 from stylexfer.runtime import (
     Interrupted,
     deferred_interrupts,
@@ -76,6 +79,7 @@ from stylexfer.training.systems import NonFiniteError, build_system
 log = logging.getLogger(__name__)
 
 SPECIAL_WEIGHTS = ("imagenet", "random")
+T = TypeVar("T")
 
 
 class TrainingError(StylexferError, RuntimeError):
@@ -121,6 +125,32 @@ def quiet_lightning() -> None:
         warnings.filterwarnings("ignore", message=pattern)
 
 
+class OneLineProgressBar(TQDMProgressBar):
+    """Lightning's tqdm bars, with the validation bar drawn over the training bar's line: below it,
+    tqdm reaches its line with cursor-up escapes (ESC [A) that end up in logs and captured output."""
+
+    def init_validation_tqdm(self) -> Tqdm:
+        return Tqdm(desc=self.validation_description, position=0, disable=self.is_disabled, leave=False,
+                    dynamic_ncols=True, file=sys.stdout, bar_format=self.BAR_FORMAT)
+
+
+def build_quietly(build: Callable[[], T]) -> T:
+    """`build()`, with a random-weights warning turned into one logged line (no Python warning text
+    or source path); other warnings pass through as they were."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RandomWeightsWarning)
+        built = build()
+    said = set()
+    for notice in caught:
+        if issubclass(notice.category, RandomWeightsWarning):
+            if str(notice.message) not in said:
+                log.warning("%s", notice.message)
+                said.add(str(notice.message))
+        else:
+            warnings.warn_explicit(notice.message, notice.category, notice.filename, notice.lineno)
+    return built
+
+
 def check_startup(settings: TrainSettings, *, base_dir: Path) -> None:
     """What the schemas cannot see and must be known before anything touches the disk: that the
     files the config names exist and that the accelerator it asks for is on this machine."""
@@ -160,7 +190,7 @@ def resolve_inputs(settings: TrainSettings, *, output_dir: Path, base_dir: Path)
     data, model = settings.data, settings.model
     if not data.content_dir:
         content, style = sample_data(output_dir, count=data.sample_images)
-        log.warning(
+        log.info(
             "no data.content_dir/data.style_dir given: training on the generated sample set in %s",
             content.parent,
         )
@@ -215,9 +245,9 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
     torch.set_float32_matmul_precision(trainer_cfg.matmul_precision)
     datamodule = StyleTransferDataModule(data, seed=settings.seed, base_dir=base_dir)
     datamodule.setup("fit")  # missing folders, too few usable images: fail before building the model
-    system = build_system(
+    system = build_quietly(lambda: build_system(
         settings.model, settings.optim, grid_images=settings.logger.grid_images, samples_dir=output_dir / "samples"
-    )
+    ))
 
     net_callbacks = net_training_callbacks(system, settings.model)  # model.compile, model.ema
     loggers = build_loggers(settings.logger, output_dir=output_dir, base_dir=base_dir)
@@ -233,7 +263,7 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         LearningRateMonitor(logging_interval="step"),
         health,
         # tqdm's bar whether or not `rich` is installed: Rich's shows an endless run as "Epoch 0/-2"
-        *([TQDMProgressBar()] if trainer_cfg.enable_progress_bar else []),
+        *([OneLineProgressBar()] if trainer_cfg.enable_progress_bar else []),
         *net_callbacks,
     ]
     interrupts = InterruptCheckpoint(checkpoint_dir)
