@@ -219,7 +219,7 @@ def export_model(
     weights = read_model_file(model)
     net = build_net(weights).eval()
     files: list[tuple[Path, bytes, str]] = []
-    blob = safetensors_bytes(weights_of(net, weights.spec))
+    blob = safetensors_bytes(weights_of(net, weights.spec), random_vgg=weights.random_vgg)
     files.append((Path(out), blob, f"{len(blob) / 1e6:.1f} MB, {describe(weights.spec)}"))
     if torchscript:
         data, diff = torchscript_bytes(net, weights.spec)

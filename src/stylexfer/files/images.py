@@ -320,8 +320,11 @@ def save_image(image: Tensor | Image.Image, path: str | os.PathLike, *, overwrit
     if not overwrite and path.exists():
         raise ImageError(f"{shown}: already exists; pass --overwrite to replace it")
     pil = to_pil(image) if isinstance(image, Tensor) else image
-    try:
+    try:  # a file where a folder of the path should be is FileExistsError too: not "already exists"
         path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ImageError(f"{shown}: cannot write the image ({_reason(err)})") from err
+    try:
         with atomic_open(path, overwrite=overwrite) as handle:
             _encode(pil, fmt, handle)
     except FileExistsError:
