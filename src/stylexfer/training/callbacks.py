@@ -524,7 +524,7 @@ class RunSummary(pl.Callback):
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         signum = interrupt_signal(exception)
         if signum is None:
-            self.write(trainer, "failed", one_line(exception))
+            self.write(trainer, "failed", one_line(exception, limit=2000))  # whole: a long path must not cut the reason
         else:  # not a failure: the run can go on from the checkpoint written at this step
             self.extra["signal"] = signal.Signals(signum).name
             self.write(trainer, "interrupted", f"interrupted by {signal.Signals(signum).name}")
