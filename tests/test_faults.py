@@ -277,14 +277,15 @@ def test_disk_full_while_writing_a_checkpoint_is_one_line_and_keeps_the_old_ones
         return real_write(path, data, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(callbacks, "atomic_write_bytes", full_disk)
+    run_dir = tmp_path / ("run-" + "x" * 120)  # a long path must not cut the reason from final.json
     overrides = override(
-        fault_overrides(data_root, tmp_path / "run"), trainer__max_steps=3, checkpoint__every_n_steps=1
+        fault_overrides(data_root, run_dir), trainer__max_steps=3, checkpoint__every_n_steps=1
     )
     with pytest.raises(CheckpointWriteError) as info:
-        run(compose_config(overrides), output_dir=tmp_path / "run", base_dir=tmp_path)
+        run(compose_config(overrides), output_dir=run_dir, base_dir=tmp_path)
     monkeypatch.setattr(callbacks, "atomic_write_bytes", real_write)
     message = str(info.value)
-    ckpts = tmp_path / "run" / "checkpoints"
+    ckpts = run_dir / "checkpoints"
     assert "\n" not in message
     assert f"cannot write the checkpoint {ckpts / 'step_0000002.ckpt'}: no space left" in message
     needed = float(message.split("needs about ")[1].split(" MB")[0])
@@ -292,7 +293,7 @@ def test_disk_full_while_writing_a_checkpoint_is_one_line_and_keeps_the_old_ones
     assert "newest good checkpoint is" in message and "(step 1): resume with ckpt_path=" in message
     assert checkpoint_step(ckpts / "step_0000001.ckpt") == 1 and checkpoint_step(ckpts / "last.ckpt") == 1
     assert not list(ckpts.glob(".*.tmp"))
-    summary = json.loads((tmp_path / "run" / "final.json").read_text())
+    summary = json.loads((run_dir / "final.json").read_text())
     assert summary["status"] == "failed" and "no space left on its disk" in summary["error"]
 
 
