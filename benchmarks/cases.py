@@ -197,7 +197,8 @@ def train_case(kind: str, *, fused: bool = True, precision: str = "fp32") -> Cas
     (fp32 weights and Adam; losses, statistics and Grams in fp32)."""
 
     def setup(cfg: BenchConfig) -> tuple[Callable[[], Any], int, dict[str, Any]]:
-        from stylexfer.losses import JohnsonCriterion, adain_loss_terms
+        from stylexfer.families.adain.losses import adain_loss_terms
+        from stylexfer.families.johnson.losses import JohnsonCriterion
 
         content = images(cfg.batch, cfg.crop, cfg)
         style = images(cfg.batch, cfg.crop, cfg, seed=1)

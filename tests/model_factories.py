@@ -21,7 +21,8 @@ from reference_nets import (  # noqa: F401 - re-exported: tests import them from
     orig_adain_vgg,
     orig_fast_neural_style,
 )
-from stylexfer.nets import AdaINNet, TransformerNet
+from stylexfer.families.adain.net import AdaINNet
+from stylexfer.families.johnson.net import TransformerNet
 from stylexfer.nets.vgg import RandomWeightsWarning
 
 

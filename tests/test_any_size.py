@@ -20,7 +20,8 @@ from model_factories import (
     orig_adain_pair,
     orig_fast_neural_style,
 )
-from stylexfer.files.convert import convert_adain_release, convert_fast_neural_style
+from stylexfer.families.adain.files import convert_adain_release
+from stylexfer.families.johnson.files import convert_fast_neural_style
 from stylexfer.files.modelfile import ModelSpec, build_net
 from stylexfer.inference import Stylizer
 

@@ -124,7 +124,7 @@ def test_single_file_out_size_and_exif(tmp_path, capsys, johnson_ckpt):
 
 def test_adain_styles_encoded_once_and_named(tmp_path, capsys, adain_ckpt, monkeypatch):
     from stylexfer.inference import Stylizer
-    from stylexfer.nets.adain import StyleCode
+    from stylexfer.families.adain.net import StyleCode
 
     calls = []
     original = Stylizer.encode_styles
@@ -254,7 +254,7 @@ def test_adain_bad_style_mask_and_missing_style(tmp_path, capsys, adain_ckpt):
     Image.new("L", (40, 32), 255).save(mask)  # one level
     out = tmp_path / "out"
     cases = [
-        ([], "AdaIN model needs at least one --style"),
+        ([], "AdaIN arbitrary-style models need at least one --style"),
         (["--style", tmp_path / "nope.jpg"], "no such file"),
         (["--style", style, style, "--mask", mask], "has 1 grey level\\(s\\) but 2 styles"),
         (["--style", style, "--style-weights", "1", "2"], "gives 2 weight\\(s\\) for 1 style"),

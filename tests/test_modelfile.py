@@ -21,7 +21,8 @@ from stylexfer.files.modelfile import (
     weights_of,
     write_safetensors,
 )
-from stylexfer.nets import AdaINNet, TransformerNet
+from stylexfer.families.adain.net import AdaINNet
+from stylexfer.families.johnson.net import TransformerNet
 from stylexfer.nets.vgg import RandomWeightsWarning, VGGFeatures
 
 pytestmark = pytest.mark.filterwarnings("ignore::stylexfer.nets.vgg.RandomWeightsWarning")

@@ -12,12 +12,14 @@ import pytest
 import torch
 
 import stylexfer.training.systems as systems
-from stylexfer.nets.adain import AdaINNet, Decoder
-from stylexfer.nets.johnson import TransformerNet
+from stylexfer.families.adain.net import AdaINNet, Decoder
+from stylexfer.families.johnson.net import TransformerNet
 from stylexfer.training.callbacks import CheckpointError
 from stylexfer.training.config import validate
 from stylexfer.training.run import RunResult, compose_config, run
-from stylexfer.training.systems import LitAdaIN, LitJohnson, NonFiniteError
+from stylexfer.families.adain.system import LitAdaIN
+from stylexfer.families.johnson.system import LitJohnson
+from stylexfer.training.systems import NonFiniteError
 from training_utils import (
     TINY,
     TINY_JOHNSON,

@@ -36,7 +36,7 @@ from stylexfer.gui.controller import (
     gallery_images,
 )
 from stylexfer.inference import Stylizer, load_model
-from stylexfer.nets.adain import StyleCode
+from stylexfer.families.adain.net import StyleCode
 from stylexfer.nets.vgg import RandomWeightsWarning
 
 CONTENT_SIZE = (64, 48)

@@ -74,17 +74,18 @@ def _check_out(args: argparse.Namespace) -> Path:
 
 
 def _check_kinds(args: argparse.Namespace) -> None:
-    """Before any network is built: AdaIN models need styles, styles need an AdaIN model."""
+    """Before any network is built: models that take a style need styles, styles need such a model."""
     from stylexfer.files.modelfile import read_spec
+    from stylexfer.registry import get_family
 
-    kinds = [read_spec(model).kind for model in args.model]
-    adain = [m for m, kind in zip(args.model, kinds, strict=True) if kind == "adain"]
-    if adain and not args.style:
-        raise StylexferError(f"{display_path(adain[0])} is an AdaIN model: the sheet needs at least one "
-                             "--style image or folder")
-    if args.style and not adain:
-        raise StylexferError("--style needs an AdaIN model, but every --model is fixed-style (its style is "
-                             "built in): drop --style, or add an AdaIN model")
+    families = [get_family(read_spec(model).kind) for model in args.model]
+    styled = [(m, f) for m, f in zip(args.model, families, strict=True) if f.needs_style]
+    if styled and not args.style:
+        raise StylexferError(f"{display_path(styled[0][0])} is a {styled[0][1].title} model: the sheet needs "
+                             "at least one --style image or folder")
+    if args.style and not styled:
+        raise StylexferError("--style needs a model that takes a style, but every --model is fixed-style (its "
+                             "style is built in): drop --style, or add a model that takes one")
 
 
 def _check_alpha(alpha: float) -> None:

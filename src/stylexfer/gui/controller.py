@@ -52,7 +52,8 @@ from stylexfer.inference import (
     mask_labels,
     stylize_video,
 )
-from stylexfer.nets.adain import StyleCode
+from stylexfer.nets.codes import StyleCode
+from stylexfer.registry import get_family
 from stylexfer.nets.vgg import RandomWeightsWarning
 
 logger = logging.getLogger(__name__)
@@ -329,7 +330,7 @@ class Controller:
         self.before: Image.Image | None = None  # the content that result was made from
         self.stylizing = False  # a stylization or a video being written: one job at a time
         self.writing_video = False
-        self.model_kind: str | None = None  # "adain" or "johnson" once the chosen model has loaded
+        self.model_kind: str | None = None  # the model's family name once the chosen model has loaded
         saved = self.recent.save_folder
         self.last_save_folder: Path | None = Path(saved) if saved else None
         self.gallery_generation = 0
@@ -394,7 +395,8 @@ class Controller:
     def request(self, *, alpha: float, preserve_color: bool) -> StylizeRequest:
         """The inference request the current settings make; StylexferError (in the window's terms)
         when they do not fit together. Weights are sent for a mix without a mask; a mask ignores them."""
-        fixed_style = self.model_kind == "johnson"  # its style is built in: styles picked earlier do not count
+        # a fixed-style family: its style is built in, styles picked earlier do not count
+        fixed_style = self.model_kind is not None and not get_family(self.model_kind).needs_style
         n_styles = 0 if fixed_style else len(self.styles)
         weights = None
         if n_styles > 1 and self.mask_path is None:
@@ -449,7 +451,7 @@ class Controller:
         """The CLI's name for the stylized clip of the current result: clip__starry-night.mp4."""
         job = self._result_job
         assert job is not None
-        styles = job.styles if self.model_kind != "johnson" else ()
+        styles = () if self.model_kind is not None and not get_family(self.model_kind).needs_style else job.styles
         return suggested_name(job.content, styles, job.model, video_suffix(job.content))
 
     def write_video(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:

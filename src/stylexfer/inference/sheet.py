@@ -26,7 +26,7 @@ from stylexfer.errors import printable
 from stylexfer.files.images import to_pil, to_tensor
 from stylexfer.inference.request import DEFAULT_STYLE_SIZE
 from stylexfer.inference.stylizer import Stylizer
-from stylexfer.nets.adain import StyleCode
+from stylexfer.nets.codes import StyleCode
 
 SHEET_TILE_SIZE = 256  # `stylexfer sheet --tile-size` default
 MIN_SHEET_TILE = 32

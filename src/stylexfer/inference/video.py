@@ -29,7 +29,7 @@ from stylexfer.inference.inputs import ImageLike
 from stylexfer.inference.request import StylizeRequest
 from stylexfer.inference.stylizer import Stylizer
 from stylexfer.inference.temporal import StatisticsSmoother
-from stylexfer.nets.adain import StyleCode
+from stylexfer.nets.codes import StyleCode
 
 
 class FrameStream:
