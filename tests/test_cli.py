@@ -369,8 +369,10 @@ def test_gui_subcommand_passes_its_options_to_the_window(monkeypatch, tmp_path):
     seen = {}
     monkeypatch.setattr(gui_app, "main", lambda **kwargs: seen.update(kwargs) or 0)
     assert main(["gui", "--model", "m.ckpt", "--content", "c.jpg", "--style", "s.jpg", "--device", "cpu"]) == 0
-    assert seen == {"model": "m.ckpt", "content": "c.jpg", "style": "s.jpg", "device": "cpu", "theme": "auto"}
-    assert main(["gui", "--theme", "dark"]) == 0 and seen["theme"] == "dark"
+    assert seen == {"model": "m.ckpt", "content": "c.jpg", "style": "s.jpg", "device": "cpu", "theme": "auto",
+                    "precision": None}
+    assert main(["gui", "--theme", "dark", "--precision", "bf16"]) == 0
+    assert seen["theme"] == "dark" and seen["precision"] == "bf16"
 
 
 def test_timings_reports_the_network_time(capsys, tmp_path, johnson_ckpt):

@@ -11,14 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-import stylexfer.training.systems as systems
 from stylexfer.families.adain.net import AdaINNet, Decoder
+from stylexfer.families.adain.system import LitAdaIN
 from stylexfer.families.johnson.net import TransformerNet
+from stylexfer.families.johnson.system import LitJohnson
 from stylexfer.training.callbacks import CheckpointError
 from stylexfer.training.config import validate
 from stylexfer.training.run import RunResult, compose_config, run
-from stylexfer.families.adain.system import LitAdaIN
-from stylexfer.families.johnson.system import LitJohnson
 from stylexfer.training.systems import NonFiniteError
 from training_utils import (
     TINY,
@@ -260,17 +259,19 @@ def test_training_on_broken_files_skips_and_reports_them(
 def test_nan_loss_stops_the_run_naming_the_step_and_keeps_good_checkpoints(
     data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = systems.adain_loss_terms
+    import stylexfer.families.adain.system as adain_system
+
+    real = adain_system.adain_loss_terms
     calls = {"n": 0}
 
-    def poisoned(net, content, style):  # type: ignore[no-untyped-def]
-        output, terms = real(net, content, style)
+    def poisoned(net, content, style, *layers):  # type: ignore[no-untyped-def]
+        output, terms = real(net, content, style, *layers)
         calls["n"] += 1
         if calls["n"] == 3:  # the third training step (global step 2)
             terms = {**terms, "style": terms["style"] * float("nan")}
         return output, terms
 
-    monkeypatch.setattr(systems, "adain_loss_terms", poisoned)
+    monkeypatch.setattr(adain_system, "adain_loss_terms", poisoned)
     overrides = [
         *TINY,
         f"data.content_dir={data_root / 'content'}",
@@ -291,13 +292,15 @@ def test_nan_at_the_first_step_names_no_checkpoint_file(
     data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nothing was written yet, so the message must not send the user to a checkpoint."""
-    real = systems.adain_loss_terms
+    import stylexfer.families.adain.system as adain_system
 
-    def poisoned(net, content, style):  # type: ignore[no-untyped-def]
-        output, terms = real(net, content, style)
+    real = adain_system.adain_loss_terms
+
+    def poisoned(net, content, style, *layers):  # type: ignore[no-untyped-def]
+        output, terms = real(net, content, style, *layers)
         return output, {**terms, "style": terms["style"] * float("inf")}
 
-    monkeypatch.setattr(systems, "adain_loss_terms", poisoned)
+    monkeypatch.setattr(adain_system, "adain_loss_terms", poisoned)
     overrides = [*TINY, f"data.content_dir={data_root / 'content'}", f"data.style_dir={data_root / 'style'}"]
     with pytest.raises(NonFiniteError) as info:
         train(tmp_path, overrides)

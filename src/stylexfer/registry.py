@@ -26,7 +26,8 @@ from stylexfer.errors import ModelFileError
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-    from stylexfer.files.spec import ModelSpec, ModelWeights
+# ModelSpec / ModelWeights (stylexfer.files.spec) sit above the registry: named, not imported.
+ModelSpec = ModelWeights = Any
 
 ENTRY_POINT_GROUP = "stylexfer.families"
 # The one list of built-in family names in the package (each is a folder under stylexfer/families/).
@@ -48,7 +49,7 @@ class Family:
     """
 
     name: ClassVar[str] = ""
-    title: ClassVar[str] = ""             # "AdaIN arbitrary-style": messages, the GUI, `info`
+    title: ClassVar[str] = ""             # e.g. "… arbitrary-style": messages, the GUI, `info`
     architecture: ClassVar[str] = ""      # one line for `stylexfer info`
     needs_style: ClassVar[bool] = False   # style images at run time (encode_styles, --style)
     supports_mask: ClassVar[bool] = False  # one style per mask region

@@ -34,9 +34,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     started = time.perf_counter()
     path = fetch_model(args.name, cache_dir=args.cache_dir, progress=not args.quiet)
-    output.say(
-        f"{path}\nuse it with: stylexfer stylize PHOTO {'--style PAINTING ' if args.name == 'adain' else ''}"
-        f"--model {path}"
-    )
+    from stylexfer.files.modelfile import read_spec
+    from stylexfer.registry import get_family
+
+    style = "--style PAINTING " if get_family(read_spec(path).kind).needs_style else ""
+    output.say(f"{path}\nuse it with: stylexfer stylize PHOTO {style}--model {path}")
     output.emit(args, input=args.name, output=path, model=args.name, seconds=time.perf_counter() - started)
     return 0

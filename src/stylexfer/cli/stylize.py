@@ -96,7 +96,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         default=[],
         metavar="STYLE",
-        help="style image(s) (AdaIN models)",
+        help="style image(s) (models that take a style)",
     )
     p.add_argument(
         "--out",
@@ -208,23 +208,26 @@ class Plan:
 
 
 def _stylize(args: argparse.Namespace) -> int:
-    from stylexfer.files.modelfile import read_model_file
-    from stylexfer.inference import load_model
-
     if STDIO in args.content:
         return _stylize_stdio(args)
     request = _request(args)
     plan = _plan_outputs(args)
-    weights = read_model_file(args.model)  # the kind is known before the net is built
-    request.check_model(weights.spec.kind, Path(args.model).name)
+    stylizer = open_stylizer(args, request)
     labels = _mask(args, request)
     style_images = _style_images(args)
-    stylizer = load_model(weights, device=args.device, precision=request.precision)
     timer = _Timer()
     with timer:
         codes = stylizer.encode_styles(style_images, style_size=args.style_size) if style_images else None
     written = _run_jobs(args, plan, stylizer, request, codes, labels, timer)
     return _report(args, plan, written, timer, f"{stylizer.precision} on {stylizer.device}")
+
+
+def open_stylizer(args: argparse.Namespace, request):  # noqa: ANN001, ANN201 (StylizeRequest -> Stylizer)
+    """Every CLI stylize entry (files, folders, stdin, video) sets up its model here: the one set-up,
+    stylexfer.inference.open_model, with --model, --device and the request's --precision."""
+    from stylexfer.inference import open_model
+
+    return open_model(args.model, request, device=args.device)
 
 
 def _request(args: argparse.Namespace):  # noqa: ANN202 (a StylizeRequest; imported lazily)
@@ -429,8 +432,7 @@ def _stylize_stdio(args: argparse.Namespace) -> int:
     """CONTENT "-": one image read from stdin, stylized, written to stdout (format from --ext) or to
     --out when it names a file. Nothing else goes to stdout: messages stay on stderr."""
     from stylexfer.files.images import SAVE_FORMATS, decode_image, encode_image, save_image
-    from stylexfer.files.modelfile import read_model_file
-    from stylexfer.inference import load_model, resize_image
+    from stylexfer.inference import resize_image
 
     if args.content != [STDIO]:
         raise StylexferError(f"{STDIO} (stdin) must be the only CONTENT; stylize files and folders separately")
@@ -451,15 +453,13 @@ def _stylize_stdio(args: argparse.Namespace) -> int:
     if not to_stdout and Path(args.out).exists() and not args.overwrite:
         raise StylexferError(f"{display_path(args.out)}: already exists; pass --overwrite to replace it")
     request = _request(args)
-    weights = read_model_file(args.model)
-    request.check_model(weights.spec.kind, Path(args.model).name)
+    stylizer = open_stylizer(args, request)  # with --precision (this path used to drop it)
     labels = _mask(args, request)
     styles = _style_images(args)
     data = _read_stdin()
     started = time.perf_counter()
     image = decode_image(data, name="<stdin>", draft_shorter_side=args.size or args.max_size)
     image = resize_image(image, size=args.size, max_size=args.max_size, name="<stdin>")
-    stylizer = load_model(weights, device=args.device)
     timer = _Timer()
     with timer:
         codes = stylizer.encode_styles(styles, style_size=args.style_size) if styles else None

@@ -103,7 +103,7 @@ def evaluate_models(
         stylizers = [load_model(m, device=device) for m in models]
     needs_styles = any(s.needs_style for s in stylizers)
     if needs_styles and not style_dir:
-        raise EvaluateError("an AdaIN model needs style images: pass --style DIR")
+        raise EvaluateError("a model that takes a style needs style images: pass --style DIR")
     styles = image_files(style_dir, "style") if style_dir else []
     chosen = fixed_pairs(contents, styles or [Path()], pairs)
     judge = judge or Judge(vgg_weights, device=device)
@@ -126,7 +126,7 @@ def evaluate_models(
     for path, stylizer in zip(models, stylizers, strict=True):
         own_style = None if stylizer.needs_style else training_style_image(path)
         rows, outs = [], []
-        # a Johnson model stylizes each content once, whatever the style set
+        # a fixed-style model stylizes each content once, whatever the style set
         seen: dict[Path, Tensor] = {}
         for pair in chosen:
             content = picture(pair.content)

@@ -237,7 +237,7 @@ def _family_spec(kind: str, hparams: Mapping[str, Any], state: Mapping[str, Tens
 
 def _checkpoint_kind(hparams: Mapping[str, Any], state: Mapping[str, Tensor], source: str) -> str:
     """The family of a checkpoint without a `stylexfer` block: named by a hyper-parameter (a family's
-    name as a case-insensitive substring, so "LitAdaIN" works) or recognised from the weights' keys."""
+    name as a case-insensitive substring, so a class name containing it works) or recognised from the weights' keys."""
     where = f"{source}: " if source else ""
     owners = [family.name for family in families() if family.owns_checkpoint_weights(state)]
     from_weights = owners[0] if owners else None

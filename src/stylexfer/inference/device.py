@@ -86,7 +86,7 @@ def cpu_bf16_is_faster() -> bool:
 
     - AMX: bf16 tiles run several times fp32's rate;
     - avx512_bf16 without AMX: on AMD (Zen 4 and later), where a bf16 dot product does twice the work of
-      an fp32 FMA at the same rate (an EPYC ran AdaIN stylize 1.5–1.9× faster in bf16); not on Intel,
+      an fp32 FMA at the same rate (an EPYC ran the VGG encoder/decoder stylize 1.5–1.9× faster in bf16); not on Intel,
       whose cores have two fp32 FMA units but one for bf16 dot products (a Xeon ran it at 0.66×).
 
     The benchmark's header prints a measured bf16/fp32 convolution ratio beside this choice."""

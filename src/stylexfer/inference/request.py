@@ -16,7 +16,7 @@ from stylexfer.errors import ModelFileError, StylexferError
 from stylexfer.files.images import DEFAULT_MAX_PIXELS
 from stylexfer.registry import Family, get_family
 
-DEFAULT_STYLE_SIZE = 512  # styles are encoded with the shorter side at most this (pytorch-AdaIN default)
+DEFAULT_STYLE_SIZE = 512  # styles are encoded with the shorter side at most this (the references' default)
 PRECISIONS = ("fp32", "bf16", "auto")
 FIELDS = ("alpha", "styles", "style_weights", "mask", "preserve_color", "size", "max_size",
           "style_size", "tile", "device", "smooth", "precision")
@@ -43,7 +43,7 @@ class RequestError(StylexferError, ValueError):
 
 
 class StyleKindError(RequestError, ModelFileError):
-    """Styles that do not fit the model kind (a fixed-style model given styles, AdaIN without one)."""
+    """Styles that do not fit the model kind (a fixed-style model given styles, a style-taking one without)."""
 
 
 OptionError = RequestError  # the name before the request existed; kept for callers

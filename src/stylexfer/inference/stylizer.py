@@ -49,6 +49,22 @@ def load_model(path: str | os.PathLike | ModelWeights, *, device: str | torch.de
     return Stylizer(build_net(weights), weights.spec, device=device, name=name or "model", precision=precision)
 
 
+def open_model(model: str | os.PathLike | ModelWeights, request: StylizeRequest | None = None, *,
+               device: str | torch.device = "auto", precision: str | None = None,
+               name: str | None = None) -> Stylizer:
+    """The one set-up of a stylize run, shared by every entry (files, folders, stdin, video, sheet, GUI):
+    read the model file, check the request against the model's family before building the net (a
+    style-taking model without styles, a mask for a model without masks), then load it on `device` in
+    `precision` (default: the request's). name: how messages call the model (default its file name)."""
+    weights = model if isinstance(model, ModelWeights) else read_model_file(model)
+    shown = name or Path(weights.source if isinstance(model, ModelWeights) else str(model)).name or "model"
+    if request is not None:
+        request.check_model(weights.spec.kind, shown)
+        if precision is None:
+            precision = request.precision
+    return Stylizer(build_net(weights), weights.spec, device=device, name=shown, precision=precision)
+
+
 class Stylizer:
     """A loaded model ready to stylize; build it with :func:`load_model`.
 

@@ -35,7 +35,7 @@ from stylexfer.nets.codes import StyleCode
 class FrameStream:
     """Stylize one clip's frames in order, batch by batch, with the same request throughout.
 
-    styles (AdaIN): images or StyleCodes, encoded once here. smooth: S of temporal.py (0 = off).
+    styles (models that take one): images or StyleCodes, encoded once here. smooth: S of temporal.py (0 = off).
     """
 
     def __init__(self, stylizer: Stylizer, request: StylizeRequest,

@@ -1,4 +1,4 @@
-"""An encoded style: the channel statistics a statistics-matching transfer (AdaIN-like) applies."""
+"""An encoded style: the channel statistics that a statistics-matching transfer applies."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from torch import Tensor
 
 
 class StyleCode(NamedTuple):
-    """A style reduced to what AdaIN uses: relu4_1 channel statistics, each (B or 1, 512, 1, 1).
+    """A style reduced to channel statistics of one encoder layer, each (B or 1, C, 1, 1).
 
     Encode a style once and reuse it for a whole folder. A weighted sum of codes interpolates
-    styles exactly as the paper's Σ w_k·AdaIN(x, y_k) does, since AdaIN is affine in (μ, σ).
+    styles exactly as Σ w_k·T(x, y_k) does for a transfer T that is affine in (μ, σ).
     """
 
     mean: Tensor

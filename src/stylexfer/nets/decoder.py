@@ -31,7 +31,7 @@ class Decoder(nn.Module):
             self.add_module(name, nn.Conv2d(cin, cout, 3, padding=1, padding_mode="reflect"))
 
     def forward(self, features: Tensor, size: tuple[int, int] | None = None) -> Tensor:
-        """Three nearest ×2 steps (pytorch-AdaIN's decoder): (h, w) features give 8h×8w pixels.
+        """Three nearest ×2 steps (Huang & Belongie's release): (h, w) features give 8h×8w pixels.
         size: crop the result to this H×W (top-left); with the encoder's ceil-mode pools (h = ⌈H/8⌉)
         that is the image's own size, and the crop equals the reference's output cropped alike."""
         x = features.contiguous(memory_format=torch.channels_last)  # NHWC: see VGGFeatures.forward

@@ -62,7 +62,7 @@ class OptimConfig:
 
     name: str = "adam"
     lr: float = bounded(1e-4, 0, 1, lo_open=True)
-    lr_decay: float = bounded(0.0, 0, 1)  # 5e-5 in the AdaIN paper; 0 keeps lr constant
+    lr_decay: float = bounded(0.0, 0, 1)  # 5e-5 in Huang & Belongie 2017; 0 keeps lr constant
     beta1: float = bounded(0.9, 0, 1, hi_open=True)
     beta2: float = bounded(0.999, 0, 1, hi_open=True)
 

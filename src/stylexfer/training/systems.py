@@ -103,8 +103,8 @@ class _StyleTransferSystem(pl.LightningModule):
         raise NotImplementedError
 
     def judge_style(self, style: Tensor) -> Tensor:
-        """The style a stylized picture is measured against: the pair's (AdaIN) or the one the
-        model was trained for (Johnson)."""
+        """The style a stylized picture is measured against: the pair's (a family that takes a
+        style) or the one the model was trained for (a fixed-style family)."""
         return style
 
     def configure_optimizers(self) -> Any:
