@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from stylexfer.cli.options import add_device_and_precision
 from stylexfer.errors import StylexferError
 
 
@@ -12,8 +13,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", "-m", default=None, help="model file to load at start")
     p.add_argument("--content", default=None, help="content image to show at start")
     p.add_argument("--style", "-s", default=None, help="style image to show at start (models that take a style)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--precision", choices=("fp32", "bf16", "auto"), help="as for stylize (default fp32 on the CPU)")
+    add_device_and_precision(p)
     p.add_argument("--theme", choices=("auto", "light", "dark"), default="auto",
                    help="colour theme (auto: follow the desktop; dark needs the sv-ttk package)")
     p.set_defaults(handler=run)

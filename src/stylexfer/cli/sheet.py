@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stylexfer.cli import output
-from stylexfer.cli.options import positive_int, unit_float
+from stylexfer.cli.options import add_device_and_precision, positive_int, unit_float
 from stylexfer.errors import StylexferError, display_path
 
 DEFAULT_OUT = "outputs/sheet.png"
@@ -38,9 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=unit_float, default=1.0, help="style strength 0..1 (default 1)")
     p.add_argument("--style-size", type=positive_int, default=512,
                    help="shrink styles so their shorter side is at most this before encoding (default 512)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--precision", choices=("fp32", "bf16", "auto"),
-                   help="fp32, bf16 or auto, as for stylize (default fp32 on the CPU, auto on CUDA)")
+    add_device_and_precision(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing sheet")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     output.add_json_option(p)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stylexfer.cli import output
-from stylexfer.cli.options import positive_int, tile_option, unit_float
+from stylexfer.cli.options import add_device_and_precision, positive_int, tile_option, unit_float
 from stylexfer.errors import StylexferError, display_path, one_line
 from stylexfer.files.naming import MAX_FILE_NAME_BYTES, output_name, sanitize_component
 
@@ -127,13 +127,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=512,
         help="shrink styles so their shorter side is at most this before encoding (default 512)",
     )
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument(
-        "--precision",
-        choices=("fp32", "bf16", "auto"),
-        help="fp32, bf16, or auto (bf16 on a GPU, or a CPU with AMX or an AMD one with avx512_bf16); "
-        "default fp32 on the CPU, auto on CUDA. --timings prints the choice",
-    )
+    add_device_and_precision(p)  # --timings prints the precision chosen
     p.add_argument(
         "--batch-size", type=positive_int, default=1, help="stylize equal-sized images together"
     )
