@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from stylexfer.errors import ModelFileError
 
@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from torch import Tensor, nn
 
 # ModelSpec / ModelWeights (stylexfer.files.spec) sit above the registry: named, not imported.
-ModelSpec = ModelWeights = Any
+ModelSpec: TypeAlias = Any
+ModelWeights: TypeAlias = Any
 
 ENTRY_POINT_GROUP = "stylexfer.families"
 # The one list of built-in family names in the package (each is a folder under stylexfer/families/).

@@ -104,7 +104,8 @@ def read_spec(path: str | os.PathLike) -> ModelSpec:
         return spec
     for family in families():
         if family.owns_state_dict(obj):
-            return family.convert_state_dict(_tensors_only(obj, path, check=False), str(path)).spec
+            converted: ModelWeights = family.convert_state_dict(_tensors_only(obj, path, check=False), str(path))
+            return converted.spec
     raise _not_a_model(path)
 
 
@@ -204,8 +205,8 @@ def _checkpoint_spec_and_prefix(
         hparams = {}
     block = checkpoint.get(CKPT_BLOCK)
     if block is None:
-        kind = _checkpoint_kind(hparams, state, source)
-        return _family_spec(kind, hparams, state, "net.", source, raw_encoder), "net."
+        guessed = _checkpoint_kind(hparams, state, source)
+        return _family_spec(guessed, hparams, state, "net.", source, raw_encoder), "net."
     fmt = block.get("format") if isinstance(block, Mapping) else None
     kind = block.get("model") if isinstance(block, Mapping) else None
     prefix = block.get("net_prefix", "net.") if isinstance(block, Mapping) else None
@@ -229,7 +230,7 @@ def _checkpoint_spec_and_prefix(
 
 def _family_spec(kind: str, hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str, source: str,
                  raw_encoder: bool) -> ModelSpec:
-    spec = get_family(kind).spec_of_checkpoint(hparams, state, prefix, source)
+    spec: ModelSpec = get_family(kind).spec_of_checkpoint(hparams, state, prefix, source)
     if raw_encoder and spec.encoder == ENCODER_EMBEDDED:
         spec = replace(spec, encoder=first_str(hparams, CKPT_ENCODER_KEYS) or ENCODER_IMAGENET)
     return spec

@@ -96,7 +96,7 @@ class AdaINFamily(Family):
         return AdaINRunner(net, policy, tiles)  # type: ignore[arg-type]
 
     def fp32_layers(self, net: nn.Module) -> list[nn.Module]:
-        return [net.encoder.normalize, net.encoder.features[0], net.decoder.conv1_1]  # type: ignore[index,union-attr]
+        return [net.encoder.normalize, net.encoder.features[0], net.decoder.conv1_1]  # type: ignore[index,union-attr,list-item]
 
     # ---- export (files.py)
     def export_graph(self, net: nn.Module, spec: Any, size: tuple[int, int]) -> tuple[nn.Module, tuple]:

@@ -133,7 +133,7 @@ class AdaINRunner:
                alpha: float, smoother: StatisticsSmoother | None = None) -> Tensor:
         features = self._encode(images)
         small = resize_labels(labels, features.shape[-2:]).to(self.device.device)
-        mean, std = stats_from_sums(*region_sums(features, small, style_mean.shape[0]), self.net.unbiased)
+        mean, std = stats_from_sums(*region_sums(features, small, style_mean.shape[0]), unbiased=self.net.unbiased)
         if smoother is not None:
             mean, std = smoother("relu4_1", mean, std)
         target = self._target(features, small, mean, std, style_mean, style_std, alpha)
@@ -165,7 +165,8 @@ class AdaINRunner:
                 if progress:
                     progress(done, total)
         assert sums is not None
-        mean, std = stats_from_sums(*sums, self.net.unbiased)
+        sum_x, sum_x2, count = sums
+        mean, std = stats_from_sums(sum_x, sum_x2, count, unbiased=self.net.unbiased)
         if smoother is not None:
             mean, std = smoother("relu4_1", mean, std)
         # Pass 2: stylize each window with those statistics, blend.

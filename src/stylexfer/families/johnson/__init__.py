@@ -103,7 +103,7 @@ class JohnsonFamily(Family):
         return JohnsonRunner(net, policy, tiles)  # type: ignore[arg-type]
 
     def fp32_layers(self, net: nn.Module) -> list[nn.Module]:
-        return [net.conv1.conv, net.conv_out.conv]  # type: ignore[union-attr]
+        return [net.conv1.conv, net.conv_out.conv]  # type: ignore[union-attr,list-item]
 
     # ---- export (files.py)
     def export_graph(self, net: nn.Module, spec: Any, size: tuple[int, int]) -> tuple[nn.Module, tuple]:
