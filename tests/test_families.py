@@ -98,3 +98,25 @@ def test_an_unknown_family_in_the_config_names_the_installed_ones():
     cfg = compose_config(["model=adain", "model.name=sanet"])
     with pytest.raises(ConfigError, match=r"installed model families \(adain, johnson"):
         validate(cfg)
+
+
+def test_loss_layers_are_configurable_with_the_papers_as_defaults(tmp_path):
+    from PIL import Image
+
+    from stylexfer.training.config import ConfigError, compose_config, validate
+    from stylexfer.training.systems import build_system
+
+    settings = validate(compose_config(["model=adain", "model.vgg_weights=random"]))
+    assert settings.model.style_layers == ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
+    settings = validate(compose_config(["model=adain", "model.vgg_weights=random",
+                                        "model.style_layers=[relu1_1,relu3_1]"]))
+    assert build_system(settings.model, settings.optim).style_layers == ("relu1_1", "relu3_1")
+    style = tmp_path / "style.png"
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(style)
+    settings = validate(compose_config(["model=johnson", "model.vgg_weights=random", f"model.style_image={style}",
+                                        "model.style_size=32", "model.content_layer=relu3_3",
+                                        "model.style_layers=[relu1_2,relu2_2]"]))
+    system = build_system(settings.model, settings.optim)
+    assert system.criterion.content_layer == "relu3_3" and system.criterion.style_layers == ("relu1_2", "relu2_2")
+    with pytest.raises(ConfigError, match="model.style_layers"):
+        validate(compose_config(["model=adain", "model.style_layers=[relu5_1]"]))

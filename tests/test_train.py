@@ -72,6 +72,7 @@ def test_adain_run_writes_a_plain_checkpoint(adain_run: RunResult) -> None:
         "style_weight": 7.0,
         "vgg_weights": "random",
         "channels_last": False,
+        "style_layers": "relu1_1,relu2_1,relu3_1,relu4_1",  # the loss layers, a primitive like the rest
     }
     assert checkpoint["stylexfer"] == {"format": 1, "model": "adain", "net_prefix": "net."}
     keys = set(checkpoint["state_dict"])
