@@ -17,10 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from stylexfer.families.adain.net import AdaINNet
+from stylexfer.families.adain.net import DECODER_LAYERS, AdaINNet
 from stylexfer.families.johnson.net import TransformerNet
 from stylexfer.nets import VGGFeatures
-from stylexfer.families.adain.net import DECODER_LAYERS
 
 # --------------------------------------------------------------------------- 1. original modules
 

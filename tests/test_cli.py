@@ -123,8 +123,8 @@ def test_single_file_out_size_and_exif(tmp_path, capsys, johnson_ckpt):
 
 
 def test_adain_styles_encoded_once_and_named(tmp_path, capsys, adain_ckpt, monkeypatch):
-    from stylexfer.inference import Stylizer
     from stylexfer.families.adain.net import StyleCode
+    from stylexfer.inference import Stylizer
 
     calls = []
     original = Stylizer.encode_styles

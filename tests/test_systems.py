@@ -11,10 +11,10 @@ import torch
 
 import stylexfer.training.systems as systems
 from stylexfer.families.adain.config import AdaINConfig
-from stylexfer.families.johnson.config import JohnsonConfig
-from stylexfer.training.config import OptimConfig
 from stylexfer.families.adain.system import LitAdaIN
+from stylexfer.families.johnson.config import JohnsonConfig
 from stylexfer.families.johnson.system import LitJohnson
+from stylexfer.training.config import OptimConfig
 from stylexfer.training.systems import NonFiniteError, build_system
 from training_utils import make_images
 

@@ -2,10 +2,9 @@ import pytest
 import torch
 
 from reference_nets import plain_mean_std
+from stylexfer.families.adain.net import AdaINNet, Decoder
 from stylexfer.functional import EPS, channel_mean_std
-from stylexfer.families.adain.net import AdaINNet
 from stylexfer.nets import StyleCode
-from stylexfer.families.adain.net import Decoder
 
 
 @pytest.mark.parametrize("size", [(256, 256), (257, 301)])
