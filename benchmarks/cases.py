@@ -35,8 +35,10 @@ from stylexfer.files.images import load_image, load_tensor, save_image, to_tenso
 def bf16_net(net: torch.nn.Module, cfg: BenchConfig) -> torch.nn.Module:
     """The net as `stylexfer stylize --precision bf16` runs it (inference.device.DevicePolicy)."""
     from stylexfer.inference.device import DevicePolicy
+    from stylexfer.registry import families
 
-    return DevicePolicy(cfg.device, "bf16").prepare(net)
+    owner = next(f for f in families() if type(net).__module__.startswith(f"stylexfer.families.{f.name}."))
+    return DevicePolicy(cfg.device, "bf16").prepare(net, owner.fp32_layers(net))
 
 
 def stylize_case(kind: str, size: int, *, reference: bool = False, precision: str = "fp32") -> Case:
@@ -198,7 +200,8 @@ def train_case(kind: str, *, fused: bool = True, precision: str = "fp32") -> Cas
     (fp32 weights and Adam; losses, statistics and Grams in fp32)."""
 
     def setup(cfg: BenchConfig) -> tuple[Callable[[], Any], int, dict[str, Any]]:
-        from stylexfer.losses import JohnsonCriterion, adain_loss_terms
+        from stylexfer.families.adain.losses import adain_loss_terms
+        from stylexfer.families.johnson.losses import JohnsonCriterion
 
         content = images(cfg.batch, cfg.crop, cfg)
         style = images(cfg.batch, cfg.crop, cfg, seed=1)

@@ -35,7 +35,7 @@ def _system(model: str, crop: int, style_image: str | None, compiled: bool) -> A
 
 
 def _step(system: Any, optimizer: torch.optim.Optimizer, content: torch.Tensor, style: torch.Tensor) -> None:
-    from stylexfer.losses import adain_loss_terms
+    from stylexfer.families.adain.losses import adain_loss_terms
 
     if system.model_name == "adain":
         _, terms = adain_loss_terms(system.net, content, style)

@@ -20,7 +20,8 @@ from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
 import benchmarks  # noqa: F401 - puts src/ and tests/ on sys.path
-from stylexfer.nets import AdaINNet, TransformerNet
+from stylexfer.families.adain.net import AdaINNet
+from stylexfer.families.johnson.net import TransformerNet
 
 
 @dataclass

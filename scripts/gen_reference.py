@@ -102,7 +102,7 @@ def config_reference() -> str:
         parts.append(f"| `{group.name}` | {', '.join(notes) or '(optional, your own file)'} |")
     parts.append("\n## Top-level keys\n")
     parts.append(_schema_table(config.RootConfig))
-    for name, schema in config.MODEL_SCHEMAS.items():
+    for name, schema in config.model_schemas().items():
         parts.append(f"## `model={name}`\n")
         parts.append(_schema_table(schema, "model."))
     for group, schema in config.GROUP_SCHEMAS.items():

@@ -26,9 +26,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))  # a checkout
+from stylexfer.families.adain.losses import adain_loss_terms  # noqa: E402
+from stylexfer.families.adain.net import AdaINNet  # noqa: E402
 from stylexfer.inference.device import DevicePolicy  # noqa: E402
-from stylexfer.losses import adain_loss_terms  # noqa: E402
-from stylexfer.nets.adain import AdaINNet, StyleCode  # noqa: E402
+from stylexfer.nets.codes import StyleCode  # noqa: E402
 from stylexfer.nets.vgg import RandomWeightsWarning  # noqa: E402
 from stylexfer.runtime import tune_cpu_allocator  # noqa: E402
 

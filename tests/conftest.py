@@ -14,6 +14,6 @@ def _seed() -> None:
 @pytest.fixture(scope="session")
 def adain_net():
     """One random-weight AdaIN network for the whole session (read-only use)."""
-    from stylexfer.nets import AdaINNet
+    from stylexfer.families.adain.net import AdaINNet
 
     return AdaINNet(encoder_weights="random").eval()

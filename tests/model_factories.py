@@ -19,9 +19,11 @@ from reference_nets import (  # noqa: F401 - re-exported: tests import them from
     orig_adain_decoder,
     orig_adain_pair,
     orig_adain_vgg,
+    orig_calc_mean_std,
     orig_fast_neural_style,
 )
-from stylexfer.nets import AdaINNet, TransformerNet
+from stylexfer.families.adain.net import AdaINNet
+from stylexfer.families.johnson.net import TransformerNet
 from stylexfer.nets.vgg import RandomWeightsWarning
 
 

@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from stylexfer.nets import AdaINNet, TransformerNet, VGGFeatures
-from stylexfer.nets.adain import DECODER_LAYERS
+from stylexfer.families.adain.net import DECODER_LAYERS, AdaINNet
+from stylexfer.families.johnson.net import TransformerNet
+from stylexfer.nets import VGGFeatures
 
 # --------------------------------------------------------------------------- 1. original modules
 

@@ -18,10 +18,12 @@ from model_factories import (
     fast_neural_style_state,
     johnson_net,
     orig_adain_pair,
+    orig_calc_mean_std,
     orig_fast_neural_style,
 )
-from stylexfer.files.convert import convert_adain_release, convert_fast_neural_style
-from stylexfer.files.modelfile import ModelSpec, build_net
+from stylexfer.families.adain.files import convert_adain_release
+from stylexfer.families.johnson.files import convert_fast_neural_style
+from stylexfer.files.modelfile import ModelSpec, build_net, read_model_file, write_safetensors
 from stylexfer.inference import Stylizer
 
 pytestmark = pytest.mark.filterwarnings("ignore::stylexfer.nets.vgg.RandomWeightsWarning")
@@ -29,20 +31,12 @@ pytestmark = pytest.mark.filterwarnings("ignore::stylexfer.nets.vgg.RandomWeight
 ODD_SIZES = [(37, 53), (41, 40), (64, 71), (19, 33), (9, 9)]
 
 
-def _calc_mean_std(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
-    # Our AdaIN uses the biased variance (SPEC); the reference's unbiased one differs by n/(n-1),
-    # which is not what this test is about, so the reference pass below uses the biased one too.
-    n, c = feat.shape[:2]
-    flat = feat.reshape(n, c, -1)
-    return flat.mean(2).view(n, c, 1, 1), (flat.var(2, unbiased=False) + eps).sqrt().view(n, c, 1, 1)
-
-
 def _reference_adain(vgg, decoder, content, style, alpha):
     """pytorch-AdaIN test.py style_transfer(): encoder to relu4_1, AdaIN, α blend, decoder."""
     encoder = vgg[:31]
     c_feat, s_feat = encoder(content), encoder(style)
-    s_mean, s_std = _calc_mean_std(s_feat)
-    c_mean, c_std = _calc_mean_std(c_feat)
+    s_mean, s_std = orig_calc_mean_std(s_feat)  # the reference's own σ: unbiased variance
+    c_mean, c_std = orig_calc_mean_std(c_feat)
     t = (c_feat - c_mean) / c_std * s_std + s_mean
     return decoder(alpha * t + (1 - alpha) * c_feat)
 
@@ -109,3 +103,22 @@ def test_tiny_image_with_a_mask_keeps_its_regions():
     labels = torch.tensor([[0, 0, 1]])  # a 1×3 image: two pixels of style 1, one of style 2
     out = stylizer.stylize(torch.rand(1, 3, 1, 3, generator=g), styles, mask=labels)
     assert out.shape == (1, 3, 1, 3)
+
+
+def test_an_imported_file_keeps_the_references_sigma_at_other_sizes(adain_pair, tmp_path):
+    """The σ convention travels with the file: an imported pytorch-AdaIN pair is stored as "unbiased"
+    and, written and read back, stylizes like the reference with content and style of different sizes
+    (biased σ would differ by a factor sqrt(N/(N-1)) that no longer cancels)."""
+    from stylexfer.files.modelfile import metadata_of, weights_of
+    from stylexfer.inference import load_model
+
+    vgg, decoder, stylizer = adain_pair
+    path = write_safetensors(weights_of(stylizer.net.float(), stylizer.spec), tmp_path / "imported.safetensors")
+    assert metadata_of(path)["statistics"] == "unbiased"
+    reloaded = load_model(read_model_file(path), device="cpu")
+    g = torch.Generator().manual_seed(5)
+    content, style = torch.rand(1, 3, 40, 40, generator=g), torch.rand(1, 3, 64, 48, generator=g)
+    with torch.no_grad():
+        expected = _reference_adain(vgg, decoder, content, style, alpha=1.0)[..., :40, :40].clamp(0, 1)
+    assert expected.std() > 0.05
+    assert (reloaded.stylize(content, [style], tile=False) - expected).abs().max() < 1e-4

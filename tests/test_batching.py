@@ -57,7 +57,7 @@ def test_a_folder_runs_in_batches_of_batch_size(tmp_path, capsys, monkeypatch) -
 @pytest.mark.filterwarnings("ignore::stylexfer.nets.vgg.RandomWeightsWarning")
 def test_batched_adain_encodes_the_style_once(tmp_path, capsys, monkeypatch) -> None:
     from model_factories import adain_net, save_adain_ckpt
-    from stylexfer.inference.adain import AdaINRunner
+    from stylexfer.families.adain.runner import AdaINRunner
 
     model = save_adain_ckpt(tmp_path / "adain.ckpt", adain_net())
     folder = tmp_path / "in"

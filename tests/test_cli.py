@@ -123,8 +123,8 @@ def test_single_file_out_size_and_exif(tmp_path, capsys, johnson_ckpt):
 
 
 def test_adain_styles_encoded_once_and_named(tmp_path, capsys, adain_ckpt, monkeypatch):
+    from stylexfer.families.adain.net import StyleCode
     from stylexfer.inference import Stylizer
-    from stylexfer.nets.adain import StyleCode
 
     calls = []
     original = Stylizer.encode_styles
@@ -254,7 +254,7 @@ def test_adain_bad_style_mask_and_missing_style(tmp_path, capsys, adain_ckpt):
     Image.new("L", (40, 32), 255).save(mask)  # one level
     out = tmp_path / "out"
     cases = [
-        ([], "AdaIN model needs at least one --style"),
+        ([], "AdaIN arbitrary-style models need at least one --style"),
         (["--style", tmp_path / "nope.jpg"], "no such file"),
         (["--style", style, style, "--mask", mask], "has 1 grey level\\(s\\) but 2 styles"),
         (["--style", style, "--style-weights", "1", "2"], "gives 2 weight\\(s\\) for 1 style"),
@@ -371,8 +371,10 @@ def test_gui_subcommand_passes_its_options_to_the_window(monkeypatch, tmp_path):
     monkeypatch.setattr(gui_app, "main", lambda **kwargs: seen.update(kwargs) or 0)
     monkeypatch.setenv("DISPLAY", ":0")  # past the display check (the window itself is replaced)
     assert main(["gui", "--model", "m.ckpt", "--content", "c.jpg", "--style", "s.jpg", "--device", "cpu"]) == 0
-    assert seen == {"model": "m.ckpt", "content": "c.jpg", "style": "s.jpg", "device": "cpu", "theme": "auto"}
-    assert main(["gui", "--theme", "dark"]) == 0 and seen["theme"] == "dark"
+    assert seen == {"model": "m.ckpt", "content": "c.jpg", "style": "s.jpg", "device": "cpu", "theme": "auto",
+                    "precision": None}
+    assert main(["gui", "--theme", "dark", "--precision", "bf16"]) == 0
+    assert seen["theme"] == "dark" and seen["precision"] == "bf16"
 
 
 def test_timings_reports_the_network_time(capsys, tmp_path, johnson_ckpt):

@@ -13,12 +13,12 @@ from hydra.errors import ConfigCompositionException, HydraException
 from omegaconf import OmegaConf
 
 from selection import fast_sample
+from stylexfer.families.adain.config import AdaINConfig
+from stylexfer.families.johnson.config import JohnsonConfig
 from stylexfer.training.config import (
-    AdaINConfig,
     CheckpointConfig,
     ConfigError,
     DataConfig,
-    JohnsonConfig,
     LoggerConfig,
     OptimConfig,
     Range,

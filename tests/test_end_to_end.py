@@ -11,9 +11,9 @@ import torch
 
 from model_factories import adain_net
 from stylexfer.cli import main as cli
+from stylexfer.families.adain.net import AdaINNet
+from stylexfer.families.johnson.net import TransformerNet
 from stylexfer.files.images import load_tensor
-from stylexfer.nets.adain import AdaINNet
-from stylexfer.nets.johnson import TransformerNet
 from stylexfer.training.run import compose_config, run
 from training_utils import TINY, TINY_JOHNSON, make_images
 

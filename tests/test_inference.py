@@ -103,7 +103,7 @@ def test_johnson_alpha_blends_pixels(johnson):
 def test_model_kind_mismatch_is_a_model_file_error(adain, johnson):
     with pytest.raises(ModelFileError, match="Johnson fixed-style model .* drop styles"):
         johnson.stylize(_image(16, 16, 0), [_image(16, 16, 1)])
-    with pytest.raises(ModelFileError, match="AdaIN model needs at least one styles image"):
+    with pytest.raises(ModelFileError, match="AdaIN arbitrary-style models need at least one styles image"):
         adain.stylize(_image(16, 16, 0))
 
 
@@ -160,7 +160,7 @@ def test_mask_levels_must_match_styles(adain, johnson, tmp_path):
         adain.stylize(_image(16, 16, 0), [_image(16, 16, 1)] * 2, mask=three)
     with pytest.raises(OptionError, match="at least two styles"):
         adain.stylize(_image(16, 16, 0), [_image(16, 16, 1)], mask=two)
-    with pytest.raises(OptionError, match="^mask needs an AdaIN model"):
+    with pytest.raises(OptionError, match="^mask needs a model that paints one style per mask region"):
         johnson.stylize(_image(16, 16, 0), mask=two)
     with pytest.raises(OptionError, match="do not combine"):
         adain.stylize(_image(16, 16, 0), [_image(16, 16, 1)] * 2, mask=two, style_weights=[1, 1])

@@ -4,15 +4,16 @@ import sys
 import pytest
 import torch
 
+from stylexfer.families.adain.losses import adain_loss_terms
+from stylexfer.families.adain.net import AdaINNet
+from stylexfer.families.johnson.losses import JohnsonCriterion
+from stylexfer.families.johnson.net import TransformerNet
 from stylexfer.functional import gram_matrix
 from stylexfer.losses import (
-    JohnsonCriterion,
-    adain_loss_terms,
     content_loss,
     gram_style_loss,
     mean_std_loss,
 )
-from stylexfer.nets import AdaINNet, TransformerNet
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ from safetensors.torch import save_file
 
 from model_factories import adain_net, johnson_net, save_adain_ckpt, save_johnson_ckpt
 from stylexfer.errors import ModelFileError
+from stylexfer.families.adain.net import AdaINNet
+from stylexfer.families.johnson.net import TransformerNet
 from stylexfer.files.modelfile import (
     ModelSpec,
     build_net,
@@ -21,7 +23,6 @@ from stylexfer.files.modelfile import (
     weights_of,
     write_safetensors,
 )
-from stylexfer.nets import AdaINNet, TransformerNet
 from stylexfer.nets.vgg import RandomWeightsWarning, VGGFeatures
 
 pytestmark = pytest.mark.filterwarnings("ignore::stylexfer.nets.vgg.RandomWeightsWarning")

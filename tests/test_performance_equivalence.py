@@ -16,8 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from reference_nets import plain_adain, plain_johnson, plain_vgg
+from stylexfer.families.adain.net import AdaINNet
+from stylexfer.families.johnson.net import TransformerNet
 from stylexfer.functional import channel_mean_std, gram_matrix, instance_norm
-from stylexfer.nets import AdaINNet, TransformerNet, VGGFeatures
+from stylexfer.nets import VGGFeatures
 
 RTOL = 1e-5
 CL = torch.channels_last

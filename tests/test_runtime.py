@@ -36,7 +36,7 @@ def test_tuning_takes_effect_and_keeps_results_bit_identical():
         "ok = tune_cpu_allocator() if sys.argv[1] == 'on' else None\n"
         "assert ok in (None, True), ok\n"
         "assert sys.argv[1] == 'off' or tune_cpu_allocator() is True  # idempotent\n"
-        "from stylexfer.nets import TransformerNet\n"
+        "from stylexfer.families.johnson.net import TransformerNet\n"
         "torch.manual_seed(0)\n"
         "net = TransformerNet().eval()\n"
         "with torch.inference_mode():\n"

@@ -12,8 +12,8 @@ from PIL import Image
 
 from model_factories import adain_net, save_adain_ckpt, save_johnson_ckpt
 from stylexfer.cli import main
+from stylexfer.families.adain.runner import AdaINRunner
 from stylexfer.inference import load_model
-from stylexfer.inference.adain import AdaINRunner
 from stylexfer.inference.sheet import (
     LABEL_BACKGROUND,
     SheetLayout,

@@ -10,8 +10,12 @@ import pytest
 import torch
 
 import stylexfer.training.systems as systems
-from stylexfer.training.config import AdaINConfig, JohnsonConfig, OptimConfig
-from stylexfer.training.systems import LitAdaIN, LitJohnson, NonFiniteError, build_system
+from stylexfer.families.adain.config import AdaINConfig
+from stylexfer.families.adain.system import LitAdaIN
+from stylexfer.families.johnson.config import JohnsonConfig
+from stylexfer.families.johnson.system import LitJohnson
+from stylexfer.training.config import OptimConfig
+from stylexfer.training.systems import NonFiniteError, build_system
 from training_utils import make_images
 
 

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-import stylexfer.training.systems as systems
-from stylexfer.nets.adain import AdaINNet, Decoder
-from stylexfer.nets.johnson import TransformerNet
+from stylexfer.families.adain.net import AdaINNet, Decoder
+from stylexfer.families.adain.system import LitAdaIN
+from stylexfer.families.johnson.net import TransformerNet
+from stylexfer.families.johnson.system import LitJohnson
 from stylexfer.training.callbacks import CheckpointError
 from stylexfer.training.config import validate
 from stylexfer.training.run import RunResult, compose_config, run
-from stylexfer.training.systems import LitAdaIN, LitJohnson, NonFiniteError
+from stylexfer.training.systems import NonFiniteError
 from training_utils import (
     TINY,
     TINY_JOHNSON,
@@ -71,6 +72,7 @@ def test_adain_run_writes_a_plain_checkpoint(adain_run: RunResult) -> None:
         "style_weight": 7.0,
         "vgg_weights": "random",
         "channels_last": False,
+        "style_layers": "relu1_1,relu2_1,relu3_1,relu4_1",  # the loss layers, a primitive like the rest
     }
     block = checkpoint["stylexfer"]
     expected = {"format": 1, "model": "adain", "net_prefix": "net."}
@@ -261,17 +263,19 @@ def test_training_on_broken_files_skips_and_reports_them(
 def test_nan_loss_stops_the_run_naming_the_step_and_keeps_good_checkpoints(
     data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = systems.adain_loss_terms
+    import stylexfer.families.adain.system as adain_system
+
+    real = adain_system.adain_loss_terms
     calls = {"n": 0}
 
-    def poisoned(net, content, style):  # type: ignore[no-untyped-def]
-        output, terms = real(net, content, style)
+    def poisoned(net, content, style, *layers):  # type: ignore[no-untyped-def]
+        output, terms = real(net, content, style, *layers)
         calls["n"] += 1
         if calls["n"] == 3:  # the third training step (global step 2)
             terms = {**terms, "style": terms["style"] * float("nan")}
         return output, terms
 
-    monkeypatch.setattr(systems, "adain_loss_terms", poisoned)
+    monkeypatch.setattr(adain_system, "adain_loss_terms", poisoned)
     overrides = [
         *TINY,
         f"data.content_dir={data_root / 'content'}",
@@ -292,13 +296,15 @@ def test_nan_at_the_first_step_names_no_checkpoint_file(
     data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nothing was written yet, so the message must not send the user to a checkpoint."""
-    real = systems.adain_loss_terms
+    import stylexfer.families.adain.system as adain_system
 
-    def poisoned(net, content, style):  # type: ignore[no-untyped-def]
-        output, terms = real(net, content, style)
+    real = adain_system.adain_loss_terms
+
+    def poisoned(net, content, style, *layers):  # type: ignore[no-untyped-def]
+        output, terms = real(net, content, style, *layers)
         return output, {**terms, "style": terms["style"] * float("inf")}
 
-    monkeypatch.setattr(systems, "adain_loss_terms", poisoned)
+    monkeypatch.setattr(adain_system, "adain_loss_terms", poisoned)
     overrides = [*TINY, f"data.content_dir={data_root / 'content'}", f"data.style_dir={data_root / 'style'}"]
     with pytest.raises(NonFiniteError) as info:
         train(tmp_path, overrides)
@@ -394,14 +400,17 @@ def test_an_allowed_lr_change_reaches_the_restored_optimizer(
     _resumable_copy(adain_run, tmp_path)
     seen: list[tuple[float, float]] = []
 
-    class Probe(systems.LitAdaIN):
+    from stylexfer.training import systems
+
+    class Probe(LitAdaIN):
         def on_train_batch_start(self, batch: object, batch_idx: int) -> None:
             group = self.trainer.optimizers[0].param_groups[0]
             seen.append((group["lr"], group["initial_lr"]))
 
     overrides = override(RESUME, optim__lr=0.01, trainer__max_steps=4)
     with caplog.at_level(logging.WARNING), pytest.MonkeyPatch.context() as patch:
-        patch.setitem(systems.SYSTEMS, "adain", Probe)
+        original = systems.system_class
+        patch.setattr(systems, "system_class", lambda name: Probe if name == "adain" else original(name))
         result = train(tmp_path, [*overrides, "resume.allow_changes=[optim.lr]"])
     decay = 5e-5  # the AdaIN recipe's lr_decay: lr / (1 + decay·step)
     assert seen == [pytest.approx((0.01 / (1 + decay * step), 0.01)) for step in (2, 3)]

@@ -9,14 +9,15 @@ from torch import Tensor
 EPS = 1e-5  # inside the square root: a constant image has σ = sqrt(ε), never 0 or NaN
 
 
-def channel_mean_std(features: Tensor, eps: float = EPS) -> tuple[Tensor, Tensor]:
+def channel_mean_std(features: Tensor, eps: float = EPS, *, unbiased: bool = False) -> tuple[Tensor, Tensor]:
     """(B, C, H, W) -> per-sample, per-channel μ and σ, each (B, C, 1, 1).
 
-    σ = sqrt(var + ε) with the biased variance (correction=0). Computed in fp32 so
-    statistics stay exact under fp16/bf16 autocast.
+    σ = sqrt(var + ε) with the biased variance (correction=0; unbiased=True: correction=1, the
+    convention of pytorch-AdaIN's calc_mean_std). Computed in fp32 so statistics stay exact under
+    fp16/bf16 autocast.
     """
     # Reduce over (H, W) directly: flatten(2) would copy a channels_last tensor first.
-    var, mean = torch.var_mean(features.float(), dim=(2, 3), correction=0, keepdim=True)
+    var, mean = torch.var_mean(features.float(), dim=(2, 3), correction=int(unbiased), keepdim=True)
     return mean, (var + eps).sqrt()
 
 
@@ -29,9 +30,11 @@ def adain(content: Tensor, style: Tensor, eps: float = EPS) -> Tensor:
     return adain_with_stats(content, style_mean, style_std, eps)
 
 
-def adain_with_stats(content: Tensor, style_mean: Tensor, style_std: Tensor, eps: float = EPS) -> Tensor:
-    """AdaIN against precomputed style statistics (B or 1, C, 1, 1): encode a style once, reuse it."""
-    content_mean, content_std = channel_mean_std(content, eps)
+def adain_with_stats(content: Tensor, style_mean: Tensor, style_std: Tensor, eps: float = EPS, *,
+                     unbiased: bool = False) -> Tensor:
+    """AdaIN against precomputed style statistics (B or 1, C, 1, 1): encode a style once, reuse it.
+    unbiased: the content's σ with the unbiased variance (the style's must have been computed alike)."""
+    content_mean, content_std = channel_mean_std(content, eps, unbiased=unbiased)
     normalized = (content.float() - content_mean) / content_std
     return (normalized * style_std + style_mean).to(content.dtype)
 

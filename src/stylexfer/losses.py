@@ -1,20 +1,13 @@
-"""Perceptual losses. Each returns raw, unweighted terms; the training system weighs them."""
+"""Perceptual losses shared by the families (each family composes them in its losses.py). Each
+returns a raw, unweighted term; the training system weighs them."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from typing import cast
-
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from stylexfer.functional import channel_mean_std, gram_matrix, rank_matched_style, total_variation
-from stylexfer.nets.adain import CONTENT_LAYER, STYLE_LAYERS, AdaINNet, StyleCode
-from stylexfer.nets.vgg import VGGFeatures
+from stylexfer.functional import channel_mean_std, gram_matrix, rank_matched_style
 
-JOHNSON_CONTENT_LAYER = "relu2_2"
-JOHNSON_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 STYLE_REDUCTIONS = ("sum", "mean")
 
 
@@ -51,74 +44,6 @@ def mean_std_loss(output_features: Tensor, style_features: Tensor) -> Tensor:
     out_mean, out_std = channel_mean_std(output_features)
     style_mean, style_std = channel_mean_std(style_features)
     return F.mse_loss(out_mean, style_mean.expand_as(out_mean)) + F.mse_loss(out_std, style_std.expand_as(out_std))
-
-
-class JohnsonCriterion(nn.Module):
-    """Content (relu2_2), Gram style (relu1_2, relu2_2, relu3_3, relu4_3) and total-variation terms
-    against one fixed style image, on a frozen VGG-16 (ImageNet-normalised [0, 1] input, which is
-    what pytorch/examples' `normalize_batch(x·255)` feeds its VGG too: the features are the same).
-
-    style_reduction: "sum" over the Gram entries (the seed) or "mean" (pytorch/examples); see
-    `gram_style_loss`.
-
-    The style's Grams are computed once, as (1, C, C) buffers that broadcast over the batch; they are
-    not saved (the style image is part of the configuration).
-    """
-
-    def __init__(
-        self,
-        style_image: Tensor,
-        vgg_weights: str | os.PathLike = "imagenet",
-        content_layer: str = JOHNSON_CONTENT_LAYER,
-        style_layers: Sequence[str] = JOHNSON_STYLE_LAYERS,
-        style_reduction: str = "sum",
-    ) -> None:
-        super().__init__()
-        if style_reduction not in STYLE_REDUCTIONS:
-            raise ValueError(f"style_reduction must be one of {STYLE_REDUCTIONS}, got {style_reduction!r}")
-        self.style_reduction = style_reduction
-        self.content_layer = content_layer
-        self.style_layers = tuple(style_layers)
-        self.vgg = VGGFeatures("vgg16", (*self.style_layers, content_layer), weights=vgg_weights)
-        self.set_style(style_image)
-
-    def set_style(self, style_image: Tensor) -> None:
-        """style_image: (1, 3, H, W) in [0, 1]."""
-        features = self.vgg(style_image.to(self.vgg.normalize.weight.device))
-        for name in self.style_layers:
-            self.register_buffer(f"gram_{name}", gram_matrix(features[name]).detach(), persistent=False)
-
-    def forward(self, output: Tensor, content: Tensor) -> dict[str, Tensor]:
-        out_features = self.vgg(output)
-        content_features = self.vgg(content)[self.content_layer]
-        per_layer = (
-            gram_style_loss(out_features[name], getattr(self, f"gram_{name}"), self.style_reduction)
-            for name in self.style_layers
-        )
-        style = cast(Tensor, sum(per_layer))  # sum() is typed `| Literal[0]`; the layer list is never empty
-        return {
-            "content": content_loss(out_features[self.content_layer], content_features),
-            "style": style,
-            "tv": total_variation(output),
-        }
-
-
-def adain_loss_terms(net: AdaINNet, content: Tensor, style: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-    """One AdaIN training forward: returns (D(t), {"content": L_c, "style": L_s}).
-
-    L_c = ‖E(D(t)) − t‖² (mean squared error against the AdaIN target t, not E(c));
-    L_s = Σ over relu1_1 … relu4_1 of mean_std_loss(E(D(t)), E(s)).
-    """
-    style_features = net.encode(style)
-    code = StyleCode(*channel_mean_std(style_features[CONTENT_LAYER]))
-    target = net.stylize_features(net.encode_content(content), code)
-    output = net.decoder(target, size=content.shape[-2:])
-    output_features = net.encode(output)
-    terms = {
-        "content": content_loss(output_features[CONTENT_LAYER], target),
-        "style": cast(Tensor, sum(mean_std_loss(output_features[name], style_features[name]) for name in STYLE_LAYERS)),
-    }
-    return output, terms
 
 
 def efdm_style_loss(output_features: Tensor, style_features: Tensor) -> Tensor:

@@ -22,7 +22,7 @@ def tune_cpu_allocator() -> bool:
     By default glibc serves every block above its mmap threshold (128 KB, adapting up to 32 MB) with
     fresh pages and unmaps it on free, so each activation of a 512² image (tens of MB) is page-faulted
     and zero-filled anew on every call: about a third of a CPU stylization or training step. With
-    the thresholds raised, the heap keeps and reuses that memory (AdaIN 512²: 1.23 s -> 0.84 s on
+    the thresholds raised, the heap keeps and reuses that memory (a VGG encoder/decoder at 512²: 1.23 s -> 0.84 s on
     2 cores). Cost: resident memory stays at its peak until the process ends. Returns False, changing
     nothing, where the C library is not glibc.
     """

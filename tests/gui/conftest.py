@@ -12,10 +12,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+from stylexfer.families.adain.net import AdaINNet
+from stylexfer.families.johnson.net import TransformerNet
 from stylexfer.files.images import load_tensor
 from stylexfer.files.modelfile import ModelSpec, ModelWeights, weights_of, write_safetensors
 from stylexfer.inference import Stylizer, load_model
-from stylexfer.nets import AdaINNet, TransformerNet
 from stylexfer.nets.vgg import RandomWeightsWarning
 
 CONTENT_SIZE = (64, 48)  # (width, height): not square and not a multiple of 32, to catch size slips

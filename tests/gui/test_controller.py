@@ -16,6 +16,7 @@ from PIL import Image
 
 from clips import make_clip
 from stylexfer.errors import StylexferError
+from stylexfer.families.adain.net import StyleCode
 from stylexfer.files.images import load_image
 from stylexfer.files.modelfile import ModelSpec, ModelWeights, build_net, read_model_file, write_safetensors
 from stylexfer.files.video import VideoReader
@@ -36,7 +37,6 @@ from stylexfer.gui.controller import (
     gallery_images,
 )
 from stylexfer.inference import Stylizer, load_model
-from stylexfer.nets.adain import StyleCode
 from stylexfer.nets.vgg import RandomWeightsWarning
 
 CONTENT_SIZE = (64, 48)

@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from reference_nets import plain_mean_std
+from stylexfer.families.adain.net import AdaINNet, Decoder
 from stylexfer.functional import EPS, channel_mean_std
-from stylexfer.nets import AdaINNet, StyleCode
-from stylexfer.nets.adain import Decoder
+from stylexfer.nets import StyleCode
 
 
 @pytest.mark.parametrize("size", [(256, 256), (257, 301)])
@@ -53,7 +53,7 @@ def test_stylized_features_carry_the_style_statistics(adain_net):
     with torch.no_grad():
         code = adain_net.encode_style(style)
         features = adain_net.encode(content)["relu4_1"]
-        target = AdaINNet.stylize_features(features, code)
+        target = adain_net.stylize_features(features, code)
     mean, std = channel_mean_std(target, eps=0.0)
     torch.testing.assert_close(mean, code.mean, atol=1e-4, rtol=0)
     # σ_out = σ_s · σ_c / sqrt(σ_c² + ε): the style's σ wherever the content channel varies well above ε
@@ -63,7 +63,7 @@ def test_stylized_features_carry_the_style_statistics(adain_net):
     assert (content_std > 0.01).float().mean() > 0.5  # var ≫ ε: σ_out ≈ σ_s on most channels
 
 
-def test_a_weighted_sum_of_two_codes_is_the_papers_interpolation():
+def test_a_weighted_sum_of_two_codes_is_the_papers_interpolation(adain_net):
     """Σ w_k·AdaIN(x, y_k) (Huang & Belongie §7, style interpolation) equals AdaIN(x, Σ w_k·code_k),
     which is why StyleCodes mix by a weighted sum; the right side is computed here independently."""
     gen = torch.Generator().manual_seed(0)
@@ -74,7 +74,7 @@ def test_a_weighted_sum_of_two_codes_is_the_papers_interpolation():
     weights = (0.3, 0.7)
     mixed = StyleCode(*(sum(w * getattr(c, part) for w, c in zip(weights, codes, strict=True))
                         for part in ("mean", "std")))
-    got = AdaINNet.stylize_features(x, mixed)
+    got = adain_net.stylize_features(x, mixed)
     mu, sigma = plain_mean_std(x)
     expected = sum(w * ((x - mu) / sigma * c.std + c.mean) for w, c in zip(weights, codes, strict=True))
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from stylexfer.nets import TransformerNet
+from stylexfer.families.johnson.net import TransformerNet
 
 
 @pytest.mark.parametrize("size", [(256, 256), (257, 301), (33, 17)])

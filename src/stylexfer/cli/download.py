@@ -34,9 +34,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     started = time.perf_counter()
     path = fetch_model(args.name, cache_dir=args.cache_dir, progress=not args.quiet)
-    output.say(
-        f"{path}\nuse it with: stylexfer stylize PHOTO {'--style PAINTING ' if args.name == 'adain' else ''}"
-        f"--model {path}"
-    )
+    from stylexfer.registry import families
+
+    # the family that imports this release's layout says whether stylizing needs a style
+    styled = any(f.needs_style for f in families() if MODELS[args.name].kind in f.importers)
+    style = "--style PAINTING " if styled else ""
+    output.say(f"{path}\nuse it with: stylexfer stylize PHOTO {style}--model {path}")
     output.emit(args, input=args.name, output=path, model=args.name, seconds=time.perf_counter() - started)
     return 0

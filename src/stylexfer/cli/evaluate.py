@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="measure models on fixed content×style pairs (content fidelity, style match)")
     p.add_argument("models", nargs="+", metavar="MODEL", help="model files (.ckpt, .safetensors, .pth)")
     p.add_argument("--content", required=True, metavar="DIR", help="folder of content images")
-    p.add_argument("--style", metavar="DIR", help="folder of style images (needed for AdaIN models)")
+    p.add_argument("--style", metavar="DIR", help="folder of style images (needed for models that take a style)")
     p.add_argument("--size", type=positive_int, default=512, help="shorter side in pixels (default 512)")
     p.add_argument("--pairs", type=positive_int, default=8, help="content×style pairs, seeded (default 8)")
     p.add_argument(

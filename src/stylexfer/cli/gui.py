@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from stylexfer.cli.options import add_device_and_precision
 from stylexfer.errors import StylexferError
 
 NO_DISPLAY = ("cannot open a window (no display: DISPLAY is not set); the GUI needs a desktop session "
@@ -16,8 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gui", help="open the Tkinter GUI", description="Open the GUI, optionally with files chosen.")
     p.add_argument("--model", "-m", default=None, help="model file to load at start")
     p.add_argument("--content", default=None, help="content image to show at start")
-    p.add_argument("--style", "-s", default=None, help="style image to show at start (AdaIN models)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    p.add_argument("--style", "-s", default=None, help="style image to show at start (models that take a style)")
+    add_device_and_precision(p)
     p.add_argument("--theme", choices=("auto", "light", "dark"), default="auto",
                    help="colour theme (auto: follow the desktop; dark needs the sv-ttk package)")
     p.set_defaults(handler=run)
@@ -47,4 +48,4 @@ def run(args: argparse.Namespace) -> int:
             ) from None
         raise
     return int(gui_main(model=args.model, content=args.content, style=args.style, device=args.device,
-                             theme=args.theme) or 0)
+                             theme=args.theme, precision=args.precision) or 0)

@@ -1,4 +1,4 @@
-"""`stylexfer import`: public pretrained models (fast-neural-style, the AdaIN release) into our format."""
+"""`stylexfer import`: public pretrained models into our format (each family declares the layouts it imports)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,15 @@ from stylexfer.cli import output
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from stylexfer.files.convert import import_kinds
+
     p = sub.add_parser("import", help="convert public pretrained models into our format")
+    kinds = import_kinds()
     p.add_argument(
         "kind",
-        choices=("fast-neural-style", "adain"),
-        help="fast-neural-style: one .pth (mosaic.pth …); adain: vgg_normalised.pth and decoder.pth",
+        choices=sorted(kinds),
+        help="the public weight layout, one of those the installed model families import (the number of "
+        "files each takes is in the docs)",
     )
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--out", "-o", required=True, help="the .safetensors file to write")
@@ -38,10 +42,10 @@ def run(args: argparse.Namespace) -> int:
     check_output_path(args.out, overwrite=args.overwrite, create_parents=True, error=ModelFileError)
     weights = import_files(args.kind, args.files)
     path = write_safetensors(weights, args.out, overwrite=args.overwrite)
-    output.say(
-        f"wrote {path} ({describe(weights.spec)}); use it with: stylexfer stylize PHOTO "
-        f"{'--style PAINTING ' if weights.spec.kind == 'adain' else ''}--model {path}"
-    )
+    from stylexfer.registry import get_family
+
+    style = "--style PAINTING " if get_family(weights.spec.kind).needs_style else ""
+    output.say(f"wrote {path} ({describe(weights.spec)}); use it with: stylexfer stylize PHOTO {style}--model {path}")
     output.emit(args, input=args.files, output=path, model=args.kind, seconds=time.perf_counter() - started,
                 kind=weights.spec.kind)
     return 0

@@ -37,3 +37,16 @@ def tile_option(text: str) -> bool | int | str:
         raise argparse.ArgumentTypeError(
             f"--tile takes auto, on, off or a size in pixels, not {text!r}"
         ) from None
+
+
+def add_device_and_precision(p: argparse.ArgumentParser, *, device_default: str = "auto") -> None:
+    """--device and --precision, the same for every stylize entry (files, stdin, video, sheet, GUI);
+    the values are checked once more by stylexfer.inference (StylizeRequest, DevicePolicy)."""
+    p.add_argument("--device", default=device_default, choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "auto"),  # stylexfer.inference.request.PRECISIONS (not imported: startup)
+        help="fp32, bf16, or auto (bf16 on a GPU, or a CPU with AMX or an AMD one with avx512_bf16); "
+        "default fp32 on the CPU, auto on CUDA",
+    )
+

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stylexfer.cli import output
-from stylexfer.cli.options import positive_int, unit_float
+from stylexfer.cli.options import add_device_and_precision, positive_int, unit_float
 from stylexfer.errors import StylexferError, display_path
 
 DEFAULT_OUT = "outputs/sheet.png"
@@ -23,14 +23,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sheet",
         help="one picture comparing styles or models on several contents",
-        description="A contact sheet: rows = CONTENT images, columns = --style images (AdaIN models) or "
+        description="A contact sheet: rows = CONTENT images, columns = --style images (models that take a style) or "
         "--model files (fixed-style models, one column each); the first row shows the styles, the first "
         "column the contents, each tile labelled with its file stem.",
     )
     p.add_argument("content", nargs="*", metavar="CONTENT",
                    help="content images, folders (searched recursively) or globs")
     p.add_argument("--style", "-s", nargs="+", action="extend", default=[], metavar="STYLE_OR_FOLDER",
-                   help="style images or folders of them (AdaIN models); each is encoded once")
+                   help="style images or folders of them (models that take a style); each is encoded once")
     p.add_argument("--model", "-m", nargs="+", action="extend", required=True, metavar="MODEL",
                    help="model file(s); repeat or list several (fixed-style models: one column each)")
     p.add_argument("--out", "-o", default=DEFAULT_OUT, help=f"the sheet image (default {DEFAULT_OUT})")
@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=unit_float, default=1.0, help="style strength 0..1 (default 1)")
     p.add_argument("--style-size", type=positive_int, default=512,
                    help="shrink styles so their shorter side is at most this before encoding (default 512)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    add_device_and_precision(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing sheet")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     output.add_json_option(p)
@@ -76,17 +76,18 @@ def _check_out(args: argparse.Namespace) -> Path:
 
 
 def _check_kinds(args: argparse.Namespace) -> None:
-    """Before any network is built: AdaIN models need styles, styles need an AdaIN model."""
+    """Before any network is built: models that take a style need styles, styles need such a model."""
     from stylexfer.files.modelfile import read_spec
+    from stylexfer.registry import get_family
 
-    kinds = [read_spec(model).kind for model in args.model]
-    adain = [m for m, kind in zip(args.model, kinds, strict=True) if kind == "adain"]
-    if adain and not args.style:
-        raise StylexferError(f"{display_path(adain[0])} is an AdaIN model: the sheet needs at least one "
-                             "--style image or folder")
-    if args.style and not adain:
-        raise StylexferError("--style needs an AdaIN model, but every --model is fixed-style (its style is "
-                             "built in): drop --style, or add an AdaIN model")
+    families = [get_family(read_spec(model).kind) for model in args.model]
+    styled = [(m, f) for m, f in zip(args.model, families, strict=True) if f.needs_style]
+    if styled and not args.style:
+        raise StylexferError(f"{display_path(styled[0][0])} is a {styled[0][1].title} model: the sheet needs "
+                             "at least one --style image or folder")
+    if args.style and not styled:
+        raise StylexferError("--style needs a model that takes a style, but every --model is fixed-style (its "
+                             "style is built in): drop --style, or add a model that takes one")
 
 
 def _check_alpha(alpha: float) -> None:
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from stylexfer.files.images import load_image, save_image
-    from stylexfer.inference import load_model
+    from stylexfer.inference import open_model
     from stylexfer.inference.sheet import MIN_SHEET_TILE, sheet_columns, stylize_sheet
 
     started = time.perf_counter()
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     _check_kinds(args)
     content_images = [(p.stem, load_image(p, draft_shorter_side=args.tile_size)) for p in contents]
     style_images = [(p.stem, load_image(p, draft_shorter_side=args.style_size)) for p in styles]
-    models = [(Path(m).stem, load_model(m, device=args.device)) for m in args.model]
+    models = [(Path(m).stem, open_model(m, device=args.device, precision=args.precision)) for m in args.model]
     columns = sheet_columns(models, style_images, style_size=args.style_size)
     total = len(columns) * len(content_images)
     with tqdm(total=total, unit="tile", file=sys.stderr, disable=args.quiet or total < 2,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stylexfer.cli import output
-from stylexfer.cli.options import positive_int, tile_option, unit_float
+from stylexfer.cli.options import add_device_and_precision, positive_int, tile_option, unit_float
 from stylexfer.errors import StylexferError, display_path, one_line
 from stylexfer.files.naming import MAX_FILE_NAME_BYTES, output_name, sanitize_component
 
@@ -96,7 +96,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         default=[],
         metavar="STYLE",
-        help="style image(s) (AdaIN models)",
+        help="style image(s) (models that take a style)",
     )
     p.add_argument(
         "--out",
@@ -127,13 +127,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=512,
         help="shrink styles so their shorter side is at most this before encoding (default 512)",
     )
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument(
-        "--precision",
-        choices=("fp32", "bf16", "auto"),
-        help="fp32, bf16, or auto (bf16 on a GPU, or a CPU with AMX or an AMD one with avx512_bf16); "
-        "default fp32 on the CPU, auto on CUDA. --timings prints the choice",
-    )
+    add_device_and_precision(p)  # --timings prints the precision chosen
     p.add_argument(
         "--batch-size", type=positive_int, default=1, help="stylize equal-sized images together"
     )
@@ -208,23 +202,26 @@ class Plan:
 
 
 def _stylize(args: argparse.Namespace) -> int:
-    from stylexfer.files.modelfile import read_model_file
-    from stylexfer.inference import load_model
-
     if STDIO in args.content:
         return _stylize_stdio(args)
     request = _request(args)
     plan = _plan_outputs(args)
-    weights = read_model_file(args.model)  # the kind is known before the net is built
-    request.check_model(weights.spec.kind, Path(args.model).name)
+    stylizer = open_stylizer(args, request)
     labels = _mask(args, request)
     style_images = _style_images(args)
-    stylizer = load_model(weights, device=args.device, precision=request.precision)
     timer = _Timer()
     with timer:
         codes = stylizer.encode_styles(style_images, style_size=args.style_size) if style_images else None
     written = _run_jobs(args, plan, stylizer, request, codes, labels, timer)
     return _report(args, plan, written, timer, f"{stylizer.precision} on {stylizer.device}")
+
+
+def open_stylizer(args: argparse.Namespace, request):  # noqa: ANN001, ANN201 (StylizeRequest -> Stylizer)
+    """Every CLI stylize entry (files, folders, stdin, video) sets up its model here: the one set-up,
+    stylexfer.inference.open_model, with --model, --device and the request's --precision."""
+    from stylexfer.inference import open_model
+
+    return open_model(args.model, request, device=args.device)
 
 
 def _request(args: argparse.Namespace):  # noqa: ANN202 (a StylizeRequest; imported lazily)
@@ -463,8 +460,7 @@ def _stylize_stdio(args: argparse.Namespace) -> int:
     --out when it names a file. Nothing else goes to stdout: messages stay on stderr."""
     from stylexfer.files.atomic import check_output_path
     from stylexfer.files.images import SAVE_FORMATS, decode_image, encode_image, save_image
-    from stylexfer.files.modelfile import read_model_file
-    from stylexfer.inference import load_model, resize_image
+    from stylexfer.inference import resize_image
 
     if args.content != [STDIO]:
         raise StylexferError(f"{STDIO} (stdin) must be the only CONTENT; stylize files and folders separately")
@@ -487,15 +483,13 @@ def _stylize_stdio(args: argparse.Namespace) -> int:
     if not to_stdout:  # before stdin is read and the image stylized
         check_output_path(args.out, overwrite=args.overwrite, create_parents=True, error=StylexferError)
     request = _request(args)
-    weights = read_model_file(args.model)
-    request.check_model(weights.spec.kind, Path(args.model).name)
+    stylizer = open_stylizer(args, request)  # with --precision (this path used to drop it)
     labels = _mask(args, request)
     styles = _style_images(args)
     data = _read_stdin()
     started = time.perf_counter()
     image = decode_image(data, name="<stdin>", draft_shorter_side=args.size or args.max_size)
     image = resize_image(image, size=args.size, max_size=args.max_size, name="<stdin>")
-    stylizer = load_model(weights, device=args.device)
     timer = _Timer()
     with timer:
         codes = stylizer.encode_styles(styles, style_size=args.style_size) if styles else None

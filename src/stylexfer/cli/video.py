@@ -141,22 +141,19 @@ def _run_videos(args: argparse.Namespace, jobs: list[tuple[Path, Path | None, st
     from tqdm import tqdm
 
     from stylexfer.files.atomic import check_output_folder
-    from stylexfer.files.modelfile import read_model_file
-    from stylexfer.inference import FrameStream, load_model, stylize_video
+    from stylexfer.inference import FrameStream, stylize_video
 
     failures = [stylize.Failure(str(source), message) for source, target, message in jobs if target is None]
     todo = [(source, target) for source, target, _ in jobs if target is not None]
     written: list[Path] = []
     if todo:
         request = stylize._request(args)
-        weights = read_model_file(args.model)
-        request.check_model(weights.spec.kind, Path(args.model).name)
+        stylizer = stylize.open_stylizer(args, request)
         labels = stylize._mask(args, request)
         if labels is not None:
             request = dataclasses.replace(request, mask=labels)
         check_output_folder(Path(args.out).parent if todo[0][1] == Path(args.out) else Path(args.out),
                             create=True)
-        stylizer = load_model(weights, device=args.device, precision=request.precision)
         styles = stylize._style_images(args)
         codes = stylizer.encode_styles(styles, style_size=args.style_size) if styles else None  # once
     for source, target in todo:

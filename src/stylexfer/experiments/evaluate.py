@@ -61,7 +61,7 @@ def _load(path: Path, size: int) -> Tensor:
     return to_tensor(resize_image(load_image(path), size=size))[None]
 
 
-def johnson_style_image(model: str | os.PathLike) -> Path | None:
+def training_style_image(model: str | os.PathLike) -> Path | None:
     """The style image a training checkpoint names (hyper_parameters.style_image), if it exists."""
     from stylexfer.files.modelfile import load_weights_only
 
@@ -102,7 +102,7 @@ def evaluate_models(
         stylizers = [load_model(m, device=device) for m in models]
     needs_styles = any(s.needs_style for s in stylizers)
     if needs_styles and not style_dir:
-        raise EvaluateError("an AdaIN model needs style images: pass --style DIR")
+        raise EvaluateError("a model that takes a style needs style images: pass --style DIR")
     styles = image_files(style_dir, "style") if style_dir else []
     chosen = fixed_pairs(contents, styles or [Path()], pairs)
     judge = judge or Judge(vgg_weights, device=device)
@@ -123,9 +123,9 @@ def evaluate_models(
         return cache[path]
 
     for path, stylizer in zip(models, stylizers, strict=True):
-        own_style = None if stylizer.needs_style else johnson_style_image(path)
+        own_style = None if stylizer.needs_style else training_style_image(path)
         rows, outs = [], []
-        # a Johnson model stylizes each content once, whatever the style set
+        # a fixed-style model stylizes each content once, whatever the style set
         seen: dict[Path, Tensor] = {}
         for pair in chosen:
             content = picture(pair.content)
@@ -148,13 +148,13 @@ def evaluate_models(
             "mean": mean_measures(rows),
             "per_pair": rows,
         }
-        if stylizer.kind == "johnson":
+        if not stylizer.needs_style:
             entry["style"] = (
                 f"measured against its training style {own_style}"
                 if own_style is not None
                 else "skipped: the model file does not name its style image (a training .ckpt does)"
             )
-        if stylizer.kind == "adain" and stylizer.spec.encoder == "random":
+        if stylizer.needs_style and stylizer.spec.encoder == "random":
             entry["warning"] = "the model's own encoder has random weights"
         doc["models"].append(entry)
         images.append(outs)

@@ -378,9 +378,10 @@ def _write_csv(path: Path, jobs: list[Job]) -> None:
 
 def _markdown(jobs: list[Job], doc: dict[str, Any], judge: Judge, root: Path, shared: list[str]) -> str:
     kinds = sorted({job.model for job in jobs if job.model})
-    points = [(j.measures[X_MEASURE], j.measures[Y_MEASURE]) for j in jobs if X_MEASURE in j.measures]
-    best = pareto(points)
-    on_front = {j.name for j, b in zip([j for j in jobs if X_MEASURE in j.measures], best, strict=True) if b}
+    # a fixed-style model whose file names no style image has no style measures: off the front
+    measured = [j for j in jobs if X_MEASURE in j.measures and Y_MEASURE in j.measures]
+    best = pareto([(j.measures[X_MEASURE], j.measures[Y_MEASURE]) for j in measured])
+    on_front = {j.name for j, b in zip(measured, best, strict=True) if b}
     lines = [f"# Sweep report: {markdown_text(str(root))}", ""]
     lines.append(
         f"{len(jobs)} job(s); model kind(s): {markdown_text(', '.join(kinds)) or 'unknown'}. "

@@ -1,9 +1,9 @@
 """`stylexfer export`: a model file -> our safetensors inference file, plus optional TorchScript and
 ONNX files checked against the PyTorch model on a test image (max abs difference ≤ 1e-4).
 
-Graph inputs and outputs are RGB in [0, 1], NCHW, any H×W (sides divisible by 8 for AdaIN give the
-exact PyTorch result). Johnson: ``image -> stylized``. AdaIN: ``(content, style, alpha) -> stylized``
-with alpha a one-element float tensor; the output is clamped to [0, 1].
+Graph inputs and outputs are RGB in [0, 1], NCHW, any H×W; the model's family gives the graph and
+its inputs (a fixed-style net: ``image -> stylized``; one that takes a style: ``(content, style,
+alpha) -> stylized`` with alpha a one-element float tensor); the output is clamped to [0, 1].
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stylexfer.errors import ModelFileError, display_path, one_line
@@ -31,61 +29,17 @@ from stylexfer.files.modelfile import (
     safetensors_bytes,
     weights_of,
 )
-from stylexfer.functional import adain_with_stats, channel_mean_std
-from stylexfer.nets.adain import DECODER_LAYERS, AdaINNet
+from stylexfer.registry import get_family
 
 TOLERANCE = 1e-4
 
 
-class AdaINGraph(nn.Module):
-    """AdaIN for tracing: sizes of the decoder's upsamplings come from the encoder's pool inputs as
-    tensors' shapes, so the traced graph keeps H×W dynamic (Decoder.forward turns sizes into ints)."""
-
-    def __init__(self, net: AdaINNet) -> None:
-        super().__init__()
-        self.encoder = net.encoder
-        self.decoder = net.decoder
-
-    def _encode(self, images: Tensor) -> tuple[Tensor, list[Tensor]]:
-        x = self.encoder.normalize(images)
-        pooled_from = []
-        for module in self.encoder.features:
-            if isinstance(module, nn.MaxPool2d):
-                pooled_from.append(x)
-            x = module(x)
-        return x, pooled_from
-
-    def forward(self, content: Tensor, style: Tensor, alpha: Tensor) -> Tensor:
-        features, pooled_from = self._encode(content)
-        style_mean, style_std = channel_mean_std(self._encode(style)[0])
-        target = adain_with_stats(features, style_mean, style_std)
-        x = alpha * target + (1.0 - alpha) * features
-        for name, _, _, upsample in DECODER_LAYERS:
-            x = getattr(self.decoder, name)(x)
-            if name == "conv1_1":
-                break
-            x = F.relu(x)
-            if upsample:
-                x = F.interpolate(x, size=pooled_from.pop().shape[-2:], mode="nearest")
-        return x.clamp(0.0, 1.0)
-
-
-def _graph_and_inputs(
-    net: nn.Module, spec: ModelSpec, size: tuple[int, int]
-) -> tuple[nn.Module, tuple]:
-    g = torch.Generator().manual_seed(0)
-    content = torch.rand(1, 3, *size, generator=g)
-    if spec.kind == "johnson":
-        return net.eval(), (content,)
-    style = torch.rand(1, 3, 64, 64, generator=g)
-    return AdaINGraph(cast(AdaINNet, net)).eval(), (content, style, torch.tensor([0.8]))
+def _graph_and_inputs(net: nn.Module, spec: ModelSpec, size: tuple[int, int]) -> tuple[nn.Module, tuple]:
+    return get_family(spec.kind).export_graph(net, spec, size)
 
 
 def _reference(net: nn.Module, spec: ModelSpec, inputs: tuple) -> Tensor:
-    with torch.inference_mode():
-        if spec.kind == "johnson":
-            return net(inputs[0]).clamp(0, 1)
-        return net(inputs[0], inputs[1], alpha=float(inputs[2])).clamp(0, 1)
+    return get_family(spec.kind).export_reference(net, spec, inputs)
 
 
 def torchscript_bytes(net: nn.Module, spec: ModelSpec) -> tuple[bytes, float]:
@@ -112,14 +66,8 @@ def onnx_bytes(net: nn.Module, spec: ModelSpec) -> tuple[bytes, float]:
     return the file's bytes and the difference."""
     ort = _onnxruntime()
     graph, example = _graph_and_inputs(net, spec, (64, 64))
-    if spec.kind == "johnson":
-        names, axes = ["image"], {"image": {0: "batch", 2: "height", 3: "width"}}
-    else:
-        names = ["content", "style", "alpha"]
-        axes = {
-            "content": {2: "height", 3: "width"},
-            "style": {2: "style_height", 3: "style_width"},
-        }
+    names, axes = get_family(spec.kind).export_names()
+    axes = dict(axes)
     axes["stylized"] = {2: "height", 3: "width"}
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():

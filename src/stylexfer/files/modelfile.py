@@ -1,5 +1,7 @@
-"""Model files: read training checkpoints, our safetensors inference files and fast-neural-style
-state dicts; build the network they describe; write safetensors inference files.
+"""Model files: read training checkpoints, our safetensors inference files and foreign state dicts
+that a family converts; build the network they describe; write safetensors inference files. What is
+specific to a model family (tensor names, metadata, hyper-parameters, the net) is asked of its
+:class:`stylexfer.registry.Family`; this module holds the formats and the safety checks.
 
 Nothing read here can run code: pickles go through ``torch.load(weights_only=True)`` (a file that
 holds anything but tensors, numbers, strings and plain containers is refused), everything else is
@@ -8,13 +10,15 @@ safetensors. Every failure is a one-line :class:`ModelFileError`.
 Supported inputs of :func:`read_model_file` (detected from the bytes, not the suffix):
 
 - a Lightning training checkpoint (``.ckpt``): ``{"hyper_parameters": {...}, "state_dict": {...}}``
-  with ``net.*`` (Johnson ``TransformerNet``) or ``net.decoder.*`` (AdaIN; the frozen encoder is
-  usually dropped and named by ``hyper_parameters["vgg_weights"]``). Our own checkpoints say what
-  they hold in a ``stylexfer`` block (``{"format": 1, "model": "adain", "net_prefix": "net."}``,
-  written by training); for older or foreign checkpoints :func:`checkpoint_spec` guesses from the
-  hyper-parameter names and the weights' keys.
-- our inference file (``.safetensors``) written by :func:`write_safetensors` / ``stylexfer export``.
-- a fast-neural-style state dict (``mosaic.pth`` …, pytorch/examples), converted on the fly.
+  with the trained net under ``net.`` (the family's layout; a frozen encoder is usually dropped and
+  named by ``hyper_parameters["vgg_weights"]``). Our own checkpoints say what they hold in a
+  ``stylexfer`` block (``{"format": 1, "model": FAMILY, "net_prefix": "net."}``, written by training);
+  for older or foreign checkpoints :func:`checkpoint_spec` guesses from the hyper-parameter names and
+  the weights' keys.
+- our inference file (``.safetensors``) written by :func:`write_safetensors` / ``stylexfer export``:
+  metadata ``format``, ``format_version``, ``kind`` (the family) plus the family's own keys.
+- a foreign plain state dict that a family recognises and converts on the fly (pytorch/examples'
+  fast-neural-style ``mosaic.pth`` …).
 """
 
 from __future__ import annotations
@@ -27,30 +31,27 @@ import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from torch import Tensor, nn
 
 from stylexfer.errors import ModelFileError, one_line, printable
 from stylexfer.files.atomic import atomic_write_bytes, check_output_path
-from stylexfer.files.convert import convert_fast_neural_style
 from stylexfer.files.spec import (
     ENCODER_EMBEDDED,
     ENCODER_IMAGENET,
     ENCODER_RANDOM,
-    KINDS,
     OUTPUT_MODES,
     ModelSpec,
     ModelWeights,
 )
-from stylexfer.files.torchfile import check_archive, check_tensors, load_weights_only, tensor_problem
+from stylexfer.files.torchfile import check_tensors, load_weights_only, tensor_problem
 from stylexfer.files.userfile import check_regular_file
-from stylexfer.nets.adain import AdaINNet
-from stylexfer.nets.johnson import OutputMode, TransformerNet
 from stylexfer.nets.vgg import RandomWeightsWarning
+from stylexfer.registry import families, family_names, get_family
 
 __all__ = [
-    "ENCODER_EMBEDDED", "ENCODER_IMAGENET", "ENCODER_RANDOM", "KINDS", "OUTPUT_MODES", "ModelSpec",
+    "ENCODER_EMBEDDED", "ENCODER_IMAGENET", "ENCODER_RANDOM", "OUTPUT_MODES", "ModelSpec",
     "ModelWeights", "build_net", "check_model_file", "checkpoint_spec", "describe", "load_weights_only",
     "metadata_of", "read_model_file", "read_spec", "safetensors_bytes", "safetensors_header", "weights_of",
     "write_safetensors",
@@ -104,12 +105,12 @@ def read_spec(path: str | os.PathLike) -> ModelSpec:
         raise ModelFileError(f"{path}: holds a {type(obj).__name__}, not a checkpoint or state dict")
     if isinstance(obj.get("state_dict"), Mapping):
         state = _tensors_only(obj["state_dict"], path, check=False)
-        spec, prefix = _checkpoint_spec_and_prefix(obj, state, str(path))
-        if spec.kind == "adain" and any(k.startswith(f"{prefix}encoder.") for k in state):
-            spec = replace(spec, encoder=ENCODER_EMBEDDED)
+        spec, _ = _checkpoint_spec_and_prefix(obj, state, str(path))
         return spec
-    if "conv1.conv2d.weight" in obj:
-        return ModelSpec("johnson", output="clamp")
+    for family in families():
+        if family.owns_state_dict(obj):
+            converted: ModelWeights = family.convert_state_dict(_tensors_only(obj, path, check=False), str(path))
+            return converted.spec
     raise _not_a_model(path)
 
 
@@ -148,20 +149,11 @@ def _read_safetensors(path: Path) -> ModelWeights:
         ) from err
     spec = _spec_of_metadata(metadata, path)
     check_tensors(tensors, str(path))
-    if spec.kind == "johnson":
-        net_state = _strip(tensors, "net.")
-        encoder_state = None
-    else:
-        net_state = _strip(tensors, "decoder.")
-        encoder_state = _strip(tensors, "encoder.") or None
-        if spec.encoder == ENCODER_EMBEDDED and encoder_state is None:
-            raise ModelFileError(
-                f"{path}: metadata says the encoder is embedded but the file has no encoder.* tensors"
-            )
-    random_vgg = metadata.get(RANDOM_VGG_KEY) == ENCODER_RANDOM  # exported from a run with random VGG weights
-    if random_vgg:
+    weights = get_family(spec.kind).split_tensors(spec, tensors, str(path))
+    if metadata.get(RANDOM_VGG_KEY) == ENCODER_RANDOM:  # exported from a run with random VGG weights
         _warn_random_vgg(path)
-    return ModelWeights(spec, net_state, encoder_state, source=str(path), random_vgg=random_vgg)
+        weights = replace(weights, random_vgg=True)
+    return weights
 
 
 def _spec_of_metadata(metadata: Mapping[str, str], path: Path) -> ModelSpec:
@@ -175,18 +167,8 @@ def _spec_of_metadata(metadata: Mapping[str, str], path: Path) -> ModelSpec:
             f"{path}: model format version {metadata.get('format_version')!r} is not supported "
             f"(this stylexfer reads {FORMAT_VERSION}); upgrade stylexfer or export the model again"
         )
-    spec = ModelSpec(
-        kind=metadata.get("kind", ""),
-        output=metadata.get("output", "sigmoid"),
-        encoder=metadata.get("encoder", ENCODER_IMAGENET),
-    )
-    if spec.kind == "adain" and spec.encoder not in (
-        ENCODER_IMAGENET,
-        ENCODER_RANDOM,
-        ENCODER_EMBEDDED,
-    ):
-        raise ModelFileError(f"{path}: unknown encoder {spec.encoder!r} in metadata")
-    return spec
+    family = get_family(metadata.get("kind", ""), where=printable(str(path)))
+    return family.spec_of_metadata(metadata, str(path))
 
 
 def _warn_random_vgg(path: Path) -> None:
@@ -206,43 +188,40 @@ def _read_pickle(path: Path) -> ModelWeights:
         )
     if isinstance(obj.get("state_dict"), Mapping):
         state = _tensors_only(obj["state_dict"], path)
-        spec, prefix = _checkpoint_spec_and_prefix(obj, state, str(path))
-        if spec.kind == "johnson":
-            return ModelWeights(spec, _strip(state, prefix), None, source=str(path))
-        encoder_state = _strip(state, f"{prefix}encoder.") or None
-        random_encoder = spec.encoder == ENCODER_RANDOM
-        if random_encoder:
-            _warn_random_vgg(path)
-        if encoder_state is not None:
-            spec = replace(spec, encoder=ENCODER_EMBEDDED)
-        return ModelWeights(
-            spec, _strip(state, f"{prefix}decoder."), encoder_state, source=str(path),
-            random_vgg=random_encoder,
-        )
+        spec, prefix = _checkpoint_spec_and_prefix(obj, state, str(path), raw_encoder=True)
+        weights = get_family(spec.kind).weights_of_checkpoint(spec, state, prefix, str(path))
+        # trained with random VGG weights (the family warns): an export keeps that fact
+        return replace(weights, random_vgg=True) if spec.encoder == ENCODER_RANDOM else weights
     state = _tensors_only(obj, path)
-    if "conv1.conv2d.weight" in state:  # a pytorch/examples fast-neural-style model (mosaic.pth, …)
-        return convert_fast_neural_style(state, source=str(path))
+    for family in families():
+        if family.owns_state_dict(state):  # a foreign layout the family converts (mosaic.pth, …)
+            return family.convert_state_dict(state, str(path))
     raise _not_a_model(path)
 
 
 def _not_a_model(path: Path) -> ModelFileError:
+    from stylexfer.files.convert import import_kinds
+
     return ModelFileError(
-        f"{path}: a state dict that is neither a stylexfer checkpoint nor a fast-neural-style model; "
-        "AdaIN release files (decoder.pth, vgg_normalised.pth) need `stylexfer import adain`"
+        f"{path}: a state dict that is neither a stylexfer checkpoint nor a layout a model family reads "
+        f"directly; public release files may need `stylexfer import KIND` ({', '.join(sorted(import_kinds()))})"
     )
 
 
 def _checkpoint_spec_and_prefix(
-    checkpoint: Mapping[str, Any], state: Mapping[str, Tensor], source: str
+    checkpoint: Mapping[str, Any], state: Mapping[str, Tensor], source: str, *, raw_encoder: bool = False
 ) -> tuple[ModelSpec, str]:
     """The spec and the net's key prefix of a training checkpoint: from its `stylexfer` block when
-    it has one (our own checkpoints), else guessed by checkpoint_spec (older or foreign ones)."""
+    it has one (our own checkpoints), else guessed by checkpoint_spec (older or foreign ones).
+    raw_encoder: keep the encoder the hyper-parameters name even when its weights are in the file
+    (read_model_file warns about random ones, then marks them embedded)."""
     hparams = checkpoint.get("hyper_parameters", {})
     if not isinstance(hparams, Mapping):
         hparams = {}
     block = checkpoint.get(CKPT_BLOCK)
     if block is None:
-        return checkpoint_spec(hparams, state, source=source), "net."
+        guessed = _checkpoint_kind(hparams, state, source)
+        return _family_spec(guessed, hparams, state, "net.", source, raw_encoder), "net."
     fmt = block.get("format") if isinstance(block, Mapping) else None
     kind = block.get("model") if isinstance(block, Mapping) else None
     prefix = block.get("net_prefix", "net.") if isinstance(block, Mapping) else None
@@ -255,64 +234,66 @@ def _checkpoint_spec_and_prefix(
             f"{source}: checkpoint format {fmt} is newer than this stylexfer reads "
             f"({CKPT_BLOCK_FORMAT}); upgrade stylexfer"
         )
-    if kind not in KINDS:
-        raise ModelFileError(f"{source}: checkpoint names unknown model {kind!r}")
-    expected = f"{prefix}decoder." if kind == "adain" else prefix
+    family = get_family(kind, where=f"{source}: checkpoint")
+    expected = family.checkpoint_net_prefix(prefix)
     if not any(key.startswith(expected) for key in state):
         raise ModelFileError(
             f"{source}: checkpoint says model {kind!r} but holds no {expected}* weights; file damaged?"
         )
-    if kind == "johnson":
-        output = hparams.get(CKPT_OUTPUT_KEY)
-        return ModelSpec("johnson", output=output if isinstance(output, str) else "sigmoid"), prefix
-    encoder = hparams.get(CKPT_ENCODER_KEY)
-    encoder = str(encoder) if isinstance(encoder, str | os.PathLike) else ENCODER_IMAGENET
-    return ModelSpec("adain", encoder=encoder), prefix
+    return _family_spec(kind, hparams, state, prefix, source, raw_encoder), prefix
 
 
-def checkpoint_spec(
-    hparams: Mapping[str, Any], state_dict: Mapping[str, Tensor], *, source: str = ""
-) -> ModelSpec:
-    """The model spec of a training checkpoint: the ONE place that knows its hyper-parameter names.
+def _family_spec(kind: str, hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str, source: str,
+                 raw_encoder: bool) -> ModelSpec:
+    spec: ModelSpec = get_family(kind).spec_of_checkpoint(hparams, state, prefix, source)
+    if raw_encoder and spec.encoder == ENCODER_EMBEDDED:
+        spec = replace(spec, encoder=first_str(hparams, CKPT_ENCODER_KEYS) or ENCODER_IMAGENET)
+    return spec
 
-    kind: ``hyper_parameters[k]`` for the first k in CKPT_KIND_KEYS whose value names "johnson" or
-    "adain" (case-insensitive substring, so "LitAdaIN" works); else inferred from the state dict
-    (``net.decoder.*`` -> AdaIN, ``net.conv1.*`` -> Johnson). A name that contradicts the weights is
-    an error. encoder (AdaIN): first of CKPT_ENCODER_KEYS, default "imagenet". output (Johnson):
-    first of CKPT_OUTPUT_KEYS, default "sigmoid".
-    """
+
+def _checkpoint_kind(hparams: Mapping[str, Any], state: Mapping[str, Tensor], source: str) -> str:
+    """The family of a checkpoint without a `stylexfer` block: named by a hyper-parameter (a family's
+    name as a case-insensitive substring, so a class name containing it works) or recognised from the weights' keys."""
     where = f"{source}: " if source else ""
-    from_weights = None
-    if any(key.startswith("net.decoder.") for key in state_dict):
-        from_weights = "adain"
-    elif any(key.startswith("net.conv1.") for key in state_dict):
-        from_weights = "johnson"
+    owners = [family.name for family in families() if family.owns_checkpoint_weights(state)]
+    from_weights = owners[0] if owners else None
     named = None
     for key in CKPT_KIND_KEYS:
         value = hparams.get(key)
         if isinstance(value, str):
             low = value.lower()
-            named = "adain" if "adain" in low else "johnson" if "johnson" in low else None
+            named = next((name for name in family_names() if name in low), None)
             if named:
                 break
     kind = named or from_weights
     if kind is None:
         raise ModelFileError(
-            f"{where}checkpoint holds neither a Johnson TransformerNet (net.*) nor an AdaIN decoder "
-            "(net.decoder.*); is it a stylexfer training checkpoint?"
+            f"{where}checkpoint holds the weights of no installed model family "
+            f"({', '.join(family_names())}); is it a stylexfer training checkpoint?"
         )
-    if from_weights is not None and named is not None and from_weights != named:
+    if from_weights is not None and named is not None and named not in owners:
         raise ModelFileError(
             f"{where}checkpoint says model {named!r} but holds {from_weights} weights; file damaged?"
         )
-    encoder = _first_str(hparams, CKPT_ENCODER_KEYS) or ENCODER_IMAGENET
-    output = _first_str(hparams, CKPT_OUTPUT_KEYS) or "sigmoid"
-    if kind == "johnson":
-        return ModelSpec("johnson", output=output)
-    return ModelSpec("adain", encoder=encoder)
+    return kind
 
 
-def _first_str(hparams: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+def checkpoint_spec(
+    hparams: Mapping[str, Any], state_dict: Mapping[str, Tensor], *, source: str = ""
+) -> ModelSpec:
+    """The model spec of a training checkpoint without a `stylexfer` block: the ONE place that knows
+    its hyper-parameter names.
+
+    kind: ``hyper_parameters[k]`` for the first k in CKPT_KIND_KEYS whose value names an installed
+    family (case-insensitive substring); else the family that recognises the state dict's keys. A
+    name that contradicts the weights is an error. The family reads the rest (encoder: first of
+    CKPT_ENCODER_KEYS; output: first of CKPT_OUTPUT_KEYS).
+    """
+    kind = _checkpoint_kind(hparams, state_dict, source)
+    return _family_spec(kind, hparams, state_dict, "net.", source, raw_encoder=True)
+
+
+def first_str(hparams: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
     for key in keys:
         value = hparams.get(key)
         if isinstance(value, str | os.PathLike):
@@ -332,7 +313,7 @@ def _tensors_only(state: Mapping[Any, Any], path: Path, *, check: bool = True) -
     return out
 
 
-def _strip(state: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
+def strip_prefix(state: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
     return {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
 
 
@@ -347,51 +328,16 @@ def quiet_random_vgg() -> Iterator[None]:
         yield
 
 
-def build_net(weights: ModelWeights, *, named_encoder: bool = True) -> nn.Module:
-    """The network a model file describes, in eval mode on the CPU: TransformerNet or AdaINNet.
+def build_net(weights: ModelWeights) -> nn.Module:
+    """The network a model file describes, in eval mode on the CPU (its family builds it).
 
     Keys and shapes are checked against a freshly built net before loading; any mismatch, a
     non-float tensor or a NaN/inf weight is a ModelFileError naming the first offending key.
-    named_encoder=False: an AdaIN encoder the file only names (ImageNet VGG-19 or a VGG file) is left
-    random instead of loaded, for checking the file alone (check_model_file).
     """
-    spec, where = weights.spec, weights.source or "model file"
-    if spec.kind == "johnson":
-        net: nn.Module = TransformerNet(output=cast(OutputMode, spec.output))  # checked in ModelSpec
-        _load_checked(net, weights.net_state, where, "Johnson TransformerNet")
-        return net.eval()
-    if weights.encoder_state is not None:
-        with quiet_random_vgg():
-            adain = AdaINNet(encoder_weights=ENCODER_RANDOM)
-        _load_checked(
-            adain.encoder,
-            weights.encoder_state,
-            where,
-            "AdaIN encoder (VGG-19 to relu4_1)",
-            allow_missing_prefix="normalize.",
-        )
-    elif spec.encoder == ENCODER_EMBEDDED:
-        raise ModelFileError(f"{where}: the AdaIN encoder weights are missing from the file")
-    elif not named_encoder:
-        with quiet_random_vgg():
-            adain = AdaINNet(encoder_weights=ENCODER_RANDOM)
-    else:
-        if spec.encoder not in (ENCODER_IMAGENET, ENCODER_RANDOM):
-            check_archive(spec.encoder)  # a VGG file named by the checkpoint: no zip bombs either
-        # "imagenet", "random" or a VGG file (WeightsError)
-        adain = AdaINNet(encoder_weights=spec.encoder)
-        for key, value in adain.encoder.state_dict().items():
-            problem = tensor_problem(value)
-            if problem:  # a VGG file of NaN would stylize every picture black
-                raise ModelFileError(
-                    f"{where}: the encoder weights {printable(spec.encoder)} are unusable: {key!r} "
-                    f"{problem}"
-                )
-    _load_checked(adain.decoder, weights.net_state, where, "AdaIN decoder")
-    return adain.eval()
+    return get_family(weights.spec.kind).build_net(weights)
 
 
-def _load_checked(
+def load_checked(
     module: nn.Module,
     state: Mapping[str, Tensor],
     where: str,
@@ -433,7 +379,9 @@ def check_model_file(path: str | os.PathLike) -> ModelWeights:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)  # info says so in its own words
         weights = read_model_file(path)
-        build_net(weights, named_encoder=False)
+        named = weights.encoder_state is None and weights.spec.encoder not in (ENCODER_EMBEDDED, ENCODER_RANDOM)
+        # an encoder the file only names (ImageNet VGG-19, a VGG file) is not the file's: built random here
+        build_net(replace(weights, spec=replace(weights.spec, encoder=ENCODER_RANDOM)) if named else weights)
     return weights
 
 
@@ -441,18 +389,9 @@ def check_model_file(path: str | os.PathLike) -> ModelWeights:
 
 
 def weights_of(net: nn.Module, spec: ModelSpec) -> ModelWeights:
-    """The ModelWeights to export from a built net: the trained part, plus the AdaIN encoder unless it
-    is torchvision's ImageNet VGG-19 (the one encoder that can be rebuilt from its name: an imported
-    Caffe VGG or random weights travel in the file), so the file is self-contained."""
-    if spec.kind == "johnson":
-        return ModelWeights(spec, dict(net.state_dict()))
-    assert isinstance(net, AdaINNet)
-    decoder_state = dict(net.decoder.state_dict())
-    if spec.encoder == ENCODER_IMAGENET:
-        return ModelWeights(spec, decoder_state)
-    return ModelWeights(
-        replace(spec, encoder=ENCODER_EMBEDDED), decoder_state, dict(net.encoder.state_dict())
-    )
+    """The ModelWeights to export from a built net: the trained part, plus whatever the file must carry
+    to be self-contained (the family decides, e.g. a frozen encoder that cannot be rebuilt by name)."""
+    return get_family(spec.kind).weights_of(net, spec)
 
 
 def write_safetensors(
@@ -472,35 +411,22 @@ def write_safetensors(
 
 
 def safetensors_bytes(weights: ModelWeights, *, random_vgg: bool = False) -> bytes:
-    """Our inference file's bytes: tensors ``net.*`` (Johnson) or ``decoder.*`` [+ ``encoder.*``]
-    (AdaIN), metadata format / format_version / kind / output / encoder, and ``vgg_weights: random``
-    when `random_vgg` (trained with random VGG weights: readers warn)."""
+    """Our inference file's bytes: the family's tensors and metadata, plus format / format_version /
+    kind / stylexfer_version, and ``vgg_weights: random`` when `random_vgg` (trained with random VGG
+    weights: readers warn)."""
     from safetensors.torch import save
 
     from stylexfer import __version__
 
     spec = weights.spec
-    if spec.kind == "johnson":
-        tensors = {f"net.{k}": v for k, v in weights.net_state.items()}
-        encoder = ""
-    else:
-        tensors = {f"decoder.{k}": v for k, v in weights.net_state.items()}
-        if weights.encoder_state is not None:
-            tensors |= {f"encoder.{k}": v for k, v in weights.encoder_state.items()}
-            encoder = ENCODER_EMBEDDED
-        elif spec.encoder in (ENCODER_IMAGENET, ENCODER_RANDOM):
-            encoder = spec.encoder
-        else:
-            raise ModelFileError(
-                f"encoder {spec.encoder!r} must be embedded: build the net and use weights_of()"
-            )
-    metadata = {
+    family = get_family(spec.kind)
+    tensors = family.join_tensors(weights)
+    metadata = family.metadata_of(weights) | {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "kind": spec.kind,
         "stylexfer_version": __version__,
     }
-    metadata |= {"output": spec.output} if spec.kind == "johnson" else {"encoder": encoder}
     if random_vgg:
         metadata[RANDOM_VGG_KEY] = ENCODER_RANDOM
     return save(
@@ -509,10 +435,8 @@ def safetensors_bytes(weights: ModelWeights, *, random_vgg: bool = False) -> byt
 
 
 def describe(spec: ModelSpec) -> str:
-    """One line for messages and the GUI: "AdaIN (encoder: imagenet)" / "Johnson (output: sigmoid)"."""
-    if spec.kind == "johnson":
-        return f"Johnson fixed-style (output: {spec.output})"
-    return f"AdaIN arbitrary-style (encoder: {spec.encoder})"
+    """One line for messages and the GUI, from the family ("… arbitrary-style (encoder: imagenet)")."""
+    return get_family(spec.kind).describe(spec)
 
 
 def safetensors_header(path: str | os.PathLike) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from torch import Tensor
 
 from stylexfer.errors import ModelFileError
+from stylexfer.registry import get_family
 
-KINDS = ("johnson", "adain")
 OUTPUT_MODES = ("sigmoid", "clamp")
 # Encoder specs in our files: torchvision ImageNet VGG-19, random (tests), or weights inside the file.
 ENCODER_IMAGENET, ENCODER_RANDOM, ENCODER_EMBEDDED = "imagenet", "random", "embedded"
@@ -19,30 +19,36 @@ ENCODER_IMAGENET, ENCODER_RANDOM, ENCODER_EMBEDDED = "imagenet", "random", "embe
 class ModelSpec:
     """What a model file holds.
 
-    kind: "johnson" (fixed-style TransformerNet) or "adain" (arbitrary-style AdaINNet).
-    output: Johnson only; "sigmoid" (ours) or "clamp" (imported fast-neural-style).
-    encoder: AdaIN only; "imagenet", "random", "embedded" (weights in the file) or a VGG file path.
+    kind: the model family's name (stylexfer.registry; an unknown one is refused, naming the installed).
+    output: families with an output head choice: "sigmoid" (ours) or "clamp" (imported 0-255 nets).
+    encoder: families with a VGG encoder: "imagenet", "random", "embedded" (weights in the file) or a
+    VGG file path.
+    options: family-specific settings stored in the file (sorted (key, value) pairs of strings), e.g. the
+    statistics convention of an imported net; absent keys take the family's defaults.
     """
 
     kind: str
     output: str = "sigmoid"
     encoder: str = ENCODER_IMAGENET
+    options: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ModelFileError(
-                f"unknown model kind {self.kind!r}; expected one of {', '.join(KINDS)}"
-            )
+        get_family(self.kind)
+        object.__setattr__(self, "options", tuple(sorted(dict(self.options).items())))
         if self.output not in OUTPUT_MODES:
             raise ModelFileError(
                 f"unknown output mode {self.output!r}; expected one of {', '.join(OUTPUT_MODES)}"
             )
 
+    def option(self, key: str, default: str) -> str:
+        """A family-specific setting stored in the file, or `default`."""
+        return dict(self.options).get(key, default)
+
 
 @dataclass
 class ModelWeights:
-    """A model file's contents: the spec, the trained part's state dict (TransformerNet for Johnson,
-    Decoder for AdaIN) and, when the file carries it, the AdaIN encoder's VGGFeatures state dict."""
+    """A model file's contents: the spec, the trained part's state dict (the family says which part)
+    and, when the file carries it, the frozen encoder's VGGFeatures state dict."""
 
     spec: ModelSpec
     net_state: dict[str, Tensor]

@@ -230,7 +230,7 @@ class StylexferApp:
         height = min(self.px(860), root.winfo_screenheight() - 80)
         root.geometry(f"{max(width, root.winfo_reqwidth())}x{max(height, root.winfo_reqheight())}")
         hint = "" if self.drops else " (Drag and drop needs the tkinterdnd2 package: pip install 'stylexfer[gui]'.)"
-        self.set_status("Choose a model file, a content image and (for AdaIN models) a style: Open… buttons, "
+        self.set_status("Choose a model file, a content image and (for models that take one) a style: Open… buttons, "
                         f"the gallery, or drop files on the panels.{hint}")
         if self.controller.recent.problem:
             self.add_warning(self.controller.recent.problem)
@@ -926,7 +926,7 @@ class StylexferApp:
                 button.configure(text=("✓ " if path in chosen else "") + path.stem[:12])
 
     def _suggested_name(self) -> str:
-        """photo__starry-night.png, as `stylexfer stylize` names outputs (a mix: a+b; Johnson: the model)."""
+        """photo__starry-night.png, as `stylexfer stylize` names outputs (a mix: a+b; fixed-style: the model)."""
         styles = self.controller.styles if self.needs_style else []
         return suggested_name(self.controller.content_path, styles, self.controller.model_path, ".png")
 
@@ -1057,7 +1057,8 @@ def _windows_dpi_awareness() -> None:
 
 
 def main(*, model: str | os.PathLike | None = None, content: str | os.PathLike | None = None,
-         style: str | os.PathLike | None = None, device: str = "auto", theme: str = "auto") -> int:
+         style: str | os.PathLike | None = None, device: str = "auto", theme: str = "auto",
+         precision: str | None = None) -> int:
     """Open the window (optionally with files chosen) and run until it is closed; `stylexfer gui`."""
     _windows_dpi_awareness()
     try:
@@ -1067,7 +1068,7 @@ def main(*, model: str | os.PathLike | None = None, content: str | os.PathLike |
             f"cannot open a window ({one_line(err)}); the GUI needs a desktop session "
             "with DISPLAY set (for a headless test: xvfb-run stylexfer gui)"
         ) from err
-    app = StylexferApp(root, Controller(device=device, recent=RecentFiles.default()), theme=theme)
+    app = StylexferApp(root, Controller(device=device, precision=precision, recent=RecentFiles.default()), theme=theme)
     if model is not None:
         app.set_model(model)
     if content is not None:

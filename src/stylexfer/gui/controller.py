@@ -48,12 +48,13 @@ from stylexfer.inference import (
     RequestError,
     Stylizer,
     StylizeRequest,
-    load_model,
     mask_labels,
+    open_model,
     stylize_video,
 )
-from stylexfer.nets.adain import StyleCode
+from stylexfer.nets.codes import StyleCode
 from stylexfer.nets.vgg import RandomWeightsWarning
+from stylexfer.registry import get_family
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ GUI_NAMES = {"alpha": "the Alpha slider value", "styles": "a style image (Style�
 # from this table. ".gif" is in both: one with several frames is a video (is_video_file).
 CONTENT_KINDS: dict[str, tuple[str, ...]] = {"image": IMAGE_SUFFIXES, "video": VIDEO_SUFFIXES}
 # Writing a clip: `--smooth` of the CLI (off there by default). 0.5 halves the frame-to-frame pumping
-# of the normalisation statistics (README, Video: the lowest AdaIN flicker figure of the measured
+# of the normalisation statistics (README, Video: the lowest flicker figure of the measured
 # settings) while following real changes within a few frames; 0.9 lags behind flashes.
 VIDEO_SMOOTH = 0.5
 VIDEO_BATCH = 1  # frames per network call, as the CLI's default: progress and Cancel after every frame
@@ -108,7 +109,7 @@ def suggested_name(content: Path | None, styles: Sequence[Path], model: Path | N
 
 @dataclass(frozen=True)
 class ModelLoaded:
-    """The model file was read; `needs_style` False (Johnson) means the style picker is unused.
+    """The model file was read; `needs_style` False (a fixed-style family) means the style picker is unused.
     warnings: one line each, what Python's warnings said while it loaded (random VGG weights …)."""
 
     path: Path
@@ -121,7 +122,7 @@ class ModelLoaded:
 @dataclass(frozen=True)
 class Progress:
     """`done` of `total` steps of `stage` finished: "styles" (encodings), "tiles" (a tiled image:
-    every tile is read twice, statistics then stylization, for AdaIN), "image" (one pass, (1, 1)) or
+    every tile is read twice, statistics then stylization, for whole-image statistics), "image" (one pass, (1, 1)) or
     "frames" (a video being written; total: the frames the clip declares, 0 when it does not)."""
 
     done: int
@@ -309,13 +310,15 @@ def _decode_preview(path: str | os.PathLike, box: int) -> tuple[Image.Image, tup
 class Controller:
     """What the GUI shows and does, minus the widgets.
 
-    loader: how a model file becomes a Stylizer (stylexfer.inference.load_model; tests wrap it).
+    loader: how a model file becomes a Stylizer (stylexfer.inference.open_model, the one set-up of every
+    stylize entry; tests wrap it). device, precision: passed to it (precision only when set).
     recent: the recent-files store (RecentFiles.default() in the app; in memory when None).
     """
 
-    def __init__(self, *, device: str = "auto", loader: Callable[..., Stylizer] = load_model,
-                 recent: RecentFiles | None = None) -> None:
+    def __init__(self, *, device: str = "auto", loader: Callable[..., Stylizer] = open_model,
+                 recent: RecentFiles | None = None, precision: str | None = None) -> None:
         self.device = device
+        self.precision = precision
         self.loader = loader
         self.recent = recent if recent is not None else RecentFiles()
         self.events: queue.Queue[Event] = queue.Queue()
@@ -329,7 +332,7 @@ class Controller:
         self.before: Image.Image | None = None  # the content that result was made from
         self.stylizing = False  # a stylization or a video being written: one job at a time
         self.writing_video = False
-        self.model_kind: str | None = None  # "adain" or "johnson" once the chosen model has loaded
+        self.model_kind: str | None = None  # the model's family name once the chosen model has loaded
         saved = self.recent.save_folder
         self.last_save_folder: Path | None = Path(saved) if saved else None
         self.gallery_generation = 0
@@ -394,7 +397,8 @@ class Controller:
     def request(self, *, alpha: float, preserve_color: bool) -> StylizeRequest:
         """The inference request the current settings make; StylexferError (in the window's terms)
         when they do not fit together. Weights are sent for a mix without a mask; a mask ignores them."""
-        fixed_style = self.model_kind == "johnson"  # its style is built in: styles picked earlier do not count
+        # a fixed-style family: its style is built in, styles picked earlier do not count
+        fixed_style = self.model_kind is not None and not get_family(self.model_kind).needs_style
         n_styles = 0 if fixed_style else len(self.styles)
         weights = None
         if n_styles > 1 and self.mask_path is None:
@@ -449,7 +453,7 @@ class Controller:
         """The CLI's name for the stylized clip of the current result: clip__starry-night.mp4."""
         job = self._result_job
         assert job is not None
-        styles = job.styles if self.model_kind != "johnson" else ()
+        styles = () if self.model_kind is not None and not get_family(self.model_kind).needs_style else job.styles
         return suggested_name(job.content, styles, job.model, video_suffix(job.content))
 
     def write_video(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -612,11 +616,11 @@ class Controller:
         stylizer = self._ensure_model(job.model)
         if stylizer.needs_style and not job.styles:
             raise StylexferError(
-                f"{display_path(job.model.name)} is an AdaIN model: choose a style image "
+                f"{display_path(job.model.name)} takes a style: choose a style image "
                 "(Style… button or the gallery)"
             )
         request = job.request
-        if not stylizer.needs_style:  # a fixed-style model: styles picked for an AdaIN one do not matter
+        if not stylizer.needs_style:  # a fixed-style model: styles picked for another one do not matter
             request = replace(request, n_styles=0, style_weights=None)
         request.check_model(stylizer.kind, job.model.name)
         if job.mask is not None:
@@ -700,7 +704,8 @@ class Controller:
             # would be collected here too (Tk code emits none).
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", RandomWeightsWarning)  # even where tests ignore it
-                stylizer = self.loader(path, device=self.device)
+                options = {"precision": self.precision} if self.precision is not None else {}
+                stylizer = self.loader(path, device=self.device, **options)
             self._stylizer, self._model_key = stylizer, key
             ours = [w for w in caught if w.category.__module__.startswith("stylexfer.")]
             self._model_warnings = tuple(dict.fromkeys(

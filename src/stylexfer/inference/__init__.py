@@ -4,27 +4,25 @@
 from stylexfer.inference import load_model
 
 stylizer = load_model("model.safetensors", device="auto")       # or a training .ckpt, or mosaic.pth
-codes = stylizer.encode_styles(["starry-night.jpg"])             # AdaIN: encode styles once ...
+codes = stylizer.encode_styles(["starry-night.jpg"])             # a style-taking model: encode once ...
 out = stylizer.stylize("photo.jpg", codes, alpha=0.8)           # ... reuse them; (1, 3, H, W) in [0, 1]
 ```
 
-What happens inside (Huang & Belongie 2017 §7; Johnson et al. 2016):
+What happens inside is the model family's runner (stylexfer/families/NAME/runner.py, found through
+stylexfer.registry): whether it takes a style, how styles are encoded once and mixed, what α and a mask
+mean, how it tiles. What this package adds for every family:
 
-- AdaIN: t = AdaIN(E(c), s) per mask region, output = D(α·t + (1−α)·E(c)). Several styles without a mask
-  are interpolated by mixing their StyleCodes with weights normalised to sum 1.
-- Johnson: the style is in the weights; α blends pixels: α·net(c) + (1−α)·c.
 - preserve_color: luminance-only transfer (Gatys et al. 2016, "Preserving color in neural artistic
   style transfer"): the output's luminance Y (YIQ), matched to the content's luminance mean and
-  standard deviation, is combined with the content's chroma I, Q. Works for both kinds and keeps
+  standard deviation, is combined with the content's chroma I, Q. Works for every family and keeps
   the style encodable once per run (the paper's colour-histogram matching would need a new style
   code for every content image).
 - Tiling (large images): overlapping windows, blended with linear ramps in the middle of the
-  overlap. AdaIN uses whole-image relu4_1 statistics gathered over all tiles in a first pass
-  (exact for the interior of each tile); Johnson's instance norms use statistics measured once
-  on a downscaled copy of the whole image, so every tile is normalised alike and no tile differs in colour.
+  overlap; each runner keeps its normalisation statistics whole-image across tiles, so no tile
+  differs in colour.
 
 Modules: request.py (StylizeRequest: every option rule, checked once; messages name fields, never
-flags), stylizer.py (the façade), adain.py and johnson.py (one runner per model kind), device.py
+flags), stylizer.py (the façade; the runner comes from the model's family), device.py
 (device and autocast policy), tiling.py (when and how to tile), inputs.py (tensors, the one
 shorter-side resize, masks, padding of images smaller than a network's minimum), colour.py,
 temporal.py (statistics smoothed across video frames) and video.py (FrameStream: a clip's frames in
@@ -46,7 +44,7 @@ from stylexfer.inference.request import (
     StyleKindError,
     StylizeRequest,
 )
-from stylexfer.inference.stylizer import Stylizer, load_model
+from stylexfer.inference.stylizer import Stylizer, load_model, open_model
 from stylexfer.inference.temporal import StatisticsSmoother, check_smooth
 from stylexfer.inference.tiling import (
     AUTO_TILE_PIXELS,
@@ -79,6 +77,7 @@ __all__ = [
     "as_image_tensor",
     "check_smooth",
     "load_model",
+    "open_model",
     "mask_labels",
     "pick_device",
     "preserve_content_color",

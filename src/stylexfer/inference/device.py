@@ -6,10 +6,9 @@ Precision ("fp32" | "bf16" | "auto"; None = the device's default):
 - CPU bf16: every convolution's weights are stored in bf16 and each convolution casts its input to
   its weights' dtype (a forward pre-hook), so oneDNN runs it in bf16 with fp32 accumulation. No
   autocast: everything that is not a convolution keeps the dtype it is given, and the statistics,
-  the AdaIN transform, colour preservation and the final clamp run in fp32 (they call ``.float()``).
-  The layers that read or write the image itself stay fp32 (:func:`fp32_layers`): AdaIN's folded
-  normalisation + conv1_1 and its decoder's last conv, Johnson's first and last 9×9 convs; they are
-  about 1 % (AdaIN) and 10 % (Johnson) of the work.
+  the feature transforms, colour preservation and the final clamp run in fp32 (they call ``.float()``).
+  The layers that read or write the image itself stay fp32: each family names them
+  (``Family.fp32_layers``: the first and last convolutions, about 1-10 % of the work).
 - CUDA (default auto): channels_last and bf16 autocast, fp16 where the GPU has no bf16; fp32: no autocast.
 - MPS (an Apple GPU; auto picks it after CUDA): fp32 only, no autocast. An operator MPS lacks runs on
   the CPU when PYTORCH_ENABLE_MPS_FALLBACK=1 is set (else torch stops with NotImplementedError).
@@ -23,17 +22,16 @@ import contextlib
 import functools
 import platform
 import warnings
+from collections.abc import Sequence
 from typing import cast
 
 import torch
 from torch import Tensor, nn
 
 from stylexfer.inference.request import PRECISIONS, RequestError, check_precision, literal
-from stylexfer.nets.adain import AdaINNet
-from stylexfer.nets.johnson import TransformerNet
 
 __all__ = [
-    "PRECISIONS", "DevicePolicy", "cpu_bf16_is_faster", "cpu_has_native_bf16", "cpu_vendor", "fp32_layers",
+    "PRECISIONS", "DevicePolicy", "cpu_bf16_is_faster", "cpu_has_native_bf16", "cpu_vendor",
     "pick_device", "resolve_precision",
 ]
 
@@ -96,7 +94,7 @@ def cpu_bf16_is_faster() -> bool:
 
     - AMX: bf16 tiles run several times fp32's rate;
     - avx512_bf16 without AMX: on AMD (Zen 4 and later), where a bf16 dot product does twice the work of
-      an fp32 FMA at the same rate (an EPYC ran AdaIN stylize 1.5–1.9× faster in bf16); not on Intel,
+      an fp32 FMA at the same rate (an EPYC ran the VGG encoder/decoder stylize 1.5–1.9× faster in bf16); not on Intel,
       whose cores have two fp32 FMA units but one for bf16 dot products (a Xeon ran it at 0.66×).
 
     The benchmark's header prints a measured bf16/fp32 convolution ratio beside this choice."""
@@ -130,27 +128,19 @@ def resolve_precision(precision: str | None, device: torch.device) -> str:
     return "bf16" if cpu_bf16_is_faster() else "fp32"
 
 
-def fp32_layers(net: nn.Module) -> list[nn.Module]:
-    """The convolutions that stay fp32 when the rest runs in bf16: those that read or write pixels.
-
-    Measured per layer (README Performance): every other layer contributes alike, so keeping more of
-    them fp32 buys little accuracy per second lost."""
-    if isinstance(net, AdaINNet):
-        return [net.encoder.normalize, net.encoder.features[0], cast(nn.Module, net.decoder.conv1_1)]
-    if isinstance(net, TransformerNet):
-        return [net.conv1.conv, net.conv_out.conv]
-    return []
-
-
 def _run_in_weight_dtype(module: nn.Module, args: tuple[object, ...]) -> tuple[object, ...]:
     dtype = cast(Tensor, module.weight).dtype  # registered on convolutions only
     return tuple(a.to(dtype) if isinstance(a, Tensor) and a.is_floating_point() else a for a in args)
 
 
-def store_weights_bf16(net: nn.Module) -> nn.Module:
-    """Convolution weights and biases in bf16 (but :func:`fp32_layers`), and every convolution
-    casting its input to its weights' dtype: bf16 convolutions, fp32 image layers, no autocast."""
-    keep = {id(m) for m in fp32_layers(net)}
+def store_weights_bf16(net: nn.Module, fp32_layers: Sequence[nn.Module] = ()) -> nn.Module:
+    """Convolution weights and biases in bf16 (but `fp32_layers`: those that read or write pixels, named
+    by the model's family), and every convolution casting its input to its weights' dtype: bf16
+    convolutions, fp32 image layers, no autocast.
+
+    Measured per layer (README Performance): every other layer contributes alike, so keeping more of
+    them fp32 buys little accuracy per second lost."""
+    keep = {id(m) for m in fp32_layers}
     for module in net.modules():
         if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
             if id(module) not in keep:
@@ -170,11 +160,12 @@ class DevicePolicy:
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision) if on_cuda else None
         self.bf16_weights = not on_cuda and self.precision == "bf16"
 
-    def prepare(self, net: nn.Module) -> nn.Module:
-        """The net frozen, in eval mode, on the device (channels_last on CUDA; bf16 weights on a bf16 CPU)."""
+    def prepare(self, net: nn.Module, fp32_layers: Sequence[nn.Module] = ()) -> nn.Module:
+        """The net frozen, in eval mode, on the device (channels_last on CUDA; bf16 weights on a bf16 CPU,
+        but `fp32_layers`)."""
         net = net.eval().requires_grad_(False).to(self.device)
         if self.bf16_weights:
-            net = store_weights_bf16(net)
+            net = store_weights_bf16(net, fp32_layers)
         return net.to(memory_format=torch.channels_last) if self.channels_last else net
 
     def context(self) -> contextlib.ExitStack:

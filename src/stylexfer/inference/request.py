@@ -14,8 +14,9 @@ from typing import Any
 
 from stylexfer.errors import ModelFileError, StylexferError
 from stylexfer.files.images import DEFAULT_MAX_PIXELS
+from stylexfer.registry import Family, get_family
 
-DEFAULT_STYLE_SIZE = 512  # styles are encoded with the shorter side at most this (pytorch-AdaIN default)
+DEFAULT_STYLE_SIZE = 512  # styles are encoded with the shorter side at most this (the references' default)
 PRECISIONS = ("fp32", "bf16", "auto")
 FIELDS = ("alpha", "styles", "style_weights", "mask", "preserve_color", "size", "max_size",
           "style_size", "tile", "device", "smooth", "precision")
@@ -42,7 +43,7 @@ class RequestError(StylexferError, ValueError):
 
 
 class StyleKindError(RequestError, ModelFileError):
-    """Styles that do not fit the model kind (a fixed-style model given styles, AdaIN without one)."""
+    """Styles that do not fit the model kind (a fixed-style model given styles, a style-taking one without)."""
 
 
 OptionError = RequestError  # the name before the request existed; kept for callers
@@ -125,16 +126,19 @@ class StylizeRequest:
             raise RequestError(f"{{tile}} must be auto, on, off or a size in pixels, got {literal(tile)!r}",
                                "tile")
 
-    def check_model(self, kind: str, name: str = "model") -> None:
-        """The rules that depend on the model: AdaIN needs a style, Johnson's is built in."""
+    def check_model(self, family: Family | str, name: str = "model") -> None:
+        """The rules that depend on the model's family (stylexfer.registry): whether it takes a style
+        at run time and whether it paints one style per mask region."""
+        family = get_family(family) if isinstance(family, str) else family
         shown = literal(name)
-        if kind == "johnson" and self.mask is not None:
-            raise RequestError("{mask} needs an AdaIN model and one style per mask region", "mask")
-        if kind == "adain" and self.n_styles == 0:
-            raise StyleKindError(f"{shown}: an AdaIN model needs at least one {{styles}} image", "styles")
-        if kind == "johnson" and self.n_styles:
-            raise StyleKindError(f"{shown} is a Johnson fixed-style model (its style is built in): "
-                                 "drop {styles}, or pass an AdaIN model", "styles")
+        if self.mask is not None and not family.supports_mask:
+            raise RequestError(f"{{mask}} needs a model that paints one style per mask region; {shown} is a "
+                               f"{family.title} model", "mask")
+        if family.needs_style and self.n_styles == 0:
+            raise StyleKindError(f"{shown}: {family.title} models need at least one {{styles}} image", "styles")
+        if not family.needs_style and self.n_styles:
+            raise StyleKindError(f"{shown} is a {family.title} model (its style is built in): "
+                                 "drop {styles}, or pass a model that takes a style", "styles")
         if self.mask is not None and self.n_styles < 2:
             raise RequestError("{mask} needs at least two styles, one per mask region", "mask")
 

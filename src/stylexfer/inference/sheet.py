@@ -26,7 +26,7 @@ from stylexfer.errors import printable
 from stylexfer.files.images import to_pil, to_tensor
 from stylexfer.inference.request import DEFAULT_STYLE_SIZE
 from stylexfer.inference.stylizer import Stylizer
-from stylexfer.nets.adain import StyleCode
+from stylexfer.nets.codes import StyleCode
 
 SHEET_TILE_SIZE = 256  # `stylexfer sheet --tile-size` default
 MIN_SHEET_TILE = 32
@@ -128,7 +128,7 @@ def compose_sheet(
 
 @dataclass(frozen=True)
 class SheetColumn:
-    """One column: a model, and for AdaIN the style's picture (the header) and its code."""
+    """One column: a model, and for a model that takes a style the style's picture (the header) and its code."""
 
     label: str
     stylizer: Stylizer
@@ -142,10 +142,10 @@ def sheet_columns(
     *,
     style_size: int | None = DEFAULT_STYLE_SIZE,
 ) -> list[SheetColumn]:
-    """AdaIN models: one column per style, each style encoded once per model; fixed-style models:
-    one column each. With several AdaIN models a label also names the model. The caller checks that
-    AdaIN models have styles (the CLI with its own flags)."""
-    adain_models = sum(stylizer.needs_style for _, stylizer in models)
+    """Models that take a style: one column per style, each style encoded once per model; fixed-style
+    models: one column each. With several style-taking models a label also names the model. The caller
+    checks that those models have styles (the CLI with its own flags)."""
+    styled_models = sum(stylizer.needs_style for _, stylizer in models)
     columns = []
     for model_label, stylizer in models:
         if not stylizer.needs_style:
@@ -153,7 +153,7 @@ def sheet_columns(
             continue
         for style_label, image in styles:
             (code,) = stylizer.encode_styles([image], style_size=style_size)
-            label = f"{style_label} · {model_label}" if adain_models > 1 else style_label
+            label = f"{style_label} · {model_label}" if styled_models > 1 else style_label
             columns.append(SheetColumn(label, stylizer, image, code))
     return columns
 

@@ -1,5 +1,8 @@
-"""The Stylizer façade: one loaded model, its device policy, and the runner for its kind (see the
-package docstring)."""
+"""The Stylizer façade: one loaded model, its device policy, and the runner its family provides (see
+the package docstring).
+
+A runner has ``min_side`` and ``stylize(images, box, codes, request, tile, progress, smoother)``;
+families that need a style also have ``encode_styles(styles, style_size) -> list[StyleCode]``."""
 
 from __future__ import annotations
 
@@ -12,11 +15,9 @@ from torch import Tensor, nn
 
 from stylexfer.errors import StylexferError, display_path
 from stylexfer.files.modelfile import ModelSpec, ModelWeights, build_net, describe, read_model_file
-from stylexfer.inference.adain import AdaINRunner
 from stylexfer.inference.colour import preserve_content_color
 from stylexfer.inference.device import DevicePolicy
 from stylexfer.inference.inputs import ImageLike, as_image_tensor, crop_box, pad_to_min
-from stylexfer.inference.johnson import JohnsonRunner
 from stylexfer.inference.request import (
     DEFAULT_STYLE_SIZE,
     StyleKindError,
@@ -32,7 +33,8 @@ from stylexfer.inference.tiling import (
     Progress,
     TilePolicy,
 )
-from stylexfer.nets.adain import AdaINNet, StyleCode
+from stylexfer.nets.codes import StyleCode
+from stylexfer.registry import get_family
 
 
 def load_model(path: str | os.PathLike | ModelWeights, *, device: str | torch.device = "auto",
@@ -46,6 +48,22 @@ def load_model(path: str | os.PathLike | ModelWeights, *, device: str | torch.de
     weights = path if isinstance(path, ModelWeights) else read_model_file(path)
     name = Path(weights.source).name if isinstance(path, ModelWeights) else Path(path).name
     return Stylizer(build_net(weights), weights.spec, device=device, name=name or "model", precision=precision)
+
+
+def open_model(model: str | os.PathLike | ModelWeights, request: StylizeRequest | None = None, *,
+               device: str | torch.device = "auto", precision: str | None = None,
+               name: str | None = None) -> Stylizer:
+    """The one set-up of a stylize run, shared by every entry (files, folders, stdin, video, sheet, GUI):
+    read the model file, check the request against the model's family before building the net (a
+    style-taking model without styles, a mask for a model without masks), then load it on `device` in
+    `precision` (default: the request's). name: how messages call the model (default its file name)."""
+    weights = model if isinstance(model, ModelWeights) else read_model_file(model)
+    shown = name or Path(weights.source if isinstance(model, ModelWeights) else str(model)).name or "model"
+    if request is not None:
+        request.check_model(weights.spec.kind, shown)
+        if precision is None:
+            precision = request.precision
+    return Stylizer(build_net(weights), weights.spec, device=device, name=shown, precision=precision)
 
 
 class Stylizer:
@@ -69,24 +87,20 @@ class Stylizer:
         self.tiles = TilePolicy(tile_size, tile_overlap, auto_tile_pixels)
         self.spec, self.name = spec, name
         self.policy = DevicePolicy(device, precision)
-        self.net = self.policy.prepare(net)
-        self.runner: AdaINRunner | JohnsonRunner
-        if spec.kind == "adain":
-            assert isinstance(self.net, AdaINNet)
-            self.runner = AdaINRunner(self.net, self.policy, self.tiles)
-        else:
-            self.runner = JohnsonRunner(self.net, self.policy, self.tiles)  # type: ignore[arg-type]
+        self.family = get_family(spec.kind)
+        self.net = self.policy.prepare(net, self.family.fp32_layers(net))
+        self.runner = self.family.runner(self.net, self.policy, self.tiles)
 
     # -- facts
     @property
     def kind(self) -> str:
-        """ "johnson" or "adain"."""
+        """The model family's name (stylexfer.registry)."""
         return self.spec.kind
 
     @property
     def needs_style(self) -> bool:
-        """True for AdaIN (style images at run time), False for fixed-style Johnson models."""
-        return self.spec.kind == "adain"
+        """True when the family takes style images at run time, False for fixed-style models."""
+        return self.family.needs_style
 
     @property
     def device(self) -> torch.device:
@@ -115,13 +129,13 @@ class Stylizer:
         *,
         style_size: int | None = DEFAULT_STYLE_SIZE,
     ) -> list[StyleCode]:
-        """Encode style images once (AdaIN): each becomes a StyleCode (relu4_1 μ, σ), (1, 512, 1, 1).
+        """Encode style images once (families that need a style): each becomes a StyleCode.
 
         style_size: shrink each style so its shorter side is at most this before encoding (None: as is).
         """
-        if not isinstance(self.runner, AdaINRunner):
-            raise StyleKindError(f"{literal(self.name)} is a Johnson fixed-style model (its style is built "
-                                 "in): drop {styles}, or pass an AdaIN model", "styles")
+        if not self.needs_style:
+            raise StyleKindError(f"{literal(self.name)} is a {self.family.title} model (its style is built "
+                                 "in): drop {styles}, or pass a model that takes a style", "styles")
         return self.runner.encode_styles(styles, style_size)
 
     # -- stylize
@@ -140,10 +154,10 @@ class Stylizer:
         """Stylize content -> (B, 3, H, W) float32 on the CPU in [0, 1], the content's size.
 
         content: path, PIL image, (3, H, W) or (B, 3, H, W) tensor in [0, 1].
-        styles: AdaIN only, images or StyleCodes from encode_styles (encode once, reuse).
+        styles: models that need a style: images or StyleCodes from encode_styles (encode once, reuse).
         style_weights: interpolation weights, one per style (normalised to sum 1); default equal.
         alpha: 0 = content reconstruction D(E(c)), 1 = full style.
-        mask: spatial control, one region per style (see mask_labels); AdaIN with ≥ 2 styles.
+        mask: spatial control, one region per style (see mask_labels); families with masks, ≥ 2 styles.
         tile: "auto" (tile above auto_tile_pixels), True, False, or a tile size in px.
         progress: called as progress(done, total) after each tile.
         """
@@ -165,15 +179,12 @@ class Stylizer:
         Images smaller than the network's minimum side are padded to it and cropped back, so every
         size from 1×1 comes out at its own size. smoother: the batch is consecutive video frames whose
         normalisation statistics are smoothed across frames (see :class:`stylexfer.inference.FrameStream`)."""
-        request.check_model(self.kind, self.name)
+        request.check_model(self.family, self.name)
         images = as_image_tensor(content)
         padded, box = pad_to_min(images, self.runner.min_side)
         tile = self.tiles.tile_for(request.tile, box[2] * box[3])
-        if isinstance(self.runner, AdaINRunner):
-            codes = self.runner.encode_styles(styles or [], request.style_size)
-            out = self.runner.stylize(padded, box, codes, request, tile, progress, smoother)
-        else:
-            out = self.runner.stylize(padded, request, tile, progress, smoother)
+        codes = self.runner.encode_styles(styles or [], request.style_size) if self.needs_style else []
+        out = self.runner.stylize(padded, box, codes, request, tile, progress, smoother)
         out = crop_box(out, box)
         if request.preserve_color:
             out = preserve_content_color(out, images)

@@ -1,4 +1,4 @@
-"""Temporal smoothing of per-frame statistics for video (the flicker of AdaIN and instance-norm nets).
+"""Temporal smoothing of per-frame statistics for video (the flicker of nets that normalise by feature statistics).
 
 Each frame's statistics are measured anew, so when the content's make-up changes from one frame to
 the next (an object entering, a flash), every pixel of the output moves with them: the picture
@@ -6,7 +6,7 @@ the next (an object entering, a flash), every pixel of the output moves with the
 
     μ̄_t = S·μ̄_{t−1} + (1 − S)·μ_t,    σ̄_t = S·σ̄_{t−1} + (1 − S)·σ_t,    μ̄_0 = μ_0, σ̄_0 = σ_0
 
-kept separately for each place that normalises (AdaIN: relu4_1 per mask region; Johnson: each
+kept separately for each place that normalises (a feature transform: per mask region; an instance-norm net: each
 instance norm). Each frame is still normalised as a picture of its own, (x − μ̄)/σ̄; only the jumps
 of the statistics are damped. The recurrence runs frame by frame along the batch dimension, so a
 batch of B frames gives exactly what B batches of one frame give.

@@ -1,5 +1,5 @@
 """Tiling of large images: when to tile, overlapping windows, blending with linear ramps (the
-runners in adain.py and johnson.py keep each network's statistics whole-image)."""
+families' runners keep each network's statistics whole-image)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from torch import Tensor
 from stylexfer.inference.request import RequestError, literal
 
 Progress = Callable[[int, int], None]  # progress(done, total) after each tile
-ALIGN = 8  # the AdaIN encoder pools three times: tiles start on multiples of 8
+ALIGN = 8  # a VGG encoder to relu4_1 pools three times: tiles start on multiples of 8
 DEFAULT_TILE_SIZE = 512  # core of a tile, px; each tile also reads `overlap` px on every side
 DEFAULT_TILE_OVERLAP = 64  # ≈ half the encoder+decoder receptive field (≈ 128 px at full resolution)
-AUTO_TILE_PIXELS = 2_000_000  # tile="auto" tiles images above ~2 MP (untiled AdaIN needs ~1.5 GB per MP)
+AUTO_TILE_PIXELS = 2_000_000  # tile="auto" tiles images above ~2 MP (untiled VGG encoder/decoder: ~1.5 GB per MP)
 # The memory bound of a tiled stylization (README "Large images"): the full-resolution buffers (input
 # tensor, blended output, blend weights, decoded and saved 8-bit copies) take about 30 bytes per pixel,
 # one tile's working set about 0.9 GB (AdaIN at the default 640×640 window; less for Johnson).

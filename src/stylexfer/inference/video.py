@@ -29,13 +29,13 @@ from stylexfer.inference.inputs import ImageLike
 from stylexfer.inference.request import StylizeRequest
 from stylexfer.inference.stylizer import Stylizer
 from stylexfer.inference.temporal import StatisticsSmoother
-from stylexfer.nets.adain import StyleCode
+from stylexfer.nets.codes import StyleCode
 
 
 class FrameStream:
     """Stylize one clip's frames in order, batch by batch, with the same request throughout.
 
-    styles (AdaIN): images or StyleCodes, encoded once here. smooth: S of temporal.py (0 = off).
+    styles (models that take one): images or StyleCodes, encoded once here. smooth: S of temporal.py (0 = off).
     """
 
     def __init__(self, stylizer: Stylizer, request: StylizeRequest,

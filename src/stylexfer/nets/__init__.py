@@ -1,8 +1,9 @@
-"""The networks in plain PyTorch: VGG feature taps, Johnson's transformer net, AdaIN encoder/decoder."""
+"""Shared network maths in plain PyTorch: VGG feature taps, the mirrored VGG decoder, style codes.
+Each family's own network lives in its folder (stylexfer/families/NAME/net.py)."""
 
 from stylexfer.errors import WeightsError
-from stylexfer.nets.adain import AdaINNet, Decoder, StyleCode
-from stylexfer.nets.johnson import TransformerNet
+from stylexfer.nets.codes import StyleCode
+from stylexfer.nets.decoder import Decoder
 from stylexfer.nets.vgg import VGGFeatures
 
-__all__ = ["AdaINNet", "Decoder", "StyleCode", "TransformerNet", "VGGFeatures", "WeightsError"]
+__all__ = ["Decoder", "StyleCode", "VGGFeatures", "WeightsError"]

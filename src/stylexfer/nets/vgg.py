@@ -136,8 +136,8 @@ class VGGFeatures(nn.Module):
 
     ``VGGFeatures("vgg19", layers=("relu1_1", "relu4_1"), weights="random")(x)`` with x (B, 3, H, W)
     in [0, 1] gives ``{"relu1_1": (B, 64, H, W), "relu4_1": (B, 512, H/8, W/8)}``.
-    padding_mode: "zeros" as trained by torchvision (Johnson loss net), "reflect" for the AdaIN
-    encoder (Huang & Belongie use reflection padding against border artefacts).
+    padding_mode: "zeros" as trained by torchvision (a loss network), "reflect" for an
+    encoder/decoder pair (Huang & Belongie use reflection padding against border artefacts).
     """
 
     def __init__(

@@ -9,7 +9,6 @@ run before any data is read, with a message that names the key.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -18,112 +17,23 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from stylexfer.errors import StylexferError, one_line
+from stylexfer.errors import one_line
+from stylexfer.registry import families, load_target
+from stylexfer.training.ranges import (  # noqa: F401 - ConfigError, Range, bounded: imported from here too
+    ConfigError,
+    Range,
+    _choice,
+    _require,
+    _weights,
+    bounded,
+    check_fields,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"  # shipped inside the package
 PRECISIONS = ("32", "16-mixed", "bf16-mixed", "64")
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
 PROFILERS = ("simple", "advanced", "pytorch")
 LOGGERS = ("tensorboard", "csv", "mlflow", "wandb")  # logger=many: a list of these in logger.use
-
-
-class ConfigError(StylexferError, ValueError):
-    """A configuration value out of its range; the message names the key (`data.crop`)."""
-
-
-# --------------------------------------------------------------------------- the one range checker
-
-
-@dataclass(frozen=True)
-class Range:
-    """The allowed values of a numeric setting: [lo, hi] (either end may be open or absent), plus
-    `also`, special values outside it (-1 for "auto"). The message is made from the same numbers."""
-
-    lo: float | None = None
-    hi: float | None = None
-    lo_open: bool = False
-    hi_open: bool = False
-    also: tuple[Any, ...] = ()
-    meaning: str = ""  # what the special values mean: "-1 (auto)"
-
-    def contains(self, value: float) -> bool:
-        if value in self.also:
-            return True
-        if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
-            return False
-        return not (self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi))
-
-    def describe(self) -> str:
-        if self.lo is not None and self.hi is not None:
-            span = f"in {'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}{')' if self.hi_open else ']'}"
-        elif self.lo is not None:
-            span = f"{'>' if self.lo_open else '>='} {_num(self.lo)}"
-        elif self.hi is not None:
-            span = f"{'<' if self.hi_open else '<='} {_num(self.hi)}"
-        else:
-            span = "finite"
-        if self.also:
-            special = self.meaning or " or ".join(repr(v) for v in self.also)
-            return f"{special} or {span}"
-        return span
-
-
-def _num(value: float) -> str:
-    return f"{value:,}".replace(",", "_") if isinstance(value, int) and abs(value) >= 100_000 else f"{value:g}"
-
-
-def bounded(
-    default: Any,
-    lo: float | None = None,
-    hi: float | None = None,
-    *,
-    lo_open: bool = False,
-    hi_open: bool = False,
-    also: tuple[Any, ...] = (),
-    meaning: str = "",
-    key: str = "",
-) -> Any:
-    """A dataclass field whose range lives next to it: `lr: float = bounded(1e-4, 0, 1, lo_open=True)`.
-
-    `key` overrides the name used in messages (`model.style_weight (lambda)`).
-    """
-    metadata: dict[str, Any] = {"range": Range(lo, hi, lo_open, hi_open, tuple(also), meaning)}
-    if key:
-        metadata["key"] = key
-    return field(default=default, metadata=metadata)
-
-
-def check_fields(obj: Any, prefix: str) -> None:
-    """The one checker: every float of `obj` must be finite, every field with a `range` inside it.
-
-    Raises ConfigError("<prefix>.<field> must be ..., got <value>"); the schemas call it first in
-    `__post_init__` and then add only the checks that relate two fields.
-    """
-    for spec in dataclasses.fields(obj):
-        value = getattr(obj, spec.name)
-        key = spec.metadata.get("key") or (f"{prefix}.{spec.name}" if prefix else spec.name)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{key} must be a finite number, got {value}")
-        bounds: Range | None = spec.metadata.get("range")
-        if bounds is None or value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key} must be a number {bounds.describe()}, got {value!r}")
-        if not bounds.contains(value):
-            raise ConfigError(f"{key} must be {bounds.describe()}, got {value}")
-
-
-def _require(ok: bool, key: str, message: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key} {message}")
-
-
-def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
-    _require(value in choices, key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
-
-
-def _weights(key: str, value: str) -> None:
-    _require(bool(value), key, "must be 'imagenet', 'random' or a path to a VGG state dict")
 
 
 def _folders(key: str, value: Any) -> list[str]:
@@ -140,79 +50,9 @@ def _folders(key: str, value: Any) -> list[str]:
 # --------------------------------------------------------------------------- model
 
 
-@dataclass
-class NetTrainingOptions:
-    """How any family's trained network is trained, beside its own maths: the keys every model schema
-    carries (`model.ema`, `model.compile`). They are not LightningModule arguments (build_system
-    leaves them out); the run applies them (training.averaging, torch.compile)."""
-
-    # EMA decay of the trained weights (0: off; 0.999 averages about the last 1,000 steps). Validation
-    # pictures, the final measures and checkpoints' state_dict (so exported models) use the average.
-    ema: float = bounded(0.0, 0, 1, hi_open=True)
-    compile: bool = False  # torch.compile the trained net and the frozen loss network (first steps compile)
-
-
-NET_TRAINING_KEYS = ("ema", "compile")  # the fields of NetTrainingOptions
-
-
-@dataclass
-class AdaINConfig(NetTrainingOptions):
-    """LitAdaIN: L = content_weight·L_c + style_weight·L_s (Huang & Belongie 2017, eq. 11)."""
-
-    name: str = "adain"
-    content_weight: float = bounded(1.0, 0)
-    # λ; the YAML sets it from the top-level `lambda`
-    style_weight: float = bounded(10.0, 0, key="model.style_weight (lambda)")
-    vgg_weights: str = "imagenet"  # "imagenet" | "random" | path to a torchvision VGG-19 state dict
-    channels_last: bool = False  # NHWC convs: faster with tensor cores (AMP on recent GPUs)
-
-    def __post_init__(self) -> None:
-        _require(self.name == "adain", "model.name", f"must be 'adain' for this schema, got {self.name!r}")
-        check_fields(self, "model")
-        _require(
-            self.content_weight + self.style_weight > 0,
-            "model.content_weight + model.style_weight",
-            "must be > 0 (nothing to train otherwise)",
-        )
-        _weights("model.vgg_weights", self.vgg_weights)
-
-
-@dataclass
-class JohnsonConfig(NetTrainingOptions):
-    """LitJohnson: L = content_weight·L_c + style_weight·L_s + tv_weight·TV (Johnson et al. 2016, §3)."""
-
-    name: str = "johnson"
-    style_image: str | None = None  # None: the first image of the generated sample style set
-    style_size: int = bounded(512, 16, 8192)  # the style image's shorter side when its Grams are computed
-    content_weight: float = bounded(1.0, 0)
-    style_weight: float = bounded(1e-3, 0)  # seed Table 2 (Grams divided by C·H·W)
-    tv_weight: float = bounded(0.0, 0)
-    output: str = "sigmoid"  # TransformerNet output: "sigmoid" (train default) | "clamp"
-    vgg_weights: str = "imagenet"
-    channels_last: bool = False
-    style_reduction: str = "sum"  # Gram loss over C×C entries: "sum" (seed) | "mean" (pytorch/examples, C² less)
-
-    def __post_init__(self) -> None:
-        _require(
-            self.name == "johnson", "model.name", f"must be 'johnson' for this schema, got {self.name!r}"
-        )
-        check_fields(self, "model")
-        _require(
-            self.style_image is None or bool(self.style_image),
-            "model.style_image",
-            "must be a path to an image or null",
-        )
-        _require(
-            self.content_weight + self.style_weight > 0,
-            "model.content_weight + model.style_weight",
-            "must be > 0 (nothing to train otherwise)",
-        )
-        _choice("model.output", self.output, ("sigmoid", "clamp"))
-        _choice("model.style_reduction", self.style_reduction, ("sum", "mean"))
-        _weights("model.vgg_weights", self.vgg_weights)
-
-
-MODEL_SCHEMAS: dict[str, type] = {"adain": AdaINConfig, "johnson": JohnsonConfig}
+def model_schemas() -> dict[str, type]:
+    """model.name -> its schema dataclass, for every installed family that trains (the registry)."""
+    return {family.name: load_target(family.schema) for family in families() if family.schema}
 
 
 # --------------------------------------------------------------------------- optim
@@ -224,7 +64,7 @@ class OptimConfig:
 
     name: str = "adam"
     lr: float = bounded(1e-4, 0, 1, lo_open=True)
-    lr_decay: float = bounded(0.0, 0, 1)  # 5e-5 in the AdaIN paper; 0 keeps lr constant
+    lr_decay: float = bounded(0.0, 0, 1)  # 5e-5 in Huang & Belongie 2017; 0 keeps lr constant
     beta1: float = bounded(0.9, 0, 1, hi_open=True)
     beta2: float = bounded(0.999, 0, 1, hi_open=True)
 
@@ -473,7 +313,7 @@ RESUME_ALIASES = {"lambda": "model.style_weight"}  # `resume.allow_changes=[lamb
 def setting_names() -> set[str]:
     """Every flat setting name a resume compares (`optim.lr`, `data.crop`, `seed`, ...)."""
     names = {"seed"}
-    schemas = {"model": tuple(MODEL_SCHEMAS.values()), **{g: (GROUP_SCHEMAS[g],) for g in ("optim", "data")}}
+    schemas = {"model": tuple(model_schemas().values()), **{g: (GROUP_SCHEMAS[g],) for g in ("optim", "data")}}
     for group, classes in schemas.items():
         names.update(f"{group}.{spec.name}" for schema in classes for spec in dataclasses.fields(schema))
     return names - RESUME_FREE - {"model.name", "optim.name"}
@@ -511,7 +351,7 @@ class ResumeConfig:
 class TrainSettings:
     """The validated, plain-Python form of a whole training config."""
 
-    model: AdaINConfig | JohnsonConfig
+    model: Any  # the family's schema dataclass (model_schemas())
     optim: OptimConfig
     data: DataConfig
     trainer: TrainerConfig
@@ -534,8 +374,8 @@ GROUP_SCHEMAS: dict[str, type] = {
 def register_configs() -> None:
     """Register every schema as `<group>/schema_<name>` (never the name of a YAML file)."""
     store = ConfigStore.instance()
-    store.store(group="model", name="schema_adain", node=AdaINConfig)
-    store.store(group="model", name="schema_johnson", node=JohnsonConfig)
+    for name, schema in model_schemas().items():
+        store.store(group="model", name=f"schema_{name}", node=schema)
     store.store(group="optim", name="schema_adam", node=OptimConfig)
     store.store(group="data", name="schema_data", node=DataConfig)
     store.store(group="trainer", name="schema_trainer", node=TrainerConfig)
@@ -550,15 +390,16 @@ def validate(cfg: DictConfig) -> TrainSettings:
     `model.style_weight: ${lambda}` still resolve against the root.
     """
     model_node = cfg.get("model")
-    if model_node is None or model_node.get("name") not in MODEL_SCHEMAS:
+    schemas = model_schemas()
+    if model_node is None or model_node.get("name") not in schemas:
         name = None if model_node is None else model_node.get("name")
         raise ConfigError(
-            f"model.name must be one of {sorted(MODEL_SCHEMAS)}, got {name!r} "
-            "(pick model=adain or model=johnson)"
+            f"model.name must be one of the installed model families ({', '.join(sorted(schemas))}), got "
+            f"{name!r} (pick model=NAME)"
         )
     parts: dict[str, Any] = {}
     try:
-        parts["model"] = _to_schema(cfg.model, MODEL_SCHEMAS[model_node.name])
+        parts["model"] = _to_schema(cfg.model, schemas[model_node.name])
         for group, schema in GROUP_SCHEMAS.items():
             if group not in cfg:
                 raise ConfigError(f"{group} is missing from the configuration")

@@ -56,7 +56,6 @@ from stylexfer.training.config import (  # compose_config re-exported: callers c
     CONFIG_DIR,
     RESUME_CHECKED_GROUPS,
     ConfigError,
-    JohnsonConfig,
     TrainerConfig,
     TrainSettings,
     compose_config,  # noqa: F401
@@ -155,14 +154,14 @@ def check_startup(settings: TrainSettings, *, base_dir: Path) -> None:
     """What the schemas cannot see and must be known before anything touches the disk: that the
     files the config names exist and that the accelerator it asks for is on this machine."""
     model = settings.model
-    if model.vgg_weights not in SPECIAL_WEIGHTS:
+    if getattr(model, "vgg_weights", "imagenet") not in SPECIAL_WEIGHTS:  # families without a VGG have none
         path = (base_dir / model.vgg_weights).resolve()
         if not path.is_file():
             raise ConfigError(
                 f"model.vgg_weights: {path} is not a file; pass 'imagenet', 'random' or the path of a "
                 "VGG state dict"
             )
-    if isinstance(model, JohnsonConfig) and model.style_image is not None:
+    if getattr(model, "style_image", None) is not None:  # a fixed-style family's training style
         path = (base_dir / model.style_image).resolve()
         if not path.is_file():
             raise ConfigError(
@@ -197,9 +196,9 @@ def resolve_inputs(settings: TrainSettings, *, output_dir: Path, base_dir: Path)
         data.content_dir, data.style_dir = [str(content)], [str(style)]
         if not data.val_content_dir:
             data.val_size = min(data.val_size, data.sample_images)
-    if model.vgg_weights not in SPECIAL_WEIGHTS:
+    if getattr(model, "vgg_weights", "imagenet") not in SPECIAL_WEIGHTS:
         model.vgg_weights = str((base_dir / model.vgg_weights).resolve())
-    if isinstance(model, JohnsonConfig):  # the schema of model.name == "johnson"
+    if hasattr(model, "style_image"):  # a fixed-style family: its schema names the style to train for
         if model.style_image is None:
             model.style_image = str(
                 sorted(sample_data(output_dir, count=data.sample_images)[1].glob("*.png"))[0]

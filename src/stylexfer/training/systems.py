@@ -1,14 +1,13 @@
-"""LightningModules: one per network. Losses come back raw; the system weighs and logs them.
+"""What every family's LightningModule shares (each family's system.py subclasses it), and
+`build_system`, which asks the registry for the family named by `model.name`. Losses come back raw;
+the system weighs and logs them.
 
 Checkpoint layout (read without Lightning by `stylexfer.files.modelfile`, `torch.load(weights_only=True)`):
 
-- `hyper_parameters`: this module's keyword arguments, all primitives. `name` is the model kind
-  ("adain" | "johnson"); `vgg_weights` the VGG used for the loss; Johnson's `output` the
-  TransformerNet output mode ("sigmoid" | "clamp").
-- `state_dict`: the trained net only. AdaIN: `net.decoder.<conv4_1 … conv1_1>.weight|bias`
-  (the frozen encoder is rebuilt from `vgg_weights`; random encoder weights are kept as
-  `net.encoder.*`). Johnson: `net.<TransformerNet keys>` (`net.conv1.conv.weight`,
-  `net.residuals.0.conv1.norm.weight`, …); the loss VGG is dropped.
+- `hyper_parameters`: the module's keyword arguments, all primitives. `name` is the model family;
+  `vgg_weights` the VGG used for the loss; the rest is the family's (documented in its system.py).
+- `state_dict`: the trained net only, under `net.` (the family's file layout says which keys; frozen
+  parts listed in `frozen_prefixes` are dropped).
 - `stylexfer`: `{"format": 1, "model": name, "net_prefix": "net."}`.
 """
 
@@ -25,11 +24,9 @@ from torchvision.utils import make_grid
 
 from stylexfer.errors import StylexferError
 from stylexfer.files.images import load_image, save_image, to_tensor
-from stylexfer.losses import JohnsonCriterion, adain_loss_terms
-from stylexfer.nets.adain import AdaINNet
-from stylexfer.nets.johnson import TransformerNet
-from stylexfer.training.config import NET_TRAINING_KEYS
+from stylexfer.registry import get_family, load_target
 from stylexfer.training.loggers import log_image
+from stylexfer.training.ranges import NET_TRAINING_KEYS
 
 CHECKPOINT_FORMAT = 1
 
@@ -108,8 +105,8 @@ class _StyleTransferSystem(pl.LightningModule):
         raise NotImplementedError
 
     def judge_style(self, style: Tensor) -> Tensor:
-        """The style a stylized picture is measured against: the pair's (AdaIN) or the one the
-        model was trained for (Johnson)."""
+        """The style a stylized picture is measured against: the pair's (a family that takes a
+        style) or the one the model was trained for (a fixed-style family)."""
         return style
 
     def configure_optimizers(self) -> Any:
@@ -164,140 +161,6 @@ class _StyleTransferSystem(pl.LightningModule):
         log_image(self.loggers, "val/stylized", grid, self.global_step)
 
 
-class LitAdaIN(_StyleTransferSystem):
-    """Trains AdaINNet's decoder: L = content_weight·L_c + style_weight·L_s (Huang & Belongie §3.3).
-
-    The VGG-19 encoder is frozen, never optimised, and not stored in checkpoints, except when its
-    weights are random: those cannot be rebuilt from a name, and the decoder only fits the encoder
-    it was trained with.
-    """
-
-    model_name = "adain"
-
-    def __init__(
-        self,
-        *,
-        name: str,
-        lr: float,
-        lr_decay: float,
-        beta1: float,
-        beta2: float,
-        content_weight: float,
-        style_weight: float,
-        vgg_weights: str,
-        channels_last: bool,
-    ) -> None:
-        super().__init__()
-        if name != "adain":
-            raise ValueError(f"LitAdaIN needs name='adain', got {name!r}")
-        self.save_hyperparameters()  # primitives only: reloadable, weights_only-safe
-        self.net = AdaINNet(encoder_weights=vgg_weights)
-        if channels_last:
-            self.net.to(memory_format=torch.channels_last)
-        self.strict_loading = False  # the frozen encoder is not checkpointed
-
-    def forward(self, content: Tensor, style: Tensor, alpha: float = 1.0) -> Tensor:
-        return self.net(content, style, alpha)
-
-    @property
-    def frozen_prefixes(self) -> tuple[str, ...]:
-        return () if self.hparams.vgg_weights == "random" else ("net.encoder.",)
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        content, style = self._prepare(batch["content"]), self._prepare(batch["style"])
-        _, terms = adain_loss_terms(self.net, content, style)
-        total = self._weigh(terms)
-        self._check_finite(total, terms)
-        self._log_terms("train", terms, total, content.shape[0])
-        return total
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        content, style = self._prepare(batch["content"]), self._prepare(batch["style"])
-        output, terms = adain_loss_terms(self.net, content, style)
-        self._log_terms("val", terms, self._weigh(terms), content.shape[0])
-        if batch_idx == 0:
-            self._log_grid([content, style, output])
-
-    def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        return list(self.net.decoder.parameters())
-
-    def stylize(self, content: Tensor, style: Tensor) -> Tensor:
-        return self.net(content, style).float().clamp(0, 1)
-
-
-class LitJohnson(_StyleTransferSystem):
-    """Trains a TransformerNet for one style image (Johnson et al. 2016, §3):
-    L = content_weight·L_c + style_weight·L_s + tv_weight·TV on a frozen VGG-16.
-
-    The style image is read once, here, with its shorter side scaled to `style_size`; its Gram
-    matrices become buffers of the criterion.
-    """
-
-    model_name = "johnson"
-    frozen_prefixes = ("criterion.",)
-
-    def __init__(
-        self,
-        *,
-        name: str,
-        lr: float,
-        lr_decay: float,
-        beta1: float,
-        beta2: float,
-        style_image: str,
-        style_size: int,
-        content_weight: float,
-        style_weight: float,
-        tv_weight: float,
-        output: str,
-        vgg_weights: str,
-        channels_last: bool,
-        style_reduction: str = "sum",
-    ) -> None:
-        super().__init__()
-        if name != "johnson":
-            raise ValueError(f"LitJohnson needs name='johnson', got {name!r}")
-        self.save_hyperparameters()
-        self.net = TransformerNet(output=output)  # type: ignore[arg-type]
-        style = load_style_image(style_image, style_size)
-        self.criterion = JohnsonCriterion(style[None], vgg_weights=vgg_weights, style_reduction=style_reduction)
-        if channels_last:
-            self.net.to(memory_format=torch.channels_last)
-            self.criterion.to(memory_format=torch.channels_last)
-        self.strict_loading = False  # the loss VGG is not checkpointed
-        self._style_image: Tensor | None = None
-
-    def forward(self, content: Tensor) -> Tensor:
-        return self.net(content)
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        content = self._prepare(batch["content"])  # the style stream is unused: the style is fixed
-        terms = self.criterion(self.net(content), content)
-        total = self._weigh(terms)
-        self._check_finite(total, terms)
-        self._log_terms("train", terms, total, content.shape[0])
-        return total
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        content = self._prepare(batch["content"])
-        output = self.net(content)
-        terms = self.criterion(output, content)
-        self._log_terms("val", terms, self._weigh(terms), content.shape[0])
-        if batch_idx == 0:
-            self._log_grid([content, output])
-
-    def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        return list(self.net.parameters())
-
-    def stylize(self, content: Tensor, style: Tensor) -> Tensor:
-        return self.net(content).float().clamp(0, 1)  # the pair's style plays no part
-
-    def judge_style(self, style: Tensor) -> Tensor:
-        if self._style_image is None:  # read again (not kept from __init__: the criterion holds Grams only)
-            self._style_image = load_style_image(self.hparams.style_image, self.hparams.style_size)[None]
-        return self._style_image.to(style.device)
-
-
 def load_style_image(path: str | os.PathLike, style_size: int) -> Tensor:
     """(3, H, W) in [0, 1], shorter side scaled to `style_size` (decoded at reduced scale if huge)."""
     image = load_image(path, draft_shorter_side=style_size)
@@ -309,7 +172,15 @@ def load_style_image(path: str | os.PathLike, style_size: int) -> Tensor:
     return to_tensor(image)
 
 
-SYSTEMS: dict[str, type[_StyleTransferSystem]] = {"adain": LitAdaIN, "johnson": LitJohnson}
+StyleTransferSystem = _StyleTransferSystem  # the base class a family's system.py subclasses
+
+
+def system_class(name: str) -> type[_StyleTransferSystem]:
+    """The LightningModule class of the model family `name` (the registry's ``Family.system``)."""
+    family = get_family(name, where="model.name")
+    if not family.system:
+        raise ValueError(f"model family {name!r} has no training system")
+    return load_target(family.system)
 
 
 def build_system(
@@ -317,12 +188,14 @@ def build_system(
 ) -> _StyleTransferSystem:
     """The LightningModule for `model_cfg.name`, from the validated model and optim settings
     (dataclasses from stylexfer.training.config, or anything with the same attributes)."""
-    # model.ema and model.compile are the run's (training.averaging), not the system's arguments
-    fields = {key: value for key, value in vars(model_cfg).items() if key not in NET_TRAINING_KEYS}
-    name = fields.get("name")
-    if name not in SYSTEMS:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(SYSTEMS)}")
-    system = SYSTEMS[name](
+    # model.ema and model.compile are the run's (training.averaging), not the system's arguments;
+    # lists (loss layers) travel as comma-separated strings: hyper-parameters stay primitives
+    fields = {
+        k: ",".join(v) if isinstance(v, list | tuple) else v
+        for k, v in vars(model_cfg).items()
+        if k not in NET_TRAINING_KEYS
+    }
+    system = system_class(str(fields.get("name")))(
         **fields, lr=optim_cfg.lr, lr_decay=optim_cfg.lr_decay, beta1=optim_cfg.beta1, beta2=optim_cfg.beta2
     )
     system.grid_images = grid_images

@@ -20,8 +20,9 @@ import torch
 from torch import Tensor
 
 from stylexfer.errors import ModelFileError, printable
+from stylexfer.families.adain.files import ADAIN_DECODER_INDICES, ADAIN_VGG_INDICES  # the same VGG and decoder
 from stylexfer.families.sanet.net import SANetNet
-from stylexfer.files.convert import ADAIN_DECODER_INDICES, ADAIN_VGG_INDICES, read_state_dict
+from stylexfer.files.convert import read_state_dict
 from stylexfer.files.torchfile import check_tensors
 from stylexfer.nets.vgg import RandomWeightsWarning
 

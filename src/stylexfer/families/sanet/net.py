@@ -24,11 +24,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stylexfer.functional import EPS
-from stylexfer.nets.adain import STYLE_LAYERS as ADAIN_LAYERS
-from stylexfer.nets.adain import Decoder
+from stylexfer.nets.decoder import Decoder
 from stylexfer.nets.vgg import VGGFeatures
 
-STYLE_LAYERS = (*ADAIN_LAYERS, "relu5_1")  # relu1_1 … relu5_1: the reference's vgg[:44]
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # relu1_1 … relu5_1: the reference's vgg[:44]
 ATTENTION_LAYERS = ("relu4_1", "relu5_1")
 CHANNELS = 512
 MIN_SIDE = 17  # smallest side whose reflection pads fit: relu5_1 is ⌈H/16⌉ ≥ 2 rows

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from stylexfer.families.adain.net import MIN_SIDE, AdaINNet, StyleCode
 from stylexfer.files.images import load_image
 from stylexfer.functional import EPS, channel_mean_std
 from stylexfer.inference.device import DevicePolicy
@@ -18,7 +19,6 @@ from stylexfer.inference.inputs import ImageLike, as_image_tensor, mask_labels, 
 from stylexfer.inference.request import StylizeRequest
 from stylexfer.inference.temporal import StatisticsSmoother
 from stylexfer.inference.tiling import ALIGN, Progress, TileBlender, TilePolicy, tile_spans
-from stylexfer.nets.adain import MIN_SIDE, AdaINNet, StyleCode
 
 Box = tuple[int, int, int, int]
 
@@ -38,10 +38,12 @@ def region_sums(features: Tensor, labels: Tensor, k: int) -> tuple[Tensor, Tenso
     )
 
 
-def stats_from_sums(total: Tensor, squares: Tensor, count: Tensor) -> tuple[Tensor, Tensor]:
+def stats_from_sums(total: Tensor, squares: Tensor, count: Tensor, unbiased: bool = False) -> tuple[Tensor, Tensor]:
     n = count.clamp_min(1)[None, :, None]
     mean = total / n
     var = (squares / n - mean * mean).clamp_min(0)  # biased variance, as channel_mean_std
+    if unbiased:  # the file's convention (pytorch-AdaIN's calc_mean_std): var·N/(N−1)
+        var = var * n / (n - 1).clamp_min(1)
     return mean.float(), (var + EPS).sqrt().float()
 
 
@@ -88,7 +90,7 @@ class AdaINRunner:
                 tensor = F.interpolate(tensor, scale_factor=scale, mode="bilinear", antialias=True)
             tensor, _ = pad_to_min(tensor, self.min_side)
             with self.device.context():
-                mean, std = channel_mean_std(self._encode(tensor))
+                mean, std = channel_mean_std(self._encode(tensor), unbiased=self.net.unbiased)
             codes.append(StyleCode(mean[:1].float(), std[:1].float()))
         return codes
 
@@ -131,7 +133,7 @@ class AdaINRunner:
                alpha: float, smoother: StatisticsSmoother | None = None) -> Tensor:
         features = self._encode(images)
         small = resize_labels(labels, features.shape[-2:]).to(self.device.device)
-        mean, std = stats_from_sums(*region_sums(features, small, style_mean.shape[0]))
+        mean, std = stats_from_sums(*region_sums(features, small, style_mean.shape[0]), unbiased=self.net.unbiased)
         if smoother is not None:
             mean, std = smoother("relu4_1", mean, std)
         target = self._target(features, small, mean, std, style_mean, style_std, alpha)
@@ -163,7 +165,8 @@ class AdaINRunner:
                 if progress:
                     progress(done, total)
         assert sums is not None
-        mean, std = stats_from_sums(*sums)
+        sum_x, sum_x2, count = sums
+        mean, std = stats_from_sums(sum_x, sum_x2, count, unbiased=self.net.unbiased)
         if smoother is not None:
             mean, std = smoother("relu4_1", mean, std)
         # Pass 2: stylize each window with those statistics, blend.

@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from stylexfer.families.johnson.net import MIN_SIDE, InstanceNorm, TransformerNet, frozen_statistics, measure_statistics
 from stylexfer.inference.device import DevicePolicy
 from stylexfer.inference.request import StylizeRequest
 from stylexfer.inference.temporal import StatisticsSmoother
 from stylexfer.inference.tiling import Progress, TileBlender, TilePolicy, tile_spans
-from stylexfer.nets.johnson import MIN_SIDE, InstanceNorm, TransformerNet, frozen_statistics, measure_statistics
 
 
 class SmoothedNorm(nn.Module):
@@ -59,9 +59,9 @@ class JohnsonRunner:
     def __init__(self, net: TransformerNet, device: DevicePolicy, tiles: TilePolicy) -> None:
         self.net, self.device, self.tiles = net, device, tiles
 
-    def stylize(self, images: Tensor, request: StylizeRequest, tile: int | None,
+    def stylize(self, images: Tensor, box: object, codes: list, request: StylizeRequest, tile: int | None,
                 progress: Progress | None, smoother: StatisticsSmoother | None = None) -> Tensor:
-        """images: (B, 3, H, W), already padded to min_side.
+        """images: (B, 3, H, W), already padded to min_side (box and codes: unused, the style is built in).
         smoother: video frames in order; the instance-norm statistics are smoothed across frames."""
         if tile is None:
             smoothing = smoothed_norms(self.net, smoother) if smoother else contextlib.nullcontext()

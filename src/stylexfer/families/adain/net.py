@@ -3,67 +3,20 @@
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stylexfer.functional import adain_with_stats, channel_mean_std
+from stylexfer.nets.codes import StyleCode
+from stylexfer.nets.decoder import DECODER_LAYERS, Decoder
 from stylexfer.nets.vgg import VGGFeatures
+
+__all__ = ["CONTENT_LAYER", "DECODER_LAYERS", "MIN_SIDE", "STYLE_LAYERS", "AdaINNet", "Decoder", "StyleCode"]
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 MIN_SIDE = 9  # smallest side whose reflection pads fit: relu4_1 is ⌈H/8⌉ ≥ 2 rows
 CONTENT_LAYER = "relu4_1"
-
-
-class StyleCode(NamedTuple):
-    """A style reduced to what AdaIN uses: relu4_1 channel statistics, each (B or 1, 512, 1, 1).
-
-    Encode a style once and reuse it for a whole folder. A weighted sum of codes interpolates
-    styles exactly as the paper's Σ w_k·AdaIN(x, y_k) does, since AdaIN is affine in (μ, σ).
-    """
-
-    mean: Tensor
-    std: Tensor
-
-
-# (name, in, out, upsample ×2 after it); mirrors VGG-19 conv4_1 … conv1_1 (SPEC, seed Table 4).
-DECODER_LAYERS = (
-    ("conv4_1", 512, 256, True),
-    ("conv3_4", 256, 256, False),
-    ("conv3_3", 256, 256, False),
-    ("conv3_2", 256, 256, False),
-    ("conv3_1", 256, 128, True),
-    ("conv2_2", 128, 128, False),
-    ("conv2_1", 128, 64, True),
-    ("conv1_2", 64, 64, False),
-    ("conv1_1", 64, 3, False),
-)
-
-
-class Decoder(nn.Module):
-    """(B, 512, h, w) features -> (B, 3, H, W) image: 3×3 reflection-padded convs, ReLU after all but
-    the last, nearest ×2 upsampling, no normalisation layers (they would fix the style statistics)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        for name, cin, cout, _ in DECODER_LAYERS:
-            self.add_module(name, nn.Conv2d(cin, cout, 3, padding=1, padding_mode="reflect"))
-
-    def forward(self, features: Tensor, size: tuple[int, int] | None = None) -> Tensor:
-        """Three nearest ×2 steps (pytorch-AdaIN's decoder): (h, w) features give 8h×8w pixels.
-        size: crop the result to this H×W (top-left); with the encoder's ceil-mode pools (h = ⌈H/8⌉)
-        that is the image's own size, and the crop equals the reference's output cropped alike."""
-        x = features.contiguous(memory_format=torch.channels_last)  # NHWC: see VGGFeatures.forward
-        for name, _, _, upsample in DECODER_LAYERS:
-            x = getattr(self, name)(x)
-            if name == "conv1_1":
-                break
-            x = torch.relu_(x)  # the conv output is ours: no copy (autograd-safe after a conv)
-            if upsample:
-                x = F.interpolate(x, scale_factor=2, mode="nearest")
-        return x if size is None else x[..., : size[0], : size[1]]  # traced sizes stay symbolic
+STATISTICS = ("biased", "unbiased")
 
 
 class AdaINNet(nn.Module):
@@ -74,8 +27,13 @@ class AdaINNet(nn.Module):
     as is; callers that save pictures clamp to [0, 1].
     """
 
-    def __init__(self, encoder_weights: str | os.PathLike = "imagenet") -> None:
+    def __init__(self, encoder_weights: str | os.PathLike = "imagenet", statistics: str = "biased") -> None:
         super().__init__()
+        if statistics not in STATISTICS:
+            raise ValueError(f"statistics must be one of {STATISTICS}, got {statistics!r}")
+        # σ convention: "biased" (ours, what files trained here use) or "unbiased" (pytorch-AdaIN's
+        # calc_mean_std, kept by imported release files so they give the reference's picture at any sizes)
+        self.statistics = statistics
         self.encoder = VGGFeatures("vgg19", STYLE_LAYERS, weights=encoder_weights, padding_mode="reflect")
         for module in self.encoder.modules():
             if isinstance(module, nn.MaxPool2d):
@@ -92,8 +50,12 @@ class AdaINNet(nn.Module):
         """relu4_1 alone: the shallower activations are freed as soon as they are used."""
         return self.encoder(images, (CONTENT_LAYER,))[CONTENT_LAYER]
 
+    @property
+    def unbiased(self) -> bool:
+        return self.statistics == "unbiased"
+
     def encode_style(self, style: Tensor) -> StyleCode:
-        mean, std = channel_mean_std(self.encode_content(style))
+        mean, std = channel_mean_std(self.encode_content(style), unbiased=self.unbiased)
         return StyleCode(mean, std)
 
     def forward(self, content: Tensor, style: Tensor | StyleCode, alpha: float = 1.0) -> Tensor:
@@ -104,8 +66,7 @@ class AdaINNet(nn.Module):
         target = self.stylize_features(content_features, code, alpha)
         return self.decoder(target, size=content.shape[-2:])
 
-    @staticmethod
-    def stylize_features(content_features: Tensor, code: StyleCode, alpha: float = 1.0) -> Tensor:
+    def stylize_features(self, content_features: Tensor, code: StyleCode, alpha: float = 1.0) -> Tensor:
         """t = AdaIN(x, code), blended with x by α; what the decoder and the content loss see."""
-        target = adain_with_stats(content_features, code.mean, code.std)
+        target = adain_with_stats(content_features, code.mean, code.std, unbiased=self.unbiased)
         return target if alpha == 1.0 else alpha * target + (1.0 - alpha) * content_features

@@ -1,0 +1,75 @@
+"""LitAdaIN: trains the AdaIN decoder (Huang & Belongie 2017 §3.3). Training only: imported through
+the registry by stylexfer.training (this module imports Lightning)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from stylexfer.families.adain.config import AdaINConfig  # noqa: F401 - the family's schema, beside its system
+from stylexfer.families.adain.losses import adain_loss_terms
+from stylexfer.families.adain.net import STYLE_LAYERS, AdaINNet
+from stylexfer.training.systems import StyleTransferSystem
+
+
+class LitAdaIN(StyleTransferSystem):
+    """Trains AdaINNet's decoder: L = content_weight·L_c + style_weight·L_s (Huang & Belongie §3.3).
+
+    The VGG-19 encoder is frozen, never optimised, and not stored in checkpoints, except when its
+    weights are random: those cannot be rebuilt from a name, and the decoder only fits the encoder
+    it was trained with.
+    """
+
+    model_name = "adain"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        lr: float,
+        lr_decay: float,
+        beta1: float,
+        beta2: float,
+        content_weight: float,
+        style_weight: float,
+        vgg_weights: str,
+        channels_last: bool,
+        style_layers: str = ",".join(STYLE_LAYERS),  # default: checkpoints written before it was configurable
+    ) -> None:
+        super().__init__()
+        if name != "adain":
+            raise ValueError(f"LitAdaIN needs name='adain', got {name!r}")
+        self.save_hyperparameters()  # primitives only: reloadable, weights_only-safe
+        self.net = AdaINNet(encoder_weights=vgg_weights)
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        self.strict_loading = False  # the frozen encoder is not checkpointed
+        self.style_layers = tuple(style_layers.split(","))
+
+    def forward(self, content: Tensor, style: Tensor, alpha: float = 1.0) -> Tensor:
+        return self.net(content, style, alpha)
+
+    @property
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        return () if self.hparams.vgg_weights == "random" else ("net.encoder.",)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        content, style = self._prepare(batch["content"]), self._prepare(batch["style"])
+        _, terms = adain_loss_terms(self.net, content, style, self.style_layers)
+        total = self._weigh(terms)
+        self._check_finite(total, terms)
+        self._log_terms("train", terms, total, content.shape[0])
+        return total
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        content, style = self._prepare(batch["content"]), self._prepare(batch["style"])
+        output, terms = adain_loss_terms(self.net, content, style, self.style_layers)
+        self._log_terms("val", terms, self._weigh(terms), content.shape[0])
+        if batch_idx == 0:
+            self._log_grid([content, style, output])
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return list(self.net.decoder.parameters())
+
+    def stylize(self, content: Tensor, style: Tensor) -> Tensor:
+        return self.net(content, style).float().clamp(0, 1)

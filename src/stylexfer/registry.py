@@ -1,0 +1,204 @@
+"""The model-family registry: the one place the rest of stylexfer asks about a family.
+
+A family (``stylexfer.registry.Family``) is one network with everything specific to it: the model-file
+layout and importers, the inference runner, the export graph, the Lightning system and its config
+schema. Code above the families never names one; it asks::
+
+    family = get_family(spec.kind)           # UnknownFamilyError (one line, the installed names) if absent
+    family.needs_style, family.build_net(weights), family.runner(net, policy, tiles)
+    family_names()                           # the installed families, sorted
+
+Families are found in two ways, through the same :func:`register_family` call: the built-ins listed in
+:data:`BUILTIN_FAMILIES`, and every entry point of the group ``stylexfer.families`` (installed packages;
+see ``examples/stylexfer-identity``). An entry point names a :class:`Family` instance or a zero-argument
+callable returning one. Loading is lazy: the first question imports the families, nothing before.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
+
+from stylexfer.errors import ModelFileError
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+# ModelSpec / ModelWeights (stylexfer.files.spec) sit above the registry: named, not imported.
+ModelSpec: TypeAlias = Any
+ModelWeights: TypeAlias = Any
+
+ENTRY_POINT_GROUP = "stylexfer.families"
+# The one list of built-in family names in the package (each is a folder under stylexfer/families/).
+BUILTIN_FAMILIES = {
+    "adain": "stylexfer.families.adain:family",
+    "johnson": "stylexfer.families.johnson:family",
+}
+
+
+class UnknownFamilyError(ModelFileError):
+    """A family name that no installed package provides (a one-line message naming those that are)."""
+
+
+class Family:
+    """What a model family provides. Subclass it in the family's folder; see docs "Adding a model family".
+
+    Class attributes describe the family; the methods are called by the model-file reader/writer
+    (files/modelfile.py), the façade (inference/stylizer.py), export, info and training.
+    """
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""             # e.g. "… arbitrary-style": messages, the GUI, `info`
+    architecture: ClassVar[str] = ""      # one line for `stylexfer info`
+    needs_style: ClassVar[bool] = False   # style images at run time (encode_styles, --style)
+    supports_mask: ClassVar[bool] = False  # one style per mask region
+    # training: "module:attribute" of the LightningModule and its config dataclass (imported by
+    # stylexfer.training only, so the stylize path never loads Lightning or Hydra)
+    system: ClassVar[str] = ""
+    schema: ClassVar[str] = ""
+    config_package: ClassVar[str | None] = None  # a package holding model/<name>.yaml, for outside families
+    importers: ClassVar[Mapping[str, str]] = {}  # `stylexfer import KIND` -> "module:function(files)"
+
+    # ---- model file
+    def spec_of_metadata(self, metadata: Mapping[str, str], where: str) -> ModelSpec:
+        raise NotImplementedError
+
+    def metadata_of(self, weights: ModelWeights) -> dict[str, str]:
+        """Family-specific safetensors metadata (besides format, format_version, kind)."""
+        raise NotImplementedError
+
+    def split_tensors(self, spec: ModelSpec, tensors: dict[str, Tensor], where: str) -> ModelWeights:
+        """Our safetensors file's tensors -> ModelWeights (the reverse of join_tensors)."""
+        raise NotImplementedError
+
+    def join_tensors(self, weights: ModelWeights) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def spec_of_checkpoint(self, hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str,
+                           where: str) -> ModelSpec:
+        """A training checkpoint's spec, from its hyper-parameters (cheap: no tensor is read)."""
+        raise NotImplementedError
+
+    def weights_of_checkpoint(self, spec: ModelSpec, state: Mapping[str, Tensor], prefix: str,
+                              where: str) -> ModelWeights:
+        raise NotImplementedError
+
+    def checkpoint_net_prefix(self, prefix: str) -> str:
+        """The key prefix every checkpoint of this family has (to check a block's claim)."""
+        return prefix
+
+    def owns_checkpoint_weights(self, state: Mapping[str, Tensor]) -> bool:
+        """For checkpoints without a `stylexfer` block (older or foreign): do these keys look like ours?"""
+        return False
+
+    def owns_state_dict(self, state: Mapping[str, Tensor]) -> bool:
+        """A foreign plain state dict (.pth) this family converts on the fly."""
+        return False
+
+    def convert_state_dict(self, state: Mapping[str, Tensor], source: str) -> ModelWeights:
+        raise NotImplementedError
+
+    def build_net(self, weights: ModelWeights) -> nn.Module:
+        raise NotImplementedError
+
+    def weights_of(self, net: nn.Module, spec: ModelSpec) -> ModelWeights:
+        raise NotImplementedError
+
+    def describe(self, spec: ModelSpec) -> str:
+        return self.title
+
+    def info(self, spec: ModelSpec, shapes: Mapping[str, Any], prefix: str,
+             normalize: tuple[Tensor, Tensor] | None, random_encoder: bool) -> dict[str, Any]:
+        """`stylexfer info` facts: parameters per part, normalisation, output_range, extra keys."""
+        raise NotImplementedError
+
+    # ---- inference
+    def runner(self, net: nn.Module, policy: Any, tiles: Any) -> Any:
+        """The object that stylizes with `net` (see stylexfer.inference.stylizer for its protocol)."""
+        raise NotImplementedError
+
+    def fp32_layers(self, net: nn.Module) -> list[nn.Module]:
+        """Layers that stay fp32 when the rest runs in bf16 (those reading or writing pixels)."""
+        return []
+
+    # ---- export
+    def export_graph(self, net: nn.Module, spec: ModelSpec, size: tuple[int, int]) -> tuple[nn.Module, tuple]:
+        """(traceable module, example inputs) for TorchScript/ONNX."""
+        raise NotImplementedError
+
+    def export_names(self) -> tuple[list[str], dict[str, dict[int, str]]]:
+        """ONNX input names and dynamic axes (the output is "stylized")."""
+        raise NotImplementedError
+
+    def export_reference(self, net: nn.Module, spec: ModelSpec, inputs: tuple) -> Tensor:
+        raise NotImplementedError
+
+
+_FAMILIES: dict[str, Family] = {}
+_loaded = False
+
+
+def register_family(family: Family | Callable[[], Family]) -> Family:
+    """Add a family (built-in or outside); the last registration of a name wins."""
+    made = family() if callable(family) and not isinstance(family, Family) else family
+    if not isinstance(made, Family) or not made.name:
+        raise TypeError(f"{made!r} is not a stylexfer.registry.Family with a name")
+    _FAMILIES[made.name] = made
+    return made
+
+
+def _load(target: str) -> Any:
+    module, _, attribute = target.partition(":")
+    value: Any = importlib.import_module(module)
+    for part in attribute.split(".") if attribute else ():
+        value = getattr(value, part)
+    return value
+
+
+def load_target(target: str) -> Any:
+    """The object a "module:attribute" string names (the training side reaches systems this way)."""
+    return _load(target)
+
+
+def _discover() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for target in BUILTIN_FAMILIES.values():
+        register_family(_load(target))
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        if point.name in BUILTIN_FAMILIES:
+            continue  # an old install's metadata naming the built-ins again
+        try:
+            register_family(point.load())
+        except Exception as err:  # a broken plugin must not take the built-ins down with it
+            import warnings
+
+            warnings.warn(f"model family {point.name!r} ({point.value}) failed to load: {err}", stacklevel=2)
+
+
+def family_names() -> list[str]:
+    """The installed families, sorted."""
+    _discover()
+    return sorted(_FAMILIES)
+
+
+def get_family(name: str, *, where: str = "") -> Family:
+    """The family called `name`; UnknownFamilyError (one line, naming the installed ones) otherwise."""
+    _discover()
+    try:
+        return _FAMILIES[name]
+    except (KeyError, TypeError):
+        prefix = f"{where}: " if where else ""
+        raise UnknownFamilyError(
+            f"{prefix}unknown model family {name!r}; installed: {', '.join(family_names())} "
+            "(a family from another package needs that package installed)"
+        ) from None
+
+
+def families() -> list[Family]:
+    _discover()
+    return [_FAMILIES[name] for name in sorted(_FAMILIES)]
