@@ -35,7 +35,7 @@ def _naming_modules() -> set[str]:
     found = set()
     for path in PACKAGE.rglob("*.py"):
         relative = path.relative_to(PACKAGE).as_posix()
-        if any(relative.startswith(f"families/{name}/") for name in BUILTIN_FAMILIES):
+        if relative.startswith("families/") and relative.count("/") >= 2:  # inside a family's own folder
             continue
         if NAMES.search(path.read_text(encoding="utf-8")):
             found.add(relative)

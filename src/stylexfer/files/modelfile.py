@@ -374,7 +374,7 @@ def load_checked(
 
 def check_model_file(path: str | os.PathLike) -> ModelWeights:
     """Every check stylize makes of the file itself (read_model_file, then build_net's fit of each
-    stored part: keys, shapes, float, finite), without loading the VGG weights an AdaIN file only
+    stored part: keys, shapes, float, finite), without loading the VGG weights a file only
     names. `stylexfer info` runs it, so info refuses exactly the files stylize refuses."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)  # info says so in its own words

@@ -19,7 +19,7 @@ DEFAULT_TILE_OVERLAP = 64  # ≈ half the encoder+decoder receptive field (≈ 1
 AUTO_TILE_PIXELS = 2_000_000  # tile="auto" tiles images above ~2 MP (untiled VGG encoder/decoder: ~1.5 GB per MP)
 # The memory bound of a tiled stylization (README "Large images"): the full-resolution buffers (input
 # tensor, blended output, blend weights, decoded and saved 8-bit copies) take about 30 bytes per pixel,
-# one tile's working set about 0.9 GB (AdaIN at the default 640×640 window; less for Johnson).
+# one tile's working set about 0.9 GB (a VGG-19 encoder and decoder at the default 640×640 window).
 TILED_BYTES_PER_PIXEL = 30
 TILE_WORKING_SET_BYTES = 900 << 20
 
