@@ -43,9 +43,10 @@ def no_net_building(monkeypatch):
     weights the file only names (a VGG download): doing so fails the test."""
     build = modelfile.build_net
 
-    def check_only(weights, *, named_encoder=True):
-        assert not named_encoder, "info loaded the encoder weights the file names"
-        return build(weights, named_encoder=False)
+    def check_only(weights):
+        named = weights.encoder_state is None and weights.spec.encoder not in ("embedded", "random")
+        assert not named, "info loaded the encoder weights the file names"
+        return build(weights)
 
     monkeypatch.setattr(modelfile, "build_net", check_only)
 
