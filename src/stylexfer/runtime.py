@@ -151,3 +151,21 @@ def deferred_interrupts() -> Iterator[None]:
         yield
     finally:
         _deferred = previous
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this PID exists (one of another user's counts as alive): for locks and
+    temporaries that carry their writer's PID."""
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    except OSError:
+        return False
+    return True

@@ -35,6 +35,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from stylexfer.training.runfolder import SEARCH_JOURNAL as JOURNAL_NAME  # also what marks a sweep folder as ours
+from stylexfer.training.runfolder import missing_folders
 
 log = logging.getLogger(__name__)
 
@@ -115,16 +116,6 @@ def make_sampler(name: str, seed: int | None) -> Any:
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, multivariate=True)
-
-
-def missing_folders(folder: Path) -> list[Path]:
-    """`folder` and its ancestors that do not exist yet, deepest first."""
-    folder = Path(os.path.abspath(folder))
-    missing = []
-    while not folder.exists() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    return missing
 
 
 def _first_line(err: BaseException) -> str:

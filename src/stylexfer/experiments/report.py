@@ -28,6 +28,7 @@ from stylexfer.errors import StylexferError, one_line, printable
 from stylexfer.experiments.evaluate import evaluate_models, fixed_pairs, image_files
 from stylexfer.experiments.measures import OBJECTIVES, Judge
 from stylexfer.files.userfile import file_problem, read_text_if_regular
+from stylexfer.runtime import pid_alive
 
 REPORT_DIR = "report"
 MARKER = ".stylexfer-report"  # a report folder this tool wrote (and may replace)
@@ -69,16 +70,6 @@ def _yaml(path: Path) -> Any:
         return yaml.safe_load(text) if text is not None else None
     except yaml.YAMLError:
         return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -166,7 +157,7 @@ def read_job(folder: Path, root: Path) -> Job:
 
 def _lock_holder_alive(folder: Path) -> bool:
     with contextlib.suppress(ValueError):
-        return _pid_alive(int((read_text_if_regular(folder / LOCK, limit=64) or "").strip()))
+        return pid_alive(int((read_text_if_regular(folder / LOCK, limit=64) or "").strip()))
     return False
 
 

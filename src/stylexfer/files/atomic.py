@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from stylexfer.errors import OutputPathError, StylexferError, printable
+from stylexfer.runtime import pid_alive
 
 TEMP_SUFFIX = ".part"
 _NAME_KEEP = 100  # characters of the target's name kept in the temporary's (255-byte name limit)
@@ -63,23 +64,6 @@ def writer_pid(name: str, *, suffix: str = TEMP_SUFFIX) -> int | None:
     """The writer's PID in a name `temporary_path` made, or None for any other name."""
     match = re.fullmatch(rf"\..+\.(\d+)\.[0-9a-f]{{8}}{re.escape(suffix)}", name, flags=re.DOTALL)
     return int(match.group(1)) if match else None
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this PID exists (one of another user's counts as alive)."""
-    if pid <= 0:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, *, suffix: str = TEMP_SUFFIX) -> list[Path]:

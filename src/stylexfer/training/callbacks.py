@@ -22,9 +22,9 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from stylexfer.errors import ModelFileError, StylexferError, one_line
 from stylexfer.files.atomic import atomic_write_bytes
 from stylexfer.files.torchfile import check_archive
-from stylexfer.runtime import Interrupted, pending_interrupt
+from stylexfer.runtime import Interrupted, pending_interrupt, pid_alive
 from stylexfer.training.loggers import log_final
-from stylexfer.training.runfolder import LOCK_NAME, is_locked, pid_alive
+from stylexfer.training.runfolder import LOCK_NAME, is_locked
 
 log = logging.getLogger(__name__)
 

@@ -196,22 +196,6 @@ def is_locked(folder: Path) -> bool:
         handle.close()
 
 
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, owned by someone else
-    except OSError:
-        return False
-    return True
-
-
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
 
