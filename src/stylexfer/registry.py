@@ -202,3 +202,9 @@ def get_family(name: str, *, where: str = "") -> Family:
 def families() -> list[Family]:
     _discover()
     return [_FAMILIES[name] for name in sorted(_FAMILIES)]
+
+
+def import_kinds() -> dict[str, str]:
+    """Every `stylexfer import` kind the installed families declare -> its "module:function" (light: the
+    CLI's parser lists them without importing torch)."""
+    return {kind: target for family in families() for kind, target in family.importers.items()}

@@ -10,7 +10,7 @@ from stylexfer.cli import output
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from stylexfer.files.convert import import_kinds
+    from stylexfer.registry import import_kinds  # the registry alone: the parser is built before torch loads
 
     p = sub.add_parser("import", help="convert public pretrained models into our format")
     kinds = import_kinds()

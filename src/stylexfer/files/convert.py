@@ -15,7 +15,7 @@ from stylexfer.errors import ModelFileError
 from stylexfer.files.spec import ModelWeights
 from stylexfer.files.torchfile import check_tensors, load_weights_only
 from stylexfer.files.userfile import check_regular_file
-from stylexfer.registry import families, load_target
+from stylexfer.registry import import_kinds, load_target
 
 
 def pick(
@@ -42,11 +42,6 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     state = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, Tensor)}
     check_tensors(state, str(path))  # sparse, quantized, meta or NaN weights would import as junk
     return state
-
-
-def import_kinds() -> dict[str, str]:
-    """Every `stylexfer import` kind the installed families declare -> its "module:function"."""
-    return {kind: target for family in families() for kind, target in family.importers.items()}
 
 
 def import_files(kind: str, files: Sequence[str | os.PathLike]) -> ModelWeights:

@@ -29,10 +29,10 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_in
 from stylexfer.errors import ImageError, StylexferError, one_line
 from stylexfer.files.images import is_image_file, load_image, save_image, to_tensor
 from stylexfer.training.config import DataConfig
+from stylexfer.training.runfolder import SAMPLE_DATA_DIR
 
 log = logging.getLogger(__name__)
 
-SAMPLE_DATA_VERSION = 1
 
 
 class DataError(StylexferError, ValueError):
@@ -310,7 +310,7 @@ def sample_data(root: str | os.PathLike, *, count: int = 24, size: int = 320) ->
     Deterministic, so every DDP rank and every resumed run sees the same images. Returns
     (content_dir, style_dir).
     """
-    root = Path(root) / f"sample_data_v{SAMPLE_DATA_VERSION}"
+    root = Path(root) / SAMPLE_DATA_DIR
     content_dir, style_dir = root / "content", root / "style"
     done = root / f".complete-{count}-{size}"
     if done.is_file():

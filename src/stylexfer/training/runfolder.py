@@ -17,9 +17,12 @@ from stylexfer.files.folders import folder_is_own
 LOCK_NAME = ".stylexfer.lock"
 HYDRA_FILES = frozenset({"train.log", ".hydra", LOCK_NAME})
 # Names that make a folder a run or sweep folder of this project (every run since the lock writes
-# LOCK_NAME; Hydra writes .hydra/; RunSummary final.json; a sweep multirun.yaml; an Optuna search its journal).
+# LOCK_NAME; Hydra writes .hydra/; RunSummary final.json; a sweep multirun.yaml; an Optuna search its journal;
+# a run without data (or the demo) the generated sample set).
 SEARCH_JOURNAL = "optuna.journal"
-RUN_MARKERS = (LOCK_NAME, ".hydra", "final.json", "multirun.yaml", SEARCH_JOURNAL)
+SAMPLE_DATA_VERSION = 1  # the generated sample set (training.data.sample_data), in a run folder when no data is given
+SAMPLE_DATA_DIR = f"sample_data_v{SAMPLE_DATA_VERSION}"
+RUN_MARKERS = (LOCK_NAME, ".hydra", "final.json", "multirun.yaml", SEARCH_JOURNAL, SAMPLE_DATA_DIR)
 # Folders of a run that hold no job folders: a search for running jobs in a sweep skips them.
 _NOT_JOB_FOLDERS = frozenset({"checkpoints", "tensorboard", "samples", ".hydra"})
 

@@ -25,7 +25,6 @@ from torchvision.utils import make_grid
 from stylexfer.errors import StylexferError
 from stylexfer.files.images import load_image, save_image, to_tensor
 from stylexfer.registry import get_family, load_target
-from stylexfer.training.loggers import log_image
 from stylexfer.training.ranges import NET_TRAINING_KEYS
 
 CHECKPOINT_FORMAT = 1
@@ -158,6 +157,9 @@ class _StyleTransferSystem(pl.LightningModule):
             # the run folder alone shows how the model evolved (atomic: a reader never sees half a PNG);
             # written first, so a tracker that fails below cannot cost the sample
             save_image(grid, Path(self.samples_dir) / f"step_{self.global_step:07d}.png")
+        # imported here: loggers imports the config, which loads the families' systems (this module)
+        from stylexfer.training.loggers import log_image
+
         log_image(self.loggers, "val/stylized", grid, self.global_step)
 
 
