@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,21 +16,16 @@ from stylexfer.inference.request import RequestError
 from stylexfer.training.averaging import CURRENT_KEY, EMA, _trainable
 from stylexfer.training.config import ConfigError, validate
 from stylexfer.training.run import RunResult, compose_config, run
-from training_utils import TINY, TINY_JOHNSON, make_images
+from training_utils import TINY, TINY_JOHNSON, make_data_root, make_images, train_in_process
 
 
 def train(tmp: Path, overrides: list[str], name: str = "run") -> RunResult:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return run(compose_config(overrides), output_dir=tmp / name, base_dir=tmp)
+    return train_in_process(tmp, overrides, name)
 
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("data")
-    make_images(root / "content", 4, seed=1)
-    make_images(root / "style", 3, seed=2, size=(40, 56))
-    return root
+    return make_data_root(tmp_path_factory.mktemp("data"))
 
 
 DATA = ["data.content_dir=content", "data.style_dir=style"]

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import warnings
 from pathlib import Path
 
 import pytest
@@ -22,23 +21,18 @@ from stylexfer.experiments.report import read_job
 from stylexfer.training import loggers as tracker_module
 from stylexfer.training.config import ConfigError, validate
 from stylexfer.training.run import RunResult, compose_config, run
-from training_utils import TINY, make_images, run_train, subprocess_env
+from training_utils import TINY, make_data_root, run_train, subprocess_env, train_in_process
 
 SERVER_START_S = 180  # an MLflow server on 2 busy cores takes about 45 s to answer
 
 
 def train(tmp: Path, overrides: list[str], name: str = "run") -> RunResult:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return run(compose_config([*TINY, *overrides]), output_dir=tmp / name, base_dir=tmp)
+    return train_in_process(tmp, [*TINY, *overrides], name)
 
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("data")
-    make_images(root / "content", 4, seed=1)
-    make_images(root / "style", 3, seed=2, size=(40, 56))
-    return root
+    return make_data_root(tmp_path_factory.mktemp("data"))
 
 
 DATA = ["data.content_dir=content", "data.style_dir=style"]

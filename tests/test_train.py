@@ -17,32 +17,29 @@ from stylexfer.families.johnson.net import TransformerNet
 from stylexfer.families.johnson.system import LitJohnson
 from stylexfer.training.callbacks import CheckpointError
 from stylexfer.training.config import validate
-from stylexfer.training.run import RunResult, compose_config, run
+from stylexfer.training.run import RunResult, compose_config
 from stylexfer.training.systems import NonFiniteError
 from training_utils import (
     TINY,
     TINY_JOHNSON,
     image_tags,
     make_broken_files,
+    make_data_root,
     make_images,
     override,
     run_train,
     scalars,
+    train_in_process,
 )
 
 
 def train(tmp: Path, overrides: list[str], name: str = "run") -> RunResult:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return run(compose_config(overrides), output_dir=tmp / name, base_dir=tmp)
+    return train_in_process(tmp, overrides, name)
 
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("data")
-    make_images(root / "content", 4, seed=1)
-    make_images(root / "style", 3, seed=2, size=(40, 56))
-    return root
+    return make_data_root(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="module")

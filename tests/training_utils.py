@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -150,3 +151,21 @@ def make_broken_files(folder: Path, *, size: tuple[int, int] = (48, 40)) -> tupl
     (folder / "notes.txt").write_text("not an image suffix: never listed\n")
     convertible = ["gray.png", "cmyk.jpg", "palette.png", "sixteen_bit.png", "rgba.png"]
     return [folder / n for n in unusable], [folder / n for n in convertible]
+
+
+def train_in_process(tmp: Path, overrides: list[str], name: str = "run") -> Any:
+    """One training run in this process (Hydra composed, warnings silenced), into tmp/name; its RunResult."""
+    import warnings
+
+    from stylexfer.training.run import compose_config, run
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return run(compose_config(overrides), output_dir=tmp / name, base_dir=tmp)
+
+
+def make_data_root(root: Path) -> Path:
+    """Four content and three style images under root/content and root/style (the tiny runs' data)."""
+    make_images(root / "content", 4, seed=1)
+    make_images(root / "style", 3, seed=2, size=(40, 56))
+    return root
