@@ -59,6 +59,8 @@ def test_config_errors_come_before_torch_is_imported(args: list[str], expected: 
         (["stylize", "a.jpg", "--model", "m.safetensors", "--stlye", "b.jpg"], "did you mean --style?", "stylize"),
         (["sheet", "a.jpg", "--model", "m.safetensors", "--tile-sise", "64"], "did you mean --tile-size?", "sheet"),
         (["info", "m.safetensors", "--jsn"], "did you mean --json?", "info"),
+        # argparse reports the missing --model first; the typo that caused it is named too
+        (["stylize", "a.jpg", "--stlye", "b.jpg"], "also unrecognized: --stlye (did you mean --style?)", "stylize"),
     ],
 )
 def test_an_unknown_flag_gets_a_suggestion_and_its_subcommands_usage(

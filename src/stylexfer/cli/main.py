@@ -26,27 +26,52 @@ class _Parser(argparse.ArgumentParser):
     """argparse's parser, remembering its last usage error (for --json's error line)."""
 
     last_error = ""
+    typo = ""  # "--stlye (did you mean --style?)": added to any usage error, as argparse stops at the first
 
     def error(self, message: str) -> NoReturn:
+        if _Parser.typo and "unrecognized arguments" not in message:
+            message += f"; also unrecognized: {_Parser.typo}"
         _Parser.last_error = message
         super().error(message)
+
+
+def _known_flags(command: argparse.ArgumentParser) -> list[str]:
+    return [flag for action in command._actions for flag in action.option_strings if flag.startswith("--")]
+
+
+def _suggestion(flag: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(flag.split("=")[0], known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _first_typo(parser: argparse.ArgumentParser, argv: list[str]) -> str:
+    """The first --flag the chosen subcommand does not know, with its suggestion ("" if none): a missing
+    required argument is reported before unknown ones, and the typo is often the reason it is missing."""
+    subcommands = _subparsers(parser)
+    words = argv[: argv.index("--")] if "--" in argv else argv
+    name = next((word for word in words if word in subcommands), None)
+    if name is None:
+        return ""
+    known = _known_flags(subcommands[name])
+    for word in words[words.index(name) + 1 :]:
+        if word.startswith("--") and word.split("=")[0] not in known:
+            return word.split("=")[0] + _suggestion(word, known)
+    return ""
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """parse_args, except that an unknown flag is reported by its subcommand's parser (that usage
     line) with the closest of that subcommand's flags: "did you mean --style?"."""
+    _Parser.typo = _first_typo(parser, sys.argv[1:] if argv is None else list(argv))
     args, extras = parser.parse_known_args(argv)
+    _Parser.typo = ""
     if not extras:
         return args
     command = _subparsers(parser).get(getattr(args, "command", None) or "", parser)
-    known = [flag for action in command._actions for flag in action.option_strings if flag.startswith("--")]
+    known = _known_flags(command)
     message = f"unrecognized arguments: {' '.join(extras)}"
-    for extra in extras:
-        close = difflib.get_close_matches(extra.split("=")[0], known, n=1, cutoff=0.6)
-        if extra.startswith("-") and close:
-            message += f" (did you mean {close[0]}?)"
-            break
-    command.error(message)
+    hints = [_suggestion(extra, known) for extra in extras if extra.startswith("-")]
+    command.error(message + next((hint for hint in hints if hint), ""))
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
