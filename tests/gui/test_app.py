@@ -16,11 +16,14 @@ import time
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 
 tk = pytest.importorskip("tkinter", reason="this Python has no Tkinter (Debian/Ubuntu: apt install python3-tk)")
+from tkinter import font as tkfont  # noqa: E402
+
 from PIL import Image, ImageGrab  # noqa: E402
 
 from clips import make_clip  # noqa: E402
@@ -605,3 +608,149 @@ def test_sizes_follow_the_display_dpi(cached_loader, gui_files, tmp_path) -> Non
             assert app.content_panel.shown.width >= 2 * gui_app.PREVIEW_MIN - 16  # the preview is big too
         finally:
             close_window(app)
+
+
+# ------------------------------------------------------------------ the fresh window, widget by widget
+# The main window as it opens: every widget's class, texts, geometry manager options, position and size,
+# the menus' entries and the canvas items, compared with a stored JSON fixture, and a screenshot compared
+# pixel by pixel with a stored PNG. The fixtures were written before the window was split into panels
+# (issue #25 §5): a refactor that only moves code leaves both unchanged. Positions, sizes and pixels
+# depend on the fonts, Tk and the display; they are compared only where those match the fixture's
+# "environment"; classes, texts, order and grid/pack options always are. After a deliberate change of the
+# layout, rewrite the fixtures with STYLEXFER_WRITE_FIXTURES=1.
+
+FIXTURES = Path(__file__).parent / "fixtures"
+WRITE = os.environ.get("STYLEXFER_WRITE_FIXTURES") == "1"
+OPTIONS = ("text", "style", "orient", "mode", "compound", "anchor", "justify", "width", "height", "padding",
+           "label", "accelerator", "tearoff")
+
+
+def _plain(value: Any) -> Any:
+    """Tcl values (Tcl_Obj, tuples of them) as JSON."""
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def _options(widget: tk.Misc) -> dict[str, Any]:
+    keys = set(widget.keys())
+    found = {name: _plain(widget.cget(name)) for name in OPTIONS if name in keys}
+    if "textvariable" in keys and str(widget.cget("textvariable")):
+        found["textvariable"] = widget.getvar(str(widget.cget("textvariable")))
+    if isinstance(widget, tk.ttk.Widget):
+        found["state"] = sorted(set(widget.state()) - {"hover", "active"})  # where the pointer happens to be
+    elif "state" in keys:
+        found["state"] = str(widget.cget("state"))
+    return found
+
+
+def _menu_entries(menu: tk.Menu) -> list[dict[str, Any]]:
+    last = menu.index("end")
+    entries = []
+    for i in range(0 if last is None else last + 1):
+        kind = menu.type(i)
+        entry: dict[str, Any] = {"type": kind}
+        for option in ("label", "accelerator", "state"):
+            if kind not in ("separator", "tearoff"):
+                entry[option] = str(menu.entrycget(i, option))
+        entries.append(entry)
+    return entries
+
+
+def widget_tree(widget: tk.Misc) -> dict[str, Any]:
+    """What a user sees of `widget` and its children, in creation order."""
+    node: dict[str, Any] = {"class": widget.winfo_class(), "options": _options(widget)}
+    manager = widget.winfo_manager()
+    node["manager"] = manager
+    if manager in ("grid", "pack"):
+        info = widget.grid_info() if manager == "grid" else widget.pack_info()
+        node["layout"] = {k: _plain(v) for k, v in sorted(info.items()) if k != "in"}
+    node["mapped"] = bool(widget.winfo_ismapped())
+    node["box"] = [widget.winfo_x(), widget.winfo_y(), widget.winfo_width(), widget.winfo_height()]
+    if isinstance(widget, tk.Menu):
+        node["entries"] = _menu_entries(widget)
+    if isinstance(widget, tk.Canvas):
+        node["items"] = [[widget.type(item), [round(c) for c in widget.coords(item)]] for item in widget.find_all()]
+    node["children"] = [widget_tree(child) for child in widget.winfo_children()]
+    return node
+
+
+def environment(root: tk.Tk) -> dict[str, Any]:
+    """What positions, sizes and pixels depend on besides the code."""
+    return {
+        "tk": str(root.tk.call("info", "patchlevel")),
+        "scaling": round(float(root.tk.call("tk", "scaling")), 3),
+        "screen": [root.winfo_screenwidth(), root.winfo_screenheight()],
+        "fonts": {name: tkfont.nametofont(name, root=root).actual() for name in
+                  ("TkDefaultFont", "TkHeadingFont", "TkTextFont")},
+        "theme": tk.ttk.Style(root).theme_use(),
+    }
+
+
+def without_geometry(node: dict[str, Any]) -> dict[str, Any]:
+    return {k: ([without_geometry(c) for c in v] if k == "children" else v) for k, v in node.items() if k != "box"}
+
+
+def without_optional_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gui_app, "sv_ttk", None)
+    monkeypatch.setattr(gui_app, "tkdnd", None)
+
+
+def grab(window, display: str) -> Image.Image:
+    root = window.root
+    x, y = root.winfo_rootx(), root.winfo_rooty()
+    return ImageGrab.grab(bbox=(x, y, x + root.winfo_width(), y + root.winfo_height()), xdisplay=display).convert("RGB")
+
+
+@pytest.mark.parametrize("look", ["plain", "sun-valley"])
+def test_the_fresh_window_has_the_stored_widgets_layout_and_pixels(look, xdisplay, cached_loader, tmp_path,
+                                                                   monkeypatch) -> None:
+    if look == "plain":
+        without_optional_packages(monkeypatch)  # the same window whatever the `gui` extra installed
+    elif gui_app.sv_ttk is None:
+        pytest.skip("sv-ttk is not installed (the `gui` extra)")
+    monkeypatch.chdir(tmp_path)
+    window = open_window(xdisplay, cached_loader, tmp_path)
+    try:
+        settle(window)
+        found = {"environment": environment(window.root), "geometry": window.root.geometry(),
+                 "tree": widget_tree(window.root)}
+        shot = grab(window, xdisplay)
+        shot.save(tmp_path / f"window-{look}.png")  # for a look when the comparison fails
+    finally:
+        close_window(window)
+
+    json_path, png_path = FIXTURES / f"window-{look}.json", FIXTURES / f"window-{look}.png"
+    if WRITE:
+        FIXTURES.mkdir(exist_ok=True)
+        json_path.write_text(json.dumps(found, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        shot.save(png_path, optimize=True)
+    stored = json.loads(json_path.read_text(encoding="utf-8"))
+    assert without_geometry(found["tree"]) == without_geometry(stored["tree"])
+    if found["environment"] != stored["environment"]:
+        pytest.skip(f"positions, sizes and pixels not compared: another environment than the fixture's "
+                    f"({found['environment']} vs {stored['environment']})")
+    assert found["geometry"] == stored["geometry"]
+    assert found["tree"] == stored["tree"]
+    expected = np.asarray(Image.open(png_path).convert("RGB"))
+    assert np.array_equal(np.asarray(shot), expected), f"the window's pixels changed; see {tmp_path}"
+
+
+def test_the_tree_dump_sees_a_changed_layout(xdisplay, cached_loader, tmp_path) -> None:
+    """The comparison can fail: a moved button, a new text or a resized window each change the tree."""
+    window = open_window(xdisplay, cached_loader, tmp_path)
+    try:
+        settle(window)
+        before = widget_tree(window.root)
+        window.cancel_button.pack_configure(side="left")
+        settle(window)
+        moved = widget_tree(window.root)
+        window.model_label.configure(text="another text")
+        window.root.update()
+        renamed = widget_tree(window.root)
+    finally:
+        close_window(window)
+    assert without_geometry(moved) != without_geometry(before) and moved != before
+    assert without_geometry(renamed) != without_geometry(moved)
