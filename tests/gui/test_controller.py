@@ -21,22 +21,9 @@ from stylexfer.families.adain.net import StyleCode
 from stylexfer.files.images import load_image
 from stylexfer.files.modelfile import ModelSpec, ModelWeights, build_net, read_model_file, write_safetensors
 from stylexfer.files.video import VideoReader
-from stylexfer.gui.controller import (
-    CONTENT_KINDS,
-    Controller,
-    Event,
-    Failed,
-    ModelLoaded,
-    Progress,
-    Result,
-    Stopped,
-    Thumbnail,
-    VideoSaved,
-    compare,
-    content_kind,
-    fit,
-    gallery_images,
-)
+from stylexfer.gui.controller import Controller
+from stylexfer.gui.events import Event, Failed, ModelLoaded, Progress, Result, Stopped, Thumbnail, VideoSaved
+from stylexfer.gui.previews import CONTENT_KINDS, compare, content_kind, fit, gallery_images
 from stylexfer.inference import Stylizer, load_model
 from stylexfer.nets.vgg import RandomWeightsWarning
 
@@ -494,7 +481,7 @@ def test_gallery_lists_images_and_makes_thumbnails_in_the_background(controller,
 
 
 def test_previews_decode_each_file_version_once(controller, tmp_path, monkeypatch) -> None:
-    import stylexfer.gui.controller as module
+    import stylexfer.gui.previews as module
 
     decodes = []
     real = module._decode_preview
