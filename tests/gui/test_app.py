@@ -12,6 +12,7 @@ import select
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -321,7 +322,14 @@ def test_tile_progress_and_cancel_keep_the_window_responsive(xdisplay, gui_files
     app = open_window(xdisplay, tiny_tile_loader, tmp_path)
     try:
         real = app.controller._progress
-        app.controller._progress = lambda done, total: (time.sleep(0.4), real(done, total))[1]  # slow tiles
+        released = threading.Event()
+
+        def held_after_the_first_tile(done: int, total: int) -> None:
+            if done == 2:
+                released.wait(60)  # the worker stays in tile 2 until Esc has been pressed
+            real(done, total)
+
+        app.controller._progress = held_after_the_first_tile
         app.set_model(gui_files.adain_model)
         app.set_content(gui_files.content)
         app.mix.set_style(gui_files.style)
@@ -340,6 +348,7 @@ def test_tile_progress_and_cancel_keep_the_window_responsive(xdisplay, gui_files
         app.root.event_generate("<Escape>")  # Esc = Cancel
         app.root.update()
         assert app.status.progress_text.cget("text") == "cancelling…" and not enabled(app.controls.cancel_button)
+        released.set()
         pump(app, lambda: enabled(app.controls.stylize_button))
         assert app.status.progress_text.cget("text") == "cancelled" and "nothing was written" in app.status.var.get()
         assert app.controller.result is None and not enabled(app.images.save_button)
@@ -352,6 +361,7 @@ def test_tile_progress_and_cancel_keep_the_window_responsive(xdisplay, gui_files
         assert float(app.status.progress.cget("value")) == 1.0
         assert app.controller.result.size == CONTENT_SIZE
     finally:
+        released.set()
         close_window(app)
 
 
@@ -407,10 +417,20 @@ def test_video_content_previews_then_save_writes_the_clip_with_progress(app, gui
 
     # Cancel (Esc) while the clip is written: nothing under the chosen name, no temporary.
     real_frame = app.controller._frame_progress
-    app.controller._frame_progress = lambda done, total: (time.sleep(0.3), real_frame(done, total))[1]
+    released = threading.Event()
+
+    def held_after_the_first_frame(done: int, total: int) -> None:
+        if done == 2:
+            released.wait(20)  # the worker stays in frame 2 until Esc has been pressed
+        real_frame(done, total)
+
+    app.controller._frame_progress = held_after_the_first_frame
     app.save(tmp_path / "cancelled.mkv")
-    pump(app, lambda: app.status.progress_text.cget("text") == "frame 1 of 6")
-    app.root.event_generate("<Escape>")
+    try:
+        pump(app, lambda: app.status.progress_text.cget("text") == "frame 1 of 6")
+        app.root.event_generate("<Escape>")
+    finally:
+        released.set()
     pump(app, lambda: enabled(app.controls.stylize_button))
     assert app.status.progress_text.cget("text") == "cancelled" and "nothing was written" in app.status.var.get()
     assert not list(tmp_path.glob("*cancelled*")) and not list(tmp_path.glob(".*"))
