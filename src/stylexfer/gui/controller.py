@@ -254,10 +254,9 @@ class Controller:
         target = video_job.check_target(path, job.content, overwrite=overwrite)
         self._cancel.clear()
         self.stylizing = self.writing_video = True
-        frame_progress = self._frame_progress  # looked up now: tests wrap it per call
         self._submit(lambda: video_job.write_clip(
             job.content, target, lambda: self._prepare(job), overwrite=overwrite, put=self.events.put,
-            check_cancel=self._check_cancel, frame_progress=frame_progress))
+            check_cancel=self._check_cancel, frame_progress=self._frame_progress))
         return target
 
     def cancel(self) -> bool:
