@@ -1,7 +1,8 @@
 """The real window on a virtual X server (Xvfb): drive a stylization through the widgets, the gallery,
 style weights and a mask, before/after, tiled progress and Cancel, shortcuts (event_generate), drops
 (the drop handler, called as tkdnd would), recent files, warnings, the Johnson and error paths; save
-screenshots under outputs/gui/ (the README's docs/gui-*.png are copies of two of them)."""
+screenshots under outputs/gui/ (the README's docs/gui-*.png are copies of two of them); compare the
+fresh window, widget by widget and pixel by pixel, with fixtures/window-*.json|png."""
 
 from __future__ import annotations
 
