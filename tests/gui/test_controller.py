@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -20,22 +21,9 @@ from stylexfer.families.adain.net import StyleCode
 from stylexfer.files.images import load_image
 from stylexfer.files.modelfile import ModelSpec, ModelWeights, build_net, read_model_file, write_safetensors
 from stylexfer.files.video import VideoReader
-from stylexfer.gui.controller import (
-    CONTENT_KINDS,
-    Controller,
-    Event,
-    Failed,
-    ModelLoaded,
-    Progress,
-    Result,
-    Stopped,
-    Thumbnail,
-    VideoSaved,
-    compare,
-    content_kind,
-    fit,
-    gallery_images,
-)
+from stylexfer.gui.controller import Controller
+from stylexfer.gui.events import Event, Failed, ModelLoaded, Progress, Result, Stopped, Thumbnail, VideoSaved
+from stylexfer.gui.previews import CONTENT_KINDS, compare, content_kind, fit, gallery_images
 from stylexfer.inference import Stylizer, load_model
 from stylexfer.nets.vgg import RandomWeightsWarning
 
@@ -457,10 +445,32 @@ def test_gallery_lists_images_and_makes_thumbnails_in_the_background(controller,
     assert thumbs[0].image.size == (64, 43) and thumbs[2].image is None and "c.png" in thumbs[2].error
     assert controller.recent.get("gallery") == [folder]
 
-    controller.open_gallery(folder, 64)  # a newer gallery: the older one's events are dropped
-    controller.gallery_generation += 1
-    time.sleep(0.3)
-    assert not only(controller.poll(), Thumbnail)
+    # A newer gallery while one is being made: the older thread stops after the file in hand, and what it
+    # made by then never reaches the window. The thread is held inside that file until the newer one opens.
+    newer = tmp_path / "newer"
+    newer.mkdir()
+    Image.new("RGB", (30, 20), (0, 90, 200)).save(newer / "z.png")
+    in_hand, go_on = threading.Event(), threading.Event()
+    made: list[Path] = []
+    real_get = controller.thumbnails.get
+
+    def held_get(path, width, height=None):
+        made.append(Path(path))
+        in_hand.set()
+        go_on.wait(60)
+        return real_get(path, width, height)
+
+    controller.thumbnails.get = held_get
+    controller.open_gallery(folder, 64)
+    assert in_hand.wait(60), "the gallery thread never started"
+    controller.open_gallery(newer, 64)
+    go_on.set()
+    for thread in threading.enumerate():  # both gallery threads have put all they will put
+        if thread.name == "stylexfer-gui-gallery":
+            thread.join(60)
+    assert sorted(made) == sorted([folder / "a.jpg", newer / "z.png"])  # the older one made one and stopped
+    assert controller.events.qsize() == 2  # that one was made and queued, ...
+    assert [t.path for t in only(controller.poll(), Thumbnail)] == [newer / "z.png"]  # ... then dropped
 
     with pytest.raises(StylexferError, match="no images"):
         controller.open_gallery(tmp_path / "styles" / "sub.png", 64)
@@ -471,7 +481,7 @@ def test_gallery_lists_images_and_makes_thumbnails_in_the_background(controller,
 
 
 def test_previews_decode_each_file_version_once(controller, tmp_path, monkeypatch) -> None:
-    import stylexfer.gui.controller as module
+    import stylexfer.gui.previews as module
 
     decodes = []
     real = module._decode_preview

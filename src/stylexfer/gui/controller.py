@@ -5,7 +5,7 @@ The window calls `set_model`, `set_content`, the style setters, `set_mask`, `sty
 not thread-safe), and report back through `events`, a queue.Queue that the window drains with
 `poll()` from Tk's `after()`. Every failure becomes one `Failed` event with a one-line message;
 nothing raises into Tk. Options are checked by the inference API's `StylizeRequest` before anything
-starts, and its messages name the window's controls (GUI_NAMES).
+starts, and its messages name the window's controls (events.GUI_NAMES).
 
 The model is loaded once per (file, mtime) and reused; each style image is encoded once per
 (model, style file, mtime) and the StyleCode cached, so changing alpha, weights or the content
@@ -16,11 +16,9 @@ Cancel is cooperative: `cancel()` sets a flag that the worker checks between ste
 tiles, video frames); the job then ends with a `Stopped` event and no result. Nothing is written by a
 stylization: only `save()` writes, through the one atomic writer, and `write_video()`.
 
-A video content (CONTENT_KINDS["video"]) previews as its first frame: `stylize` stylizes that frame
-(a quick look at the settings), and `write_video` then stylizes the whole clip with the settings of
-that preview, in the background (inference.stylize_video: streaming, a temporary file renamed at
-the end), with Progress events per frame and Cancel between frames; a cancelled or failed clip
-leaves no file at all.
+A video content (previews.CONTENT_KINDS) previews as its first frame: `stylize` stylizes that frame
+(a quick look at the settings), and `write_video` then writes the whole clip with the settings of that
+preview in the background (video_job.write_clip). The events are in events.py, the pictures in previews.py.
 """
 
 from __future__ import annotations
@@ -31,157 +29,47 @@ import queue
 import threading
 import time
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from stylexfer.errors import ImageError, StylexferError, display_path
-from stylexfer.files.images import IMAGE_SUFFIXES, is_image_file, load_image, save_image, to_pil
+from stylexfer.files.images import load_image, save_image, to_pil
 from stylexfer.files.naming import output_name
-from stylexfer.files.video import VIDEO_SUFFIXES, VideoInfo, VideoReader, is_video_file, output_suffixes
-from stylexfer.gui.prefs import RecentFiles
-from stylexfer.inference import (
-    FrameStream,
-    RequestError,
-    Stylizer,
-    StylizeRequest,
-    mask_labels,
-    open_model,
-    stylize_video,
+from stylexfer.files.video import VideoInfo, VideoReader
+from stylexfer.gui import video_job
+from stylexfer.gui.events import (
+    Cancelled,
+    Event,
+    Failed,
+    ModelLoaded,
+    Progress,
+    Result,
+    Stopped,
+    Thumbnail,
+    VideoSaved,
+    user_line,
+    warning_lines,
 )
+from stylexfer.gui.prefs import RecentFiles
+from stylexfer.gui.previews import FileKey, Thumbnails, content_kind, file_key, gallery_images
+from stylexfer.inference import RequestError, Stylizer, StylizeRequest, mask_labels, open_model
 from stylexfer.nets.codes import StyleCode
 from stylexfer.nets.vgg import RandomWeightsWarning
 from stylexfer.registry import get_family
 
 logger = logging.getLogger(__name__)
 
-FileKey = tuple[str, int, int]  # resolved path, mtime in ns, size: a file "version"
 DEFAULT_SAVE_FOLDER = Path("outputs/stylized")  # where `stylexfer stylize` writes, too
-MAX_GALLERY = 200  # thumbnails shown from one style folder
-# The window's names for the inference request's fields, for the API's messages.
-GUI_NAMES = {"alpha": "the Alpha slider value", "styles": "a style image (Style… button or the gallery)",
-             "style_weights": "the style weights", "mask": "the mask (Mask… button)",
-             "preserve_color": "Preserve colour", "device": "--device", "tile": "tiling",
-             "size": "the size", "max_size": "the maximum size", "style_size": "the style size"}
-# What the content picker accepts, by kind; the window builds its dialog filter and its drop test
-# from this table. ".gif" is in both: one with several frames is a video (is_video_file).
-CONTENT_KINDS: dict[str, tuple[str, ...]] = {"image": IMAGE_SUFFIXES, "video": VIDEO_SUFFIXES}
-# Writing a clip: `--smooth` of the CLI (off there by default). 0.5 halves the frame-to-frame pumping
-# of the normalisation statistics (README, Video: the lowest flicker figure of the measured
-# settings) while following real changes within a few frames; 0.9 lags behind flashes.
-VIDEO_SMOOTH = 0.5
-VIDEO_BATCH = 1  # frames per network call, as the CLI's default: progress and Cancel after every frame
 CLOSE_WAIT_S = 30.0  # closing the window waits this long for a cancelled clip to remove its temporary
-
-
-def content_kind(path: str | os.PathLike) -> str | None:
-    """The CONTENT_KINDS key a file belongs to (by suffix; a .gif by its frame count), or None."""
-    if is_video_file(path):
-        return "video"
-    suffix = Path(path).suffix.lower()
-    return next((kind for kind, suffixes in CONTENT_KINDS.items() if suffix in suffixes), None)
-
-
-def first_frame(path: str | os.PathLike) -> tuple[Image.Image, VideoInfo]:
-    """A clip's first frame as an RGB image and what the clip declares; VideoError (one line) if the
-    file is not a usable video or PyAV is missing."""
-    with VideoReader(path) as reader:
-        return Image.fromarray(next(reader.frames())), reader.info  # no frames: VideoError, not StopIteration
-
-
-def video_suffix(path: str | os.PathLike) -> str:
-    """The suffix a stylized copy of this clip gets: the input's, as the CLI does (.mp4 if unknown)."""
-    suffix = Path(path).suffix.lower()
-    return suffix if suffix in output_suffixes() else ".mp4"
 
 
 def suggested_name(content: Path | None, styles: Sequence[Path], model: Path | None, ext: str) -> str:
     """The CLI's output name: photo__starry-night.png (a mix: a+b; no style: the model's name)."""
     tags = [s.stem for s in styles] or ([model.stem] if model is not None else [])
     return output_name(content.stem if content is not None else "result", tags, ext)
-
-
-# ------------------------------------------------------------------------------------------- events
-
-
-@dataclass(frozen=True)
-class ModelLoaded:
-    """The model file was read; `needs_style` False (a fixed-style family) means the style picker is unused.
-    warnings: one line each, what Python's warnings said while it loaded (random VGG weights …)."""
-
-    path: Path
-    kind: str
-    needs_style: bool
-    description: str
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Progress:
-    """`done` of `total` steps of `stage` finished: "styles" (encodings), "tiles" (a tiled image:
-    every tile is read twice, statistics then stylization, for whole-image statistics), "image" (one pass, (1, 1)) or
-    "frames" (a video being written; total: the frames the clip declares, 0 when it does not)."""
-
-    done: int
-    total: int
-    stage: str = "tiles"
-
-
-@dataclass(frozen=True)
-class Result:
-    """A finished stylization: an RGB image of the content's size, and the content as it went in."""
-
-    image: Image.Image
-    content: Path
-    seconds: float
-    before: Image.Image | None = None
-
-
-@dataclass(frozen=True)
-class VideoSaved:
-    """A whole clip written to `path`; warnings: one line each (odd sizes padded, audio dropped)."""
-
-    path: Path
-    frames: int
-    seconds: float
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Failed:
-    """A job that failed; `message` is one line for the status bar. action: "load", "stylize" or
-    "video" (writing a clip: nothing was written)."""
-
-    message: str
-    action: str
-
-
-@dataclass(frozen=True)
-class Stopped:
-    """A stylization or a video being written ended by Cancel: no result, nothing written."""
-
-    content: Path
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Thumbnail:
-    """A gallery thumbnail (None: the file is not a usable image; `error` says why)."""
-
-    generation: int
-    path: Path
-    image: Image.Image | None
-    error: str = ""
-
-
-Event = ModelLoaded | Progress | Result | VideoSaved | Failed | Stopped | Thumbnail
-
-
-class Cancelled(Exception):  # noqa: N818 (a signal, not an error)
-    """Raised inside the worker (from the progress callback or between steps) when Cancel was pressed."""
 
 
 @dataclass(frozen=True)
@@ -192,119 +80,6 @@ class _Job:
     mask: Path | None
     request: StylizeRequest
     video: bool = False  # the content is a clip: the job stylizes its first frame
-
-
-def one_line(err: BaseException) -> str:
-    """A one-line message for any exception: ours verbatim, anything else named as unexpected."""
-    if isinstance(err, RequestError):
-        return err.render(GUI_NAMES).strip().splitlines()[0]
-    if isinstance(err, StylexferError):
-        lines = str(err).strip().splitlines()
-        return lines[0] if lines else type(err).__name__
-    if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":
-        return "not enough memory for this image; pick a smaller content image or close other programs"
-    text = str(err).strip().splitlines()
-    detail = f"{type(err).__name__}: {text[0][:200]}" if text else type(err).__name__
-    return f"unexpected error ({detail}); please report it"
-
-
-def file_key(path: str | os.PathLike) -> FileKey:
-    """Identity of a file's current version; a missing file keeps its path so loading reports it."""
-    path = Path(path)
-    try:
-        stat = path.stat()
-    except OSError:
-        return (str(path.absolute()), -1, -1)
-    return (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-
-
-def gallery_images(folder: str | os.PathLike) -> list[Path]:
-    """The image files directly in `folder`, by name (at most MAX_GALLERY); ImageError if none."""
-    folder = Path(folder)
-    shown = display_path(folder)
-    try:
-        names = sorted(p for p in folder.iterdir() if is_image_file(p) and p.is_file())
-    except NotADirectoryError:
-        raise ImageError(f"{shown}: not a folder; pick a folder of style images") from None
-    except OSError as err:
-        raise ImageError(f"{shown}: cannot list it ({err.strerror or err})") from None
-    if not names:
-        raise ImageError(f"{shown}: no images in it ({', '.join(IMAGE_SUFFIXES[:4])} …)")
-    return names[:MAX_GALLERY]
-
-
-def fit(image: Image.Image, width: int, height: int) -> Image.Image:
-    """A copy of `image` scaled to fit width×height, aspect kept, never enlarged beyond 4×."""
-    scale = min(width / image.width, height / image.height, 4.0)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    if size == image.size:
-        return image.copy()
-    resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.NEAREST
-    return image.resize(size, resample)
-
-
-def compare(before: Image.Image, after: Image.Image, split: float, *, line: tuple[int, int, int] | None
-            = (255, 255, 255)) -> Image.Image:
-    """Before/after: `before` (scaled to `after`'s size) left of `split` (0..1 of the width), `after`
-    right of it, and a 1-px divider `line` (None: none) at the boundary unless it is at an edge."""
-    before = before.convert("RGB")
-    if before.size != after.size:
-        before = before.resize(after.size, Image.Resampling.LANCZOS)
-    x = round(max(0.0, min(1.0, split)) * after.width)
-    out = after.convert("RGB").copy()
-    if x > 0:
-        out.paste(before.crop((0, 0, x, after.height)), (0, 0))
-    if line is not None and 0 < x < after.width:
-        ImageDraw.Draw(out).line([(x, 0), (x, after.height - 1)], fill=line)
-    return out
-
-
-class Thumbnails:
-    """Previews of image files, decoded once per file version at up to `base` px (the panel sizes
-    change with the window; re-fitting the cached copy costs milliseconds, decoding a JPEG does not)."""
-
-    def __init__(self, base: int = 1024, capacity: int = 48) -> None:
-        self.base, self.capacity = base, capacity
-        self._cache: OrderedDict[FileKey, tuple[Image.Image, tuple[int, int]]] = OrderedDict()
-        self._lock = threading.Lock()  # the gallery thread fills it too
-
-    def source(self, path: str | os.PathLike) -> tuple[Image.Image, tuple[int, int]]:
-        """The cached copy (≤ base px) and the image's full (width, height); ImageError if unusable."""
-        key = file_key(path)
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        entry = _decode_preview(path, self.base)
-        with self._lock:
-            self._cache[key] = entry
-            while len(self._cache) > self.capacity:
-                self._cache.popitem(last=False)
-        return entry
-
-    def get(self, path: str | os.PathLike, width: int, height: int | None = None
-            ) -> tuple[Image.Image, tuple[int, int]]:
-        image, size = self.source(path)
-        return fit(image, width, height or width).copy(), size
-
-
-def _decode_preview(path: str | os.PathLike, box: int) -> tuple[Image.Image, tuple[int, int]]:
-    if Path(path).suffix.lower() not in IMAGE_SUFFIXES and content_kind(path) == "video":
-        frame, _ = first_frame(path)  # a .gif stays with Pillow: its first frame, without PyAV
-        size = frame.size
-        frame.thumbnail((box, box), Image.Resampling.LANCZOS)
-        return frame, size
-    image = load_image(path, draft_shorter_side=box)
-    size = image.size
-    try:  # the header gives the full size when draft decoding shrank it
-        with Image.open(path) as header:
-            size = header.size
-            if header.getexif().get(0x0112) in (5, 6, 7, 8):  # rotated by 90°: width and height swap
-                size = (size[1], size[0])
-    except Exception:
-        pass
-    image.thumbnail((box, box), Image.Resampling.LANCZOS)
-    return image, size
 
 
 class Controller:
@@ -397,9 +172,7 @@ class Controller:
     def request(self, *, alpha: float, preserve_color: bool) -> StylizeRequest:
         """The inference request the current settings make; StylexferError (in the window's terms)
         when they do not fit together. Weights are sent for a mix without a mask; a mask ignores them."""
-        # a fixed-style family: its style is built in, styles picked earlier do not count
-        fixed_style = self.model_kind is not None and not get_family(self.model_kind).needs_style
-        n_styles = 0 if fixed_style else len(self.styles)
+        n_styles = 0 if self.fixed_style else len(self.styles)
         weights = None
         if n_styles > 1 and self.mask_path is None:
             weights = tuple(self.style_weights)
@@ -409,7 +182,7 @@ class Controller:
             if self.model_kind is not None and self.model_path is not None:
                 request.check_model(self.model_kind, self.model_path.name)
         except RequestError as err:
-            raise StylexferError(one_line(err)) from None
+            raise StylexferError(user_line(err)) from None
         return request
 
     def stylize(self, *, alpha: float, preserve_color: bool) -> None:
@@ -449,12 +222,23 @@ class Controller:
                 self._video_infos[key] = reader.info
         return self._video_infos[key]
 
+    @property
+    def fixed_style(self) -> bool:
+        """The loaded model's style is built in (styles picked for another model do not count)."""
+        return self.model_kind is not None and not get_family(self.model_kind).needs_style
+
+    def image_name(self) -> str:
+        """The CLI's name for a stylized image of the current choices: photo__starry-night.png (a mix:
+        a+b; a fixed-style model: the model's name)."""
+        styles = () if self.fixed_style else self.styles
+        return suggested_name(self.content_path, styles, self.model_path, ".png")
+
     def video_name(self) -> str:
         """The CLI's name for the stylized clip of the current result: clip__starry-night.mp4."""
         job = self._result_job
         assert job is not None
-        styles = () if self.model_kind is not None and not get_family(self.model_kind).needs_style else job.styles
-        return suggested_name(job.content, styles, job.model, video_suffix(job.content))
+        styles = () if self.fixed_style else job.styles
+        return suggested_name(job.content, styles, job.model, video_job.video_suffix(job.content))
 
     def write_video(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Stylize the whole clip whose first frame is the result, with the settings that made it, into
@@ -467,17 +251,12 @@ class Controller:
         job = self._result_job
         if not self.result_is_video or job is None:
             raise StylexferError("no video to write: choose a video as the content and Stylize it first")
-        target = Path(path)
-        shown = display_path(target)
-        if target.suffix.lower() not in output_suffixes():
-            raise StylexferError(f"{shown}: not a video file name; end it in {', '.join(output_suffixes())}")
-        if target.absolute() == job.content.absolute() or (target.exists() and target.samefile(job.content)):
-            raise StylexferError(f"{shown}: that is the content video itself; choose another name")
-        if (target.exists() or target.is_symlink()) and not overwrite:
-            raise StylexferError(f"{shown}: already exists; choose another name")
+        target = video_job.check_target(path, job.content, overwrite=overwrite)
         self._cancel.clear()
         self.stylizing = self.writing_video = True
-        self._submit(lambda: self._video_job(job, target, overwrite))
+        self._submit(lambda: video_job.write_clip(
+            job.content, target, lambda: self._prepare(job), overwrite=overwrite, put=self.events.put,
+            check_cancel=self._check_cancel, frame_progress=self._frame_progress))
         return target
 
     def cancel(self) -> bool:
@@ -594,14 +373,14 @@ class Controller:
                 image, _ = self.thumbnails.get(path, box)
                 self.events.put(Thumbnail(generation, path, image))
             except Exception as err:
-                self.events.put(Thumbnail(generation, path, None, one_line(err)))
+                self.events.put(Thumbnail(generation, path, None, user_line(err)))
 
     def _load_job(self, path: Path) -> None:
         try:
             stylizer = self._ensure_model(path)
         except Exception as err:  # the worker must survive anything and say it in one line
             logger.debug("loading %s failed", path, exc_info=True)
-            self.events.put(Failed(one_line(err), "load"))
+            self.events.put(Failed(user_line(err), "load"))
             return
         self.events.put(ModelLoaded(path, stylizer.kind, stylizer.needs_style, stylizer.describe(),
                                     self._model_warnings))
@@ -638,7 +417,7 @@ class Controller:
         start = time.perf_counter()
         try:
             self._check_cancel()
-            content = first_frame(job.content)[0] if job.video else load_image(job.content)
+            content = video_job.first_frame(job.content)[0] if job.video else load_image(job.content)
             stylizer, request, codes = self._prepare(job)
             # Say what comes next, so a bar full of "styles encoded" does not sit there while the network runs.
             tiled = stylizer.tiles.tile_for(request.tile, content.width * content.height) is not None
@@ -651,39 +430,9 @@ class Controller:
             return
         except Exception as err:
             logger.debug("stylizing %s failed", job.content, exc_info=True)
-            self.events.put(Failed(one_line(err), "stylize"))
+            self.events.put(Failed(user_line(err), "stylize"))
             return
         self.events.put(Result(image, job.content, time.perf_counter() - start, content))
-
-    def _video_job(self, job: _Job, target: Path, overwrite: bool) -> None:
-        start = time.perf_counter()
-        try:
-            self._check_cancel()
-            stylizer, request, codes = self._prepare(job)
-            stream = FrameStream(stylizer, request, codes or None, smooth=VIDEO_SMOOTH)
-            # The writer's warnings (odd sizes padded, audio dropped) go to the window, not the terminal.
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", UserWarning)
-                report = stylize_video(
-                    job.content, target, stream, batch_size=VIDEO_BATCH, overwrite=overwrite,
-                    progress=self._frame_progress,
-                    started=lambda info: self.events.put(Progress(0, info.expected_frames, "frames")))
-        except Cancelled:  # stylize_video removed its temporary file on the way out
-            self.events.put(Stopped(job.content, time.perf_counter() - start))
-            return
-        except OSError as err:
-            logger.debug("writing %s failed", target, exc_info=True)
-            reason = err.strerror or one_line(err)
-            self.events.put(Failed(f"{display_path(target)}: cannot write it ({reason}); choose another folder",
-                                   "video"))
-            return
-        except Exception as err:
-            logger.debug("writing %s failed", target, exc_info=True)
-            self.events.put(Failed(one_line(err), "video"))
-            return
-        texts = tuple(dict.fromkeys(str(w.message).strip().splitlines()[0] for w in caught
-                                    if w.category is UserWarning and str(w.message).strip()))
-        self.events.put(VideoSaved(target, report.frames, time.perf_counter() - start, texts))
 
     def _progress(self, done: int, total: int) -> None:
         """The inference API's progress callback: report, then stop here if Cancel was pressed."""
@@ -708,8 +457,7 @@ class Controller:
                 stylizer = self.loader(path, device=self.device, **options)
             self._stylizer, self._model_key = stylizer, key
             ours = [w for w in caught if w.category.__module__.startswith("stylexfer.")]
-            self._model_warnings = tuple(dict.fromkeys(
-                str(w.message).strip().splitlines()[0] for w in ours if str(w.message).strip()))
+            self._model_warnings = warning_lines(ours)
             for text in self._model_warnings:
                 logger.warning("%s", text)
             for other in caught:  # a library's warning (torch …): the terminal's business, not the window's
