@@ -3,7 +3,6 @@ measure the results (see `measures`). The report of a sweep uses the same code."
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import warnings
@@ -15,7 +14,7 @@ from torch import Tensor
 
 from stylexfer.errors import StylexferError, display_path, one_line
 from stylexfer.experiments.measures import Judge, mean_measures
-from stylexfer.files.atomic import atomic_write_bytes
+from stylexfer.files.atomic import atomic_write_json
 from stylexfer.files.images import IMAGE_SUFFIXES, load_image, to_tensor
 from stylexfer.inference import load_model, resize_image
 from stylexfer.nets.vgg import RandomWeightsWarning
@@ -168,9 +167,8 @@ def write_json(path: str | os.PathLike, doc: dict[str, Any], *, overwrite: bool 
     """The document (without its "_" entries) through the one atomic writer; an existing file is
     replaced only with `overwrite`. EvaluateError, one line, when it cannot be written."""
     path = Path(path)
-    data = json.dumps({k: v for k, v in doc.items() if not k.startswith("_")}, indent=2) + "\n"
     try:
-        return atomic_write_bytes(path, data.encode("utf-8"), overwrite=overwrite)
+        return atomic_write_json(path, {k: v for k, v in doc.items() if not k.startswith("_")}, overwrite=overwrite)
     except FileExistsError as err:
         raise EvaluateError(f"{display_path(path)}: already exists; pass --overwrite to replace it") from err
     except OSError as err:

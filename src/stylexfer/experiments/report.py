@@ -15,8 +15,6 @@ import contextlib
 import csv
 import json
 import os
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ import yaml  # type: ignore[import-untyped]
 from stylexfer.errors import StylexferError, one_line, printable
 from stylexfer.experiments.evaluate import evaluate_models, fixed_pairs, image_files
 from stylexfer.experiments.measures import OBJECTIVES, Judge
+from stylexfer.files.atomic import atomic_folder
 from stylexfer.files.userfile import file_problem, read_text_if_regular
 from stylexfer.runtime import pid_alive
 
@@ -248,23 +247,12 @@ def make_report(
     doc: dict[str, Any] = {"models": [], "_images": [], "pairs": [], "_inputs": []}
     if evaluated:
         doc = _evaluate_each(evaluated, content_dir, style_dir, size, pairs, judge, device)
-    tmp = Path(tempfile.mkdtemp(prefix=".report.", dir=root))
-    try:
+    with atomic_folder(target) as tmp:
         (tmp / MARKER).write_text("written by stylexfer report\n")
         _write_csv(tmp / "jobs.csv", jobs)
         (tmp / "report.md").write_text(_markdown(jobs, doc, judge, root, shared), encoding="utf-8")
         _grid(tmp / "grid.png", jobs, doc)
         _tradeoff(tmp / "tradeoff.png", jobs)
-        old = None
-        if target.exists():
-            old = root / f".report.old.{os.getpid()}"
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 
