@@ -288,6 +288,28 @@ def _wide_to_rgb(image: Image.Image) -> Image.Image:
 _reason = one_line
 
 
+def resized_size(width: int, height: int, *, size: int | None = None,
+                 max_size: int | None = None) -> tuple[int, int]:
+    """(width, height) after scaling the shorter side to `size`, then shrinking (never enlarging) so
+    the longer side is at most `max_size`; aspect ratio kept, each side at least 1."""
+    scale = 1.0
+    if size is not None:
+        scale = size / min(width, height)
+    if max_size is not None:
+        scale = min(scale, max_size / max(width, height))
+    if scale == 1.0:
+        return width, height
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def resample(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The tool's one resampling rule for a picture: Lanczos to shrink, bicubic to enlarge."""
+    if size == image.size:
+        return image
+    upscale = size[0] > image.size[0]
+    return image.resize(size, Image.Resampling.BICUBIC if upscale else Image.Resampling.LANCZOS)
+
+
 def to_tensor(image: Image.Image) -> Tensor:
     """RGB PIL image -> (3, H, W) float32 in [0, 1]."""
     array = np.asarray(image, dtype=np.uint8)

@@ -23,7 +23,7 @@ from functools import lru_cache
 from PIL import Image, ImageDraw, ImageFont
 
 from stylexfer.errors import printable
-from stylexfer.files.images import to_pil, to_tensor
+from stylexfer.files.images import resample, to_pil, to_tensor
 from stylexfer.inference.request import DEFAULT_STYLE_SIZE
 from stylexfer.inference.stylizer import Stylizer
 from stylexfer.nets.codes import StyleCode
@@ -82,11 +82,7 @@ def fit_label(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, wid
 def fit_tile(image: Image.Image, tile: int) -> Image.Image:
     """Scaled, aspect kept, so its longer side is `tile` (shrunk with Lanczos, enlarged bicubic)."""
     scale = tile / max(image.size)
-    if scale == 1:
-        return image
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC
-    return image.resize(size, resample)
+    return resample(image, (max(1, round(image.width * scale)), max(1, round(image.height * scale))))
 
 
 def compose_sheet(
