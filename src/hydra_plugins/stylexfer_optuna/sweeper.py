@@ -462,7 +462,7 @@ class StylexferOptunaSweeper(Sweeper):
 
     @staticmethod
     def _measures(returned: Any) -> dict[str, float]:
-        from stylexfer.experiments.measures import OBJECTIVES as NAMES
+        from stylexfer.measures import OBJECTIVES as NAMES
 
         if isinstance(returned, (tuple, list)) and len(returned) == len(NAMES):
             return dict(zip(NAMES, (float(v) for v in returned), strict=True))

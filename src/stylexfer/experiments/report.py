@@ -24,7 +24,7 @@ import yaml  # type: ignore[import-untyped]
 
 from stylexfer.errors import StylexferError, one_line, printable
 from stylexfer.experiments.evaluate import evaluate_models, fixed_pairs, image_files
-from stylexfer.experiments.measures import OBJECTIVES, Judge
+from stylexfer.measures import OBJECTIVES, Judge
 from stylexfer.files.atomic import atomic_folder
 from stylexfer.files.userfile import file_problem, read_text_if_regular
 from stylexfer.runtime import pid_alive
