@@ -13,10 +13,10 @@ from typing import Any
 from torch import Tensor
 
 from stylexfer.errors import StylexferError, display_path, one_line
-from stylexfer.measures import Judge, mean_measures
 from stylexfer.files.atomic import atomic_write_json
 from stylexfer.files.images import IMAGE_SUFFIXES, load_image, to_tensor
 from stylexfer.inference import load_model, resize_image
+from stylexfer.measures import Judge, mean_measures
 from stylexfer.nets.vgg import RandomWeightsWarning
 
 PAIR_SEED = 0

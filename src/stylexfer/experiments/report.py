@@ -24,9 +24,9 @@ import yaml  # type: ignore[import-untyped]
 
 from stylexfer.errors import StylexferError, one_line, printable
 from stylexfer.experiments.evaluate import evaluate_models, fixed_pairs, image_files
-from stylexfer.measures import OBJECTIVES, Judge
 from stylexfer.files.atomic import atomic_folder
 from stylexfer.files.userfile import file_problem, read_text_if_regular
+from stylexfer.measures import OBJECTIVES, Judge
 from stylexfer.runtime import pid_alive
 
 REPORT_DIR = "report"
