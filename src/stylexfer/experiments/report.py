@@ -205,7 +205,8 @@ def data_folders(jobs: list[Job], content: str | None, style: str | None) -> tup
         samples = sorted(job.folder.glob("sample_data_v*/content"))
         if samples:
             return samples[-1], samples[-1].parent / "style"
-    raise ReportError("cannot tell which images to evaluate on; pass --content DIR --style DIR")
+    raise ReportError("cannot tell which images to evaluate on; pass {content} and {style} (folders of images)",
+                      "content", "style")
 
 
 def pareto(points: list[tuple[float, float]]) -> list[bool]:

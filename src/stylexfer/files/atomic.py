@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from stylexfer.errors import OutputPathError, StylexferError, printable
+from stylexfer.errors import OutputPathError, StylexferError, literal, printable
 from stylexfer.runtime import pid_alive
 
 TEMP_SUFFIX = ".part"
@@ -259,6 +259,11 @@ def staged(*, overwrite: bool) -> Iterator[Staging]:
     stage.commit()
 
 
+def exists_error(error: type[StylexferError], path: str | os.PathLike) -> StylexferError:
+    """The one message for an output that is there already and may not be replaced."""
+    return error(f"{literal(path)}: already exists; pass {{overwrite}} to replace it", "overwrite")
+
+
 def check_output_path(
     path: str | os.PathLike,
     *,
@@ -278,7 +283,7 @@ def check_output_path(
         if not path.is_file():
             raise error(f"{shown}: exists and is not a regular file; choose another name")
         if not overwrite:
-            raise error(f"{shown}: already exists; pass --overwrite to replace it")
+            raise exists_error(error, path)
     check_output_folder(path.parent, create=create_parents, error=error)
     return path
 

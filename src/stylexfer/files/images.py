@@ -24,7 +24,7 @@ from PIL import Image
 from torch import Tensor
 
 from stylexfer.errors import ImageError, display_path, one_line
-from stylexfer.files.atomic import atomic_open
+from stylexfer.files.atomic import atomic_open, exists_error
 from stylexfer.files.userfile import open_regular_file
 from stylexfer.runtime import available_memory
 
@@ -340,7 +340,7 @@ def save_image(image: Tensor | Image.Image, path: str | os.PathLike, *, overwrit
     if fmt is None:
         raise ImageError(f"{shown}: unknown output format; use one of {', '.join(sorted(SAVE_FORMATS))}")
     if not overwrite and path.exists():
-        raise ImageError(f"{shown}: already exists; pass --overwrite to replace it")
+        raise exists_error(ImageError, path)
     pil = to_pil(image) if isinstance(image, Tensor) else image
     try:  # a file where a folder of the path should be is FileExistsError too: not "already exists"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -350,7 +350,7 @@ def save_image(image: Tensor | Image.Image, path: str | os.PathLike, *, overwrit
         with atomic_open(path, overwrite=overwrite) as handle:
             _encode(pil, fmt, handle)
     except FileExistsError:
-        raise ImageError(f"{shown}: already exists; pass --overwrite to replace it") from None
+        raise exists_error(ImageError, path) from None
     except (OSError, ValueError, KeyError) as err:  # encoder refused the mode, disk full, read-only folder
         raise ImageError(f"{shown}: cannot write the image ({_reason(err)})") from err
     return path

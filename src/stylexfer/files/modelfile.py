@@ -36,7 +36,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from stylexfer.errors import ModelFileError, one_line, printable
-from stylexfer.files.atomic import atomic_write_bytes, check_output_path
+from stylexfer.files.atomic import atomic_write_bytes, check_output_path, exists_error
 from stylexfer.files.spec import (
     ENCODER_EMBEDDED,
     ENCODER_IMAGENET,
@@ -404,7 +404,7 @@ def write_safetensors(
     try:
         atomic_write_bytes(path, blob, overwrite=overwrite)
     except FileExistsError:
-        raise ModelFileError(f"{path}: already exists; pass --overwrite to replace it") from None
+        raise exists_error(ModelFileError, path) from None
     except OSError as err:
         raise ModelFileError(f"{path}: cannot write the model file ({one_line(err)})") from err
     return path

@@ -36,7 +36,7 @@ def explain_hydra_error(err: HydraException, argv: list[str]) -> str:
         hint = suggest(key, _valid_keys(argv))
         return f"unknown configuration key {key!r}" + (f"; did you mean {hint}?" if hint else "")
     full_key = getattr(cause, "full_key", None)
-    if full_key:  # a value of the wrong type
+    if full_key and cause is not None:  # a value of the wrong type
         given = _given(argv, str(full_key))
         reason = one_line(cause, limit=2000)
         return f"{full_key}{'=' + given if given is not None else ''}: {reason}"
