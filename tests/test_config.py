@@ -54,11 +54,6 @@ def test_defaults_validate_to_the_seed_cadences() -> None:
     assert settings.data.content_dir == [] and settings.ckpt_path is None
 
 
-def test_lambda_sets_the_adain_style_weight() -> None:
-    settings = validate(compose_config(["model=adain", "lambda=7"]))
-    assert settings.model.style_weight == 7.0
-
-
 def test_model_johnson_has_its_own_lr() -> None:
     settings = validate(compose_config(["model=johnson"]))
     assert isinstance(settings.model, JohnsonConfig)
@@ -476,8 +471,3 @@ def test_fns_mosaic_is_pytorch_examples_recipe() -> None:
         1e-3, 0.0, 4, 256, 256
     )
     assert settings.trainer.max_steps == 2 * -(-82_783 // 4) == 41_392  # 2 epochs of COCO 2014 train
-
-
-def test_seed_johnson_recipe_stays_literal_to_the_seed() -> None:
-    model = validate(compose_config(["experiment=seed_johnson_mosaic"])).model
-    assert (model.style_reduction, model.content_weight, model.style_weight) == ("sum", 1.0, 1e-3)
