@@ -108,7 +108,7 @@ def _pickle_details(path: Path, spec: ModelSpec) -> dict[str, Any]:
         shapes = {k: tuple(v.shape) for k, v in state.items()}
         weight = state.get(f"{prefix}encoder.normalize.weight")
         bias = state.get(f"{prefix}encoder.normalize.bias")
-        what = f"format {block.get('format')}" if isinstance(block, Mapping) else "no stylexfer block: kind guessed"
+        what = f"format {block.get('format')}" if isinstance(block, Mapping) else "no stylexfer block"
         epoch = obj.get("epoch")
         return {
             "format": f"training checkpoint ({what})",
