@@ -14,9 +14,9 @@ We do not invent hashes.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
+import shutil
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -76,7 +76,6 @@ MODELS: dict[str, PublicModel] = {
 
 MAX_MEMBER_BYTES = 2 << 30  # no public model is near this; a bigger file in an archive is refused
 RETRIES = 2  # a failed download is tried again this many times (pooch waits 1 s, then 2 s)
-_CHUNK = 1 << 16
 
 
 def default_cache_dir() -> Path:
@@ -85,14 +84,6 @@ def default_cache_dir() -> Path:
         return Path(os.environ["STYLEXFER_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "stylexfer"
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def download_file(
@@ -143,7 +134,8 @@ def download_file(
         raise DownloadError(f"{dest}: cannot write the download ({one_line(err)})") from err
     if sha256 is None and not existed:
         print(
-            f"stylexfer: note: {dest.name} has no recorded checksum (unverified); its SHA-256 is {sha256_of(dest)}",
+            f"stylexfer: note: {dest.name} has no recorded checksum (unverified); "
+            f"its SHA-256 is {pooch.file_hash(str(dest))}",
             file=sys.stderr,
         )
     return dest
@@ -170,8 +162,7 @@ def _extract_member(archive: Path, member: str, dest: Path) -> Path:
             if info.file_size > MAX_MEMBER_BYTES:
                 raise DownloadError(f"{archive}: {member} claims {info.file_size} bytes; refused")
             with zf.open(info) as src, atomic_open(dest) as out:
-                while block := src.read(_CHUNK):
-                    out.write(block)
+                shutil.copyfileobj(src, out)
     except zipfile.BadZipFile as err:
         archive.unlink(missing_ok=True)
         raise DownloadError(
