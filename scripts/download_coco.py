@@ -5,7 +5,7 @@
     python scripts/download_coco.py data/coco --splits val2014
     python scripts/download_coco.py --dry-run data/coco       # print what would be fetched
 
-Downloads resume where they stopped (HTTP Range), and a zip is extracted only once it is complete.
+A failed download is retried, a zip appears only when complete, and it is extracted once.
 Then pre-resize for cheap data loading:
 
     python scripts/prepare_data.py data/coco/train2014 data/content --size 512
@@ -39,9 +39,8 @@ big ones and lists the broken ones; training skips and counts anything unusable.
 
 
 def download(url: str, target: Path) -> Path:
-    """Fetch `url` into `target`, resuming a partial `<target>.part`; renamed only when complete
-    (stylexfer's one downloader: length checked, fsynced, atomic rename)."""
-    return download_file(url, target, resume=True, max_bytes=None, timeout=60.0)
+    """Fetch `url` into `target` (stylexfer's one downloader: length checked, retried, renamed when complete)."""
+    return download_file(url, target, timeout=60.0)
 
 
 def extract(archive: Path, folder: Path) -> None:
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             archive = download(url, args.folder / f"{split}.zip")
         except OSError as err:
-            print(f"download_coco: error: {url}: {err}; run again to resume", file=sys.stderr)
+            print(f"download_coco: error: {url}: {err}; run again", file=sys.stderr)
             return 1
         extract(archive, args.folder)
         if not args.keep_zips:

@@ -1,7 +1,8 @@
 """Model files built by tests in exactly the layouts stylexfer reads (no Lightning needed).
 
-Training checkpoints: ``{"hyper_parameters": {...primitives}, "state_dict": {"net.*" | "net.decoder.*"}}``
-saved with torch.save, as the training side writes them (frozen encoder keys dropped).
+Training checkpoints: ``{"hyper_parameters": {...primitives}, "state_dict": {"net.*" | "net.decoder.*"},
+"stylexfer": {"format": 1, "model": KIND, "net_prefix": "net."}}`` saved with torch.save, as the training
+side writes them (frozen encoder keys dropped).
 The original public networks live in reference_nets.py (re-exported here for older imports).
 """
 
@@ -63,16 +64,17 @@ def save_adain_ckpt(path: Path, net: AdaINNet | None = None, **hparams: object) 
     state = {f"net.decoder.{k}": v for k, v in net.decoder.state_dict().items()}
     if hparams.get("encoder_weights", "random") == "random":  # as training saves it: a random VGG cannot be rebuilt
         state |= {f"net.encoder.{k}": v for k, v in net.encoder.state_dict().items()}
-    return _save_ckpt(path, state, {"encoder_weights": "random", "lr": 1e-4, **hparams})
+    return _save_ckpt(path, "adain", state, {"encoder_weights": "random", "lr": 1e-4, **hparams})
 
 
 def save_johnson_ckpt(path: Path, net: TransformerNet | None = None, **hparams: object) -> Path:
     net = net or johnson_net()
     state = {f"net.{k}": v for k, v in net.state_dict().items()}
-    return _save_ckpt(path, state, {"vgg_weights": "random", "lr": 1e-3, **hparams})
+    return _save_ckpt(path, "johnson", state, {"vgg_weights": "random", "lr": 1e-3, **hparams})
 
 
-def _save_ckpt(path: Path, state: dict[str, torch.Tensor], hparams: dict[str, object]) -> Path:
+def _save_ckpt(path: Path, kind: str, state: dict[str, torch.Tensor], hparams: dict[str, object]) -> Path:
     """The shape of a training checkpoint, as far as the inference side reads it."""
-    torch.save({"hyper_parameters": hparams, "state_dict": state, "global_step": 10}, path)
+    block = {"format": 1, "model": kind, "net_prefix": "net."}
+    torch.save({"hyper_parameters": hparams, "state_dict": state, "global_step": 10, "stylexfer": block}, path)
     return path

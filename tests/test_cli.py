@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import struct
-import subprocess
 import sys
 import zlib
 from pathlib import Path
@@ -345,22 +344,6 @@ def test_gui_without_module_is_one_line(capsys, monkeypatch):
     monkeypatch.setenv("DISPLAY", ":0")  # past the display check, which comes before any GUI import
     rc, err = _run(capsys, "gui")
     assert rc == 2 and err.count("\n") == 1 and "GUI is not part of this build" in err
-
-
-@pytest.mark.slow
-def test_cli_imports_no_lightning_or_hydra():
-    code = (
-        "import sys, stylexfer.cli, stylexfer.inference, stylexfer.files.modelfile, stylexfer.files.convert, "
-        "stylexfer.cli.stylize, stylexfer.files.download, stylexfer.files.export\n"
-        "bad = [m for m in sys.modules if m.split('.')[0] in "
-        "('pytorch_lightning', 'lightning', 'lightning_fabric', 'hydra', 'omegaconf')]\n"
-        "print(bad)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
 
 
 def test_gui_subcommand_passes_its_options_to_the_window(monkeypatch, tmp_path):

@@ -21,9 +21,15 @@ from stylexfer.inference import load_model
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     files: dict[str, bytes] = {}
+    failed: dict[str, bool] = {}
 
     def do_GET(self):  # noqa: N802 (http.server API)
         name = self.path.lstrip("/")
+        if name.startswith("flaky/") and not self.failed.get(name):  # 503 once, then the file
+            self.failed[name] = True
+            self.send_error(503)
+            return
+        name = name.removeprefix("flaky/")
         if name.startswith("cut/"):  # announces the full length, sends half, hangs up
             body = self.files[name[4:]]
             self.send_response(200)
@@ -56,6 +62,17 @@ def server():
     httpd.shutdown()
     httpd.server_close()
     _Handler.files.clear()
+    _Handler.failed.clear()
+
+
+@pytest.fixture(autouse=True)
+def no_wait(monkeypatch):
+    """pooch waits 1 s, 2 s … between tries: not in tests."""
+    import types
+
+    import pooch.core
+
+    monkeypatch.setattr(pooch.core, "time", types.SimpleNamespace(sleep=lambda seconds: None))
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -81,6 +98,16 @@ def test_truncated_and_missing_downloads_leave_nothing(tmp_path, server):
     with pytest.raises(DownloadError, match="cannot download .*404"):
         download_file(f"{url}/nope.bin", tmp_path / "nope.bin", progress=False)
     assert _leftovers(tmp_path) == []
+
+
+def test_a_failed_attempt_is_retried(tmp_path, server):
+    url, files = server
+    files["w.bin"] = b"weights"
+    with pytest.raises(DownloadError, match="HTTP 503"):
+        download_file(f"{url}/flaky/w.bin", tmp_path / "w.bin", progress=False, retries=0)
+    _Handler.failed.clear()
+    path = download_file(f"{url}/flaky/w.bin", tmp_path / "w.bin", progress=False, retries=1)
+    assert path.read_bytes() == b"weights" and _leftovers(tmp_path) == ["w.bin"]
 
 
 @pytest.mark.slow

@@ -14,8 +14,8 @@ import yaml
 from model_factories import save_adain_ckpt, save_johnson_ckpt
 from stylexfer.cli.main import main
 from stylexfer.experiments.evaluate import fixed_pairs
-from stylexfer.experiments.measures import colour_histogram_distance
 from stylexfer.experiments.report import pareto, read_job, search_front
+from stylexfer.measures import colour_histogram_distance
 from training_utils import make_images
 
 

@@ -21,7 +21,7 @@ ALLOWED = {
                      "families use (a statistics transfer, EFDM's variant, SANet's decoder target); its "
                      "docstrings cite the paper and pytorch-AdaIN's σ convention",
     "losses.py": "shared maths: the docstrings cite the papers whose loss scales the terms follow",
-    "experiments/measures.py": "each quality measure's docstring says which paper's loss it is",
+    "measures.py": "each quality measure's docstring says which paper's loss it is",
     "files/download.py": "the catalogue of public pretrained releases: 'adain' names pytorch-AdaIN's "
                          "published weights (a download), imported through the registry's importers",
     "demo.py": "the scripted tour downloads that one public release and trains that family on purpose",

@@ -340,7 +340,7 @@ def test_save_image_interrupted_midway(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_save_image_without_overwrite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = write(tmp_path / "out.png", b"keep me")
-    with pytest.raises(ImageError, match="already exists; pass --overwrite"):
+    with pytest.raises(ImageError, match="already exists; pass overwrite to replace it"):
         save_image(torch.rand(3, 4, 4), target, overwrite=False)
     assert target.read_bytes() == b"keep me"
     # A file that appears while encoding is not replaced either.

@@ -10,7 +10,7 @@ from model_factories import adain_net, johnson_net
 from stylexfer.errors import ModelFileError
 from stylexfer.files.modelfile import ModelSpec
 from stylexfer.inference import (
-    OptionError,
+    RequestError,
     Stylizer,
     load_model,
     mask_labels,
@@ -81,17 +81,17 @@ def test_style_weights_interpolate(adain):
     assert torch.allclose(only_first, adain.stylize(content, [s1]), atol=1e-5)
     half = adain.stylize(content, codes, style_weights=[1, 1])
     assert (half - only_first).abs().mean() > 1e-3
-    with pytest.raises(OptionError, match="gives 1 weight"):
+    with pytest.raises(RequestError, match="gives 1 weight"):
         adain.stylize(content, codes, style_weights=[1])
-    with pytest.raises(OptionError, match="non-negative"):
+    with pytest.raises(RequestError, match="non-negative"):
         adain.stylize(content, codes, style_weights=[1, -1])
 
 
 @pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan")])
 def test_alpha_out_of_range_is_refused(adain, johnson, alpha):
-    with pytest.raises(OptionError, match="alpha must be between 0 and 1"):
+    with pytest.raises(RequestError, match="alpha must be between 0 and 1"):
         adain.stylize(_image(16, 16, 0), [_image(16, 16, 1)], alpha=alpha)
-    with pytest.raises(OptionError, match="^alpha"):
+    with pytest.raises(RequestError, match="^alpha"):
         johnson.stylize(_image(16, 16, 0), alpha=alpha)
 
 
@@ -156,13 +156,13 @@ def test_mask_levels_must_match_styles(adain, johnson, tmp_path):
     three = two.copy()
     three.paste(128, (12, 0, 16, 16))
     assert set(mask_labels(three, 3).unique().tolist()) == {0, 1, 2}
-    with pytest.raises(OptionError, match="has 3 grey level\\(s\\) but 2 styles"):
+    with pytest.raises(RequestError, match="has 3 grey level\\(s\\) but 2 styles"):
         adain.stylize(_image(16, 16, 0), [_image(16, 16, 1)] * 2, mask=three)
-    with pytest.raises(OptionError, match="at least two styles"):
+    with pytest.raises(RequestError, match="at least two styles"):
         adain.stylize(_image(16, 16, 0), [_image(16, 16, 1)], mask=two)
-    with pytest.raises(OptionError, match="^mask needs a model that paints one style per mask region"):
+    with pytest.raises(RequestError, match="^mask needs a model that paints one style per mask region"):
         johnson.stylize(_image(16, 16, 0), mask=two)
-    with pytest.raises(OptionError, match="do not combine"):
+    with pytest.raises(RequestError, match="do not combine"):
         adain.stylize(_image(16, 16, 0), [_image(16, 16, 1)] * 2, mask=two, style_weights=[1, 1])
 
 
@@ -181,7 +181,7 @@ def test_load_model_from_checkpoint_path(tmp_path):
     assert stylizer.kind == "johnson" and not stylizer.needs_style
     assert "Johnson" in stylizer.describe()
     with (
-        pytest.raises(OptionError, match="no CUDA GPU")
+        pytest.raises(RequestError, match="no CUDA GPU")
         if not torch.cuda.is_available()
         else _nothing()
     ):

@@ -28,7 +28,8 @@ def _ckpt(path: Path, change: Callable[[dict[str, torch.Tensor]], None]) -> Path
     state = _johnson_state()
     change(state)
     torch.save({"hyper_parameters": {"vgg_weights": "random"}, "global_step": 1,
-                "state_dict": {f"net.{k}": v for k, v in state.items()}}, path)
+                "state_dict": {f"net.{k}": v for k, v in state.items()},
+                "stylexfer": {"format": 1, "model": "johnson", "net_prefix": "net."}}, path)
     return path
 
 

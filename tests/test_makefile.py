@@ -1,5 +1,4 @@
-"""The install: `make demo` installs the runtime set only (its own stamp), `make test` the dev set;
-PyTorch's CPU-only wheels when no NVIDIA GPU is present, the default wheels with one line saying why
+"""The install: PyTorch's CPU-only wheels when no NVIDIA GPU is present, the default wheels with one line saying why
 when the CPU index cannot be reached (probed with a short timeout, so the fallback is quick)."""
 
 from __future__ import annotations
@@ -26,13 +25,6 @@ def _make_dry(target: str, tmp_path: Path) -> list[str]:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
-
-
-def test_demo_installs_the_runtime_set_and_test_the_dev_set(tmp_path: Path) -> None:
-    demo = [line for line in _make_dry("demo", tmp_path) if "install_venv.sh" in line]
-    assert len(demo) == 1 and demo[0].endswith(f"install_venv.sh {tmp_path / 'venv'}"), demo
-    test = [line for line in _make_dry("test-fast", tmp_path) if "install_venv.sh" in line]
-    assert len(test) == 1 and test[0].endswith(" dev"), test
 
 
 def _dry_install(tmp_path: Path, **env: str) -> tuple[list[str], float]:

@@ -152,7 +152,8 @@ def test_sparse_quantized_and_meta_tensors_are_refused(tmp_path, capsys, kind):
     else:
         state["net.conv1.conv.weight"] = torch.empty(weight.shape, device="meta")
     ckpt = tmp_path / "odd.ckpt"
-    torch.save({"hyper_parameters": {}, "state_dict": state}, ckpt)
+    torch.save({"hyper_parameters": {}, "state_dict": state,
+                "stylexfer": {"format": 1, "model": "johnson", "net_prefix": "net."}}, ckpt)
     out = tmp_path / "m.safetensors"
     assert main(["export", str(ckpt), "--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -257,7 +258,7 @@ def test_our_checkpoints_are_read_from_their_stylexfer_block(tmp_path):
 
 def test_read_spec_is_cheap_and_matches_read_model_file(tmp_path):
     net = adain_net()
-    ckpt = save_adain_ckpt(tmp_path / "a.ckpt", net)  # no block: the fallback guessing
+    ckpt = save_adain_ckpt(tmp_path / "a.ckpt", net)
     assert read_spec(ckpt) == read_model_file(ckpt).spec == ModelSpec("adain", encoder="embedded")
     out = tmp_path / "a.safetensors"
     assert main(["export", str(ckpt), "--out", str(out)]) == 0

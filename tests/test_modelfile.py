@@ -17,7 +17,6 @@ from stylexfer.families.johnson.net import TransformerNet
 from stylexfer.files.modelfile import (
     ModelSpec,
     build_net,
-    checkpoint_spec,
     metadata_of,
     read_model_file,
     weights_of,
@@ -65,13 +64,11 @@ def test_adain_checkpoint_without_encoder_names_the_encoder_to_rebuild(tmp_path)
     assert _same_state(build_net(weights), net)  # encoder rebuilt from the named file
 
 
-def test_checkpoint_spec_reads_names_and_infers_from_weights():
-    dec = {"net.decoder.conv4_1.weight": torch.zeros(1)}
-    assert checkpoint_spec({"model": "adain", "vgg_weights": "x.pth"}, dec).encoder == "x.pth"
-    assert checkpoint_spec({"name": "LitAdaIN"}, dec).kind == "adain"
-    assert checkpoint_spec({}, {"net.conv1.conv.weight": torch.zeros(1)}).kind == "johnson"
-    with pytest.raises(ModelFileError, match="says model 'johnson' but holds adain"):
-        checkpoint_spec({"model": "johnson"}, dec)
+def test_a_checkpoint_without_the_stylexfer_block_is_refused(tmp_path):
+    path = tmp_path / "foreign.ckpt"
+    torch.save({"hyper_parameters": {"name": "adain"}, "state_dict": {"net.decoder.conv4_1.weight": torch.zeros(1)}},
+               path)
+    _one_line_error(path, "a checkpoint without stylexfer's 'stylexfer' block")
 
 
 @pytest.mark.parametrize("kind", ["johnson", "adain"])
@@ -171,8 +168,6 @@ def test_checkpoint_of_other_kind_is_refused(tmp_path):
         metadata={"format": "stylexfer-model", "format_version": "1", "kind": "johnson"},
     )
     _one_line_error(path, "do not fit the Johnson TransformerNet")
-    ckpt = save_adain_ckpt(tmp_path / "a.ckpt", model="johnson")
-    _one_line_error(ckpt, "says model 'johnson' but holds adain weights")
 
 
 @pytest.mark.parametrize("suffix", [".ckpt", ".safetensors"])

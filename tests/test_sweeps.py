@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stylexfer.experiments.measures import OBJECTIVES
+from stylexfer.measures import OBJECTIVES
 from training_utils import TINY, subprocess_env, train_command
 
 optuna = pytest.importorskip("optuna", reason="the `sweeps` extra is not installed")

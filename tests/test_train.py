@@ -118,8 +118,8 @@ def test_a_run_ends_measuring_its_validation_pairs_as_stylexfer_evaluate_would(
 ) -> None:
     """final.json's "evaluate" (and the value the Hydra task returns to Optuna) is what the evaluate
     code finds for the last checkpoint, loaded by the stylizing stack, on the run's validation pairs."""
-    from stylexfer.experiments.measures import MEASURES, Judge, mean_measures
     from stylexfer.inference import load_model
+    from stylexfer.measures import MEASURES, Judge, mean_measures
     from stylexfer.training.data import StyleTransferDataModule
     from stylexfer.training.measure import objectives
 

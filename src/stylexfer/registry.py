@@ -89,10 +89,6 @@ class Family:
         """The key prefix every checkpoint of this family has (to check a block's claim)."""
         return prefix
 
-    def owns_checkpoint_weights(self, state: Mapping[str, Tensor]) -> bool:
-        """For checkpoints without a `stylexfer` block (older or foreign): do these keys look like ours?"""
-        return False
-
     def owns_state_dict(self, state: Mapping[str, Tensor]) -> bool:
         """A foreign plain state dict (.pth) this family converts on the fly."""
         return False

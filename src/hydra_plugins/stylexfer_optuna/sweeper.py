@@ -34,6 +34,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from stylexfer.errors import one_line
 from stylexfer.training.runfolder import SEARCH_JOURNAL as JOURNAL_NAME  # also what marks a sweep folder as ours
 from stylexfer.training.runfolder import missing_folders
 
@@ -118,11 +119,6 @@ def make_sampler(name: str, seed: int | None) -> Any:
     return optuna.samplers.TPESampler(seed=seed, multivariate=True)
 
 
-def _first_line(err: BaseException) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__
-
-
 def open_storage(storage: str | None, sweep_dir: Path) -> tuple[Any, str, list[Path]]:
     """(an Optuna storage, how to name it in messages, what this call created: files then folders).
     Raises SweepSettingError when it cannot be opened or read."""
@@ -134,7 +130,7 @@ def open_storage(storage: str | None, sweep_dir: Path) -> tuple[Any, str, list[P
             return optuna.storages.RDBStorage(storage), storage, []
         except Exception as err:  # SQLAlchemy's: no driver, no server, a file that is no database
             raise SweepSettingError(
-                f"hparams_search.storage={storage}: cannot open the study's database ({_first_line(err)}); "
+                f"hparams_search.storage={storage}: cannot open the study's database ({one_line(err, limit=2000)}); "
                 "check the URL, or leave hparams_search.storage unset for a journal file in the sweep folder"
             ) from None
     path = Path(storage) if storage else sweep_dir / JOURNAL_NAME
@@ -150,13 +146,13 @@ def open_storage(storage: str | None, sweep_dir: Path) -> tuple[Any, str, list[P
     except OSError as err:
         _remove(created, made)
         raise SweepSettingError(
-            f"hparams_search.storage: cannot write the study's {name} ({err.strerror or _first_line(err)}); "
+            f"hparams_search.storage: cannot write the study's {name} ({err.strerror or one_line(err, limit=2000)}); "
             "pick a writable hydra.sweep.dir or hparams_search.storage=PATH (all workers must reach it)"
         ) from None
     except Exception as err:  # a journal whose lines are not Optuna's
         _remove(created, made)
         raise SweepSettingError(
-            f"hparams_search.storage: the study's {name} cannot be read ({_first_line(err)}); "
+            f"hparams_search.storage: the study's {name} cannot be read ({one_line(err, limit=2000)}); "
             "is it an Optuna journal file? Move it away or pick another hparams_search.storage"
         ) from None
 
@@ -281,7 +277,7 @@ class StylexferOptunaSweeper(Sweeper):
         try:
             space = search_space(self.params, arguments)
         except Exception as err:  # noqa: BLE001 - Hydra's parser and Optuna's distributions: one line either way
-            raise SweepSettingError(f"hydra.sweeper.params: {_first_line(err)}") from None
+            raise SweepSettingError(f"hydra.sweeper.params: {one_line(err, limit=2000)}") from None
         if not space.distributions:
             raise SweepSettingError("hydra.sweeper.params: nothing to search; give at least one interval or choice")
         return space
@@ -317,7 +313,7 @@ class StylexferOptunaSweeper(Sweeper):
         except Exception as err:  # directions of an existing study, a storage that fails on first use
             files = [p for p in created if p.is_file()]
             _remove(files, [p for p in created if p not in files])
-            raise SweepSettingError(f"study {self.study_name!r} in the {name}: {_first_line(err)}") from None
+            raise SweepSettingError(f"study {self.study_name!r} in the {name}: {one_line(err, limit=2000)}") from None
         return study
 
     # --- the worker loop ---
@@ -466,7 +462,7 @@ class StylexferOptunaSweeper(Sweeper):
 
     @staticmethod
     def _measures(returned: Any) -> dict[str, float]:
-        from stylexfer.experiments.measures import OBJECTIVES as NAMES
+        from stylexfer.measures import OBJECTIVES as NAMES
 
         if isinstance(returned, (tuple, list)) and len(returned) == len(NAMES):
             return dict(zip(NAMES, (float(v) for v in returned), strict=True))

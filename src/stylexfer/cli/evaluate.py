@@ -16,8 +16,9 @@ EVALUATE_NAME = "evaluate.json"  # the default file, in the run folder of the mo
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="measure models on fixed content×style pairs (content fidelity, style match)")
     p.add_argument("models", nargs="+", metavar="MODEL", help="model files (.ckpt, .safetensors, .pth)")
-    p.add_argument("--content", required=True, metavar="DIR", help="folder of content images")
-    p.add_argument("--style", metavar="DIR", help="folder of style images (needed for models that take a style)")
+    p.add_argument("--content", dest="content_dir", required=True, metavar="DIR", help="folder of content images")
+    p.add_argument("--style", dest="style_dir", metavar="DIR",
+                   help="folder of style images (needed for models that take a style)")
     p.add_argument("--size", type=positive_int, default=512, help="shorter side in pixels (default 512)")
     p.add_argument("--pairs", type=positive_int, default=8, help="content×style pairs, seeded (default 8)")
     p.add_argument(
@@ -45,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(out, overwrite=args.overwrite)  # before any work
     doc = evaluate_models(
         args.models,
-        args.content,
-        args.style,
+        args.content_dir,
+        args.style_dir,
         size=args.size,
         pairs=args.pairs,
         vgg_weights=args.vgg_weights,

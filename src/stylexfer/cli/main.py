@@ -16,6 +16,7 @@ from typing import NoReturn
 from stylexfer import __version__
 from stylexfer.cli import download, evaluate, export, gui, import_model, info, output, report, sheet, stylize
 from stylexfer.cli import video as stylize_video  # extends the stylize parser: video contents
+from stylexfer.cli.options import flag_names
 from stylexfer.errors import StylexferError
 from stylexfer.runtime import interrupt_exit_code
 
@@ -97,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     for command in SUBCOMMANDS:
         command.add_parser(sub)
     stylize_video.extend_parser(sub)
+    for command_parser in sub.choices.values():  # an API message names a setting: say its flag
+        command_parser.set_defaults(flag_names=flag_names(command_parser))
     return parser
 
 
@@ -137,10 +140,10 @@ def _run(args: argparse.Namespace) -> int:
             try:
                 return int(args.handler(args) or 0)
             except StylexferError as err:
-                output.error_record(args, str(err))  # under --json: the run's last line
+                output.error_record(args, err.render(getattr(args, "flag_names", None)))  # under --json: the last line
                 raise
     except StylexferError as err:
-        print(f"stylexfer: error: {err}", file=sys.stderr)
+        print(f"stylexfer: error: {err.render(getattr(args, 'flag_names', None))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (Interrupted): clean-up has run on the way out
         print(f"stylexfer: {getattr(err, 'message', '') or 'interrupted'}", file=sys.stderr)

@@ -50,3 +50,9 @@ def add_device_and_precision(p: argparse.ArgumentParser, *, device_default: str 
         "default fp32 on the CPU, auto on CUDA",
     )
 
+
+
+def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Each option's destination -> its longest flag (`overwrite` -> `--overwrite`): how the CLI names
+    the settings an API message names by their Python names (StylexferError.render)."""
+    return {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}

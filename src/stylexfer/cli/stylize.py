@@ -164,7 +164,7 @@ class Failure:
         return self.message
 
 
-# Request fields -> the flags that set them, for the API's messages (RequestError.render).
+# Request fields -> the flags that set them, for the API's messages about one input (StylexferError.render).
 FLAGS = {
     "alpha": "--alpha",
     "styles": "--style",
@@ -177,6 +177,8 @@ FLAGS = {
     "tile": "--tile",
     "device": "--device",
     "precision": "--precision",
+    "overwrite": "--overwrite",
+    "crf": "--crf",
 }
 
 
@@ -277,7 +279,7 @@ def _plan_outputs(args: argparse.Namespace) -> Plan:
         try:
             target = out if single_file else output_path(out, item, tags, ext)
         except StylexferError as err:
-            failures.append(Failure(str(item.path), str(err)))
+            failures.append(Failure(str(item.path), err.render(FLAGS)))
             continue
         if target in planned:
             failures.append(Failure(str(item.path), f"{display_path(item.path)}: same output name as "
@@ -359,11 +361,11 @@ def _run_jobs(args, plan: Plan, stylizer, request, codes, labels, timer: _Timer)
         except ImageMemoryError as err:
             jpeg = item.path.suffix.lower() in (".jpg", ".jpeg") and not args.max_size and not args.size
             hint = "; or pass --max-size 4096 (a JPEG then decodes at 1/2 to 1/8 scale)" if jpeg else ""
-            plan.failures.append(Failure(str(item.path), f"{err}{hint}"))
+            plan.failures.append(Failure(str(item.path), f"{err.render(FLAGS)}{hint}"))
             bar.update(1)
             continue
         except StylexferError as err:
-            plan.failures.append(Failure(str(item.path), str(err)))
+            plan.failures.append(Failure(str(item.path), err.render(FLAGS)))
             bar.update(1)
             continue
         except MemoryError:  # the estimate was short: this image fails, the others go on
@@ -428,7 +430,7 @@ def _flush(pending, stylizer, request, codes, timer: _Timer, overwrite: bool,  #
         try:
             written.append(save_image(image, target, overwrite=overwrite))
         except StylexferError as err:
-            failures.append(Failure(str(source), str(err)))
+            failures.append(Failure(str(source), err.render(FLAGS)))
             continue
         except OSError as err:
             failures.append(Failure(str(source), f"{display_path(target)}: cannot write ({err.strerror or err})"))

@@ -120,7 +120,7 @@ def _plan(args: argparse.Namespace, videos: list[Path], rest: list[str]) -> list
         try:
             target = out if single else stylize.output_path(out, stylize.ContentItem(source), tags, suffix)
         except StylexferError as err:
-            jobs.append((source, None, str(err)))
+            jobs.append((source, None, err.render(FLAGS)))
             continue
         check_crf(args.crf, target.suffix)  # the same for every video of one suffix: stops the run
         if target in planned:
@@ -173,7 +173,7 @@ def _run_videos(args: argparse.Namespace, jobs: list[tuple[Path, Path | None, st
             report = stylize_video(source, target, stream, batch_size=args.batch_size, crf=args.crf,
                                    overwrite=args.overwrite, progress=progress, started=started)
         except StylexferError as err:
-            failures.append(stylize.Failure(str(source), str(err)))
+            failures.append(stylize.Failure(str(source), err.render(FLAGS)))
             continue
         except OSError as err:
             failures.append(stylize.Failure(

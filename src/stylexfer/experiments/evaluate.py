@@ -3,7 +3,6 @@ measure the results (see `measures`). The report of a sweep uses the same code."
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import warnings
@@ -14,10 +13,10 @@ from typing import Any
 from torch import Tensor
 
 from stylexfer.errors import StylexferError, display_path, one_line
-from stylexfer.experiments.measures import Judge, mean_measures
-from stylexfer.files.atomic import atomic_write_bytes
+from stylexfer.files.atomic import atomic_write_json, exists_error
 from stylexfer.files.images import IMAGE_SUFFIXES, load_image, to_tensor
 from stylexfer.inference import load_model, resize_image
+from stylexfer.measures import Judge, mean_measures
 from stylexfer.nets.vgg import RandomWeightsWarning
 
 PAIR_SEED = 0
@@ -93,16 +92,16 @@ def evaluate_models(
     if not models:
         raise EvaluateError("no model given; pass one or more model files")
     if size < 16:
-        raise EvaluateError(f"--size must be at least 16 pixels, got {size}")
+        raise EvaluateError(f"{{size}} must be at least 16 pixels, got {size}", "size")
     if pairs < 1:
-        raise EvaluateError(f"--pairs must be at least 1, got {pairs}")
+        raise EvaluateError(f"{{pairs}} must be at least 1, got {pairs}", "pairs")
     contents = image_files(content_dir, "content")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)  # a model's own warning comes back as a field
         stylizers = [load_model(m, device=device) for m in models]
     needs_styles = any(s.needs_style for s in stylizers)
     if needs_styles and not style_dir:
-        raise EvaluateError("a model that takes a style needs style images: pass --style DIR")
+        raise EvaluateError("a model that takes a style needs style images: pass {style_dir}", "style_dir")
     styles = image_files(style_dir, "style") if style_dir else []
     chosen = fixed_pairs(contents, styles or [Path()], pairs)
     judge = judge or Judge(vgg_weights, device=device)
@@ -168,11 +167,10 @@ def write_json(path: str | os.PathLike, doc: dict[str, Any], *, overwrite: bool 
     """The document (without its "_" entries) through the one atomic writer; an existing file is
     replaced only with `overwrite`. EvaluateError, one line, when it cannot be written."""
     path = Path(path)
-    data = json.dumps({k: v for k, v in doc.items() if not k.startswith("_")}, indent=2) + "\n"
     try:
-        return atomic_write_bytes(path, data.encode("utf-8"), overwrite=overwrite)
+        return atomic_write_json(path, {k: v for k, v in doc.items() if not k.startswith("_")}, overwrite=overwrite)
     except FileExistsError as err:
-        raise EvaluateError(f"{display_path(path)}: already exists; pass --overwrite to replace it") from err
+        raise exists_error(EvaluateError, path) from err
     except OSError as err:
         raise EvaluateError(f"cannot write {display_path(path)}: {one_line(err)}") from err
 

@@ -2,8 +2,8 @@
 
 A run folder is any folder under SWEEP_DIR holding `.hydra/`, `final.json` or `checkpoints/` (a Hydra
 multirun folder's numbered jobs, or run folders gathered by hand). Read without Hydra or Lightning:
-`.hydra/*.yaml` are plain YAML, `final.json` is written by the training run (RunSummary), and a run
-without it falls back to its TensorBoard event file.
+`.hydra/*.yaml` are plain YAML and `final.json` is written by the training run (RunSummary) from its
+first step; a run without it failed at start-up (its train.log says why), runs, or was never started.
 
 Writes SWEEP_DIR/report/{jobs.csv, report.md, grid.png, tradeoff.png} into a temporary folder first
 and renames it into place, so a reader sees the whole old report or the whole new one.
@@ -15,8 +15,6 @@ import contextlib
 import csv
 import json
 import os
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +22,11 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
-from stylexfer.errors import StylexferError, one_line, printable
-from stylexfer.experiments.evaluate import evaluate_models, fixed_pairs, image_files
-from stylexfer.experiments.measures import OBJECTIVES, Judge
+from stylexfer.errors import StylexferError, one_line
+from stylexfer.experiments.evaluate import evaluate_models
+from stylexfer.files.atomic import atomic_folder
 from stylexfer.files.userfile import file_problem, read_text_if_regular
+from stylexfer.measures import OBJECTIVES, Judge
 from stylexfer.runtime import pid_alive
 
 REPORT_DIR = "report"
@@ -139,7 +138,6 @@ def read_job(folder: Path, root: Path) -> Job:
         if job.status == "running" and not _lock_holder_alive(folder):
             job.status, job.error = "killed", "the run stopped without recording an end (killed?)"
     else:
-        job.step, job.metrics = _from_tensorboard(folder)
         log_error = _error_in_log(folder / "train.log")
         if log_error:
             job.status, job.error = "failed", log_error
@@ -147,7 +145,7 @@ def read_job(folder: Path, root: Path) -> Job:
             job.status = "running"
         else:
             job.status = "unknown"
-            job.error = "no final.json (never started, killed, or written by an older stylexfer)"
+            job.error = "no final.json (never started, or killed before its first step)"
     if unreadable and not job.error:
         job.error = "; ".join(unreadable)
     last = folder / "checkpoints" / "last.ckpt"
@@ -170,24 +168,6 @@ def _error_in_log(log: Path) -> str | None:
     return None
 
 
-def _from_tensorboard(folder: Path) -> tuple[int | None, dict[str, float]]:
-    """The last step and validation terms from the run's TensorBoard events (older runs)."""
-    events = sorted(p for p in (folder / "tensorboard").glob("events.out.tfevents.*") if file_problem(p) is None)
-    if not events:
-        return None, {}
-    try:
-        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-        acc = EventAccumulator(str(events[-1].parent), size_guidance={"scalars": 0})
-        acc.Reload()
-        tags = acc.Tags().get("scalars", [])
-        metrics = {tag: acc.Scalars(tag)[-1].value for tag in VAL_TERMS if tag in tags}
-        steps = [acc.Scalars(tag)[-1].step for tag in tags]
-        return (max(steps) if steps else None), metrics
-    except Exception:  # a half-written event file: report what we have
-        return None, {}
-
-
 def data_folders(jobs: list[Job], content: str | None, style: str | None) -> tuple[Path, Path | None]:
     """The folders the report's fixed pairs come from: given, or the first job's validation data
     (its data.val_*_dir, else data.*_dir, else its generated sample set)."""
@@ -206,7 +186,8 @@ def data_folders(jobs: list[Job], content: str | None, style: str | None) -> tup
         samples = sorted(job.folder.glob("sample_data_v*/content"))
         if samples:
             return samples[-1], samples[-1].parent / "style"
-    raise ReportError("cannot tell which images to evaluate on; pass --content DIR --style DIR")
+    raise ReportError("cannot tell which images to evaluate on; pass {content} and {style} (folders of images)",
+                      "content", "style")
 
 
 def pareto(points: list[tuple[float, float]]) -> list[bool]:
@@ -248,23 +229,12 @@ def make_report(
     doc: dict[str, Any] = {"models": [], "_images": [], "pairs": [], "_inputs": []}
     if evaluated:
         doc = _evaluate_each(evaluated, content_dir, style_dir, size, pairs, judge, device)
-    tmp = Path(tempfile.mkdtemp(prefix=".report.", dir=root))
-    try:
+    with atomic_folder(target) as tmp:
         (tmp / MARKER).write_text("written by stylexfer report\n")
         _write_csv(tmp / "jobs.csv", jobs)
         (tmp / "report.md").write_text(_markdown(jobs, doc, judge, root, shared), encoding="utf-8")
         _grid(tmp / "grid.png", jobs, doc)
         _tradeoff(tmp / "tradeoff.png", jobs)
-        old = None
-        if target.exists():
-            old = root / f".report.old.{os.getpid()}"
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 
@@ -459,63 +429,30 @@ GRID_TILE = 160  # px per thumbnail (the pictures are evaluated at --size, often
 
 
 def _grid(path: Path, jobs: list[Job], doc: dict[str, Any]) -> None:
-    """Rows: the contents, the styles (if any), then one row per job; columns: the fixed pairs. Each
-    row has its label in a strip above it, wrapped to the row's width over as many lines as it needs
-    (the contact sheet's font and colours), so the sheet is pictures, not margin."""
-    from PIL import Image, ImageDraw
-
+    """The contact sheet (inference.sheet.compose_sheet, labels in strips above the rows): the
+    contents as the header row, then the styles (if any), then one row per job; columns: the fixed
+    pairs. Each row's label is wrapped in full, so the sheet is pictures, not margin."""
     from stylexfer.files.images import save_image, to_pil
-    from stylexfer.inference.sheet import BACKGROUND, LABEL_BACKGROUND, LABEL_COLOUR, fit_tile, label_font
+    from stylexfer.inference.sheet import compose_sheet
 
-    tile, gap = GRID_TILE, max(2, GRID_TILE // 64)
-    font = label_font(tile)
-    margin = gap
+    def picture(image: Any) -> Any:
+        return None if image is None else to_pil(image[0] if image.dim() == 4 else image)
+
     inputs = doc.get("_inputs") or []
     by_folder = doc.get("_by_folder", {})
     columns = max(1, len(inputs))
-    has_style = any(s is not None for _, s in inputs)
+    names = [Path(pair["content"]).stem for pair in doc.get("pairs", [])]
+    header = [(names[i] if i < len(names) else "content", picture(c)) for i, (c, _) in enumerate(inputs)]
     rows: list[tuple[str, list[Any]]] = []
-    if inputs:
-        rows.append(("content", [c for c, _ in inputs]))
-        if has_style:
-            rows.append(("style", [s for _, s in inputs]))
+    if any(s is not None for _, s in inputs):
+        rows.append(("style", [picture(s) for _, s in inputs]))
     for job in jobs:
-        rows.append((job.label, by_folder.get(job.folder) or [None] * columns))
-    width = columns * tile + (columns + 1) * gap
-    top, bottom = font.getbbox("Hgjy")[1::2]
-    line_height = int(bottom - top) + 2
-    wrapped = [_wrap(printable(label), font, width - 2 * gap - 2 * margin) for label, _ in rows]
-    strips = [len(lines) * line_height + 2 * margin for lines in wrapped]
-    height = sum(strips) + len(rows) * (tile + 2 * gap) + gap
-    sheet = Image.new("RGB", (width, height), BACKGROUND)
-    draw = ImageDraw.Draw(sheet)
-    y = gap
-    for (_, images), lines, strip in zip(rows, wrapped, strips, strict=True):
-        draw.rectangle((gap, y, width - gap - 1, y + strip - 1), fill=LABEL_BACKGROUND)
-        for i, line in enumerate(lines):
-            draw.text((gap + margin, y + margin + i * line_height), line, fill=LABEL_COLOUR, font=font)
-        y += strip + gap
-        for c, image in enumerate(images):
-            x = gap + c * (tile + gap)
-            if image is None:
-                draw.rectangle((x, y, x + tile - 1, y + tile - 1), fill=(200, 200, 200))
-                draw.text((x + tile // 2, y + tile // 2), "no checkpoint", fill="black", font=font, anchor="mm")
-                continue
-            pil = fit_tile(to_pil(image[0] if image.dim() == 4 else image), tile)
-            sheet.paste(pil, (x + (tile - pil.width) // 2, y + (tile - pil.height) // 2))
-        y += tile + gap
+        images = by_folder.get(job.folder)
+        label = job.label if images else f"{job.label} (no checkpoint)"
+        rows.append((label, [picture(i) for i in images] if images else [None] * columns))
+    sheet = compose_sheet([(label, None) for label, _ in rows], header or [("", None)], [cells for _, cells in rows],
+                          tile_size=GRID_TILE, row_labels="above")
     save_image(sheet, path)
-
-
-def _wrap(text: str, font: Any, width: int) -> list[str]:
-    """`text` in lines of at most `width` px, broken at spaces (a word wider than that on its own line)."""
-    lines: list[str] = []
-    for word in text.split(" "):
-        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
-            lines[-1] = f"{lines[-1]} {word}"
-        else:
-            lines.append(word)
-    return lines or [""]
 
 
 def _tradeoff(path: Path, jobs: list[Job]) -> None:
@@ -557,7 +494,3 @@ def _tradeoff(path: Path, jobs: list[Job]) -> None:
     plt.close(fig)
 
 
-def pick_pairs_preview(content_dir: Path, style_dir: Path | None, pairs: int) -> list[Any]:
-    """The pairs a report would use (for tests and the README)."""
-    styles = image_files(style_dir, "style") if style_dir else [Path()]
-    return fixed_pairs(image_files(content_dir, "content"), styles, pairs)

@@ -3,8 +3,9 @@ target and the writer's PID), flushed and fsynced, then renamed over the target 
 fsynced, so a crash at any moment leaves the old file or the new one under the final name, never
 half of one. Files get the ordinary mode (0666 minus the umask), like any program's output.
 
-Also the one check of an output location before anything is written (`check_output_path`), the
-all-or-nothing commit of several files (`staged`), and the removal of temporaries that a killed
+Also the text and JSON writers on top (`atomic_write_text`, `atomic_write_json`), the one check of
+an output location before anything is written (`check_output_path`), the all-or-nothing commit of
+several files (`staged`) or of a whole folder (`atomic_folder`), and the removal of temporaries that a killed
 writer left behind (`remove_stale_temporaries`, run once per folder before this process writes there).
 """
 
@@ -12,14 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import re
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from stylexfer.errors import OutputPathError, StylexferError, printable
+from stylexfer.errors import OutputPathError, StylexferError, literal, printable
 from stylexfer.runtime import pid_alive
 
 TEMP_SUFFIX = ".part"
@@ -163,6 +167,40 @@ def atomic_write_bytes(
     return Path(path)
 
 
+def atomic_write_text(path: str | os.PathLike, text: str, *, overwrite: bool = True) -> Path:
+    """Write `text` (UTF-8) to `path` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+def atomic_write_json(path: str | os.PathLike, doc: Any, *, overwrite: bool = True, **dumps: Any) -> Path:
+    """Write `doc` as indented JSON (and a final newline) to `path` atomically; `dumps` go to json.dumps."""
+    return atomic_write_text(path, json.dumps(doc, indent=2, **dumps) + "\n", overwrite=overwrite)
+
+
+@contextlib.contextmanager
+def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
+    """`with atomic_folder(d) as tmp: (tmp / "a").write_text(...)`: the files written into the hidden
+    temporary folder `tmp` (beside `d`, mode 0777 minus the umask) replace the folder `d` as a whole
+    when the block ends without an exception (a reader sees the old folder or the new one); otherwise
+    the temporary folder is removed and `d` stays as it was. The caller decides whether `d` may go."""
+    target = Path(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name[:_NAME_KEEP]}.{os.getpid()}.", dir=target.parent))
+    try:
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it 0700: a folder like any other
+        yield tmp
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name[:_NAME_KEEP]}.old.{os.getpid()}")
+            os.replace(target, old)
+        os.replace(tmp, target)
+        fsync_dir(target.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 class Staging:
     """Several files written as one: each goes to its temporary first; see `staged`."""
 
@@ -221,6 +259,11 @@ def staged(*, overwrite: bool) -> Iterator[Staging]:
     stage.commit()
 
 
+def exists_error(error: type[StylexferError], path: str | os.PathLike) -> StylexferError:
+    """The one message for an output that is there already and may not be replaced."""
+    return error(f"{literal(path)}: already exists; pass {{overwrite}} to replace it", "overwrite")
+
+
 def check_output_path(
     path: str | os.PathLike,
     *,
@@ -240,7 +283,7 @@ def check_output_path(
         if not path.is_file():
             raise error(f"{shown}: exists and is not a regular file; choose another name")
         if not overwrite:
-            raise error(f"{shown}: already exists; pass --overwrite to replace it")
+            raise exists_error(error, path)
     check_output_folder(path.parent, create=create_parents, error=error)
     return path
 

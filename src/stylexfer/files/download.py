@@ -1,9 +1,9 @@
 """`stylexfer download NAME`: fetch a public pretrained model, check it, import it into our format.
 
-Every file is streamed to a temporary name in the cache folder, hashed on the way, and renamed to its
-final name only when complete (Content-Length) and, where a SHA-256 is recorded, matching it. A failed
-or corrupted download leaves nothing under the final name. This is the project's one HTTP downloader
-(scripts/download_coco.py uses it with ``resume=True``: a kept ``.part`` file continued by HTTP Range).
+Files are fetched by pooch (a temporary file in the cache folder, renamed to its final name only when
+complete and, where a SHA-256 is recorded, matching it; a failed attempt is retried). A failed or
+corrupted download leaves nothing under the final name. This is the project's one HTTP downloader
+(scripts/download_coco.py uses it too).
 
 SHA-256 values: none of the upstream projects publishes checksums, and this project was built on
 machines without internet, so no hash could be verified here. Entries therefore carry
@@ -14,19 +14,16 @@ We do not invent hashes.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import http.client
+import logging
 import os
+import shutil
 import sys
-import urllib.error
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from stylexfer.errors import StylexferError, one_line
-from stylexfer.files.atomic import atomic_open, check_output_folder, commit, temporary_path
+from stylexfer.files.atomic import atomic_open, check_output_folder
 
 
 class DownloadError(StylexferError, OSError):
@@ -77,8 +74,8 @@ MODELS: dict[str, PublicModel] = {
     ),
 }
 
-MAX_DOWNLOAD_BYTES = 2 << 30  # no public model is near this; a server sending more is refused
-_CHUNK = 1 << 16
+MAX_MEMBER_BYTES = 2 << 30  # no public model is near this; a bigger file in an archive is refused
+RETRIES = 2  # a failed download is tried again this many times (pooch waits 1 s, then 2 s)
 
 
 def default_cache_dir() -> Path:
@@ -89,14 +86,6 @@ def default_cache_dir() -> Path:
     return Path(base) / "stylexfer"
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download_file(
     url: str,
     dest: str | os.PathLike,
@@ -104,103 +93,52 @@ def download_file(
     sha256: str | None = None,
     progress: bool = True,
     timeout: float = 60.0,
-    resume: bool = False,
-    max_bytes: int | None = MAX_DOWNLOAD_BYTES,
+    retries: int | None = None,
 ) -> Path:
-    """Stream `url` to `dest` atomically; verify length and (when given) SHA-256. An existing `dest`
-    that matches `sha256` (or any existing one when no hash is given) is reused.
+    """Fetch `url` into `dest` with pooch: complete (the announced length) and, when `sha256` is
+    given, matching it, or nothing under `dest`. An existing `dest` that matches `sha256` (or any
+    existing one when no hash is given) is reused. DownloadError, one line, after `retries` retries
+    (default RETRIES)."""
+    import pooch
+    import requests
 
-    resume: keep an interrupted download as `<dest>.part` and continue it next time (HTTP Range;
-    started over when the server ignores Range), for big archives. max_bytes: refuse a server that
-    sends more (None: no limit)."""
     dest = Path(dest)
-    if dest.is_file() and (sha256 is None or sha256_of(dest) == sha256.lower()):
-        return dest
     _make_folder(dest.parent)
-    part = dest.with_name(f"{dest.name}.part") if resume else temporary_path(dest)
-    start = part.stat().st_size if resume and part.is_file() else 0
-    headers = {"Range": f"bytes={start}-"} if start else {}
+    existed = dest.is_file()
+    fetcher = pooch.create(
+        path=dest.parent,
+        base_url="",
+        registry={dest.name: f"sha256:{sha256.lower()}" if sha256 else None},
+        urls={dest.name: url},
+        retry_if_failed=RETRIES if retries is None else retries,
+    )
+    logging.getLogger("pooch").setLevel(logging.WARNING)  # our own lines say what happened
     try:
-        response = urllib.request.urlopen(  # noqa: S310 (http/https URLs of our list)
-            urllib.request.Request(url, headers=headers), timeout=timeout
-        )
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        code = getattr(err, "code", None)
-        reason = f"HTTP {code} {getattr(err, 'reason', '')}" if code else getattr(err, "reason", err)
+        fetcher.fetch(dest.name, downloader=pooch.HTTPDownloader(progressbar=progress, timeout=timeout))
+    except requests.exceptions.ChunkedEncodingError as err:
+        raise DownloadError(f"{url}: download cut short; try again") from err
+    except requests.exceptions.RequestException as err:
+        response = getattr(err, "response", None)
+        reason = f"HTTP {response.status_code} {response.reason}" if response is not None else one_line(err)
         raise DownloadError(
             f"cannot download {url} ({reason}); check the connection, or fetch the file by "
             "hand and use `stylexfer import`"
         ) from err
-    done = False
-    try:
-        with response:
-            if start and response.status != 206:  # the server ignored Range: start over
-                start = 0
-            digest = hashlib.sha256()
-            if start:
-                with open(part, "rb") as previous:
-                    for block in iter(lambda: previous.read(_CHUNK), b""):
-                        digest.update(block)
-            length = response.headers.get("Content-Length")
-            total = int(length) + start if length and length.isdigit() else None
-            with open(part, "ab" if start else "wb") as handle:
-                received = _stream(response, handle, digest, url, start, total, dest.name,
-                                   progress, max_bytes)
-        if total is not None and received != total:
-            again = "run again to resume" if resume else "try again"
-            raise DownloadError(f"{url}: download cut short ({received} of {total} bytes); {again}")
-        actual = digest.hexdigest()
-        if sha256 is not None and actual != sha256.lower():
-            resume = False  # a corrupt partial file must not be continued
-            raise DownloadError(
-                f"{url}: SHA-256 mismatch (got {actual}, expected {sha256.lower()}); the file is "
-                "corrupt or was changed upstream; not used"
-            )
-        if sha256 is None:
-            print(
-                f"stylexfer: note: {dest.name} has no recorded checksum (unverified); "
-                f"its SHA-256 is {actual}",
-                file=sys.stderr,
-            )
-        commit(part, dest)
-        done = True
-        return dest
+    except ValueError as err:  # pooch's hash check (or a URL it cannot fetch)
+        if "hash" not in str(err):
+            raise DownloadError(f"cannot download {url} ({one_line(err)})") from err
+        raise DownloadError(
+            f"{url}: SHA-256 mismatch (expected {sha256}); the file is corrupt or was changed upstream; not used"
+        ) from err
     except OSError as err:
-        if isinstance(err, DownloadError):
-            raise
         raise DownloadError(f"{dest}: cannot write the download ({one_line(err)})") from err
-    finally:
-        if not done and not resume:
-            with contextlib.suppress(OSError):
-                part.unlink()
-
-
-def _stream(response, handle, digest, url, start, total, name, progress, max_bytes) -> int:  # noqa: ANN001, PLR0913
-    """Copy the response body into `handle`, hashing it; returns the bytes now in the file."""
-    received = start
-    bar = _bar(total, name, progress, initial=start)
-    try:
-        while True:
-            try:
-                block = response.read(_CHUNK)
-            except http.client.IncompleteRead as err:
-                block = err.partial
-                handle.write(block)
-                digest.update(block)
-                return received + len(block)
-            if not block:
-                break
-            received += len(block)
-            if max_bytes is not None and received > max_bytes:
-                raise DownloadError(f"{url}: more than {max_bytes >> 20} MB; refused")
-            handle.write(block)
-            digest.update(block)
-            bar.update(len(block))
-    finally:
-        bar.close()
-    handle.flush()
-    os.fsync(handle.fileno())
-    return received
+    if sha256 is None and not existed:
+        print(
+            f"stylexfer: note: {dest.name} has no recorded checksum (unverified); "
+            f"its SHA-256 is {pooch.file_hash(str(dest))}",
+            file=sys.stderr,
+        )
+    return dest
 
 
 def _make_folder(folder: Path) -> None:
@@ -212,15 +150,6 @@ def _make_folder(folder: Path) -> None:
         raise DownloadError(f"{folder}: cannot create the download folder ({one_line(err)})") from err
 
 
-def _bar(total: int | None, name: str, enabled: bool, initial: int = 0):  # noqa: ANN202
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total, initial=initial, unit="B", unit_scale=True, desc=name, file=sys.stderr,
-        disable=not enabled,
-    )
-
-
 def _extract_member(archive: Path, member: str, dest: Path) -> Path:
     """Copy one file out of a zip (matched by base name; nothing else is extracted, so no path in
     the archive can point outside the cache)."""
@@ -230,11 +159,10 @@ def _extract_member(archive: Path, member: str, dest: Path) -> Path:
             if not infos:
                 raise DownloadError(f"{archive}: has no {member}; the archive changed upstream")
             info = infos[0]
-            if info.file_size > MAX_DOWNLOAD_BYTES:
+            if info.file_size > MAX_MEMBER_BYTES:
                 raise DownloadError(f"{archive}: {member} claims {info.file_size} bytes; refused")
             with zf.open(info) as src, atomic_open(dest) as out:
-                while block := src.read(_CHUNK):
-                    out.write(block)
+                shutil.copyfileobj(src, out)
     except zipfile.BadZipFile as err:
         archive.unlink(missing_ok=True)
         raise DownloadError(

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from stylexfer.errors import ModelFileError, display_path, one_line
-from stylexfer.files.atomic import atomic_write_bytes, check_output_path, staged
+from stylexfer.files.atomic import atomic_write_bytes, check_output_path, exists_error, staged
 from stylexfer.files.modelfile import (
     ModelSpec,
     build_net,
@@ -159,7 +159,8 @@ def export_model(
     failed check leaves none of them, and no temporary)."""
     targets = [Path(t) for t in (out, torchscript, onnx) if t]
     if len({t.resolve() for t in targets}) != len(targets):
-        raise ModelFileError("export: --out, --torchscript and --onnx must be different files")
+        raise ModelFileError("export: {out}, {torchscript} and {onnx} must be different files",
+                             "out", "torchscript", "onnx")
     for target in targets:
         check_output_path(target, overwrite=overwrite, error=ModelFileError)
     if onnx:
@@ -184,8 +185,7 @@ def export_model(
                 stage.write_bytes(current, data)
             current = None  # the renames: a failure there concerns the set
     except FileExistsError as err:
-        shown = display_path(err.filename or current or out)
-        raise ModelFileError(f"{shown}: already exists; pass --overwrite to replace it") from None
+        raise exists_error(ModelFileError, err.filename or current or out) from None
     except OSError as err:
         shown = display_path(current or err.filename or out)
         reason = err.strerror or one_line(err)

@@ -10,6 +10,7 @@ before any pixel is decoded. Fuzzed with 10,000 malformed files by `scripts/fuzz
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
@@ -20,11 +21,11 @@ from typing import BinaryIO
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch import Tensor
 
 from stylexfer.errors import ImageError, display_path, one_line
-from stylexfer.files.atomic import atomic_open
+from stylexfer.files.atomic import atomic_open, exists_error
 from stylexfer.files.userfile import open_regular_file
 from stylexfer.runtime import available_memory
 
@@ -39,16 +40,6 @@ DEFAULT_MAX_PIXELS = 16384 * 16384
 # (Multi-picture JPEGs still open: the JPEG opener returns them as "MPO".)
 _OPEN_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "PPM")
 _JPEG_FORMATS = ("JPEG", "MPO")
-# EXIF orientation -> the transpose that shows the picture upright (EXIF 2.3, tag 0x0112).
-_ORIENTATION_FIX = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 _ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
 _WHITE = (255, 255, 255)
 
@@ -182,9 +173,8 @@ def _decode(image: Image.Image, shown: str, draft_shorter_side: int | None, max_
         )
     _check_decode_memory(width, height, image.mode, shown)
     image.load()  # Pillow's LOAD_TRUNCATED_IMAGES stays False: a truncated file is an error
-    fix = _ORIENTATION_FIX.get(_orientation(image))
-    if fix is not None:
-        image = image.transpose(fix)
+    with contextlib.suppress(Exception):  # upright as the EXIF orientation says; malformed EXIF: as stored
+        ImageOps.exif_transpose(image, in_place=True)
     image = _to_rgb(image)
     if image.mode != "RGB" or image.width < 1 or image.height < 1:  # defensive: never hand on odd images
         raise ImageError(f"{shown}: decoded to an unusable {image.mode} {image.width}×{image.height} image")
@@ -216,15 +206,6 @@ def _check_decode_memory(width: int, height: int, mode: str, shown: str) -> None
             f"{shown}: decoding its {width}×{height} pixels needs about {need / 2**20:,.0f} MB, more than the "
             f"{available / 2**20:,.0f} MB of memory available; shrink the image first"
         )
-
-
-def _orientation(image: Image.Image) -> int:
-    """EXIF orientation 1-8; 1 (as stored) when absent or malformed."""
-    try:
-        value = image.getexif().get(0x0112, 1)
-    except Exception:  # malformed EXIF: keep the pixels as stored
-        return 1
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -288,6 +269,28 @@ def _wide_to_rgb(image: Image.Image) -> Image.Image:
 _reason = one_line
 
 
+def resized_size(width: int, height: int, *, size: int | None = None,
+                 max_size: int | None = None) -> tuple[int, int]:
+    """(width, height) after scaling the shorter side to `size`, then shrinking (never enlarging) so
+    the longer side is at most `max_size`; aspect ratio kept, each side at least 1."""
+    scale = 1.0
+    if size is not None:
+        scale = size / min(width, height)
+    if max_size is not None:
+        scale = min(scale, max_size / max(width, height))
+    if scale == 1.0:
+        return width, height
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def resample(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The tool's one resampling rule for a picture: Lanczos to shrink, bicubic to enlarge."""
+    if size == image.size:
+        return image
+    upscale = size[0] > image.size[0]
+    return image.resize(size, Image.Resampling.BICUBIC if upscale else Image.Resampling.LANCZOS)
+
+
 def to_tensor(image: Image.Image) -> Tensor:
     """RGB PIL image -> (3, H, W) float32 in [0, 1]."""
     array = np.asarray(image, dtype=np.uint8)
@@ -318,7 +321,7 @@ def save_image(image: Tensor | Image.Image, path: str | os.PathLike, *, overwrit
     if fmt is None:
         raise ImageError(f"{shown}: unknown output format; use one of {', '.join(sorted(SAVE_FORMATS))}")
     if not overwrite and path.exists():
-        raise ImageError(f"{shown}: already exists; pass --overwrite to replace it")
+        raise exists_error(ImageError, path)
     pil = to_pil(image) if isinstance(image, Tensor) else image
     try:  # a file where a folder of the path should be is FileExistsError too: not "already exists"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -328,7 +331,7 @@ def save_image(image: Tensor | Image.Image, path: str | os.PathLike, *, overwrit
         with atomic_open(path, overwrite=overwrite) as handle:
             _encode(pil, fmt, handle)
     except FileExistsError:
-        raise ImageError(f"{shown}: already exists; pass --overwrite to replace it") from None
+        raise exists_error(ImageError, path) from None
     except (OSError, ValueError, KeyError) as err:  # encoder refused the mode, disk full, read-only folder
         raise ImageError(f"{shown}: cannot write the image ({_reason(err)})") from err
     return path

@@ -18,7 +18,6 @@ from typing import Any
 import torch
 
 from stylexfer.errors import ModelFileError, one_line, printable
-from stylexfer.files.download import sha256_of
 from stylexfer.files.modelfile import (
     CKPT_BLOCK,
     CKPT_ENCODER_KEYS,
@@ -39,6 +38,8 @@ def model_info(path: str | os.PathLike) -> dict[str, Any]:
     """The facts about a model file, as plain JSON-ready values (see the module docstring).
 
     Raises ModelFileError (one line) for anything read_model_file would refuse about the file itself."""
+    import pooch  # its file_hash: the downloader's SHA-256
+
     path = Path(path)
     check_model_file(path)  # stylize's checks: whatever stylize refuses, info refuses
     spec = read_spec(path)
@@ -57,7 +58,7 @@ def model_info(path: str | os.PathLike) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "file": str(path),
         "bytes": path.stat().st_size,
-        "sha256": sha256_of(path),
+        "sha256": pooch.file_hash(str(path)),  # SHA-256
         "format": details.pop("format"),
         "kind": spec.kind,
         "description": describe(spec),
@@ -108,7 +109,7 @@ def _pickle_details(path: Path, spec: ModelSpec) -> dict[str, Any]:
         shapes = {k: tuple(v.shape) for k, v in state.items()}
         weight = state.get(f"{prefix}encoder.normalize.weight")
         bias = state.get(f"{prefix}encoder.normalize.bias")
-        what = f"format {block.get('format')}" if isinstance(block, Mapping) else "no stylexfer block: kind guessed"
+        what = f"format {block.get('format')}" if isinstance(block, Mapping) else "no stylexfer block"
         epoch = obj.get("epoch")
         return {
             "format": f"training checkpoint ({what})",

@@ -12,9 +12,8 @@ Supported inputs of :func:`read_model_file` (detected from the bytes, not the su
 - a Lightning training checkpoint (``.ckpt``): ``{"hyper_parameters": {...}, "state_dict": {...}}``
   with the trained net under ``net.`` (the family's layout; a frozen encoder is usually dropped and
   named by ``hyper_parameters["vgg_weights"]``). Our own checkpoints say what they hold in a
-  ``stylexfer`` block (``{"format": 1, "model": FAMILY, "net_prefix": "net."}``, written by training);
-  for older or foreign checkpoints :func:`checkpoint_spec` guesses from the hyper-parameter names and
-  the weights' keys.
+  ``stylexfer`` block (``{"format": 1, "model": FAMILY, "net_prefix": "net."}``, written by training
+  since the first release; a checkpoint without it is refused).
 - our inference file (``.safetensors``) written by :func:`write_safetensors` / ``stylexfer export``:
   metadata ``format``, ``format_version``, ``kind`` (the family) plus the family's own keys.
 - a foreign plain state dict that a family recognises and converts on the fly (pytorch/examples'
@@ -36,7 +35,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from stylexfer.errors import ModelFileError, one_line, printable
-from stylexfer.files.atomic import atomic_write_bytes, check_output_path
+from stylexfer.files.atomic import atomic_write_bytes, check_output_path, exists_error
 from stylexfer.files.spec import (
     ENCODER_EMBEDDED,
     ENCODER_IMAGENET,
@@ -48,11 +47,11 @@ from stylexfer.files.spec import (
 from stylexfer.files.torchfile import check_tensors, load_weights_only, tensor_problem
 from stylexfer.files.userfile import check_regular_file
 from stylexfer.nets.vgg import RandomWeightsWarning
-from stylexfer.registry import families, family_names, get_family
+from stylexfer.registry import families, get_family
 
 __all__ = [
     "ENCODER_EMBEDDED", "ENCODER_IMAGENET", "ENCODER_RANDOM", "OUTPUT_MODES", "ModelSpec",
-    "ModelWeights", "build_net", "check_model_file", "checkpoint_spec", "describe", "load_weights_only",
+    "ModelWeights", "build_net", "check_model_file", "describe", "load_weights_only",
     "metadata_of", "read_model_file", "read_spec", "safetensors_bytes", "safetensors_header", "weights_of",
     "write_safetensors",
 ]
@@ -67,9 +66,7 @@ CKPT_ENCODER_KEY, CKPT_OUTPUT_KEY = "vgg_weights", "output"
 # (the checkpoint's own key, so `info` reads it as it reads the checkpoint's settings).
 RANDOM_VGG_KEY = CKPT_ENCODER_KEY
 
-# Fallback for checkpoints without the block (older or foreign): hyper-parameter names guessed,
-# first present wins.
-CKPT_KIND_KEYS = ("model", "name", "model_name", "kind", "arch")
+# Hyper-parameter names a family reads its settings from, first present wins.
 CKPT_ENCODER_KEYS = ("encoder_weights", "vgg_weights")
 CKPT_OUTPUT_KEYS = ("output", "output_mode")
 
@@ -212,7 +209,7 @@ def _checkpoint_spec_and_prefix(
     checkpoint: Mapping[str, Any], state: Mapping[str, Tensor], source: str, *, raw_encoder: bool = False
 ) -> tuple[ModelSpec, str]:
     """The spec and the net's key prefix of a training checkpoint: from its `stylexfer` block when
-    it has one (our own checkpoints), else guessed by checkpoint_spec (older or foreign ones).
+    it has one (our own checkpoints; any other is refused).
     raw_encoder: keep the encoder the hyper-parameters name even when its weights are in the file
     (read_model_file warns about random ones, then marks them embedded)."""
     hparams = checkpoint.get("hyper_parameters", {})
@@ -220,8 +217,10 @@ def _checkpoint_spec_and_prefix(
         hparams = {}
     block = checkpoint.get(CKPT_BLOCK)
     if block is None:
-        guessed = _checkpoint_kind(hparams, state, source)
-        return _family_spec(guessed, hparams, state, "net.", source, raw_encoder), "net."
+        raise ModelFileError(
+            f"{source}: a checkpoint without stylexfer's {CKPT_BLOCK!r} block; "
+            "is it a stylexfer training checkpoint? (other layouts: `stylexfer import`)"
+        )
     fmt = block.get("format") if isinstance(block, Mapping) else None
     kind = block.get("model") if isinstance(block, Mapping) else None
     prefix = block.get("net_prefix", "net.") if isinstance(block, Mapping) else None
@@ -249,48 +248,6 @@ def _family_spec(kind: str, hparams: Mapping[str, Any], state: Mapping[str, Tens
     if raw_encoder and spec.encoder == ENCODER_EMBEDDED:
         spec = replace(spec, encoder=first_str(hparams, CKPT_ENCODER_KEYS) or ENCODER_IMAGENET)
     return spec
-
-
-def _checkpoint_kind(hparams: Mapping[str, Any], state: Mapping[str, Tensor], source: str) -> str:
-    """The family of a checkpoint without a `stylexfer` block: named by a hyper-parameter (a family's
-    name as a case-insensitive substring, so a class name containing it works) or recognised from the weights' keys."""
-    where = f"{source}: " if source else ""
-    owners = [family.name for family in families() if family.owns_checkpoint_weights(state)]
-    from_weights = owners[0] if owners else None
-    named = None
-    for key in CKPT_KIND_KEYS:
-        value = hparams.get(key)
-        if isinstance(value, str):
-            low = value.lower()
-            named = next((name for name in family_names() if name in low), None)
-            if named:
-                break
-    kind = named or from_weights
-    if kind is None:
-        raise ModelFileError(
-            f"{where}checkpoint holds the weights of no installed model family "
-            f"({', '.join(family_names())}); is it a stylexfer training checkpoint?"
-        )
-    if from_weights is not None and named is not None and named not in owners:
-        raise ModelFileError(
-            f"{where}checkpoint says model {named!r} but holds {from_weights} weights; file damaged?"
-        )
-    return kind
-
-
-def checkpoint_spec(
-    hparams: Mapping[str, Any], state_dict: Mapping[str, Tensor], *, source: str = ""
-) -> ModelSpec:
-    """The model spec of a training checkpoint without a `stylexfer` block: the ONE place that knows
-    its hyper-parameter names.
-
-    kind: ``hyper_parameters[k]`` for the first k in CKPT_KIND_KEYS whose value names an installed
-    family (case-insensitive substring); else the family that recognises the state dict's keys. A
-    name that contradicts the weights is an error. The family reads the rest (encoder: first of
-    CKPT_ENCODER_KEYS; output: first of CKPT_OUTPUT_KEYS).
-    """
-    kind = _checkpoint_kind(hparams, state_dict, source)
-    return _family_spec(kind, hparams, state_dict, "net.", source, raw_encoder=True)
 
 
 def first_str(hparams: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
@@ -404,7 +361,7 @@ def write_safetensors(
     try:
         atomic_write_bytes(path, blob, overwrite=overwrite)
     except FileExistsError:
-        raise ModelFileError(f"{path}: already exists; pass --overwrite to replace it") from None
+        raise exists_error(ModelFileError, path) from None
     except OSError as err:
         raise ModelFileError(f"{path}: cannot write the model file ({one_line(err)})") from err
     return path

@@ -269,10 +269,10 @@ def check_crf(crf: int | None, suffix: str) -> int | None:
     if crf is None:
         return default
     if span is None:
-        raise VideoError(f"--crf does not apply to {suffix} output (GIF has no quality setting)")
+        raise VideoError(f"{{crf}} does not apply to {suffix} output (GIF has no quality setting)", "crf")
     if not span[0] <= crf <= span[1]:
-        raise VideoError(f"--crf {crf} is out of range for {codec} ({suffix}): use {span[0]}..{span[1]} "
-                         "(lower is better quality; 18 is near lossless for H.264)")
+        raise VideoError(f"{{crf}} {crf} is out of range for {codec} ({suffix}): use {span[0]}..{span[1]} "
+                         "(lower is better quality; 18 is near lossless for H.264)", "crf")
     return crf
 
 
@@ -361,7 +361,7 @@ def writing(target: str | os.PathLike, *, overwrite: bool = False) -> Iterator[P
     exception it is committed under `target` (files.atomic.commit: fsync, rename or no-replace link),
     otherwise (an error, Ctrl-C) deleted, so the final name never holds a half-written video. Missing
     folders above `target` are created, and removed again (when still empty) if the block fails."""
-    from stylexfer.files.atomic import commit, temporary_path
+    from stylexfer.files.atomic import commit, exists_error, temporary_path
 
     target = Path(target)
     created = [p for p in reversed(target.parents) if not p.exists()]  # outermost first
@@ -379,4 +379,4 @@ def writing(target: str | os.PathLike, *, overwrite: bool = False) -> Iterator[P
     try:
         commit(tmp, target, overwrite=overwrite)
     except FileExistsError:
-        raise VideoError(f"{display_path(target)}: already exists; pass --overwrite to replace it") from None
+        raise exists_error(VideoError, target) from None

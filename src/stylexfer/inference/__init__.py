@@ -39,7 +39,6 @@ from stylexfer.inference.device import DevicePolicy, pick_device
 from stylexfer.inference.inputs import ImageLike, as_image_tensor, mask_labels, resize_image, resized_size
 from stylexfer.inference.request import (
     DEFAULT_STYLE_SIZE,
-    OptionError,
     RequestError,
     StyleKindError,
     StylizeRequest,
@@ -66,7 +65,6 @@ __all__ = [
     "FrameStream",
     "VideoReport",
     "ImageLike",
-    "OptionError",
     "Progress",
     "RequestError",
     "StatisticsSmoother",

@@ -12,7 +12,7 @@ from PIL import Image
 from torch import Tensor
 
 from stylexfer.errors import ImageError, display_path
-from stylexfer.files.images import DEFAULT_MAX_PIXELS, load_image, to_tensor
+from stylexfer.files.images import DEFAULT_MAX_PIXELS, load_image, resample, resized_size, to_tensor
 from stylexfer.inference.request import RequestError, literal
 
 ImageLike = Tensor | Image.Image | str | os.PathLike
@@ -31,23 +31,9 @@ def as_image_tensor(image: ImageLike) -> Tensor:
     return (image.unsqueeze(0) if image.dim() == 3 else image).float()
 
 
-def resized_size(width: int, height: int, *, size: int | None = None,
-                 max_size: int | None = None) -> tuple[int, int]:
-    """(width, height) after scaling the shorter side to `size`, then shrinking (never enlarging) so
-    the longer side is at most `max_size`; aspect ratio kept, each side at least 1."""
-    scale = 1.0
-    if size is not None:
-        scale = size / min(width, height)
-    if max_size is not None:
-        scale = min(scale, max_size / max(width, height))
-    if scale == 1.0:
-        return width, height
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
 def resize_image(image: Image.Image, *, size: int | None = None, max_size: int | None = None,
                  max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "image") -> Image.Image:
-    """The tool's one shorter-side resize (see :func:`resized_size`): Lanczos down, bicubic up.
+    """The tool's one shorter-side resize (see :func:`resized_size`; resampled by files.images.resample).
     A result over `max_pixels` is an ImageError naming `name`."""
     for field, value in (("size", size), ("max_size", max_size)):
         if value is not None and value < 1:
@@ -60,8 +46,7 @@ def resize_image(image: Image.Image, *, size: int | None = None, max_size: int |
             f"{display_path(name)}: resized to {new[0]}×{new[1]} it would have {new[0] * new[1] / 1e6:.0f} "
             f"megapixels, over the limit of {max_pixels / 1e6:.0f}; use a smaller size"
         )
-    upscale = new[0] > image.size[0]
-    return image.resize(new, Image.Resampling.BICUBIC if upscale else Image.Resampling.LANCZOS)
+    return resample(image, new)
 
 
 def mask_labels(mask: ImageLike, n_styles: int, *, name: str = "mask") -> Tensor:

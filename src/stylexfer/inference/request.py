@@ -8,45 +8,27 @@ its own terms (the CLI as flags, the GUI as its controls, Python users as the ke
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stylexfer.errors import ModelFileError, StylexferError
+from stylexfer.errors import ModelFileError, StylexferError, literal
 from stylexfer.files.images import DEFAULT_MAX_PIXELS
 from stylexfer.registry import Family, get_family
 
 DEFAULT_STYLE_SIZE = 512  # styles are encoded with the shorter side at most this (the references' default)
 PRECISIONS = ("fp32", "bf16", "auto")
-FIELDS = ("alpha", "styles", "style_weights", "mask", "preserve_color", "size", "max_size",
-          "style_size", "tile", "device", "smooth", "precision")
 
 
 class RequestError(StylexferError, ValueError):
-    """An option out of range, or options that do not fit together.
+    """An option out of range, or options that do not fit together. The message is a template whose
+    ``{field}`` placeholders name request fields (see StylexferError.render)."""
 
-    The message is a template whose ``{field}`` placeholders name request fields; ``str(err)`` shows
-    the field names, :meth:`render` any other names (``err.render({"alpha": "--alpha"})``)."""
-
-    def __init__(self, template: str, *fields: str) -> None:
-        self.template, self.fields = template, fields
-        super().__init__(self.render())
-
-    @property
-    def field(self) -> str | None:
-        """The field the message is mainly about (the first one it names)."""
-        return self.fields[0] if self.fields else None
-
-    def render(self, names: Mapping[str, str] | None = None) -> str:
-        names = names or {}
-        return self.template.format(**{f: names.get(f, f) for f in FIELDS})
+    templated = True
 
 
 class StyleKindError(RequestError, ModelFileError):
     """Styles that do not fit the model kind (a fixed-style model given styles, a style-taking one without)."""
-
-
-OptionError = RequestError  # the name before the request existed; kept for callers
 
 
 def check_precision(precision: str | None) -> str | None:
@@ -57,13 +39,6 @@ def check_precision(precision: str | None) -> str | None:
     if name not in PRECISIONS:
         raise RequestError(f"unknown {{precision}} {literal(precision)!r}; use fp32, bf16 or auto", "precision")
     return name
-
-
-def literal(value: object) -> str:
-    """A value or path for a message template (its braces escaped)."""
-    from stylexfer.errors import display_path
-
-    return display_path(value).replace("{", "{{").replace("}", "}}")
 
 
 @dataclass(frozen=True)

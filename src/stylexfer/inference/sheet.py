@@ -23,7 +23,7 @@ from functools import lru_cache
 from PIL import Image, ImageDraw, ImageFont
 
 from stylexfer.errors import printable
-from stylexfer.files.images import to_pil, to_tensor
+from stylexfer.files.images import resample, to_pil, to_tensor
 from stylexfer.inference.request import DEFAULT_STYLE_SIZE
 from stylexfer.inference.stylizer import Stylizer
 from stylexfer.nets.codes import StyleCode
@@ -33,6 +33,7 @@ MIN_SHEET_TILE = 32
 BACKGROUND = (255, 255, 255)
 LABEL_BACKGROUND = (32, 32, 32)
 LABEL_COLOUR = (255, 255, 255)
+MISSING = (200, 200, 200)  # a cell without a picture
 Labelled = tuple[str, Image.Image | None]  # (label, picture); None: a label on an empty tile
 
 
@@ -82,48 +83,84 @@ def fit_label(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, wid
 def fit_tile(image: Image.Image, tile: int) -> Image.Image:
     """Scaled, aspect kept, so its longer side is `tile` (shrunk with Lanczos, enlarged bicubic)."""
     scale = tile / max(image.size)
-    if scale == 1:
-        return image
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC
-    return image.resize(size, resample)
+    return resample(image, (max(1, round(image.width * scale)), max(1, round(image.height * scale))))
 
 
 def compose_sheet(
     contents: Sequence[Labelled],
     columns: Sequence[Labelled],
-    cells: Sequence[Sequence[Image.Image]],
+    cells: Sequence[Sequence[Image.Image | None]],
     *,
     tile_size: int = SHEET_TILE_SIZE,
+    row_labels: str = "column",
 ) -> Image.Image:
-    """The sheet: header row `columns`, header column `contents`, cells[i][j] = content i, column j.
-    Pictures are fitted into their tiles (centred, aspect kept); the top-left tile stays empty."""
+    """The sheet: header row `columns`, then one row per content, cells[i][j] = content i, column j.
+    Pictures are fitted into their tiles (centred, aspect kept); a None cell is a grey tile.
+    row_labels "column": the contents are a header column (picture and label; the top-left tile
+    stays empty). "above": no header column; each content's label, wrapped in full over as many
+    lines as it needs, is a strip above its row (the sweep report's grid: long labels, no margin)."""
     if len(cells) != len(contents) or any(len(row) != len(columns) for row in cells):
         raise ValueError(f"cells must be {len(contents)} rows × {len(columns)} columns")
+    if row_labels not in ("column", "above"):
+        raise ValueError(f"row_labels must be 'column' or 'above', got {row_labels!r}")
     layout = SheetLayout.for_tile(tile_size)
-    sheet = Image.new("RGB", layout.size(1 + len(contents), 1 + len(columns)), BACKGROUND)
-    draw = ImageDraw.Draw(sheet)
     font = label_font(tile_size)
+    tile, gap = tile_size, layout.gap
+    margin = max(2, tile_size // 64)
+    above = row_labels == "above"
+    first = 0 if above else 1  # the column of the first cell
+    width = layout.size(1, first + len(columns))[0]
+    top, bottom = font.getbbox("Hgjy…")[1::2]
+    line_height = int(bottom - top) + 2
+    wrapped = [_wrap(printable(label), font, width - 2 * gap - 2 * margin) if above else []
+               for label, _ in contents]
+    strips = [len(lines) * line_height + 2 * margin + gap if above else 0 for lines in wrapped]
+    header = tile + (layout.label if not above or any(label for label, _ in columns) else 0)
+    row_height = tile + (0 if above else layout.label)
+    height = gap + header + gap + sum(strip + row_height + gap for strip in strips)
+    sheet = Image.new("RGB", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
 
-    def place(row: int, col: int, label: str, picture: Image.Image | None) -> None:
-        x, y = layout.origin(row, col)
+    def place(x: int, y: int, label: str, picture: Image.Image | None, missing: bool = False) -> None:
         if picture is not None:
-            fitted = fit_tile(picture.convert("RGB"), tile_size)
-            sheet.paste(fitted, (x + (tile_size - fitted.width) // 2, y + (tile_size - fitted.height) // 2))
+            fitted = fit_tile(picture.convert("RGB"), tile)
+            sheet.paste(fitted, (x + (tile - fitted.width) // 2, y + (tile - fitted.height) // 2))
+        elif missing:
+            draw.rectangle((x, y, x + tile - 1, y + tile - 1), fill=MISSING)
         if label:
-            top = y + tile_size
-            draw.rectangle((x, top, x + tile_size - 1, top + layout.label - 1), fill=LABEL_BACKGROUND)
-            margin = max(2, tile_size // 64)
-            shown = fit_label(label, font, tile_size - 2 * margin)
-            draw.text((x + margin, top + layout.label / 2), shown, fill=LABEL_COLOUR, font=font, anchor="lm")
+            draw.rectangle((x, y + tile, x + tile - 1, y + tile + layout.label - 1), fill=LABEL_BACKGROUND)
+            shown = fit_label(label, font, tile - 2 * margin)
+            draw.text((x + margin, y + tile + layout.label / 2), shown, fill=LABEL_COLOUR, font=font, anchor="lm")
 
-    for col, (label, picture) in enumerate(columns, start=1):
-        place(0, col, label, picture)
-    for row, (label, picture) in enumerate(contents, start=1):
-        place(row, 0, label, picture)
-        for col, cell in enumerate(cells[row - 1], start=1):
-            place(row, col, "", cell)
+    def x_of(col: int) -> int:
+        return gap + col * (tile + gap)
+
+    for col, (label, picture) in enumerate(columns, start=first):
+        place(x_of(col), gap, label, picture)
+    y = gap + header + gap
+    for (label, picture), lines, strip, row in zip(contents, wrapped, strips, cells, strict=True):
+        if above:
+            draw.rectangle((gap, y, width - gap - 1, y + strip - gap - 1), fill=LABEL_BACKGROUND)
+            for i, line in enumerate(lines):
+                draw.text((gap + margin, y + margin + i * line_height), line, fill=LABEL_COLOUR, font=font)
+            y += strip
+        else:
+            place(x_of(0), y, label, picture)
+        for col, cell in enumerate(row, start=first):
+            place(x_of(col), y, "", cell, missing=True)
+        y += row_height + gap
     return sheet
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> list[str]:
+    """`text` in lines of at most `width` px, broken at spaces (a word wider than that on its own line)."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from stylexfer.errors import ModelFileError, StylexferError, one_line
-from stylexfer.files.atomic import atomic_write_bytes
+from stylexfer.files.atomic import atomic_write_bytes, atomic_write_json
 from stylexfer.files.torchfile import check_archive
 from stylexfer.runtime import Interrupted, pending_interrupt, pid_alive
 from stylexfer.training.loggers import log_final
@@ -472,13 +472,6 @@ class DataHealth(pl.Callback):
 SUMMARY_NAME = "final.json"
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """JSON through the one atomic writer: readers see the old or the new file, never half of one."""
-    import json
-
-    atomic_write_bytes(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=True).encode("utf-8"))
-
-
 class RunSummary(pl.Callback):
     """Keeps `<run dir>/final.json` saying what `stylexfer report` needs without TensorBoard:
     status ("running" from the first step, then "finished", "pruned" (a search stopped it early),
@@ -512,7 +505,7 @@ class RunSummary(pl.Callback):
             **self.extra,
         }
         with contextlib.suppress(OSError):  # a summary must never be what stops a run
-            write_json_atomic(self.path, data)
+            atomic_write_json(self.path, data, sort_keys=True, allow_nan=True)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.write(trainer, "running")

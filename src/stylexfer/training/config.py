@@ -62,14 +62,12 @@ def model_schemas() -> dict[str, type]:
 class OptimConfig:
     """Adam with the optional decay lr_t = lr / (1 + lr_decay·t) of Huang & Belongie's released code."""
 
-    name: str = "adam"
     lr: float = bounded(1e-4, 0, 1, lo_open=True)
     lr_decay: float = bounded(0.0, 0, 1)  # 5e-5 in Huang & Belongie 2017; 0 keeps lr constant
     beta1: float = bounded(0.9, 0, 1, hi_open=True)
     beta2: float = bounded(0.999, 0, 1, hi_open=True)
 
     def __post_init__(self) -> None:
-        _require(self.name == "adam", "optim.name", f"must be 'adam', got {self.name!r}")
         check_fields(self, "optim")
 
 
@@ -316,7 +314,7 @@ def setting_names() -> set[str]:
     schemas = {"model": tuple(model_schemas().values()), **{g: (GROUP_SCHEMAS[g],) for g in ("optim", "data")}}
     for group, classes in schemas.items():
         names.update(f"{group}.{spec.name}" for schema in classes for spec in dataclasses.fields(schema))
-    return names - RESUME_FREE - {"model.name", "optim.name"}
+    return names - RESUME_FREE - {"model.name"}
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import Any
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
+from stylexfer.errors import one_line
 from stylexfer.training.config import compose_config
 
 GROUPS = ("model", "optim", "data", "trainer", "logger", "checkpoint", "experiment", "hparams_search", "debug")
@@ -22,7 +23,7 @@ def explain_hydra_error(err: HydraException, argv: list[str]) -> str:
     text = str(err)
     if isinstance(err, MissingConfigException):
         options = getattr(err, "options", None)
-        missing = getattr(err, "missing_cfg_file", None) or _first_line(text)
+        missing = getattr(err, "missing_cfg_file", None) or one_line(err, limit=2000)
         options = [name for name in options or [] if not name.startswith("schema_")]  # schemas: internal
         if options:
             return f"no config option {missing!r}; choose one of {', '.join(options)}"
@@ -35,11 +36,11 @@ def explain_hydra_error(err: HydraException, argv: list[str]) -> str:
         hint = suggest(key, _valid_keys(argv))
         return f"unknown configuration key {key!r}" + (f"; did you mean {hint}?" if hint else "")
     full_key = getattr(cause, "full_key", None)
-    if full_key:  # a value of the wrong type
+    if full_key and cause is not None:  # a value of the wrong type
         given = _given(argv, str(full_key))
-        reason = _first_line(str(cause))
+        reason = one_line(cause, limit=2000)
         return f"{full_key}{'=' + given if given is not None else ''}: {reason}"
-    return _join(text) + (f" ({_first_line(str(cause))})" if cause is not None else "")
+    return _join(text) + (f" ({one_line(cause, limit=2000)})" if cause is not None else "")
 
 
 def suggest(key: str, valid: list[str], count: int = 3) -> str:
@@ -91,11 +92,6 @@ def _given(argv: list[str], key: str) -> str | None:
         if sep and name == key:
             return value
     return None
-
-
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else ""
 
 
 def _join(text: str) -> str:

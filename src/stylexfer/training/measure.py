@@ -1,4 +1,4 @@
-"""The measures of a finished run: the code behind `stylexfer evaluate` (stylexfer.experiments.measures,
+"""The measures of a finished run: the code behind `stylexfer evaluate` (stylexfer.measures,
 the same VGG-19 and formulas) applied to the run's own fixed validation pairs, at the size training
 validates at (data.crop). They go into final.json ("evaluate"), TensorBoard's HParams tab (eval/*), and
 the Hydra task function returns two of them (OBJECTIVES) for the Optuna searches to minimise.
@@ -21,7 +21,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import Dataset
 
-from stylexfer.experiments.measures import OBJECTIVES, Judge, mean_measures
+from stylexfer.measures import OBJECTIVES, Judge, mean_measures
 from stylexfer.training.systems import _StyleTransferSystem
 
 RANDOM_VGG_NOTE = "the measuring VGG-19 has random weights: these numbers check the pipeline only"

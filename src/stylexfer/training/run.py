@@ -29,7 +29,7 @@ from omegaconf import DictConfig
 from pytorch_lightning.callbacks import LearningRateMonitor, TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 
-from stylexfer.errors import StylexferError
+from stylexfer.errors import StylexferError, one_line
 from stylexfer.nets.vgg import RandomWeightsWarning
 from stylexfer.runtime import (
     Interrupted,
@@ -296,9 +296,9 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         raise type(err)(f"{err}; {resume_hint(checkpoint_dir, model=model_name)}") from err
     except Exception as err:
         if isinstance(err, StylexferError):  # also one re-raised from a loader worker
-            reason = one_line(err)
+            reason = one_line(err, limit=2000)
         elif "DataLoader worker" in str(err):
-            reason = f"a data-loader worker died ({one_line(err)})"
+            reason = f"a data-loader worker died ({one_line(err, limit=2000)})"
         else:
             raise
         raise TrainingError(
@@ -359,18 +359,6 @@ def make_profiler(name: str | None, output_dir: Path) -> Any:
 
     kinds = {"simple": SimpleProfiler, "advanced": AdvancedProfiler, "pytorch": PyTorchProfiler}
     return kinds[name](dirpath=str(output_dir), filename="profile")
-
-
-def one_line(err: BaseException) -> str:
-    """An exception's message on one line. One re-raised from a loader worker carries the worker's
-    traceback ("Caught X in DataLoader worker process 0. Original Traceback ..."): keep its last
-    line, the original message, without the exception's class name."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    if not lines:
-        return type(err).__name__
-    if "Original Traceback" in str(err):
-        return re.sub(r"^[\w.]+(Error|Exception): ", "", lines[-1]) + " (in a data-loader worker)"
-    return lines[0]
 
 
 def main() -> None:

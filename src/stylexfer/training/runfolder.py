@@ -9,7 +9,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from stylexfer.errors import StylexferError, display_path, one_line
 from stylexfer.files.folders import folder_is_own
@@ -69,9 +69,7 @@ def live_job_below(sweep_dir: Path, *, depth: int = 3) -> tuple[Path, str] | Non
         keep = level < depth
         dirs[:] = [d for d in dirs if keep and d not in _NOT_JOB_FOLDERS and not d.startswith("sample_data")]
         if here != sweep_dir and LOCK_NAME in files and is_locked(here):
-            with contextlib.suppress(OSError):
-                return here, (here / LOCK_NAME).read_text().strip() or "unknown"
-            return here, "unknown"
+            return here, _holder(here / LOCK_NAME)
     return None
 
 
@@ -113,12 +111,6 @@ def discard_unused_run_dir(output_dir: Path) -> None:
             break
 
 
-# Locks this process holds: folder -> [open lock file, holders]. A second RunLock on the same folder
-# in this process shares the lock (flock refuses a second descriptor of the same process): the Hydra
-# callback takes it before Hydra writes anything, and `run` takes it again.
-_held: dict[Path, list[Any]] = {}
-
-
 def discard_unused_sweep_dirs() -> None:
     """After a sweep refused before its first job (a bad sweeper setting): remove the sweep folders
     this process created while they hold nothing but the lock (see discard_unused_run_dir)."""
@@ -127,52 +119,42 @@ def discard_unused_sweep_dirs() -> None:
 
 
 class RunLock:
-    """An exclusive OS file lock on a run folder (`flock`, or `msvcrt.locking` on Windows): the
-    kernel drops it when the process dies, so a killed run never leaves a stale lock. The file
-    holds the holder's PID for the message a second run prints. `setting` names the option that
-    chose the folder, for that message."""
+    """An exclusive OS file lock on a run folder (filelock: `flock`, or `msvcrt.locking` on Windows):
+    the kernel drops it when the process dies, so a killed run never leaves a stale lock. The file
+    stays after release (it marks a run folder) and holds the holder's PID for the message a second
+    run prints. One lock per folder and process, counted: the Hydra callback takes it before Hydra
+    writes anything, and `run` takes it again. `setting` names the option that chose the folder."""
 
     def __init__(self, folder: Path, *, setting: str = "hydra.run.dir") -> None:
         self.folder = Path(folder)
         self.path = self.folder / LOCK_NAME
         self.setting = setting
-        self._key: Path | None = None
+        self._lock: Any = None
 
     def acquire(self) -> RunLock:
-        key = Path(os.path.abspath(self.folder))
-        if key in _held:  # this process holds it already
-            _held[key][1] += 1
-            self._key = key
-            return self
+        import filelock
+
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # no O_TRUNC: the holder's PID stays
-        handle = os.fdopen(fd, "r+")
-        if not _try_lock(handle):
-            holder = handle.read().strip() or "unknown"
-            handle.close()
+        lock = filelock.FileLock(  # the same instance for the same file in this process (is_singleton)
+            os.path.abspath(self.path), timeout=0, is_singleton=True, thread_local=False,
+            preserve_lock_file=True, on_acquired=_write_pid,
+        )
+        try:
+            lock.acquire()
+        except filelock.Timeout:
             kind = "sweep" if self.setting == "hydra.sweep.dir" else "run"
+            holder = _holder(self.path)
             raise RunFolderBusy(
                 f"{kind} folder {display_path(self.folder)} is in use by another training run (PID {holder}); "
                 f"wait for it to finish or choose another {self.setting}"
-            )
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        _held[key] = [handle, 1]
-        self._key = key
+            ) from None
+        self._lock = lock
         return self
 
     def release(self) -> None:
-        key, self._key = self._key, None
-        entry = _held.get(key) if key is not None else None
-        if entry is None:
-            return
-        entry[1] -= 1
-        if entry[1] <= 0:
-            del _held[key]  # type: ignore[arg-type]
-            with contextlib.suppress(OSError):
-                entry[0].close()  # closing the descriptor drops the lock
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
 
     def __enter__(self) -> RunLock:
         return self.acquire()
@@ -180,52 +162,38 @@ class RunLock:
     def __exit__(self, *exc: Any) -> None:
         self.release()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a pickled copy (the Ray launcher ships Hydra's callbacks to its workers) holds no lock
+        return {**self.__dict__, "_lock": None}
+
+
+def _write_pid(fd: int) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+
+
+def _holder(path: Path) -> str:
+    with contextlib.suppress(OSError):
+        return path.read_text(encoding="ascii", errors="replace").strip() or "unknown"
+    return "unknown"
+
 
 def is_locked(folder: Path) -> bool:
     """True while a live process holds `folder`'s run lock (the caller's own lock counts)."""
+    import filelock
+
     path = Path(folder) / LOCK_NAME
     if not path.is_file():
         return False
+    probe = filelock.FileLock(os.path.abspath(path), timeout=0, preserve_lock_file=True)  # writes nothing
     try:
-        handle = open(path)  # noqa: SIM115 - closed below; the lock test needs the open file
+        probe.acquire()
+    except filelock.Timeout:
+        return True
     except OSError:
         return False
-    try:
-        if not _try_lock(handle):
-            return True
-        _unlock(handle)
-        return False
-    finally:
-        handle.close()
-
-
-if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-
-    def _try_lock(handle: IO[str]) -> bool:
-        try:
-            handle.seek(0)
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(handle: IO[str]) -> None:
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def _try_lock(handle: IO[str]) -> bool:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(handle: IO[str]) -> None:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    probe.release()
+    return False
 
 
 try:  # the guard is a Hydra callback; the rest of this module needs no Hydra

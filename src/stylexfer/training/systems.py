@@ -23,7 +23,7 @@ from torch import Tensor
 from torchvision.utils import make_grid
 
 from stylexfer.errors import StylexferError
-from stylexfer.files.images import load_image, save_image, to_tensor
+from stylexfer.files.images import load_image, resample, resized_size, save_image, to_tensor
 from stylexfer.registry import get_family, load_target
 from stylexfer.training.ranges import NET_TRAINING_KEYS
 
@@ -166,12 +166,7 @@ class _StyleTransferSystem(pl.LightningModule):
 def load_style_image(path: str | os.PathLike, style_size: int) -> Tensor:
     """(3, H, W) in [0, 1], shorter side scaled to `style_size` (decoded at reduced scale if huge)."""
     image = load_image(path, draft_shorter_side=style_size)
-    scale = style_size / min(image.size)
-    if scale != 1.0:
-        image = image.resize(
-            (max(1, round(image.width * scale)), max(1, round(image.height * scale))), resample=3
-        )  # bicubic
-    return to_tensor(image)
+    return to_tensor(resample(image, resized_size(*image.size, size=style_size)))
 
 
 StyleTransferSystem = _StyleTransferSystem  # the base class a family's system.py subclasses

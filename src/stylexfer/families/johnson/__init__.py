@@ -65,9 +65,6 @@ class JohnsonFamily(Family):
 
         return files.weights_of_checkpoint(spec, state, prefix, where)
 
-    def owns_checkpoint_weights(self, state: Mapping[str, Tensor]) -> bool:
-        return any(key.startswith("net.conv1.") for key in state)
-
     def owns_state_dict(self, state: Mapping[str, Tensor]) -> bool:
         from stylexfer.families.johnson.files import FAST_NEURAL_STYLE_KEY
 
