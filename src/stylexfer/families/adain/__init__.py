@@ -68,9 +68,6 @@ class AdaINFamily(Family):
     def checkpoint_net_prefix(self, prefix: str) -> str:
         return f"{prefix}decoder."
 
-    def owns_checkpoint_weights(self, state: Mapping[str, Tensor]) -> bool:
-        return any(key.startswith("net.decoder.") for key in state)
-
     def build_net(self, weights: Any) -> nn.Module:
         from stylexfer.families.adain import files
 
