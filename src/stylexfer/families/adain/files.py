@@ -73,7 +73,7 @@ def spec_of_metadata(metadata: Mapping[str, str], where: str) -> ModelSpec:
     if spec.encoder not in ENCODERS:
         raise ModelFileError(f"{where}: unknown encoder {spec.encoder!r} in metadata")
     if spec.option(TRANSFER, "adain") not in TRANSFERS:
-        raise ModelFileError(f"{where}: unknown transfer {printable(spec.option(TRANSFER, ''))} in metadata "
+        raise ModelFileError(f"{where}: unknown transfer {printable(spec.option(TRANSFER, ''))!r} in metadata "
                              f"(expected one of {', '.join(TRANSFERS)})")
     return spec
 
@@ -115,7 +115,7 @@ def spec_of_checkpoint(hparams: Mapping[str, Any], state: Mapping[str, Tensor], 
         encoder = ENCODER_EMBEDDED
     transfer = hparams.get(TRANSFER, "adain")
     if transfer not in TRANSFERS:
-        raise ModelFileError(f"unknown transfer {printable(str(transfer))} in the checkpoint's hyper-parameters")
+        raise ModelFileError(f"unknown transfer {printable(str(transfer))!r} in the checkpoint's hyper-parameters")
     # "adain" stays implicit: its files are byte for byte those written before the option existed
     return ModelSpec("adain", encoder=encoder, options=((TRANSFER, transfer),) if transfer != "adain" else ())
 
