@@ -4,6 +4,7 @@ and its style loss against independent re-implementations written here from the 
 from __future__ import annotations
 
 import copy
+import warnings
 
 import pytest
 import torch
@@ -153,9 +154,16 @@ def test_resampling_is_linear_interpolation_at_the_quantiles(m, n):
     torch.testing.assert_close(resample_sorted(ordered, n), expected, rtol=1e-12, atol=1e-12)
 
 
-def test_resampling_at_equal_length_is_exact_even_for_long_rows():
+def test_resampling_at_equal_length_is_exact_in_eager_and_traced_graphs():
     ordered = torch.randn(1, 2, 300_007).sort(-1).values  # float32 positions would drift here; ours are integers
     assert torch.equal(resample_sorted(ordered, 300_007), ordered)
+    # the traced graph (TorchScript export) takes the general path, with the length from the input's shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes and its deprecation notice
+        traced = torch.jit.trace(lambda o: resample_sorted(o, o.shape[-1]), (ordered[..., :10],))
+    assert "aten::gather" in str(traced.graph)
+    assert torch.equal(traced(ordered), ordered)
+    torch.testing.assert_close(traced(ordered[..., :37]), ordered[..., :37])
 
 
 # ---- the AdaIN family with transfer=efdm: net, loss, runner, file, export
