@@ -18,7 +18,7 @@ from stylexfer.files.info import model_info
 from stylexfer.files.modelfile import build_net, metadata_of, read_model_file
 from stylexfer.files.spec import ModelSpec
 from stylexfer.functional import exact_feature_distribution_matching, resample_sorted, sorted_quantiles
-from stylexfer.inference import Stylizer, load_model
+from stylexfer.inference import FrameStream, Stylizer, StylizeRequest, load_model
 from stylexfer.losses import efdm_style_loss
 from stylexfer.nets.codes import StyleCode
 
@@ -278,6 +278,15 @@ def test_an_adain_style_code_is_refused_by_an_efdm_model(efdm_stylizer):
     code = StyleCode(torch.zeros(1, 512, 1, 1), torch.ones(1, 512, 1, 1))
     with pytest.raises(ValueError, match="AdaIN model, not an EFDM one"):
         efdm_stylizer.stylize(_image(16, 16, 0), [code], tile=False)
+
+
+@pytest.mark.slow
+def test_video_smoothing_is_ignored_with_a_warning(efdm_stylizer):
+    frames, style = torch.cat([_image(16, 24, 20), _image(16, 24, 21)]), _image(16, 16, 22)
+    plain = FrameStream(efdm_stylizer, StylizeRequest(n_styles=1), [style])(frames)
+    with pytest.warns(UserWarning, match="smoother does not apply to EFDM"):
+        smoothed = FrameStream(efdm_stylizer, StylizeRequest(n_styles=1), [style], smooth=0.9)(frames)
+    assert torch.equal(smoothed, plain)
 
 
 # ---- configuration, model file, export

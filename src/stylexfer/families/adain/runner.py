@@ -5,12 +5,14 @@ With the EFDM transfer (Zhang et al. 2022) a style code also holds the style's s
 several styles mix their quantiles (resampled to the content's length: the same as mixing the matched
 targets, since the content's ranks are shared); a mask matches quantiles per region; tiling gathers the
 whole relu4_1 map from the windows' cores (ranks are those of the whole image), matches it once, and
-decodes each window from it. The video statistics smoother does not apply to EFDM (it smooths μ and σ).
+decodes each window from it. The video statistics smoother does not apply to EFDM (it smooths μ and σ):
+it is ignored, with a warning.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -115,6 +117,9 @@ class AdaINRunner:
         else:
             labels = torch.zeros(height, width, dtype=torch.long)
         if self.net.transfer == "efdm":
+            if smoother is not None:  # shown once (the default warning filter): not once per frame
+                warnings.warn("the video statistics smoother does not apply to EFDM models: frames are "
+                              "stylized one by one", UserWarning, stacklevel=2)
             return self._efdm(images, labels, codes, request, tile, progress)
         if request.mask is not None:
             style_mean = torch.cat([c.mean.reshape(1, -1) for c in codes])
