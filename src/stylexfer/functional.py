@@ -73,28 +73,58 @@ def total_variation(images: Tensor) -> Tensor:
     return dh + dw
 
 
-def sorted_quantiles(values: Tensor, length: int) -> Tensor:
-    """(B, C, N) -> (B, C, length): each row sorted ascending, then resampled to `length` ranks.
+def resample_sorted(ordered: Tensor, length: int) -> Tensor:
+    """(B, C, M) values sorted ascending -> (B, C, length): rank i takes the value at quantile
+    (i + ½)/length, linearly interpolated between neighbouring ranks (as F.interpolate, mode "linear",
+    align_corners=False).
 
-    Rank i of `length` takes the value at quantile (i + ½)/length of the N sorted values, linearly
-    interpolated between neighbouring ranks (F.interpolate, align_corners=False); at length == N
-    that is the sorted values themselves, exactly.
+    The positions p = ((2i + 1)·M − length) / (2·length) are computed in integers, so at length == M
+    every rank is the sorted value itself, exactly, and the graph has no size-dependent branch: it
+    traces and exports to ONNX with both lengths dynamic.
     """
-    ordered = values.sort(dim=-1).values
-    if ordered.shape[-1] == length:
+    m = ordered.shape[-1]
+    if m == length and not torch.jit.is_tracing():  # the general path gives the same values; this is faster
         return ordered
-    return F.interpolate(ordered, size=length, mode="linear", align_corners=False)
+    i = torch.arange(length, device=ordered.device)
+    numerator = ((2 * i + 1) * m - length).clamp_min(0)  # below quantile ½/M: the smallest value
+    low = torch.div(numerator, 2 * length, rounding_mode="floor")  # ≤ M − 1 since p < M − ½
+    high = (low + 1).clamp_max(m - 1)
+    frac = (numerator - low * 2 * length).to(ordered.dtype) / (2 * length)
+    index = low.expand(*ordered.shape[:-1], length)
+    below = ordered.gather(-1, index)
+    above = ordered.gather(-1, high.expand(*ordered.shape[:-1], length))
+    return below + frac * (above - below)
+
+
+def sorted_quantiles(values: Tensor, length: int) -> Tensor:
+    """(B, C, N) -> (B, C, length): each row sorted ascending, then resampled to `length` ranks
+    (`resample_sorted`); at length == N that is the sorted values themselves, exactly."""
+    return resample_sorted(values.sort(dim=-1).values, length)
+
+
+def match_ranks(content: Tensor, ordered: Tensor) -> Tensor:
+    """(B, C, H, W) or (B, C, N), and sorted style values (B or 1, C, M) -> (B, C, H·W): at each content
+    position, the style value whose rank (per sample and channel) is that position's rank in the
+    content. Ties in the content are ranked by position (a stable sort); M ≠ H·W goes through
+    `resample_sorted` (quantile matching)."""
+    b, c = content.shape[:2]
+    flat = content.detach().reshape(b, c, -1).contiguous()  # NHWC features: sorting along a strided row is 3× slower
+    target = resample_sorted(ordered.to(flat.dtype), flat.shape[-1])
+    order = flat.argsort(dim=-1, stable=True)  # order[k] = position of the k-th smallest value
+    return torch.zeros_like(flat).scatter(-1, order, target.expand(b, -1, -1))
 
 
 def rank_matched_style(content: Tensor, style: Tensor) -> Tensor:
-    """(B, C, H, W), (B or 1, C, H', W') -> (B, C, H·W): at each content position, the style value whose
-    rank (per sample and channel) is that position's rank in the content. Ties in the content are ranked
-    by position (a stable sort); unequal sizes go through `sorted_quantiles`."""
-    b, c = content.shape[:2]
-    flat = content.detach().reshape(b, c, -1)
-    target = sorted_quantiles(style.reshape(style.shape[0], c, -1).to(flat.dtype), flat.shape[-1])
-    order = flat.argsort(dim=-1, stable=True)  # order[k] = position of the k-th smallest value
-    return torch.zeros_like(flat).scatter(-1, order, target.expand(b, -1, -1))
+    """`match_ranks` against style features (B or 1, C, H', W'), sorted here."""
+    return match_ranks(content, style.reshape(*style.shape[:2], -1).sort(dim=-1).values)
+
+
+def efdm_with_quantiles(content: Tensor, ordered: Tensor) -> Tensor:
+    """EFDM against a style's sorted values (B or 1, C, M), encoded once (`exact_feature_distribution_matching`).
+    The result has content's shape and dtype; the gradient with respect to the content is the identity."""
+    flat = content.reshape(*content.shape[:2], -1)
+    matched = match_ranks(content, ordered)
+    return (flat + (matched - flat.detach())).reshape(content.shape)
 
 
 def exact_feature_distribution_matching(content: Tensor, style: Tensor) -> Tensor:
@@ -102,10 +132,8 @@ def exact_feature_distribution_matching(content: Tensor, style: Tensor) -> Tenso
     per sample and channel; the gradient with respect to the content is the identity.
 
     content: (B, C, H, W); style: (B or 1, C, H', W'). Returns content's shape. When H'·W' ≠ H·W the
-    sorted style values are resampled to the content's H·W ranks (quantile matching, `sorted_quantiles`);
+    sorted style values are resampled to the content's H·W ranks (quantile matching, `resample_sorted`);
     where they agree this is YBZh/EFDM's `exact_feature_distribution_matching`: x + (ŷ − x) with x
     detached in the difference, so the sorted style values still pass their gradient to the style.
     """
-    flat = content.reshape(*content.shape[:2], -1)
-    matched = rank_matched_style(content, style)
-    return (flat + (matched - flat.detach())).reshape(content.shape)
+    return efdm_with_quantiles(content, style.reshape(*style.shape[:2], -1).sort(dim=-1).values)

@@ -5,6 +5,7 @@ schema module can use it without importing the config store."""
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,7 +105,11 @@ def _require(ok: bool, key: str, message: str) -> None:
 
 
 def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
-    _require(value in choices, key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    if value in choices:
+        return
+    close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    _require(False, key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}{hint}")
 
 
 def _weights(key: str, value: str) -> None:

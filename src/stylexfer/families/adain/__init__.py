@@ -2,8 +2,8 @@
 in Real-time with Adaptive Instance Normalization"); matches naoto0804/pytorch-AdaIN (net.py,
 function.py, test.py), whose released weights `stylexfer import adain` reads.
 
-net.py (AdaINNet: VGG-19 encoder to relu4_1, AdaIN, mirrored decoder), losses.py (§3.3), runner.py
-(styles encoded once, interpolation, masks, α, tiling), files.py (file layout, the release importer,
+net.py (AdaINNet: VGG-19 encoder to relu4_1, AdaIN or EFDM (`model.transfer`), mirrored decoder), losses.py
+(§3.3), runner.py (styles encoded once, interpolation, masks, α, tiling), files.py (file layout, the release importer,
 `info`, the export graph), system.py (LitAdaIN and its config schema; reached from training only).
 """
 
@@ -79,7 +79,9 @@ class AdaINFamily(Family):
         return files.weights_of(net, spec)
 
     def describe(self, spec: Any) -> str:
-        return f"AdaIN arbitrary-style (encoder: {spec.encoder})"
+        transfer = spec.option("transfer", "adain")  # files.TRANSFER (this module stays free of torch)
+        with_efdm = " with EFDM" if transfer == "efdm" else ""
+        return f"AdaIN arbitrary-style{with_efdm} (encoder: {spec.encoder})"
 
     def info(self, spec: Any, shapes: Mapping[str, Any], prefix: str, normalize: Any, random_encoder: bool) -> dict:
         from stylexfer.families.adain import files

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from stylexfer.training.ranges import NetTrainingOptions, bounded, check_fields, check_vgg_weights, require
+from stylexfer.training.ranges import NetTrainingOptions, bounded, check_fields, check_vgg_weights, choice, require
 
 
 @dataclass
@@ -12,6 +12,9 @@ class AdaINConfig(NetTrainingOptions):
     """LitAdaIN: L = content_weight·L_c + style_weight·L_s (Huang & Belongie 2017, eq. 11)."""
 
     name: str = "adain"
+    # the transfer operator at relu4_1, stored in the model file: "adain" (mean/std) or "efdm" (exact
+    # feature distribution matching, Zhang et al. 2022; its style loss matches ranks, not mean/std)
+    transfer: str = "adain"
     content_weight: float = bounded(1.0, 0)
     # λ; the YAML sets it from the top-level `lambda`
     style_weight: float = bounded(10.0, 0, key="model.style_weight (lambda)")
@@ -23,6 +26,7 @@ class AdaINConfig(NetTrainingOptions):
     def __post_init__(self) -> None:
         require(self.name == "adain", "model.name", f"must be 'adain' for this schema, got {self.name!r}")
         check_fields(self, "model")
+        choice("model.transfer", self.transfer, ("adain", "efdm"))  # net.TRANSFERS (this module stays torch-free)
         require(
             self.content_weight + self.style_weight > 0,
             "model.content_weight + model.style_weight",

@@ -1,8 +1,9 @@
 """The AdaIN model file: how its weights are named, how a file is recognised, what `info` says, the
 pytorch-AdaIN release importer and the export graph.
 
-safetensors: ``decoder.*`` [+ ``encoder.*``], metadata ``encoder`` ("imagenet" | "random" | "embedded")
-and, for imported release files, ``statistics`` = "unbiased" (pytorch-AdaIN's σ, see net.py).
+safetensors: ``decoder.*`` [+ ``encoder.*``], metadata ``encoder`` ("imagenet" | "random" | "embedded"),
+for imported release files ``statistics`` = "unbiased" (pytorch-AdaIN's σ, see net.py), and for models
+trained with EFDM ``transfer`` = "efdm" (absent: "adain", so files written before it load unchanged).
 Training checkpoints: ``net.decoder.*`` [+ ``net.encoder.*`` for random VGG weights]; the encoder is
 named by ``hyper_parameters["vgg_weights"]``.
 
@@ -23,19 +24,19 @@ from dataclasses import replace
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stylexfer.errors import ModelFileError, printable
-from stylexfer.families.adain.net import DECODER_LAYERS, AdaINNet
+from stylexfer.families.adain.net import TRANSFERS, AdaINNet
 from stylexfer.files.convert import pick, read_state_dict
 from stylexfer.files.spec import ENCODER_EMBEDDED, ENCODER_IMAGENET, ENCODER_RANDOM, ModelSpec, ModelWeights
 from stylexfer.files.torchfile import check_archive, tensor_problem
-from stylexfer.functional import adain_with_stats, channel_mean_std
+from stylexfer.nets.codes import StyleCode
 from stylexfer.nets.vgg import IMAGENET_MEAN, IMAGENET_STD, RandomWeightsWarning
 
 ENCODERS = (ENCODER_IMAGENET, ENCODER_RANDOM, ENCODER_EMBEDDED)
 STATISTICS = "statistics"  # ModelSpec option: "biased" (ours, the default) or "unbiased" (the release)
+TRANSFER = "transfer"  # ModelSpec option: "adain" (the default) or "efdm" (net.TRANSFERS)
 
 # naoto0804/pytorch-AdaIN Sequential indices of the convs we use.
 ADAIN_VGG_INDICES = {
@@ -68,9 +69,12 @@ ADAIN_DECODER_INDICES = {
 
 def spec_of_metadata(metadata: Mapping[str, str], where: str) -> ModelSpec:
     spec = ModelSpec(kind="adain", encoder=metadata.get("encoder", ENCODER_IMAGENET),
-                     options=((STATISTICS, metadata[STATISTICS]),) if STATISTICS in metadata else ())
+                     options=tuple((key, metadata[key]) for key in (STATISTICS, TRANSFER) if key in metadata))
     if spec.encoder not in ENCODERS:
         raise ModelFileError(f"{where}: unknown encoder {spec.encoder!r} in metadata")
+    if spec.option(TRANSFER, "adain") not in TRANSFERS:
+        raise ModelFileError(f"{where}: unknown transfer {printable(spec.option(TRANSFER, ''))!r} in metadata "
+                             f"(expected one of {', '.join(TRANSFERS)})")
     return spec
 
 
@@ -109,7 +113,11 @@ def spec_of_checkpoint(hparams: Mapping[str, Any], state: Mapping[str, Tensor], 
     encoder = first_str(hparams, CKPT_ENCODER_KEYS) or ENCODER_IMAGENET
     if any(k.startswith(f"{prefix}encoder.") for k in state):
         encoder = ENCODER_EMBEDDED
-    return ModelSpec("adain", encoder=encoder)
+    transfer = hparams.get(TRANSFER, "adain")
+    if transfer not in TRANSFERS:
+        raise ModelFileError(f"unknown transfer {printable(str(transfer))!r} in the checkpoint's hyper-parameters")
+    # "adain" stays implicit: its files are byte for byte those written before the option existed
+    return ModelSpec("adain", encoder=encoder, options=((TRANSFER, transfer),) if transfer != "adain" else ())
 
 
 def weights_of_checkpoint(spec: ModelSpec, state: Mapping[str, Tensor], prefix: str, where: str) -> ModelWeights:
@@ -132,10 +140,10 @@ def build_net(weights: ModelWeights) -> AdaINNet:
     from stylexfer.files.modelfile import load_checked, quiet_random_vgg
 
     spec, where = weights.spec, weights.source or "model file"
-    statistics = spec.option(STATISTICS, "biased")
+    statistics, transfer = spec.option(STATISTICS, "biased"), spec.option(TRANSFER, "adain")
     if weights.encoder_state is not None:
         with quiet_random_vgg():
-            adain = AdaINNet(encoder_weights=ENCODER_RANDOM, statistics=statistics)
+            adain = AdaINNet(encoder_weights=ENCODER_RANDOM, statistics=statistics, transfer=transfer)
         load_checked(adain.encoder, weights.encoder_state, where, "AdaIN encoder (VGG-19 to relu4_1)",
                      allow_missing_prefix="normalize.")
     elif spec.encoder == ENCODER_EMBEDDED:
@@ -144,7 +152,7 @@ def build_net(weights: ModelWeights) -> AdaINNet:
         if spec.encoder not in (ENCODER_IMAGENET, ENCODER_RANDOM):
             check_archive(spec.encoder)  # a VGG file named by the checkpoint: no zip bombs either
         # "imagenet", "random" or a VGG file (WeightsError)
-        adain = AdaINNet(encoder_weights=spec.encoder, statistics=statistics)
+        adain = AdaINNet(encoder_weights=spec.encoder, statistics=statistics, transfer=transfer)
         for key, value in adain.encoder.state_dict().items():
             problem = tensor_problem(value)
             if problem:  # a VGG file of NaN would stylize every picture black
@@ -233,6 +241,7 @@ def info(spec: ModelSpec, shapes: Mapping[str, Any], prefix: str,
         "parameters": counts,
         "encoder": spec.encoder,
         "statistics": spec.option(STATISTICS, "biased"),
+        "transfer": spec.option(TRANSFER, "adain"),
     }
 
 
@@ -246,38 +255,25 @@ def _is_imagenet(weight: Tensor, bias: Tensor) -> bool:
 # -------------------------------------------------------------------------------------------- export
 
 
-class AdaINGraph(nn.Module):
-    """AdaIN for tracing: sizes of the decoder's upsamplings come from the encoder's pool inputs as
-    tensors' shapes, so the traced graph keeps H×W dynamic (Decoder.forward turns sizes into ints)."""
+class AdaINGraph(AdaINNet):
+    """The net for tracing: AdaINNet.forward itself with α as a tensor input, clamped like the Stylizer's
+    output. The decoder crops to the content's traced shape and its upsamplings use scale factors, so the
+    graph keeps H×W dynamic; EFDM's sort and rank resampling (functional.resample_sorted) have no
+    size-dependent branch."""
 
     def __init__(self, net: AdaINNet) -> None:
-        super().__init__()
-        self.encoder = net.encoder
-        self.decoder = net.decoder
-        self.unbiased = net.statistics == "unbiased"  # the σ convention the file was made with
+        nn.Module.__init__(self)  # share net's modules and settings instead of building a VGG again
+        self.statistics, self.transfer = net.statistics, net.transfer
+        self.encoder, self.decoder = net.encoder, net.decoder  # the exported files' keys: encoder.*, decoder.*
 
-    def _encode(self, images: Tensor) -> tuple[Tensor, list[Tensor]]:
-        x = self.encoder.normalize(images)
-        pooled_from = []
-        for module in self.encoder.features:
-            if isinstance(module, nn.MaxPool2d):
-                pooled_from.append(x)
-            x = module(x)
-        return x, pooled_from
-
-    def forward(self, content: Tensor, style: Tensor, alpha: Tensor) -> Tensor:
-        features, pooled_from = self._encode(content)
-        style_mean, style_std = channel_mean_std(self._encode(style)[0], unbiased=self.unbiased)
-        target = adain_with_stats(features, style_mean, style_std, unbiased=self.unbiased)
-        x = alpha * target + (1.0 - alpha) * features
-        for name, _, _, upsample in DECODER_LAYERS:
-            x = getattr(self.decoder, name)(x)
-            if name == "conv1_1":
-                break
-            x = F.relu(x)
-            if upsample:
-                x = F.interpolate(x, size=pooled_from.pop().shape[-2:], mode="nearest")
-        return x.clamp(0.0, 1.0)
+    def forward(self, content: Tensor, style: Tensor | StyleCode, alpha: float | Tensor = 1.0) -> Tensor:
+        if self.transfer == "efdm" and torch.onnx.is_in_onnx_export():
+            # The exporter has no stable Sort; with TopK (ties by index) onnxruntime's convolutions, about
+            # 1e-6 off PyTorch's, swap the ranks of near-equal features and the pictures differ by up to
+            # 5e-4, over the 1e-4 that an export must meet. TorchScript runs PyTorch's kernels: exact.
+            raise ModelFileError("ONNX export of an EFDM model is not supported (its rank matching does not "
+                                 "reproduce within 1e-4 in onnxruntime); TorchScript export is")
+        return super().forward(content, style, alpha).clamp(0.0, 1.0)
 
 
 def export_graph(net: nn.Module, size: tuple[int, int]) -> tuple[nn.Module, tuple]:

@@ -1,9 +1,18 @@
 """The AdaIN runner (Huang & Belongie 2017 §7): style encoding, interpolation, spatial control, α,
-whole-image or tiled (two passes: whole-image relu4_1 statistics, then stylize each window)."""
+whole-image or tiled (two passes: whole-image relu4_1 statistics, then stylize each window).
+
+With the EFDM transfer (Zhang et al. 2022) a style code also holds the style's sorted relu4_1 values;
+several styles mix their quantiles (resampled to the content's length: the same as mixing the matched
+targets, since the content's ranks are shared); a mask matches quantiles per region; tiling gathers the
+whole relu4_1 map from the windows' cores (ranks are those of the whole image), matches it once, and
+decodes each window from it. The video statistics smoother does not apply to EFDM (it smooths μ and σ):
+it is ignored, with a warning.
+"""
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -13,7 +22,7 @@ from torch import Tensor
 
 from stylexfer.families.adain.net import MIN_SIDE, AdaINNet, StyleCode
 from stylexfer.files.images import load_image
-from stylexfer.functional import EPS, channel_mean_std
+from stylexfer.functional import EPS, efdm_with_quantiles, resample_sorted
 from stylexfer.inference.device import DevicePolicy
 from stylexfer.inference.inputs import ImageLike, as_image_tensor, mask_labels, pad_to_min, resize_image, resize_labels
 from stylexfer.inference.request import StylizeRequest
@@ -77,8 +86,10 @@ class AdaINRunner:
         codes = []
         for style in styles:
             if isinstance(style, StyleCode):
-                codes.append(StyleCode(style.mean.to(self.device.device).float(),
-                                       style.std.to(self.device.device).float()))
+                if self.net.transfer == "efdm" and style.quantiles is None:
+                    raise ValueError("this style code was made for an AdaIN model, not an EFDM one: "
+                                     "encode the style with this model")
+                codes.append(style.to_float(self.device.device))
                 continue
             if isinstance(style, str | os.PathLike):
                 style = load_image(style, draft_shorter_side=style_size)
@@ -90,8 +101,8 @@ class AdaINRunner:
                 tensor = F.interpolate(tensor, scale_factor=scale, mode="bilinear", antialias=True)
             tensor, _ = pad_to_min(tensor, self.min_side)
             with self.device.context():
-                mean, std = channel_mean_std(self._encode(tensor), unbiased=self.net.unbiased)
-            codes.append(StyleCode(mean[:1].float(), std[:1].float()))
+                code = self.net.code_of(self._encode(tensor)[:1])
+            codes.append(code.to_float())
         return codes
 
     def stylize(self, images: Tensor, box: Box, codes: list[StyleCode], request: StylizeRequest,
@@ -103,10 +114,17 @@ class AdaINRunner:
         if request.mask is not None:
             labels = resize_labels(mask_labels(request.mask, len(codes)), box[2:])
             labels = pad_to_min(labels[None, None].float(), self.min_side)[0][0, 0].round().long()
+        else:
+            labels = torch.zeros(height, width, dtype=torch.long)
+        if self.net.transfer == "efdm":
+            if smoother is not None:  # shown once (the default warning filter): not once per frame
+                warnings.warn("the video statistics smoother does not apply to EFDM models: frames are "
+                              "stylized one by one", UserWarning, stacklevel=2)
+            return self._efdm(images, labels, codes, request, tile, progress)
+        if request.mask is not None:
             style_mean = torch.cat([c.mean.reshape(1, -1) for c in codes])
             style_std = torch.cat([c.std.reshape(1, -1) for c in codes])
         else:
-            labels = torch.zeros(height, width, dtype=torch.long)
             pairs = list(zip(request.weights(), codes, strict=True))
             style_mean = torch.stack([w * c.mean.reshape(-1) for w, c in pairs]).sum(0, keepdim=True)
             style_std = torch.stack([w * c.std.reshape(-1) for w, c in pairs]).sum(0, keepdim=True)
@@ -176,6 +194,88 @@ class AdaINRunner:
                 features, small = window(ys, xs)
                 target = self._target(features, small, mean, std, style_mean, style_std, alpha)
                 blender.add(self.net.decoder(target, size=(ys[1] - ys[0], xs[1] - xs[0])), ys, xs)
+                done += 1
+                if progress:
+                    progress(done, total)
+        return blender.result()
+
+    # ---- EFDM (the transfer "efdm"): rank matching needs the whole relu4_1 map at once
+
+    def _efdm(self, images: Tensor, labels: Tensor, codes: list[StyleCode], request: StylizeRequest,
+              tile: int | None, progress: Progress | None) -> Tensor:
+        quantiles = [c.quantiles for c in codes]
+        assert all(q is not None for q in quantiles)  # encode_styles made them for this net
+        weights = None if request.mask is not None else request.weights()
+        if tile is None:
+            with self.device.context():
+                features = self._encode(images)
+                small = resize_labels(labels, features.shape[-2:]).to(self.device.device)
+                target = self._efdm_target(features, small, quantiles, weights, request.alpha)  # type: ignore[arg-type]
+                out = self.net.decoder(target, size=tuple(images.shape[-2:]))
+            if progress:
+                progress(1, 1)
+            return out.float().cpu().clamp(0, 1)
+        return torch.cat([
+            self._efdm_tiled(images[i : i + 1], labels, quantiles, weights, request.alpha, tile, progress)  # type: ignore[arg-type]
+            for i in range(images.shape[0])
+        ])
+
+    @staticmethod
+    def _efdm_target(features: Tensor, labels: Tensor, quantiles: list[Tensor], weights: list[float] | None,
+                     alpha: float) -> Tensor:
+        """EFDM of relu4_1 `features` (B, C, h, w). weights: mix the styles' quantiles, each resampled to
+        the content's h·w ranks (Σ w_k·q_k at rank r is Σ w_k·EFDM(x, y_k) at the position of rank r);
+        None: region k of `labels` (h, w) takes style k's distribution, its ranks those within the region."""
+        flat = features.float().reshape(*features.shape[:2], -1)
+        if weights is not None:
+            length = flat.shape[-1]
+            mixed = sum(w * resample_sorted(q, length) for w, q in zip(weights, quantiles, strict=True))
+            matched = efdm_with_quantiles(flat, mixed)  # type: ignore[arg-type]
+        else:
+            matched = flat.clone()
+            regions = labels.reshape(-1)
+            for k, q in enumerate(quantiles):
+                where = (regions == k).nonzero().squeeze(1)
+                if where.numel():
+                    matched[..., where] = efdm_with_quantiles(flat[..., where], q)
+        target = matched.reshape(features.shape)
+        if alpha != 1.0:
+            target = alpha * target + (1.0 - alpha) * features.float()
+        return target.to(features.dtype)
+
+    def _efdm_tiled(self, image: Tensor, labels: Tensor, quantiles: list[Tensor], weights: list[float] | None,
+                    alpha: float, tile: int, progress: Progress | None) -> Tensor:
+        height, width = image.shape[-2:]
+        overlap = self.tiles.overlap
+        spans = [(ys, xs) for ys in tile_spans(height, tile, overlap) for xs in tile_spans(width, tile, overlap)]
+        total, done = 2 * len(spans), 0
+        # Pass 1: the whole relu4_1 map from the windows' cores (cores and windows start on multiples of
+        # 8: core k's cells are k's own; a core ending at an odd image edge keeps its last, partly
+        # covered cell, as the whole image's ceil-mode pools do).
+        whole: Tensor | None = None
+        with self.device.context():
+            for ys, xs in spans:
+                features = self._encode(image[..., ys[0] : ys[1], xs[0] : xs[1]])
+                if whole is None:
+                    whole = features.new_empty(*features.shape[:2], -(-height // ALIGN), -(-width // ALIGN))
+                fy = slice((ys[2] - ys[0]) // ALIGN, -(-(ys[3] - ys[0]) // ALIGN))
+                fx = slice((xs[2] - xs[0]) // ALIGN, -(-(xs[3] - xs[0]) // ALIGN))
+                cy = slice(ys[2] // ALIGN, -(-ys[3] // ALIGN))
+                cx = slice(xs[2] // ALIGN, -(-xs[3] // ALIGN))
+                whole[..., cy, cx] = features[..., fy, fx]
+                done += 1
+                if progress:
+                    progress(done, total)
+            assert whole is not None
+            small = resize_labels(labels, whole.shape[-2:]).to(self.device.device)
+            target = self._efdm_target(whole, small, quantiles, weights, alpha)
+            del whole
+        # Pass 2: decode each window from the matched map, blend.
+        blender = TileBlender(1, height, width, overlap)
+        with self.device.context():
+            for ys, xs in spans:
+                window = target[..., ys[0] // ALIGN : -(-ys[1] // ALIGN), xs[0] // ALIGN : -(-xs[1] // ALIGN)]
+                blender.add(self.net.decoder(window, size=(ys[1] - ys[0], xs[1] - xs[0])), ys, xs)
                 done += 1
                 if progress:
                     progress(done, total)

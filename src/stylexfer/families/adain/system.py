@@ -13,7 +13,8 @@ from stylexfer.training.systems import StyleTransferSystem
 
 
 class LitAdaIN(StyleTransferSystem):
-    """Trains AdaINNet's decoder: L = content_weight·L_c + style_weight·L_s (Huang & Belongie §3.3).
+    """Trains AdaINNet's decoder: L = content_weight·L_c + style_weight·L_s (Huang & Belongie §3.3),
+    with the transfer operator `transfer` (AdaIN or EFDM) and its style loss (losses.py).
 
     The VGG-19 encoder is frozen, never optimised, and not stored in checkpoints, except when its
     weights are random: those cannot be rebuilt from a name, and the decoder only fits the encoder
@@ -35,12 +36,13 @@ class LitAdaIN(StyleTransferSystem):
         vgg_weights: str,
         channels_last: bool,
         style_layers: str = ",".join(STYLE_LAYERS),  # default: checkpoints written before it was configurable
+        transfer: str = "adain",  # likewise
     ) -> None:
         super().__init__()
         if name != "adain":
             raise ValueError(f"LitAdaIN needs name='adain', got {name!r}")
         self.save_hyperparameters()  # primitives only: reloadable, weights_only-safe
-        self.net = AdaINNet(encoder_weights=vgg_weights)
+        self.net = AdaINNet(encoder_weights=vgg_weights, transfer=transfer)
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
         self.strict_loading = False  # the frozen encoder is not checkpointed
