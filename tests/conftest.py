@@ -2,8 +2,33 @@
 
 from __future__ import annotations
 
-import pytest
-import torch
+import os
+
+
+def _threads_per_worker() -> int | None:
+    """CPU threads each pytest-xdist worker may use: the cores shared out among the workers (None when
+    not under xdist). Why: PyTorch's OpenMP pool takes every core in every worker, so `-n 2` on 2 cores
+    runs 4 spinning threads on 2 cores; a small convolution then takes 10-50× longer (a Johnson net on
+    six 24×16 frames: 0.05 s with one thread, 0.6-3.8 s with two next to a busy worker)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers < 1:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // workers)
+
+
+# Before torch is imported, so OpenMP, MKL and OpenBLAS start with it; inherited by the commands the
+# tests run in subprocesses (their environment is a copy of this one).
+_THREADS = _threads_per_worker()
+if _THREADS is not None:
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_name, str(_THREADS))
+
+import pytest  # noqa: E402 - after the thread settings above
+import torch  # noqa: E402
+
+if _THREADS is not None:
+    torch.set_num_threads(_THREADS)
 
 
 @pytest.fixture(autouse=True)
@@ -13,7 +38,11 @@ def _seed() -> None:
 
 @pytest.fixture(scope="session")
 def adain_net():
-    """One random-weight AdaIN network for the whole session (read-only use)."""
+    """One random-weight AdaIN network for the whole session (read-only use). Seeded here: a session
+    fixture is built before the first test's `_seed`, so its weights would otherwise depend on which
+    tests ran earlier in the same worker (and differ between pytest-xdist runs)."""
     from stylexfer.families.adain.net import AdaINNet
 
-    return AdaINNet(encoder_weights="random").eval()
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return AdaINNet(encoder_weights="random").eval()
