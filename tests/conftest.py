@@ -46,3 +46,13 @@ def adain_net():
     with torch.random.fork_rng():
         torch.manual_seed(0)
         return AdaINNet(encoder_weights="random").eval()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, the `slow` tests first (each part in its own order). Why: the scheduler hands
+    out tests in collection order as workers free up, so a minute-long test collected late runs
+    alone at the end while the other workers sit idle; started first, the many short tests fill in
+    around it. A plain run keeps the file order."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    items[:] = sorted(items, key=lambda item: item.get_closest_marker("slow") is None)
