@@ -21,7 +21,8 @@ def _threads_per_worker() -> int | None:
 # tests run in subprocesses (their environment is a copy of this one).
 _THREADS = _threads_per_worker()
 if _THREADS is not None:
-    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    # TorchInductor's compile workers too: its pool of processes (each importing torch) is per worker.
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TORCHINDUCTOR_COMPILE_THREADS"):
         os.environ.setdefault(_name, str(_THREADS))
 
 import pytest  # noqa: E402 - after the thread settings above
