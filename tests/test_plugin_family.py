@@ -18,8 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "stylexfer-identity"
 
-# Both tests read one training run (the module fixture below): one worker runs them, the run is made once.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("plugin-family")]
+pytestmark = pytest.mark.slow
 
 # The `stylexfer` commands after training, in one fresh interpreter (each interpreter start with torch
 # costs seconds): the family list first, then main(argv) for each command; one JSON line of results.
@@ -50,7 +49,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def run(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`model=identity debug=fast`: the example family's training run folder."""
+    """`model=identity debug=fast`: the example family's training run folder, read by both tests."""
     cwd = tmp_path_factory.mktemp("trained")
     _run(env, cwd, "-m", "stylexfer.train", "model=identity", "debug=fast", "hydra.run.dir=run")
     return cwd / "run"
