@@ -168,6 +168,12 @@ def test_model_compile_trains_two_steps_on_the_cpu(tmp_path: Path, monkeypatch: 
         return callbacks
 
     monkeypatch.setattr(run_module, "net_training_callbacks", spy)
+    # The aot_eager backend: TorchDynamo's capture and AOTAutograd's forward and backward graphs, as
+    # with the default backend, without Inductor generating and building C++ for every kernel of the
+    # Johnson net and the VGG (2+ minutes of CPU on 2 cores; the GPU check compiles with Inductor).
+    plain_compile = nn.Module.compile
+    monkeypatch.setattr(nn.Module, "compile", lambda self, **options: plain_compile(self, **{"backend": "aot_eager",
+                                                                                               **options}))
     result = train(tmp_path, [*TINY_JOHNSON, "model.compile=true", "data.sample_images=2"])
     assert result.global_step == 2 and compiled and all(compiled)
     state = torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)["state_dict"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -181,7 +182,10 @@ def test_two_runs_in_one_folder_the_second_stops_at_start_up(tmp_path: Path) -> 
             assert first.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
         before = (run_dir / "checkpoints" / "last.ckpt").stat().st_mtime_ns
+        # Paused, it holds its lock as it did running, without taking a core from the second's start-up.
+        first.send_signal(signal.SIGSTOP)
         second = run_train(*overrides[:-2], "trainer.max_steps=2", cwd=tmp_path)
+        first.send_signal(signal.SIGCONT)
         assert second.returncode == 2, second.stderr[-2000:]
         errors = [line for line in second.stderr.splitlines() if "error:" in line]
         assert len(errors) == 1 and str(run_dir) in errors[0] and f"PID {first.pid}" in errors[0]
