@@ -34,8 +34,8 @@ lint: $(STAMP) ## ruff, the layer contract (lint-imports) and mypy over src/
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy src
 
-# -n: pytest-xdist workers (one per core; --dist loadgroup keeps each xdist_group, such as the
-# memory-heavy tests, on one worker); each test has a generous time limit (pytest-timeout, in
+# -n: pytest-xdist workers (one per core, one torch thread each: tests/conftest.py); a test marked
+# xdist_group(name), such as the memory-heavy ones, holds a file lock of that name, so no two run at once; each test has a generous time limit (pytest-timeout, in
 # pyproject's addopts) so a stuck test is named, and pytest lists the 10 slowest (--durations=10).
 JOBS ?= auto
 
