@@ -149,7 +149,14 @@ def _read_safetensors(path: Path) -> ModelWeights:
         ) from err
     spec = _spec_of_metadata(metadata, path)
     check_tensors(tensors, str(path))
-    weights = get_family(spec.kind).split_tensors(spec, tensors, str(path))
+    family = get_family(spec.kind)
+    weights = family.split_tensors(spec, tensors, str(path))
+    left = sorted(set(tensors) - set(family.join_tensors(weights)))
+    if left:  # tensors the family would drop: another family's file under this kind
+        raise ModelFileError(
+            f"{path}: holds tensors a {spec.kind} model has no place for ({', '.join(left[:3])}); "
+            "wrong model kind in its metadata, or a damaged file"
+        )
     if metadata.get(RANDOM_VGG_KEY) == ENCODER_RANDOM:  # exported from a run with random VGG weights
         _warn_random_vgg(path)
         weights = replace(weights, random_vgg=True)
@@ -265,6 +272,11 @@ def _checkpoint_kind(hparams: Mapping[str, Any], state: Mapping[str, Tensor], so
             named = next((name for name in family_names() if name in low), None)
             if named:
                 break
+    if named is None and len(owners) > 1:  # one layout nested in another (a shared decoder): no guess
+        raise ModelFileError(
+            f"{where}checkpoint holds weights that the {' and '.join(owners)} families both read and names "
+            "neither; give its hyper_parameters a `model` key"
+        )
     kind = named or from_weights
     if kind is None:
         raise ModelFileError(
