@@ -104,6 +104,8 @@ def test_tiled_matches_untiled(alpha):
     tiled = s.stylize(content, styles, alpha=alpha, tile=80, progress=lambda d, t: calls.append((d, t)))
     assert calls[-1][0] == calls[-1][1] == 2 * 2 * 3
     assert whole.std() > 0.02
+    # measured 7.0e-3 (α 1) and 7.1e-3 (α 0.5) with this small 32 px overlap; AdaIN's is 3e-3: relu5_1
+    # reaches twice as far, so a window's border effects do too
     assert (whole - tiled).abs().mean() < 1e-2, (whole - tiled).abs().mean()
 
 
