@@ -1,7 +1,8 @@
 """SANet cases (issue 22 §3), each beside the reference's own code (benchmarks/sanet_reference.py) on the
 same random weights: stylize at cfg.sanet_sizes[0] (512²), stylize at cfg.sanet_sizes[1] (2048²) with a
-cfg.sanet_big_style (1024²) style, measured for peak memory (the reference's attention matrix alone
-would be (2048²/64)·(1024²/64)·4 B = 4 GiB per module, so it has no case there), and one training step
+cfg.sanet_big_style (1024²) style through the Stylizer as `stylexfer stylize` runs it (tile="auto": two
+passes with whole-image mvn statistics), measured for peak memory (the reference's attention matrix
+alone would be (2048²/64)·(1024²/64)·4 B = 4 GiB per module, so it has no case there), and one training step
 (forward, backward, Adam on the transform and decoder) at cfg.batch × cfg.crop²."""
 
 from __future__ import annotations
@@ -48,11 +49,21 @@ def stylize_sanet_case(size: int, style_size: int, *, reference: bool = False, b
     def setup(cfg: BenchConfig) -> tuple[Callable[[], Any], int, dict[str, Any]]:
         (vgg, decoder, transform), net = _nets(cfg)
         content, style = images(1, size, cfg), images(1, style_size, cfg, seed=1)
+        stylizer = None
+        if big:  # what `stylexfer stylize` does at this size: tile="auto" (two passes, whole-image mvn)
+            from stylexfer.files.spec import ModelSpec
+            from stylexfer.inference import Stylizer
+            from stylexfer.inference.request import StylizeRequest
+
+            stylizer = Stylizer(net, ModelSpec("sanet", encoder="random"), device=cfg.device, precision="fp32")
+            request = StylizeRequest(n_styles=1, style_size=None)  # the 1024² style as it is
 
         def run() -> Any:
             with inference(cfg):
                 if reference:
                     return reference_stylize(vgg, decoder, transform, content, style)
+                if stylizer is not None:
+                    return stylizer.run(request, content, [style])
                 return net(content, style)
 
         extra = {"size": size, "style_size": style_size,

@@ -20,6 +20,7 @@ ALLOWED = {
     "functional.py": "shared maths: adaptive instance normalisation (eq. 8) is an operation several "
                      "families use (a statistics transfer, EFDM's variant, SANet's decoder target); its "
                      "docstrings cite the paper and pytorch-AdaIN's σ convention",
+    "nets/decoder.py": "its docstring cites the papers whose decoder it is (AdaIN's, which SANet reuses)",
     "losses.py": "shared maths: the docstrings cite the papers whose loss scales the terms follow",
     "measures.py": "each quality measure's docstring says which paper's loss it is",
     "files/download.py": "the catalogue of public pretrained releases: 'adain' names pytorch-AdaIN's "
@@ -71,7 +72,7 @@ def test_a_model_file_of_an_unknown_family_is_refused_in_one_line(tmp_path):
 
     path = tmp_path / "other.safetensors"
     save_file({"net.w": torch.zeros(2)}, path, metadata={"format": "stylexfer-model", "format_version": "1",
-                                                         "kind": "sanet"})
+                                                         "kind": "nosuchnet"})
     from stylexfer.cli import main
 
     for argv in (["info", str(path)], ["stylize", str(path), "--model", str(path), "--out", str(tmp_path / "o")]):
@@ -87,16 +88,16 @@ def test_an_unknown_family_in_a_checkpoint_block_names_the_installed_ones(tmp_pa
 
     path = tmp_path / "x.ckpt"
     torch.save({"hyper_parameters": {}, "state_dict": {"net.w": torch.zeros(1)},
-                "stylexfer": {"format": 1, "model": "sanet", "net_prefix": "net."}}, path)
-    with pytest.raises(UnknownFamilyError, match=r"unknown model family 'sanet'; installed: adain, johnson"):
+                "stylexfer": {"format": 1, "model": "nosuchnet", "net_prefix": "net."}}, path)
+    with pytest.raises(UnknownFamilyError, match=r"unknown model family 'nosuchnet'; installed: adain, johnson, sanet"):
         read_model_file(path)
 
 
 def test_an_unknown_family_in_the_config_names_the_installed_ones():
     from stylexfer.training.config import ConfigError, compose_config, validate
 
-    cfg = compose_config(["model=adain", "model.name=sanet"])
-    with pytest.raises(ConfigError, match=r"installed model families \(adain, johnson"):
+    cfg = compose_config(["model=adain", "model.name=nosuchnet"])
+    with pytest.raises(ConfigError, match=r"installed model families \(adain, johnson, sanet"):
         validate(cfg)
 
 

@@ -35,6 +35,7 @@ ENTRY_POINT_GROUP = "stylexfer.families"
 BUILTIN_FAMILIES = {
     "adain": "stylexfer.families.adain:family",
     "johnson": "stylexfer.families.johnson:family",
+    "sanet": "stylexfer.families.sanet:family",
 }
 
 

@@ -146,7 +146,14 @@ def _read_safetensors(path: Path) -> ModelWeights:
         ) from err
     spec = _spec_of_metadata(metadata, path)
     check_tensors(tensors, str(path))
-    weights = get_family(spec.kind).split_tensors(spec, tensors, str(path))
+    family = get_family(spec.kind)
+    weights = family.split_tensors(spec, tensors, str(path))
+    left = sorted(set(tensors) - set(family.join_tensors(weights)))
+    if left:  # tensors the family would drop: another family's file under this kind
+        raise ModelFileError(
+            f"{path}: holds tensors a {spec.kind} model has no place for ({', '.join(left[:3])}); "
+            "wrong model kind in its metadata, or a damaged file"
+        )
     if metadata.get(RANDOM_VGG_KEY) == ENCODER_RANDOM:  # exported from a run with random VGG weights
         _warn_random_vgg(path)
         weights = replace(weights, random_vgg=True)

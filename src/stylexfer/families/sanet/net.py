@@ -45,9 +45,13 @@ def mean_std(features: Tensor, eps: float = EPS) -> tuple[Tensor, Tensor]:
     return mean, (var + eps).sqrt()
 
 
-def mean_variance_norm(features: Tensor) -> Tensor:
-    """mvn(x) = (x − μ(x)) / σ(x) per sample and channel (`mean_std`'s σ); same shape and dtype."""
-    mean, std = mean_std(features)
+Stats = tuple[Tensor, Tensor]  # (μ, σ), each (B, C, 1, 1): a feature map's mvn statistics
+
+
+def mean_variance_norm(features: Tensor, stats: Stats | None = None) -> Tensor:
+    """mvn(x) = (x − μ(x)) / σ(x) per sample and channel (`mean_std`'s σ); same shape and dtype.
+    stats: (μ, σ) measured elsewhere (the whole image's, when `features` is one tile of it)."""
+    mean, std = mean_std(features) if stats is None else stats
     return ((features.float() - mean) / std).to(features.dtype)
 
 
@@ -84,10 +88,17 @@ class SANet(nn.Module):
         self.h = nn.Conv2d(channels, channels, 1)
         self.out_conv = nn.Conv2d(channels, channels, 1)
 
-    def forward(self, content: Tensor, style: Tensor) -> Tensor:
-        attended = style_attention(self.f(mean_variance_norm(content)), self.g(mean_variance_norm(style)),
-                                   self.h(style))
+    def keys_values(self, style: Tensor, stats: Stats | None = None) -> tuple[Tensor, Tensor]:
+        """G = g(mvn(s)) and H = h(s): what the content attends to (computed once per style)."""
+        return self.g(mean_variance_norm(style, stats)), self.h(style)
+
+    def attend(self, content: Tensor, keys: Tensor, values: Tensor, stats: Stats | None = None) -> Tensor:
+        """out_conv(attention(f(mvn(c)), G, H)) + c; stats: the content's (μ, σ) if not its own."""
+        attended = style_attention(self.f(mean_variance_norm(content, stats)), keys, values)
         return self.out_conv(attended) + content
+
+    def forward(self, content: Tensor, style: Tensor) -> Tensor:
+        return self.attend(content, *self.keys_values(style))
 
 
 class Transform(nn.Module):
@@ -103,10 +114,33 @@ class Transform(nn.Module):
         self.sanet5_1 = SANet(channels)
         self.merge_conv = nn.Conv2d(channels, channels, 3, padding=1, padding_mode="reflect")
 
-    def forward(self, content4_1: Tensor, style4_1: Tensor, content5_1: Tensor, style5_1: Tensor) -> Tensor:
+    def keys_values(self, style4_1: Tensor, style5_1: Tensor, stats4_1: Stats | None = None,
+                    stats5_1: Stats | None = None) -> StyleKeys:
+        """Both modules' G and H for one style (the inference runner computes them once per style)."""
+        return StyleKeys(*self.sanet4_1.keys_values(style4_1, stats4_1),
+                         *self.sanet5_1.keys_values(style5_1, stats5_1))
+
+    def attend(self, content4_1: Tensor, content5_1: Tensor, keys: StyleKeys, stats4_1: Stats | None = None,
+               stats5_1: Stats | None = None) -> Tensor:
+        """T(c, s) from the style's keys; stats: the content's mvn (μ, σ) per layer if not its own."""
         h, w = content4_1.shape[-2:]
-        deep = F.interpolate(self.sanet5_1(content5_1, style5_1), scale_factor=2, mode="nearest")
-        return self.merge_conv(self.sanet4_1(content4_1, style4_1) + deep[..., :h, :w])
+        deep = self.sanet5_1.attend(content5_1, keys.keys5_1, keys.values5_1, stats5_1)
+        deep = F.interpolate(deep, scale_factor=2, mode="nearest")
+        shallow = self.sanet4_1.attend(content4_1, keys.keys4_1, keys.values4_1, stats4_1)
+        return self.merge_conv(shallow + deep[..., :h, :w])
+
+    def forward(self, content4_1: Tensor, style4_1: Tensor, content5_1: Tensor, style5_1: Tensor) -> Tensor:
+        return self.attend(content4_1, content5_1, self.keys_values(style4_1, style5_1))
+
+
+class StyleKeys(NamedTuple):
+    """One style as both attention modules read it: G = g(mvn(s)) and H = h(s) at relu4_1 and relu5_1,
+    each (1 or B, 512, h, w)."""
+
+    keys4_1: Tensor
+    values4_1: Tensor
+    keys5_1: Tensor
+    values5_1: Tensor
 
 
 class SANetStyle(NamedTuple):
