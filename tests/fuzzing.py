@@ -10,7 +10,7 @@ Pillow encodes here (and real photos when a data folder is given).
 `run_fuzz` feeds each case to the loader in worker processes with a per-load time limit and an
 address-space limit, so a hang, a crash or a memory blow-up is reported as a failure instead of
 taking the harness down. Allowed outcomes: an RGB image (≥ 1×1) or an ImageError whose message is
-one line naming the file. Used by `scripts/fuzz_images.py` (full count) and `tests/test_fuzz.py`.
+one line naming the file. Used by `scripts/fuzz_images.py` (full count) and `tests/files/test_fuzz.py`.
 """
 
 from __future__ import annotations

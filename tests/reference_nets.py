@@ -4,10 +4,10 @@ and the benchmark (benchmarks/cases.py) share. Written from the published archit
 1. The ORIGINAL modules, module for module, so their state_dict() has the exact original key names
    and shapes: pytorch/examples fast_neural_style/neural_style/transformer_net.py (TransformerNet) and
    naoto0804/pytorch-AdaIN net.py (vgg, decoder) with function.py's AdaIN (unbiased variance). The
-   importers are checked against them (tests/test_convert.py).
+   importers are checked against them (tests/files/test_convert.py).
 2. The PLAIN PATH: the published forwards in plain ops (NCHW, a reflection-pad copy before every conv,
    a separate 1×1 normalisation conv, out-of-place ReLU, F.instance_norm), run on OUR networks'
-   weights. Every speed-up in stylexfer.nets is checked against it (tests/test_performance_equivalence.py)
+   weights. Every speed-up in stylexfer.nets is checked against it (tests/inference/test_performance_equivalence.py)
    and the benchmark times it as the baseline (`stylize/*/plain`).
 """
 

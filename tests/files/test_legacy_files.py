@@ -23,10 +23,10 @@ from safetensors.torch import load_file
 from stylexfer.files.modelfile import read_model_file, read_spec
 from stylexfer.inference import load_model
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
 from make_model_fixtures import FILES, inputs  # noqa: E402
 
-ARCHIVE = Path(__file__).parent / "fixtures" / "models" / "legacy-models.tar.xz"
+ARCHIVE = Path(__file__).parents[1] / "fixtures" / "models" / "legacy-models.tar.xz"
 KINDS = {"adain.ckpt": "adain", "adain.safetensors": "adain", "adain-import.safetensors": "adain",
          "johnson.ckpt": "johnson", "johnson.safetensors": "johnson", "johnson-import.safetensors": "johnson",
          "mosaic.pth": "johnson"}

@@ -11,7 +11,7 @@ import pytest
 from stylexfer.errors import ModelFileError
 from stylexfer.registry import BUILTIN_FAMILIES, Family, UnknownFamilyError, family_names, get_family
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "stylexfer"
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "stylexfer"
 
 # Modules outside the families' folders that may still spell a built-in family's name, and why.
 ALLOWED = {

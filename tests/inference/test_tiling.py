@@ -132,7 +132,7 @@ def test_tiled_peak_memory_is_lower(tmp_path):
     """Peak RSS (VmHWM, reset before each run) in a fresh process: tiled vs untiled on 512×512."""
     script = tmp_path / "mem.py"
     script.write_text(_MEMORY_SCRIPT)
-    tests_dir = str(Path(__file__).resolve().parent)
+    tests_dir = str(Path(__file__).resolve().parents[1])
     result = subprocess.run(
         [sys.executable, str(script), tests_dir], capture_output=True, text=True, timeout=300
     )

@@ -17,7 +17,7 @@ from model_factories import save_johnson_ckpt
 from stylexfer.cli import main
 from stylexfer.inference import load_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

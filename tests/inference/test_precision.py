@@ -30,7 +30,7 @@ from stylexfer.inference import RequestError, Stylizer, StylizeRequest, load_mod
 from stylexfer.inference import device as device_mod
 from stylexfer.inference.device import resolve_precision
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data"  # the project's photos, beside the checkout
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data"  # the project's photos, beside the checkout
 SIZE = 128
 
 

@@ -17,7 +17,7 @@ from stylexfer import demo
 from stylexfer.files import download
 from stylexfer.files.download import Asset, PublicModel
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 GETTING_STARTED = ROOT / "docs" / "getting-started.md"  # the demo's section
 TINY = ["--steps", "2", "--crop", "32", "--size", "48", "--trained-size", "40", "--weights", "random"]

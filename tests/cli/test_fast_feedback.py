@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # Runs `python -m stylexfer.train ARGS` in-process and reports which heavy modules it imported.
 PROBE = """

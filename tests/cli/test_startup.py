@@ -14,7 +14,7 @@ from PIL import Image
 from model_factories import adain_net
 from stylexfer.files.modelfile import ModelSpec, weights_of, write_safetensors
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 UNWANTED = ("lightning", "pytorch_lightning", "lightning_fabric", "hydra", "omegaconf", "torchvision",
             "matplotlib", "torchmetrics", "safetensors.torch", "tensorboard", "pandas", "scipy")
 

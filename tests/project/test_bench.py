@@ -16,7 +16,7 @@ import torch
 from benchmarks import __main__ as entry
 from benchmarks import cases, harness, memory, report
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
