@@ -4,9 +4,10 @@ tests/fixtures/models/legacy-models.tar.xz holds one file of each kind written b
 (tests/fixtures/make_model_fixtures.py): a training .ckpt and a safetensors file per family, an
 imported pytorch-AdaIN pair, a fast-neural-style .pth and its import, plus the outputs that code gave
 on seeded inputs. The outputs are bitwise equal on the machine that wrote them; elsewhere they are
-compared within 2e-5 (of [0, 1] pixels): Intel and AMD CPUs take different float32 kernels, and the
-colour-preserving path's matrix products differ by up to 9e-6 between them, while any change of
-behaviour moves pixels by 1e-3 or more.
+compared within 1e-4 (of [0, 1] pixels, the importers' own parity bound): Intel and AMD CPUs, and one
+thread or several, take different float32 kernels, which moves pixels by up to 3.2e-5 (the imported
+fast-neural-style files, whose convolutions work on 0-255 values), while any change of behaviour moves
+them by 1e-3 or more.
 """
 
 from __future__ import annotations
@@ -67,4 +68,4 @@ def test_old_files_load_and_stylize_as_before(legacy, name):
                                              style_weights=[0.3, 0.7])
     assert got.keys() == expected.keys()
     for key, value in got.items():
-        torch.testing.assert_close(value, expected[key], rtol=0, atol=2e-5, msg=f"{name} {key}")
+        torch.testing.assert_close(value, expected[key], rtol=0, atol=1e-4, msg=f"{name} {key}")

@@ -70,9 +70,17 @@ def start_xvfb(*options: str):
             server.wait()
 
 
-@pytest.fixture(scope="module")
+# The servers live until the session ends: Tk keeps its connection to a display after the window on it
+# is closed, and once that server has stopped, the next Tk event loop in the process ends the process
+# (an X I/O error), whatever test it belongs to. Session scope makes the order of the tests free.
+@pytest.fixture(scope="session")
 def xdisplay():
     yield from start_xvfb()
+
+
+@pytest.fixture(scope="session")
+def hidpi_xdisplay():
+    yield from start_xvfb("-dpi", "192")  # a HiDPI screen: twice 96 dpi
 
 
 def open_window(xdisplay, loader, tmp_path, theme="light"):
@@ -767,21 +775,18 @@ def test_the_tree_dump_sees_a_changed_layout(xdisplay, cached_loader, tmp_path) 
 
 
 @pytest.mark.slow
-def test_sizes_follow_the_display_dpi(cached_loader, gui_files, tmp_path) -> None:
-    # Last in this file: Tk keeps its connection to a display after the window on it is closed, and once
-    # this test's server has stopped, the next Tk event loop in the process ends it (an X I/O error).
-    for display in start_xvfb("-dpi", "192"):  # a HiDPI screen: twice 96 dpi
-        app = open_window(display, cached_loader, tmp_path)
-        try:
-            assert app.scale == pytest.approx(2.0, rel=0.03)
-            assert float(app.root.tk.call("tk", "scaling")) == pytest.approx(192 / 72, rel=0.03)
-            box = app.images.content.box
-            assert int(box.cget("width")) == app.px(image_panels.PREVIEW_MIN) >= 2 * image_panels.PREVIEW_MIN - 8
-            big = tmp_path / "big.png"
-            Image.open(gui_files.content).resize((640, 480)).save(big)
-            app.set_content(big)
-            settle(app)
-            assert app.images.content.shown.width >= 2 * image_panels.PREVIEW_MIN - 16  # the preview is big too
-        finally:
-            close_window(app)
+def test_sizes_follow_the_display_dpi(cached_loader, gui_files, tmp_path, hidpi_xdisplay) -> None:
+    app = open_window(hidpi_xdisplay, cached_loader, tmp_path)
+    try:
+        assert app.scale == pytest.approx(2.0, rel=0.03)
+        assert float(app.root.tk.call("tk", "scaling")) == pytest.approx(192 / 72, rel=0.03)
+        box = app.images.content.box
+        assert int(box.cget("width")) == app.px(image_panels.PREVIEW_MIN) >= 2 * image_panels.PREVIEW_MIN - 8
+        big = tmp_path / "big.png"
+        Image.open(gui_files.content).resize((640, 480)).save(big)
+        app.set_content(big)
+        settle(app)
+        assert app.images.content.shown.width >= 2 * image_panels.PREVIEW_MIN - 16  # the preview is big too
+    finally:
+        close_window(app)
 

@@ -111,7 +111,7 @@ def test_train_overrides_name_real_groups_and_keys(command: str) -> None:
     models = {w.split("=", 1)[1] for w in words if w.startswith("model=")}
     example_models = {p.stem for p in ROOT.glob("examples/*/*/conf/model/*.yaml")}
     if models and models <= example_models - {p.stem for p in (CONF / "model").glob("*.yaml")}:
-        return  # an example package's family (docs: "Adding a model family"): tests/families/test_plugin_family.py runs it
+        return  # an example package's family: tests/families/test_plugin_family.py runs it
     groups = [w for w in words if "=" in w and (CONF / w.split("=")[0]).is_dir() and "," not in w]
     cfg = compose_config(groups)  # a group's keys exist once it is chosen (model=johnson: model.style_image)
     for word in words:

@@ -70,6 +70,7 @@ def test_adain_run_writes_a_plain_checkpoint(adain_run: RunResult) -> None:
         "vgg_weights": "random",
         "channels_last": False,
         "style_layers": "relu1_1,relu2_1,relu3_1,relu4_1",  # the loss layers, a primitive like the rest
+        "transfer": "adain",  # the transfer operator (model.transfer: adain or efdm)
     }
     block = checkpoint["stylexfer"]
     expected = {"format": 1, "model": "adain", "net_prefix": "net."}

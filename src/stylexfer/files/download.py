@@ -112,7 +112,7 @@ def download_file(
         urls={dest.name: url},
         retry_if_failed=RETRIES if retries is None else retries,
     )
-    logging.getLogger("pooch").setLevel(logging.WARNING)  # our own lines say what happened
+    logging.getLogger("pooch").setLevel(logging.CRITICAL)  # our own lines say what happened (its retries included)
     try:
         fetcher.fetch(dest.name, downloader=pooch.HTTPDownloader(progressbar=progress, timeout=timeout))
     except requests.exceptions.ChunkedEncodingError as err:
