@@ -45,9 +45,16 @@ def _attention_gib(content: int, style: int) -> float:
     return (content * content // 64) * (style * style // 64) * 4 / 2**30
 
 
-def stylize_sanet_case(size: int, style_size: int, *, reference: bool = False, big: bool = False) -> Case:
+def stylize_sanet_case(size: int, style_size: int, *, reference: bool = False, big: bool = False,
+                       precision: str = "fp32") -> Case:
+    """precision "bf16": the net as `--precision bf16` runs it (what `auto` picks on a CPU with AMX)."""
+
     def setup(cfg: BenchConfig) -> tuple[Callable[[], Any], int, dict[str, Any]]:
         (vgg, decoder, transform), net = _nets(cfg)
+        if precision == "bf16":
+            from benchmarks.cases import bf16_net
+
+            net = bf16_net(net, cfg)
         content, style = images(1, size, cfg), images(1, style_size, cfg, seed=1)
         stylizer = None
         if big:  # what `stylexfer stylize` does at this size: tile="auto" (two passes, whole-image mvn)
@@ -66,12 +73,12 @@ def stylize_sanet_case(size: int, style_size: int, *, reference: bool = False, b
                     return stylizer.run(request, content, [style])
                 return net(content, style)
 
-        extra = {"size": size, "style_size": style_size,
+        extra = {"size": size, "style_size": style_size, "precision": precision,
                  "reference_attention_gib_per_module": round(_attention_gib(size, style_size), 3)}
         return run, 1, extra
 
-    name = f"stylize/sanet/{size}" + ("/reference" if reference else "")
-    return Case(name, "stylize", setup, count_flops=not big, single_run=big)
+    name = f"stylize/sanet/{size}" + ("/reference" if reference else "/bf16" if precision == "bf16" else "")
+    return Case(name, "stylize", setup, count_flops=not big, single_run=big, precision=precision)
 
 
 def train_sanet_case(*, reference: bool = False) -> Case:
@@ -114,6 +121,7 @@ def sanet_cases(cfg: BenchConfig) -> list[Case]:
     return [
         stylize_sanet_case(small, small),
         stylize_sanet_case(small, small, reference=True),
+        stylize_sanet_case(small, small, precision="bf16"),
         stylize_sanet_case(big, cfg.sanet_big_style, big=True),
         train_sanet_case(),
         train_sanet_case(reference=True),
@@ -133,6 +141,12 @@ def sanet_targets(results: list[CaseResult]) -> list[dict[str, Any]]:
         ratio = ours.median_s / (ref.median_s or float("inf"))
         rows.append({"target": f"{ours.name} time <= {limit} × the reference's", "value": ratio,
                      "shown": f"{ratio:.2f}× ({ours.median_s:.2f} s vs {ref.median_s:.2f} s)", "met": ratio <= limit})
+    bf16, ref = ok.get(f"stylize/sanet/{_small(ok)}/bf16"), ok.get(f"stylize/sanet/{_small(ok)}/reference")
+    if bf16 is not None and ref is not None and bf16.median_s and ref.median_s:
+        ratio = bf16.median_s / ref.median_s  # the reference runs in fp32: it has no bf16 path
+        rows.append({"target": f"{bf16.name} time <= {TARGETS['stylize']} × the reference's (fp32)", "value": ratio,
+                     "shown": f"{ratio:.2f}× ({bf16.median_s:.2f} s vs {ref.median_s:.2f} s)",
+                     "met": ratio <= TARGETS["stylize"]})
     big = [r for n, r in ok.items() if n.startswith("stylize/sanet/") and r.extra.get("style_size")
            and r.extra["style_size"] != r.extra["size"] and r.peak_rss_mb is not None]
     for r in big:
@@ -141,3 +155,9 @@ def sanet_targets(results: list[CaseResult]) -> list[dict[str, Any]]:
                               f"{r.extra['reference_attention_gib_per_module']} GiB per module)",
                      "met": r.peak_rss_mb < MEMORY_TARGET_MB})
     return rows
+
+
+def _small(ok: dict[str, CaseResult]) -> int | None:
+    """The small stylize size that ran (cfg.sanet_sizes[0])."""
+    return next((r.extra.get("size") for n, r in ok.items()
+                 if n.endswith("/reference") and n.startswith("stylize/sanet/")), None)

@@ -130,6 +130,11 @@ def test_fetch_model_downloads_extracts_and_imports(tmp_path, server, monkeypatc
         )
     }
     monkeypatch.setattr(download, "MODELS", models)
+    import pooch
+
+    pooch_said = io.StringIO()  # pooch's logger keeps the stderr it found at import: catch what it says
+    (handler,) = pooch.get_logger().handlers
+    monkeypatch.setattr(handler, "stream", pooch_said)
     cache = tmp_path / "cache"
     assert main(["download", "mosaic", "--cache-dir", str(cache), "--quiet"]) == 0
     path = cache / "mosaic.safetensors"
@@ -150,6 +155,7 @@ def test_fetch_model_downloads_extracts_and_imports(tmp_path, server, monkeypatc
     rc = main(["download", "mosaic", "--cache-dir", str(tmp_path / "c2"), "--quiet"])
     err = capsys.readouterr().err
     assert rc == 2 and "SHA-256 mismatch" in err and err.count("\n") == 1
+    assert pooch_said.getvalue() == ""  # --quiet is quiet: pooch's own lines never reach the terminal
     assert not (tmp_path / "c2" / "mosaic.safetensors").exists()
     assert not (tmp_path / "c2" / "downloads" / "saved.zip").exists()
 

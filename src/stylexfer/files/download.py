@@ -112,7 +112,9 @@ def download_file(
         urls={dest.name: url},
         retry_if_failed=RETRIES if retries is None else retries,
     )
-    logging.getLogger("pooch").setLevel(logging.CRITICAL)  # our own lines say what happened (its retries included)
+    # pooch's own Logger (not logging.getLogger("pooch")) prints every download on the stderr it saw at
+    # import: our lines say what happened
+    pooch.get_logger().setLevel(logging.CRITICAL)
     try:
         fetcher.fetch(dest.name, downloader=pooch.HTTPDownloader(progressbar=progress, timeout=timeout))
     except requests.exceptions.ChunkedEncodingError as err:
