@@ -182,11 +182,13 @@ def test_sanet_cases_run_beside_the_reference_and_give_their_targets(tiny):
     from benchmarks.sanet import sanet_cases, sanet_targets
 
     found = sanet_cases(tiny)
-    assert [c.name for c in found] == ["stylize/sanet/32", "stylize/sanet/32/reference", "stylize/sanet/48",
-                                       "train/sanet", "train/sanet/reference"]
+    assert [c.name for c in found] == ["stylize/sanet/32", "stylize/sanet/32/reference", "stylize/sanet/32/bf16",
+                                       "stylize/sanet/48", "train/sanet", "train/sanet/reference"]
     results = [harness.run_case(case, tiny, limit_gflops=100.0) for case in found]
     assert all(r.status == "ok" and r.median_s > 0 for r in results)
-    results[2].peak_rss_mb = 100.0  # measured by a child process in a real run
+    assert results[2].precision == "bf16" and results[2].extra["precision"] == "bf16"
+    results[3].peak_rss_mb = 100.0  # measured by a child process in a real run
     rows = {row["target"].split(" ")[0]: row for row in sanet_targets(results)}
-    assert set(rows) == {"stylize/sanet/32", "train/sanet", "stylize/sanet/48"}
+    assert set(rows) == {"stylize/sanet/32", "stylize/sanet/32/bf16", "train/sanet", "stylize/sanet/48"}
+    assert "(fp32)" in rows["stylize/sanet/32/bf16"]["target"]  # the reference has no bf16 path
     assert rows["stylize/sanet/48"]["met"] and "GiB per module" in rows["stylize/sanet/48"]["shown"]
