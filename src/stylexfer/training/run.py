@@ -40,14 +40,11 @@ from stylexfer.runtime import (
 )
 from stylexfer.training.averaging import net_training_callbacks
 from stylexfer.training.callbacks import (
-    ApplyResumeChanges,
     AtomicCheckpointIO,
     CheckpointWriteError,
     DataHealth,
     InterruptCheckpoint,
     RunSummary,
-    SettingsRecord,
-    check_resume_settings,
     make_checkpoint_callbacks,
     resolve_resume,
     resume_hint,
@@ -66,6 +63,7 @@ from stylexfer.training.data import StyleTransferDataModule, sample_data
 from stylexfer.training.hydra_errors import explain_hydra_error
 from stylexfer.training.loggers import build_loggers, check_loggers, close_loggers, log_start
 from stylexfer.training.measure import ReportMeasures, active_listener, measure_pairs, objectives
+from stylexfer.training.resume_settings import ApplyResumeChanges, SettingsRecord, check_resume_settings
 from stylexfer.training.runfolder import (
     RunFolderGuard,
     RunLock,

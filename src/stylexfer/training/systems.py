@@ -139,7 +139,7 @@ class _StyleTransferSystem(pl.LightningModule):
                 "smaller optim.lr"
             )
         checkpoint["stylexfer"] = {
-            **checkpoint.get("stylexfer", {}),  # the run's settings (training.callbacks.SettingsRecord)
+            **checkpoint.get("stylexfer", {}),  # the run's settings (training.resume_settings.SettingsRecord)
             "format": CHECKPOINT_FORMAT,
             "model": self.model_name,
             "net_prefix": "net.",
