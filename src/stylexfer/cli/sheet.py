@@ -51,7 +51,7 @@ def _subject(args: argparse.Namespace) -> dict[str, Any]:
 
 def _images(patterns: list[str], flag: str) -> list[Path]:
     """Files, folders (recursive) and globs, as stylize collects them; any miss ends the run."""
-    from stylexfer.cli.stylize import collect_contents
+    from stylexfer.cli.contents import collect_contents
 
     items, errors = collect_contents(patterns)
     if errors:

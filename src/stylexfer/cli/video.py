@@ -14,7 +14,7 @@ import glob
 import sys
 from pathlib import Path
 
-from stylexfer.cli import output, stylize
+from stylexfer.cli import contents, output, stylize
 from stylexfer.cli.options import unit_float
 from stylexfer.errors import StylexferError, display_path, one_line
 
@@ -118,7 +118,7 @@ def _plan(args: argparse.Namespace, videos: list[Path], rest: list[str]) -> list
     for source in videos:
         suffix = source.suffix.lower() if source.suffix.lower() in VIDEO_SUFFIXES else ".mp4"
         try:
-            target = out if single else stylize.output_path(out, stylize.ContentItem(source), tags, suffix)
+            target = out if single else contents.output_path(out, contents.ContentItem(source), tags, suffix)
         except StylexferError as err:
             jobs.append((source, None, err.render(FLAGS)))
             continue
