@@ -61,21 +61,29 @@ class Family:
     schema: ClassVar[str] = ""
     config_package: ClassVar[str | None] = None  # a package holding model/<name>.yaml, for outside families
     importers: ClassVar[Mapping[str, str]] = {}  # `stylexfer import KIND` -> "module:function(files)"
+    # the module of the family's file layout: when set, the model-file methods below whose signatures
+    # it shares (spec_of_metadata … weights_of) call its functions of the same name, imported lazily
+    files_module: ClassVar[str] = ""
+
+    def _files(self, method: str) -> Any:
+        if not self.files_module:
+            raise NotImplementedError(f"{type(self).__name__}.{method}: set files_module or override it")
+        return getattr(importlib.import_module(self.files_module), method)
 
     # ---- model file
     def spec_of_metadata(self, metadata: Mapping[str, str], where: str) -> ModelSpec:
-        raise NotImplementedError
+        return self._files("spec_of_metadata")(metadata, where)
 
     def metadata_of(self, weights: ModelWeights) -> dict[str, str]:
         """Family-specific safetensors metadata (besides format, format_version, kind)."""
-        raise NotImplementedError
+        return self._files("metadata_of")(weights)
 
     def split_tensors(self, spec: ModelSpec, tensors: dict[str, Tensor], where: str) -> ModelWeights:
         """Our safetensors file's tensors -> ModelWeights (the reverse of join_tensors)."""
-        raise NotImplementedError
+        return self._files("split_tensors")(spec, tensors, where)
 
     def join_tensors(self, weights: ModelWeights) -> dict[str, Tensor]:
-        raise NotImplementedError
+        return self._files("join_tensors")(weights)
 
     def spec_of_checkpoint(self, hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str,
                            where: str) -> ModelSpec:
@@ -84,7 +92,7 @@ class Family:
 
     def weights_of_checkpoint(self, spec: ModelSpec, state: Mapping[str, Tensor], prefix: str,
                               where: str) -> ModelWeights:
-        raise NotImplementedError
+        return self._files("weights_of_checkpoint")(spec, state, prefix, where)
 
     def checkpoint_net_prefix(self, prefix: str) -> str:
         """The key prefix every checkpoint of this family has (to check a block's claim)."""
@@ -98,10 +106,10 @@ class Family:
         raise NotImplementedError
 
     def build_net(self, weights: ModelWeights) -> nn.Module:
-        raise NotImplementedError
+        return self._files("build_net")(weights)
 
     def weights_of(self, net: nn.Module, spec: ModelSpec) -> ModelWeights:
-        raise NotImplementedError
+        return self._files("weights_of")(net, spec)
 
     def describe(self, spec: ModelSpec) -> str:
         return self.title

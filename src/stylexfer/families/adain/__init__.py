@@ -25,6 +25,7 @@ class AdaINFamily(Family):
     supports_mask = True
     system = "stylexfer.families.adain.system:LitAdaIN"
     schema = "stylexfer.families.adain.config:AdaINConfig"
+    files_module = "stylexfer.families.adain.files"
     importers = {"adain": "stylexfer.families.adain.files:import_release"}
 
     @property
@@ -34,49 +35,14 @@ class AdaINFamily(Family):
         return ARCHITECTURE
 
     # ---- model file (files.py)
-    def spec_of_metadata(self, metadata: Mapping[str, str], where: str) -> Any:
-        from stylexfer.families.adain import files
-
-        return files.spec_of_metadata(metadata, where)
-
-    def metadata_of(self, weights: Any) -> dict[str, str]:
-        from stylexfer.families.adain import files
-
-        return files.metadata_of(weights)
-
-    def split_tensors(self, spec: Any, tensors: dict[str, Tensor], where: str) -> Any:
-        from stylexfer.families.adain import files
-
-        return files.split_tensors(spec, tensors, where)
-
-    def join_tensors(self, weights: Any) -> dict[str, Tensor]:
-        from stylexfer.families.adain import files
-
-        return files.join_tensors(weights)
-
     def spec_of_checkpoint(self, hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str,
                            where: str) -> Any:
         from stylexfer.families.adain import files
 
         return files.spec_of_checkpoint(hparams, state, prefix)
 
-    def weights_of_checkpoint(self, spec: Any, state: Mapping[str, Tensor], prefix: str, where: str) -> Any:
-        from stylexfer.families.adain import files
-
-        return files.weights_of_checkpoint(spec, state, prefix, where)
-
     def checkpoint_net_prefix(self, prefix: str) -> str:
         return f"{prefix}decoder."
-
-    def build_net(self, weights: Any) -> nn.Module:
-        from stylexfer.families.adain import files
-
-        return files.build_net(weights)
-
-    def weights_of(self, net: nn.Module, spec: Any) -> Any:
-        from stylexfer.families.adain import files
-
-        return files.weights_of(net, spec)
 
     def describe(self, spec: Any) -> str:
         transfer = spec.option("transfer", "adain")  # files.TRANSFER (this module stays free of torch)

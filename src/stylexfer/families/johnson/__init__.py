@@ -25,6 +25,7 @@ class JohnsonFamily(Family):
     supports_mask = False
     system = "stylexfer.families.johnson.system:LitJohnson"
     schema = "stylexfer.families.johnson.config:JohnsonConfig"
+    files_module = "stylexfer.families.johnson.files"
     importers = {"fast-neural-style": "stylexfer.families.johnson.files:import_fast_neural_style"}
 
     @property
@@ -34,36 +35,11 @@ class JohnsonFamily(Family):
         return ARCHITECTURE
 
     # ---- model file (files.py)
-    def spec_of_metadata(self, metadata: Mapping[str, str], where: str) -> Any:
-        from stylexfer.families.johnson import files
-
-        return files.spec_of_metadata(metadata, where)
-
-    def metadata_of(self, weights: Any) -> dict[str, str]:
-        from stylexfer.families.johnson import files
-
-        return files.metadata_of(weights)
-
-    def split_tensors(self, spec: Any, tensors: dict[str, Tensor], where: str) -> Any:
-        from stylexfer.families.johnson import files
-
-        return files.split_tensors(spec, tensors, where)
-
-    def join_tensors(self, weights: Any) -> dict[str, Tensor]:
-        from stylexfer.families.johnson import files
-
-        return files.join_tensors(weights)
-
     def spec_of_checkpoint(self, hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str,
                            where: str) -> Any:
         from stylexfer.families.johnson import files
 
         return files.spec_of_checkpoint(hparams)
-
-    def weights_of_checkpoint(self, spec: Any, state: Mapping[str, Tensor], prefix: str, where: str) -> Any:
-        from stylexfer.families.johnson import files
-
-        return files.weights_of_checkpoint(spec, state, prefix, where)
 
     def owns_state_dict(self, state: Mapping[str, Tensor]) -> bool:
         from stylexfer.families.johnson.files import FAST_NEURAL_STYLE_KEY
@@ -74,16 +50,6 @@ class JohnsonFamily(Family):
         from stylexfer.families.johnson import files
 
         return files.convert_fast_neural_style(state, source=source)
-
-    def build_net(self, weights: Any) -> nn.Module:
-        from stylexfer.families.johnson import files
-
-        return files.build_net(weights)
-
-    def weights_of(self, net: nn.Module, spec: Any) -> Any:
-        from stylexfer.families.johnson import files
-
-        return files.weights_of(net, spec)
 
     def describe(self, spec: Any) -> str:
         return f"Johnson fixed-style (output: {spec.output})"
