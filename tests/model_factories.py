@@ -25,6 +25,7 @@ from reference_nets import (  # noqa: F401 - re-exported: tests import them from
 )
 from stylexfer.families.adain.net import AdaINNet
 from stylexfer.families.johnson.net import TransformerNet
+from stylexfer.families.sanet.net import SANetNet
 from stylexfer.nets.vgg import RandomWeightsWarning
 
 
@@ -38,6 +39,22 @@ def adain_net(seed: int = 0) -> AdaINNet:
     with (
         torch.no_grad()
     ):  # default init shrinks the signal to ~0: keep it alive so outputs show structure
+        for conv in net.decoder.children():
+            torch.nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            conv.bias.zero_()
+        net.decoder.conv1_1.weight.mul_(1.5)
+        net.decoder.conv1_1.bias.fill_(0.5)
+    return net
+
+
+@functools.lru_cache(maxsize=1)
+def sanet_net(seed: int = 0) -> SANetNet:
+    """Random SANet with adain_net's decoder calibration (cached: tests must not modify it)."""
+    torch.manual_seed(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RandomWeightsWarning)
+        net = SANetNet(encoder_weights="random").eval()
+    with torch.no_grad():  # default init shrinks the signal to ~0: keep it alive so outputs show structure
         for conv in net.decoder.children():
             torch.nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
             conv.bias.zero_()
