@@ -31,6 +31,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from PIL import Image
@@ -202,7 +203,7 @@ class Controller:
         self._cancel.clear()
         self.stylizing = True
         self._started_job = job
-        self._submit(lambda: self._stylize_job(job))
+        self._submit(partial(self._run, "stylize", job.content, partial(self._stylize, job)))
 
     def _check_idle(self) -> None:
         if self.stylizing:
@@ -254,9 +255,9 @@ class Controller:
         target = video_job.check_target(path, job.content, overwrite=overwrite)
         self._cancel.clear()
         self.stylizing = self.writing_video = True
-        self._submit(lambda: video_job.write_clip(
-            job.content, target, lambda: self._prepare(job), overwrite=overwrite, put=self.events.put,
-            check_cancel=self._check_cancel, frame_progress=self._frame_progress))
+        write = partial(video_job.write_clip, job.content, target, partial(self._prepare, job), overwrite=overwrite,
+                        put=self.events.put, frame_progress=self._frame_progress)
+        self._submit(partial(self._run, "video", job.content, write))
         return target
 
     def cancel(self) -> bool:
@@ -413,26 +414,29 @@ class Controller:
         self._check_cancel()
         return stylizer, request, codes
 
-    def _stylize_job(self, job: _Job) -> None:
+    def _run(self, action: str, content: Path, work: Callable[[float], Event]) -> None:
+        """A stylization or a clip on the worker: put the event that `work(start)` returns, else Stopped
+        (Cancel) or one Failed line ("stylize" or "video"): the worker must survive anything."""
         start = time.perf_counter()
         try:
             self._check_cancel()
-            content = video_job.first_frame(job.content)[0] if job.video else load_image(job.content)
-            stylizer, request, codes = self._prepare(job)
-            # Say what comes next, so a bar full of "styles encoded" does not sit there while the network runs.
-            tiled = stylizer.tiles.tile_for(request.tile, content.width * content.height) is not None
-            self.events.put(Progress(0, 1, "tiles" if tiled else "image"))
-            output = stylizer.run(request, content, codes or None, progress=self._progress)
-            self._check_cancel()
-            image = to_pil(output[0])
-        except Cancelled:
-            self.events.put(Stopped(job.content, time.perf_counter() - start))
-            return
+            event = work(start)
+        except Cancelled:  # stylize_video removed a clip's temporary file on the way out
+            event = Stopped(content, time.perf_counter() - start)
         except Exception as err:
-            logger.debug("stylizing %s failed", job.content, exc_info=True)
-            self.events.put(Failed(user_line(err), "stylize"))
-            return
-        self.events.put(Result(image, job.content, time.perf_counter() - start, content))
+            logger.debug("%s %s failed", action, content, exc_info=True)
+            event = Failed(user_line(err), action)
+        self.events.put(event)
+
+    def _stylize(self, job: _Job, start: float) -> Result:
+        content = video_job.first_frame(job.content)[0] if job.video else load_image(job.content)
+        stylizer, request, codes = self._prepare(job)
+        # Say what comes next, so a bar full of "styles encoded" does not sit there while the network runs.
+        tiled = stylizer.tiles.tile_for(request.tile, content.width * content.height) is not None
+        self.events.put(Progress(0, 1, "tiles" if tiled else "image"))
+        output = stylizer.run(request, content, codes or None, progress=self._progress)
+        self._check_cancel()
+        return Result(to_pil(output[0]), job.content, time.perf_counter() - start, content)
 
     def _progress(self, done: int, total: int) -> None:
         """The inference API's progress callback: report, then stop here if Cancel was pressed."""
