@@ -136,11 +136,6 @@ class Controller:
         self.content_path = Path(path)
         self.recent.add("content", self.content_path)
 
-    @property
-    def style_path(self) -> Path | None:
-        """The first style (the one a single-style run uses), or None."""
-        return self.styles[0] if self.styles else None
-
     def set_style(self, path: str | os.PathLike | None) -> None:
         """Use this one style (None: no style)."""
         self.styles = [Path(path)] if path is not None else []
@@ -323,13 +318,6 @@ class Controller:
         except OSError:
             return Path.cwd()
         return folder
-
-    def preview(self, path: str | os.PathLike, box: int, height: int | None = None
-                ) -> tuple[Image.Image, tuple[int, int]]:
-        """A thumbnail fitting box×(height or box) and the image's full (width, height), EXIF
-        orientation applied; ImageError if the file is not a usable image. Decoded once per file
-        version (Thumbnails), so a window resize only re-fits."""
-        return self.thumbnails.get(path, box, height)
 
     def open_gallery(self, folder: str | os.PathLike, box: int) -> list[Path]:
         """List a folder of style images (ImageError if it has none) and make their thumbnails in the
