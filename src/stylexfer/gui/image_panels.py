@@ -98,7 +98,7 @@ class ImagePanels(ttk.Frame):
         self.content.placeholder = "drop a photo or video here\nor Content… (Ctrl+O)"
         self.style.placeholder = STYLE_PLACEHOLDER
         self.result.placeholder = "Stylize (Ctrl+Enter)"
-        self.content.render = self._render_content
+        self.content.render = lambda width, height: self._render_file(self.controller.content_path, width, height)
         self.style.render = self._render_style
         self.result.render = self._render_result
         self._fitted: tuple[tuple[int, int, int], Image.Image, Image.Image | None] | None = None
@@ -208,12 +208,9 @@ class ImagePanels(ttk.Frame):
         if path is None:
             return None
         try:
-            return self.controller.preview(path, width, height)[0]
+            return self.controller.thumbnails.get(path, width, height)[0]
         except StylexferError:
             return None
-
-    def _render_content(self, width: int, height: int) -> Image.Image | None:
-        return self._render_file(self.controller.content_path, width, height)
 
     def _render_style(self, width: int, height: int) -> Image.Image | None:
         if not self.needs_style:
