@@ -67,12 +67,6 @@ DEFAULT_SAVE_FOLDER = Path("outputs/stylized")  # where `stylexfer stylize` writ
 CLOSE_WAIT_S = 30.0  # closing the window waits this long for a cancelled clip to remove its temporary
 
 
-def suggested_name(content: Path | None, styles: Sequence[Path], model: Path | None, ext: str) -> str:
-    """The CLI's output name: photo__starry-night.png (a mix: a+b; no style: the model's name)."""
-    tags = [s.stem for s in styles] or ([model.stem] if model is not None else [])
-    return output_name(content.stem if content is not None else "result", tags, ext)
-
-
 @dataclass(frozen=True)
 class _Job:
     model: Path
@@ -226,15 +220,18 @@ class Controller:
     def image_name(self) -> str:
         """The CLI's name for a stylized image of the current choices: photo__starry-night.png (a mix:
         a+b; a fixed-style model: the model's name)."""
-        styles = () if self.fixed_style else self.styles
-        return suggested_name(self.content_path, styles, self.model_path, ".png")
+        return self._output_name(self.content_path, self.styles, self.model_path, ".png")
 
     def video_name(self) -> str:
         """The CLI's name for the stylized clip of the current result: clip__starry-night.mp4."""
         job = self._result_job
         assert job is not None
-        styles = () if self.fixed_style else job.styles
-        return suggested_name(job.content, styles, job.model, video_job.video_suffix(job.content))
+        return self._output_name(job.content, job.styles, job.model, video_job.video_suffix(job.content))
+
+    def _output_name(self, content: Path | None, styles: Sequence[Path], model: Path | None, ext: str) -> str:
+        tags = [] if self.fixed_style else [s.stem for s in styles]
+        tags = tags or ([model.stem] if model is not None else [])
+        return output_name(content.stem if content is not None else "result", tags, ext)
 
     def write_video(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Stylize the whole clip whose first frame is the result, with the settings that made it, into
