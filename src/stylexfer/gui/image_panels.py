@@ -22,7 +22,6 @@ if TYPE_CHECKING:  # app.py builds the panels: they name its class in annotation
 
 PREVIEW_MIN = 200  # smallest preview side at 96 dpi; previews grow with the window
 RESIZE_MS = 60  # previews are re-fitted this long after the last resize event
-DIVIDER = (255, 255, 255)  # the before/after line
 STYLE_PLACEHOLDER = "drop a style image here\nor pick one in the gallery"
 
 
@@ -240,7 +239,7 @@ class ImagePanels(ttk.Frame):
         split = float(self.compare_var.get())
         if small_before is None or split <= 0:
             return shown
-        return compare(small_before, shown, split, line=DIVIDER)
+        return compare(small_before, shown, split)
 
     def _compare_drag(self, event: Any) -> None:
         if self.controller.result is None or self.result.photo is None:
