@@ -36,7 +36,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from stylexfer.errors import ImageError, StylexferError, display_path
+from stylexfer.errors import StylexferError, display_path
 from stylexfer.files.images import load_image, save_image, to_pil
 from stylexfer.files.naming import output_name
 from stylexfer.files.video import VideoInfo, VideoReader
@@ -287,13 +287,7 @@ class Controller:
         """Write the last result (format from the suffix, atomic); StylexferError with one line if not."""
         if self.result is None:
             raise StylexferError("nothing to save yet: stylize an image first")
-        try:
-            saved = save_image(self.result, path)
-        except StylexferError:
-            raise
-        except OSError as err:
-            reason = err.strerror or err
-            raise ImageError(f"{display_path(path)}: cannot write it ({reason}); choose another folder") from err
+        saved = save_image(self.result, path)  # its errors are ImageError lines, disk errors included
         self.last_save_folder = saved.parent.absolute()
         self.recent.set_save_folder(self.last_save_folder)
         return saved
