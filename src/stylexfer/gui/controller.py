@@ -132,10 +132,9 @@ class Controller:
 
     def set_style(self, path: str | os.PathLike | None) -> None:
         """Use this one style (None: no style)."""
-        self.styles = [Path(path)] if path is not None else []
-        self.style_weights = [1.0] * len(self.styles)
+        self.styles, self.style_weights = [], []
         if path is not None:
-            self.recent.add("style", path)
+            self.add_style(path)
 
     def add_style(self, path: str | os.PathLike, weight: float = 1.0) -> int:
         """Add a style to the mix (a style already there keeps its place); its index."""
