@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import tkinter as tk
 from tkinter import ttk
-from typing import TYPE_CHECKING
 
 from stylexfer.gui import look
-
-if TYPE_CHECKING:  # app.py builds the panels: they name its class in annotations only
-    from stylexfer.gui.app import StylexferApp
+from stylexfer.gui.window import Window
 
 
 class Controls(ttk.Frame):
     """Alpha (0 = content, 1 = full style) with its read-out, Preserve content colours, Stylize, Cancel."""
 
-    def __init__(self, master: tk.Misc, app: StylexferApp) -> None:
+    def __init__(self, master: tk.Misc, app: Window) -> None:
         super().__init__(master)
         pad = app.pad
         ttk.Label(self, text="Alpha").pack(side="left")

@@ -8,7 +8,7 @@ import tkinter as tk
 from collections.abc import Callable
 from pathlib import Path
 from tkinter import ttk
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image, ImageTk
 
@@ -16,9 +16,7 @@ from stylexfer.errors import StylexferError, display_path
 from stylexfer.gui import look
 from stylexfer.gui.events import Result
 from stylexfer.gui.previews import compare, content_kind, fit
-
-if TYPE_CHECKING:  # app.py builds the panels: they name its class in annotations only
-    from stylexfer.gui.app import StylexferApp
+from stylexfer.gui.window import Window
 
 PREVIEW_MIN = 200  # smallest preview side at 96 dpi; previews grow with the window
 RESIZE_MS = 60  # previews are re-fitted this long after the last resize event
@@ -84,7 +82,7 @@ class ImagePanel(ttk.LabelFrame):
 class ImagePanels(ttk.Frame):
     """Content, Style and Result side by side, with their buttons and the before/after slider."""
 
-    def __init__(self, master: tk.Misc, app: StylexferApp) -> None:
+    def __init__(self, master: tk.Misc, app: Window) -> None:
         super().__init__(master)
         self.app, self.controller = app, app.controller
         pad, size = app.pad, app.px(PREVIEW_MIN)

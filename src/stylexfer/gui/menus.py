@@ -6,13 +6,11 @@ import tkinter as tk
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stylexfer.errors import display_path
 from stylexfer.gui import look
-
-if TYPE_CHECKING:  # app.py builds the panels: they name its class in annotations only
-    from stylexfer.gui.app import StylexferApp
+from stylexfer.gui.window import Window
 
 RECENT_MENUS = (("content", "Recent contents"), ("model", "Recent models"), ("style", "Recent styles"),
                 ("gallery", "Recent style folders"))
@@ -21,7 +19,7 @@ RECENT_MENUS = (("content", "Recent contents"), ("model", "Recent models"), ("st
 class MenuBar(tk.Menu):
     """File (open, recent files, save, quit) and View (dark theme); `recent[kind]` is filled when it opens."""
 
-    def __init__(self, app: StylexferApp) -> None:
+    def __init__(self, app: Window) -> None:
         super().__init__(app.root)
         self.app = app
         opener = app.opener

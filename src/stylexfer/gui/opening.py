@@ -11,16 +11,14 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from tkinter import filedialog
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stylexfer.errors import display_path
 from stylexfer.files.images import IMAGE_SUFFIXES
 from stylexfer.files.video import VIDEO_SUFFIXES, output_suffixes
 from stylexfer.gui import look
 from stylexfer.gui.previews import CONTENT_KINDS, content_kind
-
-if TYPE_CHECKING:  # app.py builds the panels: they name its class in annotations only
-    from stylexfer.gui.app import StylexferApp
+from stylexfer.gui.window import Window
 
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pth", ".pt")
 # The first filter is the one the dialog starts with: every kind together, then each kind alone.
@@ -39,7 +37,7 @@ VIDEO_SAVE_TYPES = [("Videos", " ".join(f"*{s}" for s in output_suffixes()))] + 
 class Opener:
     """The dialogs (`choose_*`, for buttons, menus and shortcuts) and the drops of one window."""
 
-    def __init__(self, app: StylexferApp) -> None:
+    def __init__(self, app: Window) -> None:
         self.app = app
         self.ask_open_file: Callable[..., str] = filedialog.askopenfilename
         self.ask_folder: Callable[..., str] = filedialog.askdirectory

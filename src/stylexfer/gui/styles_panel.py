@@ -9,16 +9,14 @@ import tkinter as tk
 from functools import partial
 from pathlib import Path
 from tkinter import ttk
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import ImageTk
 
 from stylexfer.errors import StylexferError, display_path
 from stylexfer.gui import look
 from stylexfer.gui.events import Thumbnail
-
-if TYPE_CHECKING:  # app.py builds the panels: they name its class in annotations only
-    from stylexfer.gui.app import StylexferApp
+from stylexfer.gui.window import Window
 
 THUMB_PX = 76  # gallery thumbnails at 96 dpi
 WHEEL = ("<MouseWheel>", "<Shift-MouseWheel>", "<Button-4>", "<Button-5>")
@@ -27,7 +25,7 @@ WHEEL = ("<MouseWheel>", "<Shift-MouseWheel>", "<Button-4>", "<Button-5>")
 class Gallery(ttk.LabelFrame):
     """A scrolling strip of thumbnail buttons: click uses a style, Ctrl+click (or Shift) adds it to the mix."""
 
-    def __init__(self, master: tk.Misc, app: StylexferApp) -> None:
+    def __init__(self, master: tk.Misc, app: Window) -> None:
         pad = app.pad
         super().__init__(master, text="Style gallery", padding=pad)
         self.app = app
@@ -123,7 +121,7 @@ class Gallery(ttk.LabelFrame):
 class StyleMix(ttk.LabelFrame):
     """One row per chosen style (name, weight slider and read-out, remove) and the mask row."""
 
-    def __init__(self, master: tk.Misc, app: StylexferApp) -> None:
+    def __init__(self, master: tk.Misc, app: Window) -> None:
         pad = app.pad
         super().__init__(master, text="Styles and mask", padding=pad)
         self.app = app
