@@ -488,14 +488,14 @@ def test_previews_decode_each_file_version_once(controller, tmp_path, monkeypatc
     monkeypatch.setattr(module, "_decode_preview", lambda path, box: (decodes.append(path), real(path, box))[1])
     path = tmp_path / "big.png"
     Image.new("RGB", (1600, 1200), (10, 20, 30)).save(path)
-    small, size = controller.preview(path, 200)
-    large, _ = controller.preview(path, 500, 300)
+    small, size = controller.thumbnails.get(path, 200)
+    large, _ = controller.thumbnails.get(path, 500, 300)
     assert size == (1600, 1200) and small.size == (200, 150) and large.size == (400, 300)
     assert len(decodes) == 1  # a window resize only re-fits the cached copy
     Image.new("RGB", (800, 600), (10, 20, 30)).save(path)
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
-    assert controller.preview(path, 200)[1] == (800, 600) and len(decodes) == 2
+    assert controller.thumbnails.get(path, 200)[1] == (800, 600) and len(decodes) == 2
 
 
 def test_compare_shows_before_left_of_the_split_and_after_right() -> None:
@@ -560,7 +560,7 @@ def test_video_content_previews_its_first_frame_and_writes_the_whole_clip(contro
     controller.set_model(gui_files.adain_model)
     controller.set_content(clip)
     controller.set_style(gui_files.style)
-    preview, size = controller.preview(clip, 100)
+    preview, size = controller.thumbnails.get(clip, 100)
     assert size == (32, 24) and preview.size == (100, 75)  # the first frame, fitted
     info = controller.video_info(clip)
     assert (info.width, info.height, info.rate, info.expected_frames) == (32, 24, 12, 6)
@@ -656,7 +656,7 @@ def test_unusable_video_content_is_one_line(controller, gui_files, clip, tmp_pat
         monkeypatch.setitem(sys.modules, "av", None)  # import av -> ImportError
         expected = "video files need PyAV"
     with pytest.raises(StylexferError, match=expected) as info:
-        controller.preview(content, 64)
+        controller.thumbnails.get(content, 64)
     assert_one_line(str(info.value))
     controller.set_model(gui_files.johnson_model)
     controller.set_content(content)

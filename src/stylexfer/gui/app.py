@@ -262,7 +262,7 @@ class StylexferApp:
             self._takes_style(True)
         else:
             self._stop_busy()
-            self.status.failed()
+            self.status.show(0.0, 1.0, "failed")
         self.set_status(event.message, error=True)
 
     def _takes_style(self, needs_style: bool) -> None:

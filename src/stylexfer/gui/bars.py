@@ -76,10 +76,6 @@ class StatusBar(ttk.Frame):
         self.progress.configure(mode="determinate", maximum=total, value=done)
         self.progress_text.configure(text=text)
 
-    def failed(self) -> None:
-        self.progress.configure(mode="determinate", value=0)
-        self.progress_text.configure(text="failed")
-
     def step(self, event: Progress, clip_name: str | None) -> str | None:
         """Show a worker's Progress; for a clip being written, also the status line it calls for."""
         if event.stage == "frames" and not event.total:  # a clip that does not say how long it is

@@ -31,11 +31,12 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from PIL import Image
 
-from stylexfer.errors import ImageError, StylexferError, display_path
+from stylexfer.errors import StylexferError, display_path
 from stylexfer.files.images import load_image, save_image, to_pil
 from stylexfer.files.naming import output_name
 from stylexfer.files.video import VideoInfo, VideoReader
@@ -64,12 +65,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SAVE_FOLDER = Path("outputs/stylized")  # where `stylexfer stylize` writes, too
 CLOSE_WAIT_S = 30.0  # closing the window waits this long for a cancelled clip to remove its temporary
-
-
-def suggested_name(content: Path | None, styles: Sequence[Path], model: Path | None, ext: str) -> str:
-    """The CLI's output name: photo__starry-night.png (a mix: a+b; no style: the model's name)."""
-    tags = [s.stem for s in styles] or ([model.stem] if model is not None else [])
-    return output_name(content.stem if content is not None else "result", tags, ext)
 
 
 @dataclass(frozen=True)
@@ -135,17 +130,11 @@ class Controller:
         self.content_path = Path(path)
         self.recent.add("content", self.content_path)
 
-    @property
-    def style_path(self) -> Path | None:
-        """The first style (the one a single-style run uses), or None."""
-        return self.styles[0] if self.styles else None
-
     def set_style(self, path: str | os.PathLike | None) -> None:
         """Use this one style (None: no style)."""
-        self.styles = [Path(path)] if path is not None else []
-        self.style_weights = [1.0] * len(self.styles)
+        self.styles, self.style_weights = [], []
         if path is not None:
-            self.recent.add("style", path)
+            self.add_style(path)
 
     def add_style(self, path: str | os.PathLike, weight: float = 1.0) -> int:
         """Add a style to the mix (a style already there keeps its place); its index."""
@@ -202,7 +191,7 @@ class Controller:
         self._cancel.clear()
         self.stylizing = True
         self._started_job = job
-        self._submit(lambda: self._stylize_job(job))
+        self._submit(partial(self._run, "stylize", job.content, partial(self._stylize, job)))
 
     def _check_idle(self) -> None:
         if self.stylizing:
@@ -230,15 +219,18 @@ class Controller:
     def image_name(self) -> str:
         """The CLI's name for a stylized image of the current choices: photo__starry-night.png (a mix:
         a+b; a fixed-style model: the model's name)."""
-        styles = () if self.fixed_style else self.styles
-        return suggested_name(self.content_path, styles, self.model_path, ".png")
+        return self._output_name(self.content_path, self.styles, self.model_path, ".png")
 
     def video_name(self) -> str:
         """The CLI's name for the stylized clip of the current result: clip__starry-night.mp4."""
         job = self._result_job
         assert job is not None
-        styles = () if self.fixed_style else job.styles
-        return suggested_name(job.content, styles, job.model, video_job.video_suffix(job.content))
+        return self._output_name(job.content, job.styles, job.model, video_job.video_suffix(job.content))
+
+    def _output_name(self, content: Path | None, styles: Sequence[Path], model: Path | None, ext: str) -> str:
+        tags = [] if self.fixed_style else [s.stem for s in styles]
+        tags = tags or ([model.stem] if model is not None else [])
+        return output_name(content.stem if content is not None else "result", tags, ext)
 
     def write_video(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Stylize the whole clip whose first frame is the result, with the settings that made it, into
@@ -254,9 +246,9 @@ class Controller:
         target = video_job.check_target(path, job.content, overwrite=overwrite)
         self._cancel.clear()
         self.stylizing = self.writing_video = True
-        self._submit(lambda: video_job.write_clip(
-            job.content, target, lambda: self._prepare(job), overwrite=overwrite, put=self.events.put,
-            check_cancel=self._check_cancel, frame_progress=self._frame_progress))
+        write = partial(video_job.write_clip, job.content, target, partial(self._prepare, job), overwrite=overwrite,
+                        put=self.events.put, frame_progress=self._frame_progress)
+        self._submit(partial(self._run, "video", job.content, write))
         return target
 
     def cancel(self) -> bool:
@@ -294,13 +286,7 @@ class Controller:
         """Write the last result (format from the suffix, atomic); StylexferError with one line if not."""
         if self.result is None:
             raise StylexferError("nothing to save yet: stylize an image first")
-        try:
-            saved = save_image(self.result, path)
-        except StylexferError:
-            raise
-        except OSError as err:
-            reason = err.strerror or err
-            raise ImageError(f"{display_path(path)}: cannot write it ({reason}); choose another folder") from err
+        saved = save_image(self.result, path)  # its errors are ImageError lines, disk errors included
         self.last_save_folder = saved.parent.absolute()
         self.recent.set_save_folder(self.last_save_folder)
         return saved
@@ -322,13 +308,6 @@ class Controller:
         except OSError:
             return Path.cwd()
         return folder
-
-    def preview(self, path: str | os.PathLike, box: int, height: int | None = None
-                ) -> tuple[Image.Image, tuple[int, int]]:
-        """A thumbnail fitting box×(height or box) and the image's full (width, height), EXIF
-        orientation applied; ImageError if the file is not a usable image. Decoded once per file
-        version (Thumbnails), so a window resize only re-fits."""
-        return self.thumbnails.get(path, box, height)
 
     def open_gallery(self, folder: str | os.PathLike, box: int) -> list[Path]:
         """List a folder of style images (ImageError if it has none) and make their thumbnails in the
@@ -413,26 +392,29 @@ class Controller:
         self._check_cancel()
         return stylizer, request, codes
 
-    def _stylize_job(self, job: _Job) -> None:
+    def _run(self, action: str, content: Path, work: Callable[[float], Event]) -> None:
+        """A stylization or a clip on the worker: put the event that `work(start)` returns, else Stopped
+        (Cancel) or one Failed line ("stylize" or "video"): the worker must survive anything."""
         start = time.perf_counter()
         try:
             self._check_cancel()
-            content = video_job.first_frame(job.content)[0] if job.video else load_image(job.content)
-            stylizer, request, codes = self._prepare(job)
-            # Say what comes next, so a bar full of "styles encoded" does not sit there while the network runs.
-            tiled = stylizer.tiles.tile_for(request.tile, content.width * content.height) is not None
-            self.events.put(Progress(0, 1, "tiles" if tiled else "image"))
-            output = stylizer.run(request, content, codes or None, progress=self._progress)
-            self._check_cancel()
-            image = to_pil(output[0])
-        except Cancelled:
-            self.events.put(Stopped(job.content, time.perf_counter() - start))
-            return
+            event = work(start)
+        except Cancelled:  # stylize_video removed a clip's temporary file on the way out
+            event = Stopped(content, time.perf_counter() - start)
         except Exception as err:
-            logger.debug("stylizing %s failed", job.content, exc_info=True)
-            self.events.put(Failed(user_line(err), "stylize"))
-            return
-        self.events.put(Result(image, job.content, time.perf_counter() - start, content))
+            logger.debug("%s %s failed", action, content, exc_info=True)
+            event = Failed(user_line(err), action)
+        self.events.put(event)
+
+    def _stylize(self, job: _Job, start: float) -> Result:
+        content = video_job.first_frame(job.content)[0] if job.video else load_image(job.content)
+        stylizer, request, codes = self._prepare(job)
+        # Say what comes next, so a bar full of "styles encoded" does not sit there while the network runs.
+        tiled = stylizer.tiles.tile_for(request.tile, content.width * content.height) is not None
+        self.events.put(Progress(0, 1, "tiles" if tiled else "image"))
+        output = stylizer.run(request, content, codes or None, progress=self._progress)
+        self._check_cancel()
+        return Result(to_pil(output[0]), job.content, time.perf_counter() - start, content)
 
     def _progress(self, done: int, total: int) -> None:
         """The inference API's progress callback: report, then stop here if Cancel was pressed."""

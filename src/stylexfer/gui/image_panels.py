@@ -20,7 +20,6 @@ from stylexfer.gui.window import Window
 
 PREVIEW_MIN = 200  # smallest preview side at 96 dpi; previews grow with the window
 RESIZE_MS = 60  # previews are re-fitted this long after the last resize event
-DIVIDER = (255, 255, 255)  # the before/after line
 STYLE_PLACEHOLDER = "drop a style image here\nor pick one in the gallery"
 
 
@@ -30,7 +29,8 @@ class ImagePanel(ttk.LabelFrame):
     render(width, height) gives the picture for the box's current size (or None); it is called again,
     debounced, whenever the box is resized, and by refresh()."""
 
-    def __init__(self, master: tk.Misc, title: str, min_px: int, pad: int) -> None:
+    def __init__(self, master: tk.Misc, title: str, min_px: int, pad: int, placeholder: str,
+                 render: Callable[[int, int], Image.Image | None]) -> None:
         super().__init__(master, text=title, padding=pad)
         self.box = ttk.Frame(self, width=min_px, height=min_px)
         self.box.grid(row=0, column=0, sticky="nsew")
@@ -47,8 +47,8 @@ class ImagePanel(ttk.LabelFrame):
         self.rowconfigure(0, weight=1)
         self.photo: ImageTk.PhotoImage | None = None  # Tk keeps no reference of its own
         self.shown: Image.Image | None = None  # the picture behind `photo`
-        self.render: Callable[[int, int], Image.Image | None] = lambda w, h: None
-        self.placeholder = "no image"
+        self.render = render
+        self.placeholder = placeholder  # shown while render gives None
         self._after: str | None = None
         self._shown_for: tuple[int, int] | None = None
         self.box.bind("<Configure>", self._resized)
@@ -86,19 +86,14 @@ class ImagePanels(ttk.Frame):
         super().__init__(master)
         self.app, self.controller = app, app.controller
         pad, size = app.pad, app.px(PREVIEW_MIN)
-        self.content = ImagePanel(self, "Content", size, pad)
-        self.style = ImagePanel(self, "Style", size, pad)
-        self.result = ImagePanel(self, "Result", size, pad)
+        self.content = ImagePanel(self, "Content", size, pad, "drop a photo or video here\nor Content… (Ctrl+O)",
+                                  lambda width, height: self._render_file(self.controller.content_path, width, height))
+        self.style = ImagePanel(self, "Style", size, pad, STYLE_PLACEHOLDER, self._render_style)
+        self.result = ImagePanel(self, "Result", size, pad, "Stylize (Ctrl+Enter)", self._render_result)
         for column, panel in enumerate((self.content, self.style, self.result)):
             panel.grid(row=0, column=column, padx=pad // 2, sticky="nsew")
             self.columnconfigure(column, weight=1, uniform="panels")
         self.rowconfigure(0, weight=1)
-        self.content.placeholder = "drop a photo or video here\nor Content… (Ctrl+O)"
-        self.style.placeholder = STYLE_PLACEHOLDER
-        self.result.placeholder = "Stylize (Ctrl+Enter)"
-        self.content.render = self._render_content
-        self.style.render = self._render_style
-        self.result.render = self._render_result
         self._fitted: tuple[tuple[int, int, int], Image.Image, Image.Image | None] | None = None
         self._result_serial = 0  # counts results, for the fitted copies above
         self.needs_style = True  # False: the model's style is built in, the style side shows nothing
@@ -206,12 +201,9 @@ class ImagePanels(ttk.Frame):
         if path is None:
             return None
         try:
-            return self.controller.preview(path, width, height)[0]
+            return self.controller.thumbnails.get(path, width, height)[0]
         except StylexferError:
             return None
-
-    def _render_content(self, width: int, height: int) -> Image.Image | None:
-        return self._render_file(self.controller.content_path, width, height)
 
     def _render_style(self, width: int, height: int) -> Image.Image | None:
         if not self.needs_style:
@@ -245,7 +237,7 @@ class ImagePanels(ttk.Frame):
         split = float(self.compare_var.get())
         if small_before is None or split <= 0:
             return shown
-        return compare(small_before, shown, split, line=DIVIDER)
+        return compare(small_before, shown, split)
 
     def _compare_drag(self, event: Any) -> None:
         if self.controller.result is None or self.result.photo is None:

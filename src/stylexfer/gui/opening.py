@@ -45,22 +45,13 @@ class Opener:
 
     # ------------------------------------------------------------------------------------ dialogs
     def choose_model(self) -> None:
-        path = self.ask_open_file(parent=self.app.root, title="Choose a model file", filetypes=MODEL_TYPES,
-                                  initialdir=self._initial_dir("model"))
-        if path:
-            self.app.set_model(path)
+        self._open("model", "Choose a model file", MODEL_TYPES, self.app.set_model)
 
     def choose_content(self) -> None:
-        path = self.ask_open_file(parent=self.app.root, title="Choose a content image or video",
-                                  filetypes=CONTENT_TYPES, initialdir=self._initial_dir("content"))
-        if path:
-            self.app.set_content(path)
+        self._open("content", "Choose a content image or video", CONTENT_TYPES, self.app.set_content)
 
     def choose_style(self) -> None:
-        path = self.ask_open_file(parent=self.app.root, title="Choose a style image", filetypes=IMAGE_TYPES,
-                                  initialdir=self._initial_dir("style"))
-        if path:
-            self.app.mix.set_style(path)
+        self._open("style", "Choose a style image", IMAGE_TYPES, self.app.mix.set_style)
 
     def choose_gallery(self) -> None:
         path = self.ask_folder(parent=self.app.root, title="Choose a folder of style images",
@@ -69,10 +60,7 @@ class Opener:
             self.app.gallery.open(path)
 
     def choose_mask(self) -> None:
-        path = self.ask_open_file(parent=self.app.root, title="Choose a mask (one grey level per style)",
-                                  filetypes=IMAGE_TYPES, initialdir=self._initial_dir("mask"))
-        if path:
-            self.app.mix.set_mask(path)
+        self._open("mask", "Choose a mask (one grey level per style)", IMAGE_TYPES, self.app.mix.set_mask)
 
     def choose_save(self) -> None:
         app, controller = self.app, self.app.controller
@@ -83,16 +71,20 @@ class Opener:
             app.set_status("Nothing to save yet: stylize an image first.", error=True)
             return
         if controller.result_is_video:
-            name = controller.video_name()
-            path = self.ask_save_file(parent=app.root, title="Save the stylized video", filetypes=VIDEO_SAVE_TYPES,
-                                      defaultextension=Path(name).suffix, initialfile=name,
-                                      initialdir=str(controller.save_folder()))
+            title, types, name = "Save the stylized video", VIDEO_SAVE_TYPES, controller.video_name()
         else:
-            path = self.ask_save_file(parent=app.root, title="Save the result", filetypes=SAVE_TYPES,
-                                      defaultextension=".png", initialfile=controller.image_name(),
-                                      initialdir=str(controller.save_folder()))
+            title, types, name = "Save the result", SAVE_TYPES, controller.image_name()
+        path = self.ask_save_file(parent=app.root, title=title, filetypes=types, defaultextension=Path(name).suffix,
+                                  initialfile=name, initialdir=str(controller.save_folder()))
         if path:
             app.save(path)
+
+    def _open(self, kind: str, title: str, filetypes: list[tuple[str, str]], use: Callable[[str], None]) -> None:
+        """An Open… dialog in the folder of the newest recent file of `kind`; `use` gets the chosen file."""
+        path = self.ask_open_file(parent=self.app.root, title=title, filetypes=filetypes,
+                                  initialdir=self._initial_dir(kind))
+        if path:
+            use(path)
 
     def _initial_dir(self, kind: str, *, folder: bool = False) -> str:
         recent = self.app.controller.recent.get(kind)

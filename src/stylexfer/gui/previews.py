@@ -106,6 +106,8 @@ class Thumbnails:
 
     def get(self, path: str | os.PathLike, width: int, height: int | None = None
             ) -> tuple[Image.Image, tuple[int, int]]:
+        """A thumbnail fitting width×(height or width) and the image's full (width, height), EXIF
+        orientation applied; ImageError if the file is not a usable image."""
         image, size = self.source(path)
         return fit(image, width, height or width).copy(), size
 

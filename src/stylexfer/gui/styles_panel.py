@@ -188,10 +188,6 @@ class StyleMix(ttk.LabelFrame):
         self._changed()
         self.app.images.redraw_style()
 
-    def set_weight(self, index: int, weight: float) -> None:
-        self.app.controller.set_style_weight(index, weight)
-        self.texts[index].configure(text=f"{weight:.2f}")
-
     def set_mask(self, path: str | os.PathLike | None) -> None:
         self.app.controller.set_mask(path)
         self.mask_label.configure(text=display_path(Path(path).name) if path is not None else "none")
@@ -206,4 +202,6 @@ class StyleMix(ttk.LabelFrame):
         self.app.gallery.mark()
 
     def _weight_moved(self, index: int, value: str) -> None:
-        self.set_weight(index, round(float(value), 2))
+        weight = round(float(value), 2)
+        self.app.controller.set_style_weight(index, weight)
+        self.texts[index].configure(text=f"{weight:.2f}")

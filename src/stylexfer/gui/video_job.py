@@ -5,7 +5,6 @@ and Cancel between frames; a cancelled or failed clip leaves no file at all. No 
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 import warnings
@@ -16,11 +15,9 @@ from PIL import Image
 
 from stylexfer.errors import StylexferError, display_path
 from stylexfer.files.video import VideoInfo, VideoReader, output_suffixes
-from stylexfer.gui.events import Cancelled, Event, Failed, Progress, Stopped, VideoSaved, user_line, warning_lines
+from stylexfer.gui.events import Event, Progress, VideoSaved, user_line, warning_lines
 from stylexfer.inference import FrameStream, Stylizer, StylizeRequest, stylize_video
 from stylexfer.nets.codes import StyleCode
-
-logger = logging.getLogger(__name__)
 
 # Writing a clip: `--smooth` of the CLI (off there by default). 0.5 halves the frame-to-frame pumping
 # of the normalisation statistics (README, Video: the lowest flicker figure of the measured
@@ -58,15 +55,12 @@ def check_target(path: str | os.PathLike, content: Path, *, overwrite: bool) -> 
     return target
 
 
-def write_clip(content: Path, target: Path, prepare: Callable[[], Prepared], *, overwrite: bool,
-               put: Callable[[Event], None], check_cancel: Callable[[], None],
-               frame_progress: Callable[[int, int], None]) -> None:
-    """The worker's job: stylize every frame of `content` into `target`, then put one VideoSaved,
-    Failed or Stopped. prepare: the model, request and style codes (Progress "styles" events);
-    frame_progress: stylize_video's callback after each batch (it may raise Cancelled)."""
-    start = time.perf_counter()
+def write_clip(content: Path, target: Path, prepare: Callable[[], Prepared], start: float, *, overwrite: bool,
+               put: Callable[[Event], None], frame_progress: Callable[[int, int], None]) -> VideoSaved:
+    """The worker's job (in Controller._run): stylize every frame of `content` into `target`.
+    prepare: the model, request and style codes (Progress "styles" events); frame_progress:
+    stylize_video's callback after each batch (it may raise Cancelled)."""
     try:
-        check_cancel()
         stylizer, request, codes = prepare()
         stream = FrameStream(stylizer, request, codes or None, smooth=VIDEO_SMOOTH)
         # The writer's warnings (odd sizes padded, audio dropped) go to the window, not the terminal.
@@ -75,17 +69,8 @@ def write_clip(content: Path, target: Path, prepare: Callable[[], Prepared], *, 
             report = stylize_video(
                 content, target, stream, batch_size=VIDEO_BATCH, overwrite=overwrite, progress=frame_progress,
                 started=lambda info: put(Progress(0, info.expected_frames, "frames")))
-    except Cancelled:  # stylize_video removed its temporary file on the way out
-        put(Stopped(content, time.perf_counter() - start))
-        return
     except OSError as err:
-        logger.debug("writing %s failed", target, exc_info=True)
         reason = err.strerror or user_line(err)
-        put(Failed(f"{display_path(target)}: cannot write it ({reason}); choose another folder", "video"))
-        return
-    except Exception as err:
-        logger.debug("writing %s failed", target, exc_info=True)
-        put(Failed(user_line(err), "video"))
-        return
+        raise StylexferError(f"{display_path(target)}: cannot write it ({reason}); choose another folder") from err
     texts = warning_lines(w for w in caught if w.category is UserWarning)
-    put(VideoSaved(target, report.frames, time.perf_counter() - start, texts))
+    return VideoSaved(target, report.frames, time.perf_counter() - start, texts)
