@@ -106,7 +106,7 @@ def join_tensors(weights: ModelWeights) -> dict[str, Tensor]:
     return tensors
 
 
-def spec_of_checkpoint(hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str) -> ModelSpec:
+def spec_of_checkpoint(hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str, where: str) -> ModelSpec:
     """The encoder named by the checkpoint ("embedded" when its weights are in it)."""
     from stylexfer.files.modelfile import CKPT_ENCODER_KEYS, first_str
 
@@ -211,10 +211,6 @@ def import_release(files: Sequence[str | os.PathLike]) -> ModelWeights:
 
 
 # ---------------------------------------------------------------------------------------------- info
-
-ARCHITECTURE = ("AdaINNet (Huang & Belongie 2017): VGG-19 encoder to relu4_1, AdaIN, mirrored decoder "
-                "(nearest upsampling, no normalisation layers)")
-
 
 def _count(shapes: Mapping[str, Any], prefix: str) -> int:
     import math

@@ -68,7 +68,7 @@ def join_tensors(weights: ModelWeights) -> dict[str, Tensor]:
     return {f"net.{k}": v for k, v in weights.net_state.items()}
 
 
-def spec_of_checkpoint(hparams: Mapping[str, Any]) -> ModelSpec:
+def spec_of_checkpoint(hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str, where: str) -> ModelSpec:
     from stylexfer.files.modelfile import CKPT_OUTPUT_KEYS, first_str
 
     return ModelSpec("johnson", output=first_str(hparams, CKPT_OUTPUT_KEYS) or "sigmoid")
@@ -123,11 +123,8 @@ def import_fast_neural_style(files: Sequence[str | os.PathLike]) -> ModelWeights
     return convert_fast_neural_style(read_state_dict(files[0]), source=str(files[0]))
 
 
-ARCHITECTURE = ("TransformerNet (Johnson et al. 2016): 3 convolutions down, 5 residual blocks, "
-                "2 nearest-upsampling convolutions, a 9×9 output convolution; instance norm")
-
-
-def info(spec: ModelSpec, shapes: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+def info(spec: ModelSpec, shapes: Mapping[str, Any], prefix: str,
+         normalize: tuple[Tensor, Tensor] | None, random_encoder: bool) -> dict[str, Any]:
     """prefix: "net." for our safetensors files and checkpoints, "" for a fast-neural-style file."""
     if spec.output == "clamp":
         text = ("RGB in [0, 1]; fast-neural-style's 0-255 pixel scale is folded into the first and "

@@ -76,7 +76,7 @@ def join_tensors(weights: ModelWeights) -> dict[str, Tensor]:
     return tensors
 
 
-def spec_of_checkpoint(hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str) -> ModelSpec:
+def spec_of_checkpoint(hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str, where: str) -> ModelSpec:
     """The encoder named by the checkpoint ("embedded" when its weights are in it)."""
     from stylexfer.files.modelfile import CKPT_ENCODER_KEYS, first_str
 
@@ -159,10 +159,6 @@ def import_release(files: Sequence[str | os.PathLike]) -> ModelWeights:
 
 
 # ---------------------------------------------------------------------------------------------- info
-
-ARCHITECTURE = ("SANetNet (Park & Lee 2019): VGG-19 encoder to relu5_1, style-attention modules at relu4_1 "
-                "and relu5_1 merged by a 3×3 conv, AdaIN's mirrored decoder")
-
 
 def _count(shapes: Mapping[str, Any], prefix: str) -> int:
     return sum(math.prod(shape) for key, shape in shapes.items() if key.startswith(prefix))
