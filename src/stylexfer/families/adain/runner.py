@@ -70,6 +70,20 @@ def apply_styles(features: Tensor, labels: Tensor, mean: Tensor, std: Tensor, st
     return features.float() * scale_map + shift_map
 
 
+def style_tensor(style: ImageLike, style_size: int | None) -> Tensor:
+    """A style picture as (B, 3, H, W), its shorter side scaled down to `style_size` (a JPEG file is
+    decoded at reduced scale first)."""
+    if isinstance(style, str | os.PathLike):
+        style = load_image(style, draft_shorter_side=style_size)
+    if isinstance(style, Image.Image) and style_size is not None and min(style.size) > style_size:
+        style = resize_image(style, size=style_size)
+    tensor = as_image_tensor(style)
+    if style_size is not None and min(tensor.shape[-2:]) > style_size:
+        scale = style_size / min(tensor.shape[-2:])
+        tensor = F.interpolate(tensor, scale_factor=scale, mode="bilinear", antialias=True)
+    return tensor
+
+
 class AdaINRunner:
     """Runs an AdaINNet for the façade: encode styles once, stylize with their mix or a mask."""
 
@@ -91,15 +105,7 @@ class AdaINRunner:
                                      "encode the style with this model")
                 codes.append(style.to_float(self.device.device))
                 continue
-            if isinstance(style, str | os.PathLike):
-                style = load_image(style, draft_shorter_side=style_size)
-            if isinstance(style, Image.Image) and style_size is not None and min(style.size) > style_size:
-                style = resize_image(style, size=style_size)
-            tensor = as_image_tensor(style)
-            if style_size is not None and min(tensor.shape[-2:]) > style_size:
-                scale = style_size / min(tensor.shape[-2:])
-                tensor = F.interpolate(tensor, scale_factor=scale, mode="bilinear", antialias=True)
-            tensor, _ = pad_to_min(tensor, self.min_side)
+            tensor, _ = pad_to_min(style_tensor(style, style_size), self.min_side)
             with self.device.context():
                 code = self.net.code_of(self._encode(tensor)[:1])
             codes.append(code.to_float())

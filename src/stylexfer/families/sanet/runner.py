@@ -19,24 +19,20 @@ frame to frame, as it smooths AdaIN's relu4_1 statistics.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
 
+from stylexfer.families.adain.runner import Box, style_tensor
 from stylexfer.families.sanet.net import ATTENTION_LAYERS, MIN_SIDE, SANetNet, SANetStyle, Stats, StyleKeys, mean_std
-from stylexfer.files.images import load_image
 from stylexfer.functional import EPS
 from stylexfer.inference.device import DevicePolicy
-from stylexfer.inference.inputs import ImageLike, as_image_tensor, mask_labels, pad_to_min, resize_image, resize_labels
+from stylexfer.inference.inputs import ImageLike, mask_labels, pad_to_min, resize_labels
 from stylexfer.inference.request import StylizeRequest
 from stylexfer.inference.temporal import StatisticsSmoother
 from stylexfer.inference.tiling import Progress, TileBlender, TilePolicy, tile_spans
 
-Box = tuple[int, int, int, int]
 Span = tuple[int, int, int, int]
 ALIGN = 16  # relu5_1 is four pools deep: windows and cores start on multiples of 16
 SCALES = {"relu4_1": 8, "relu5_1": 16}
@@ -96,15 +92,7 @@ class SANetRunner:
                 codes.append(StyleKeys(*(t.to(self.device.device) for t in style)))
                 continue
             if not isinstance(style, SANetStyle):
-                if isinstance(style, str | os.PathLike):
-                    style = load_image(style, draft_shorter_side=style_size)
-                if isinstance(style, Image.Image) and style_size is not None and min(style.size) > style_size:
-                    style = resize_image(style, size=style_size)
-                tensor = as_image_tensor(style)
-                if style_size is not None and min(tensor.shape[-2:]) > style_size:
-                    scale = style_size / min(tensor.shape[-2:])
-                    tensor = F.interpolate(tensor, scale_factor=scale, mode="bilinear", antialias=True)
-                tensor, _ = pad_to_min(tensor[:1], self.min_side)
+                tensor, _ = pad_to_min(style_tensor(style, style_size)[:1], self.min_side)
                 with self.device.context():
                     features = self._encode(tensor)
                 style = SANetStyle(features["relu4_1"], features["relu5_1"])
