@@ -129,7 +129,7 @@ class Family:
         """The object that stylizes with `net` (see stylexfer.inference.stylizer for its protocol)."""
         if not self.runner_class:
             raise NotImplementedError(f"{type(self).__name__}.runner: set runner_class or override it")
-        return _load(self.runner_class)(net, policy, tiles)
+        return load_target(self.runner_class)(net, policy, tiles)
 
     def fp32_layers(self, net: nn.Module) -> list[nn.Module]:
         """Layers that stay fp32 when the rest runs in bf16 (those reading or writing pixels)."""
@@ -163,17 +163,13 @@ def register_family(family: Family | Callable[[], Family]) -> Family:
     return made
 
 
-def _load(target: str) -> Any:
+def load_target(target: str) -> Any:
+    """The object a "module:attribute" string names (the training side reaches systems this way)."""
     module, _, attribute = target.partition(":")
     value: Any = importlib.import_module(module)
     for part in attribute.split(".") if attribute else ():
         value = getattr(value, part)
     return value
-
-
-def load_target(target: str) -> Any:
-    """The object a "module:attribute" string names (the training side reaches systems this way)."""
-    return _load(target)
 
 
 def _discover() -> None:
@@ -182,7 +178,7 @@ def _discover() -> None:
         return
     _loaded = True
     for target in BUILTIN_FAMILIES.values():
-        register_family(_load(target))
+        register_family(load_target(target))
     for point in entry_points(group=ENTRY_POINT_GROUP):
         if point.name in BUILTIN_FAMILIES:
             continue  # an old install's metadata naming the built-ins again
