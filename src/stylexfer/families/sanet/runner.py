@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from stylexfer.families.adain.runner import Box, style_tensor
+from stylexfer.families.adain.runner import Box, style_tensor, tile_pass
 from stylexfer.families.sanet.net import ATTENTION_LAYERS, MIN_SIDE, SANetNet, SANetStyle, Stats, StyleKeys, mean_std
 from stylexfer.functional import EPS
 from stylexfer.inference.device import DevicePolicy
@@ -156,7 +156,6 @@ class SANetRunner:
         overlap = -(-self.tiles.overlap // ALIGN) * ALIGN
         rows, columns = _aligned_spans(height, tile, overlap), _aligned_spans(width, tile, overlap)
         spans = [(ys, xs) for ys in rows for xs in columns]
-        total, done = 2 * len(spans), 0
         keep = mix.alpha != 1.0
         whole = {name: torch.empty(0) for name in ATTENTION_LAYERS}
 
@@ -167,7 +166,7 @@ class SANetRunner:
         # last, partly covered cell: ceil-mode pools), and the cores' features themselves if α < 1.
         sums: dict[str, tuple[Tensor, Tensor, int]] = {}
         with self.device.context():
-            for ys, xs in spans:
+            for ys, xs in tile_pass(spans, 0, progress):
                 features = window(ys, xs)
                 for name, scale in SCALES.items():
                     fy = slice((ys[2] - ys[0]) // scale, -(-(ys[3] - ys[0]) // scale))
@@ -183,9 +182,6 @@ class SANetRunner:
                             whole[name] = core.new_zeros(shape)
                         whole[name][..., ys[2] // scale : ys[2] // scale + core.shape[-2],
                                     xs[2] // scale : xs[2] // scale + core.shape[-1]] = core
-                done += 1
-                if progress:
-                    progress(done, total)
             stats = {name: _stats_from_sums(*sums[name]) for name in ATTENTION_LAYERS}
             stats = _smoothed(smoother, stats)
             own = self._own_keys(whole, stats, mix.alpha) if keep else None
@@ -193,11 +189,8 @@ class SANetRunner:
         # Pass 2: stylize each window with those statistics, blend.
         blender = TileBlender(1, height, width, overlap)
         with self.device.context():
-            for ys, xs in spans:
+            for ys, xs in tile_pass(spans, 1, progress):
                 blender.add(self._decode(window(ys, xs), stats, mix, own, ys, xs), ys, xs)
-                done += 1
-                if progress:
-                    progress(done, total)
         return blender.result()
 
 
