@@ -103,11 +103,8 @@ def import_release(files: Sequence[str | os.PathLike]) -> ModelWeights:
     if len(files) != 3:
         raise ModelFileError("import sanet takes three files: vgg_normalised.pth decoder_iter_*.pth "
                              "transformer_iter_*.pth (GlebSBrykin/SANET's release), in that order")
-    state = read_sanet_release(*files)
     source = " + ".join(str(f) for f in files)
-    encoder = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
-    net_state = {k: v for k, v in state.items() if k.startswith(PARTS)}
-    return ModelWeights(ModelSpec("sanet", encoder=ENCODER_EMBEDDED), net_state, encoder, source=source)
+    return _split(read_sanet_release(*files), "", source, ModelSpec("sanet", encoder=ENCODER_EMBEDDED))
 
 
 # ---------------------------------------------------------------------------------------------- info
