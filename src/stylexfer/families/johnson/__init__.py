@@ -35,9 +35,7 @@ class JohnsonFamily(Family):
     export_axes = {"image": {0: "batch", 2: "height", 3: "width"}}
 
     def owns_state_dict(self, state: Mapping[str, Tensor]) -> bool:
-        from stylexfer.families.johnson.files import FAST_NEURAL_STYLE_KEY
-
-        return FAST_NEURAL_STYLE_KEY in state
+        return "conv1.conv2d.weight" in state  # fast-neural-style's first conv (ours: conv1.conv.weight)
 
     def convert_state_dict(self, state: Mapping[str, Tensor], source: str) -> Any:
         from stylexfer.families.johnson import files

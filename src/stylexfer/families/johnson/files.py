@@ -25,8 +25,6 @@ from stylexfer.families.johnson.net import OutputMode, TransformerNet
 from stylexfer.files.convert import pick, read_state_dict
 from stylexfer.files.spec import ModelSpec, ModelWeights
 
-FAST_NEURAL_STYLE_KEY = "conv1.conv2d.weight"
-
 # Ours <- theirs for the transformer net (the weight/bias suffix is appended).
 _FNS_CONVS = {
     "conv1.conv": "conv1.conv2d",
@@ -92,25 +90,15 @@ def weights_of(net: nn.Module, spec: ModelSpec) -> ModelWeights:
     return ModelWeights(spec, dict(net.state_dict()))
 
 
-def convert_fast_neural_style(
-    state: Mapping[str, Tensor], *, source: str = "fast-neural-style file"
-) -> ModelWeights:
+def convert_fast_neural_style(state: Mapping[str, Tensor], *, source: str = "fast-neural-style file") -> ModelWeights:
     """A pytorch/examples TransformerNet state dict -> ModelWeights of TransformerNet(output="clamp")."""
-    theirs = {
-        k: v
-        for k, v in state.items()
-        if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
-    }
+    theirs = {k: v for k, v in state.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))}
     ours = pick(theirs, _FNS_CONVS, source, "a fast-neural-style TransformerNet state dict")
     used = {f"{p}.{s}" for p in _FNS_CONVS.values() for s in ("weight", "bias")}
     extra = sorted(set(theirs) - used)
     if extra:
-        raise ModelFileError(
-            f"{source}: unexpected keys {extra[:3]}; not a fast-neural-style TransformerNet"
-        )
-    ours["conv1.conv.weight"] = (
-        ours["conv1.conv.weight"] * 255.0
-    )  # our input is [0, 1], theirs 0-255
+        raise ModelFileError(f"{source}: unexpected keys {extra[:3]}; not a fast-neural-style TransformerNet")
+    ours["conv1.conv.weight"] = ours["conv1.conv.weight"] * 255.0  # our input is [0, 1], theirs 0-255
     ours["conv_out.conv.weight"] = ours["conv_out.conv.weight"] / 255.0  # their output is 0-255
     ours["conv_out.conv.bias"] = ours["conv_out.conv.bias"] / 255.0
     return ModelWeights(ModelSpec("johnson", output="clamp"), ours, None, source=source)
