@@ -210,8 +210,7 @@ def get_family(name: str, *, where: str = "") -> Family:
 
 
 def families() -> list[Family]:
-    _discover()
-    return [_FAMILIES[name] for name in sorted(_FAMILIES)]
+    return [_FAMILIES[name] for name in family_names()]
 
 
 def import_kinds() -> dict[str, str]:
