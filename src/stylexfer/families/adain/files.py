@@ -141,7 +141,7 @@ def warn_if_random(spec: ModelSpec, where: str) -> None:
             f"{os.path.basename(where)} was trained with RANDOM VGG weights: it stylizes, but its pictures show "
             "the pipeline working, not style transfer quality",
             RandomWeightsWarning,
-            stacklevel=5,  # the frame that reads the checkpoint, four above weights_of_checkpoint
+            stacklevel=5,  # the code that asked for the checkpoint (4 from weights_of_checkpoint)
         )
 
 

@@ -112,9 +112,8 @@ def import_release(files: Sequence[str | os.PathLike]) -> ModelWeights:
 
 def info(spec: ModelSpec, shapes: Mapping[str, Any], prefix: str,
          normalize: tuple[Tensor, Tensor] | None, random_encoder: bool) -> dict[str, Any]:
-    return adain.encoder_info(spec, shapes, prefix, normalize, random_encoder, ("transform.", "decoder."), "SANet") | {
-        "statistics": "unbiased",
-    }
+    facts = adain.encoder_info(spec, shapes, prefix, normalize, random_encoder, ("transform.", "decoder."), "SANet")
+    return facts | {"statistics": "unbiased"}
 
 
 # -------------------------------------------------------------------------------------------- export
