@@ -61,9 +61,14 @@ class Family:
     schema: ClassVar[str] = ""
     config_package: ClassVar[str | None] = None  # a package holding model/<name>.yaml, for outside families
     importers: ClassVar[Mapping[str, str]] = {}  # `stylexfer import KIND` -> "module:function(files)"
-    # the module of the family's file layout: when set, the model-file methods below whose signatures
-    # it shares (spec_of_metadata … weights_of) call its functions of the same name, imported lazily
+    # the module of the family's file layout: when set, the model-file, info and export methods below
+    # call its functions of the same name, imported lazily (export_* without the spec)
     files_module: ClassVar[str] = ""
+    runner_class: ClassVar[str] = ""  # "module:Class" of the runner, built as Class(net, policy, tiles)
+    checkpoint_part: ClassVar[str] = ""  # a part every checkpoint's net has ("decoder."), after its prefix
+    fp32_modules: ClassVar[tuple[str, ...]] = ()  # net.get_submodule names for fp32_layers
+    export_inputs: ClassVar[tuple[str, ...]] = ()  # ONNX input names ...
+    export_axes: ClassVar[Mapping[str, Mapping[int, str]]] = {}  # ... and their dynamic axes
 
     def _files(self, method: str) -> Any:
         if not self.files_module:
@@ -88,7 +93,7 @@ class Family:
     def spec_of_checkpoint(self, hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str,
                            where: str) -> ModelSpec:
         """A training checkpoint's spec, from its hyper-parameters (cheap: no tensor is read)."""
-        raise NotImplementedError
+        return self._files("spec_of_checkpoint")(hparams, state, prefix, where)
 
     def weights_of_checkpoint(self, spec: ModelSpec, state: Mapping[str, Tensor], prefix: str,
                               where: str) -> ModelWeights:
@@ -96,7 +101,7 @@ class Family:
 
     def checkpoint_net_prefix(self, prefix: str) -> str:
         """The key prefix every checkpoint of this family has (to check a block's claim)."""
-        return prefix
+        return f"{prefix}{self.checkpoint_part}"
 
     def owns_state_dict(self, state: Mapping[str, Tensor]) -> bool:
         """A foreign plain state dict (.pth) this family converts on the fly."""
@@ -117,28 +122,32 @@ class Family:
     def info(self, spec: ModelSpec, shapes: Mapping[str, Any], prefix: str,
              normalize: tuple[Tensor, Tensor] | None, random_encoder: bool) -> dict[str, Any]:
         """`stylexfer info` facts: parameters per part, normalisation, output_range, extra keys."""
-        raise NotImplementedError
+        return self._files("info")(spec, shapes, prefix, normalize, random_encoder)
 
     # ---- inference
     def runner(self, net: nn.Module, policy: Any, tiles: Any) -> Any:
         """The object that stylizes with `net` (see stylexfer.inference.stylizer for its protocol)."""
-        raise NotImplementedError
+        if not self.runner_class:
+            raise NotImplementedError(f"{type(self).__name__}.runner: set runner_class or override it")
+        return load_target(self.runner_class)(net, policy, tiles)
 
     def fp32_layers(self, net: nn.Module) -> list[nn.Module]:
         """Layers that stay fp32 when the rest runs in bf16 (those reading or writing pixels)."""
-        return []
+        return [net.get_submodule(name) for name in self.fp32_modules]
 
     # ---- export
     def export_graph(self, net: nn.Module, spec: ModelSpec, size: tuple[int, int]) -> tuple[nn.Module, tuple]:
         """(traceable module, example inputs) for TorchScript/ONNX."""
-        raise NotImplementedError
+        return self._files("export_graph")(net, size)
 
     def export_names(self) -> tuple[list[str], dict[str, dict[int, str]]]:
         """ONNX input names and dynamic axes (the output is "stylized")."""
-        raise NotImplementedError
+        if not self.export_inputs:
+            raise NotImplementedError(f"{type(self).__name__}.export_names: set export_inputs or override it")
+        return list(self.export_inputs), {name: dict(axes) for name, axes in self.export_axes.items()}
 
     def export_reference(self, net: nn.Module, spec: ModelSpec, inputs: tuple) -> Tensor:
-        raise NotImplementedError
+        return self._files("export_reference")(net, inputs)
 
 
 _FAMILIES: dict[str, Family] = {}
@@ -154,17 +163,13 @@ def register_family(family: Family | Callable[[], Family]) -> Family:
     return made
 
 
-def _load(target: str) -> Any:
+def load_target(target: str) -> Any:
+    """The object a "module:attribute" string names (the training side reaches systems this way)."""
     module, _, attribute = target.partition(":")
     value: Any = importlib.import_module(module)
     for part in attribute.split(".") if attribute else ():
         value = getattr(value, part)
     return value
-
-
-def load_target(target: str) -> Any:
-    """The object a "module:attribute" string names (the training side reaches systems this way)."""
-    return _load(target)
 
 
 def _discover() -> None:
@@ -173,7 +178,7 @@ def _discover() -> None:
         return
     _loaded = True
     for target in BUILTIN_FAMILIES.values():
-        register_family(_load(target))
+        register_family(load_target(target))
     for point in entry_points(group=ENTRY_POINT_GROUP):
         if point.name in BUILTIN_FAMILIES:
             continue  # an old install's metadata naming the built-ins again
@@ -205,8 +210,7 @@ def get_family(name: str, *, where: str = "") -> Family:
 
 
 def families() -> list[Family]:
-    _discover()
-    return [_FAMILIES[name] for name in sorted(_FAMILIES)]
+    return [_FAMILIES[name] for name in family_names()]
 
 
 def import_kinds() -> dict[str, str]:

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +35,7 @@ from stylexfer.files.torchfile import check_archive, tensor_problem
 from stylexfer.nets.codes import StyleCode
 from stylexfer.nets.vgg import IMAGENET_MEAN, IMAGENET_STD, RandomWeightsWarning
 
+# The encoder handling below is shared with SANet, whose layout is AdaIN's plus a transform.
 ENCODERS = (ENCODER_IMAGENET, ENCODER_RANDOM, ENCODER_EMBEDDED)
 STATISTICS = "statistics"  # ModelSpec option: "biased" (ours, the default) or "unbiased" (the release)
 TRANSFER = "transfer"  # ModelSpec option: "adain" (the default) or "efdm" (net.TRANSFERS)
@@ -67,11 +69,16 @@ ADAIN_DECODER_INDICES = {
 # ------------------------------------------------------------------------------------------ read/write
 
 
+def encoder_of_metadata(metadata: Mapping[str, str], where: str) -> str:
+    encoder = metadata.get("encoder", ENCODER_IMAGENET)
+    if encoder not in ENCODERS:
+        raise ModelFileError(f"{where}: unknown encoder {encoder!r} in metadata")
+    return encoder
+
+
 def spec_of_metadata(metadata: Mapping[str, str], where: str) -> ModelSpec:
-    spec = ModelSpec(kind="adain", encoder=metadata.get("encoder", ENCODER_IMAGENET),
+    spec = ModelSpec(kind="adain", encoder=encoder_of_metadata(metadata, where),
                      options=tuple((key, metadata[key]) for key in (STATISTICS, TRANSFER) if key in metadata))
-    if spec.encoder not in ENCODERS:
-        raise ModelFileError(f"{where}: unknown encoder {spec.encoder!r} in metadata")
     if spec.option(TRANSFER, "adain") not in TRANSFERS:
         raise ModelFileError(f"{where}: unknown transfer {printable(spec.option(TRANSFER, ''))!r} in metadata "
                              f"(expected one of {', '.join(TRANSFERS)})")
@@ -92,11 +99,15 @@ def metadata_of(weights: ModelWeights) -> dict[str, str]:
 def split_tensors(spec: ModelSpec, tensors: dict[str, Tensor], where: str) -> ModelWeights:
     from stylexfer.files.modelfile import strip_prefix
 
-    net_state = strip_prefix(tensors, "decoder.")
-    encoder_state = strip_prefix(tensors, "encoder.") or None
-    if spec.encoder == ENCODER_EMBEDDED and encoder_state is None:
+    return weights_with_encoder(spec, strip_prefix(tensors, "decoder."), strip_prefix(tensors, "encoder."), where)
+
+
+def weights_with_encoder(spec: ModelSpec, net_state: dict[str, Tensor], encoder_state: dict[str, Tensor],
+                         where: str) -> ModelWeights:
+    """A file's weights; an empty `encoder_state` means none (then the spec must name the encoder)."""
+    if spec.encoder == ENCODER_EMBEDDED and not encoder_state:
         raise ModelFileError(f"{where}: metadata says the encoder is embedded but the file has no encoder.* tensors")
-    return ModelWeights(spec, net_state, encoder_state, source=where)
+    return ModelWeights(spec, net_state, encoder_state or None, source=where)
 
 
 def join_tensors(weights: ModelWeights) -> dict[str, Tensor]:
@@ -106,13 +117,17 @@ def join_tensors(weights: ModelWeights) -> dict[str, Tensor]:
     return tensors
 
 
-def spec_of_checkpoint(hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str) -> ModelSpec:
+def checkpoint_encoder(hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str) -> str:
     """The encoder named by the checkpoint ("embedded" when its weights are in it)."""
     from stylexfer.files.modelfile import CKPT_ENCODER_KEYS, first_str
 
-    encoder = first_str(hparams, CKPT_ENCODER_KEYS) or ENCODER_IMAGENET
     if any(k.startswith(f"{prefix}encoder.") for k in state):
-        encoder = ENCODER_EMBEDDED
+        return ENCODER_EMBEDDED
+    return first_str(hparams, CKPT_ENCODER_KEYS) or ENCODER_IMAGENET
+
+
+def spec_of_checkpoint(hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str, where: str) -> ModelSpec:
+    encoder = checkpoint_encoder(hparams, state, prefix)
     transfer = hparams.get(TRANSFER, "adain")
     if transfer not in TRANSFERS:
         raise ModelFileError(f"unknown transfer {printable(str(transfer))!r} in the checkpoint's hyper-parameters")
@@ -120,57 +135,75 @@ def spec_of_checkpoint(hparams: Mapping[str, Any], state: Mapping[str, Tensor], 
     return ModelSpec("adain", encoder=encoder, options=((TRANSFER, transfer),) if transfer != "adain" else ())
 
 
-def weights_of_checkpoint(spec: ModelSpec, state: Mapping[str, Tensor], prefix: str, where: str) -> ModelWeights:
-    from stylexfer.files.modelfile import strip_prefix
-
-    encoder_state = strip_prefix(state, f"{prefix}encoder.") or None
+def warn_if_random(spec: ModelSpec, where: str) -> None:
     if spec.encoder == ENCODER_RANDOM:
         warnings.warn(
             f"{os.path.basename(where)} was trained with RANDOM VGG weights: it stylizes, but its pictures show "
             "the pipeline working, not style transfer quality",
             RandomWeightsWarning,
-            stacklevel=4,
+            stacklevel=5,  # the code that asked for the checkpoint (4 from weights_of_checkpoint)
         )
+
+
+def weights_of_checkpoint(spec: ModelSpec, state: Mapping[str, Tensor], prefix: str, where: str) -> ModelWeights:
+    from stylexfer.files.modelfile import strip_prefix
+
+    encoder_state = strip_prefix(state, f"{prefix}encoder.") or None
+    warn_if_random(spec, where)
     if encoder_state is not None:
         spec = replace(spec, encoder=ENCODER_EMBEDDED)
     return ModelWeights(spec, strip_prefix(state, f"{prefix}decoder."), encoder_state, source=where)
 
 
-def build_net(weights: ModelWeights) -> AdaINNet:
+Net = TypeVar("Net", bound=nn.Module)
+
+
+def build_with_encoder(make: Callable[..., Net], weights: ModelWeights, model: str, last_layer: str) -> Net:
+    """make(encoder_weights=…) with the file's encoder: embedded weights loaded and checked, or the one the
+    spec names ("imagenet", "random" or a VGG file) checked for unusable tensors (ModelFileError)."""
     from stylexfer.files.modelfile import load_checked, quiet_random_vgg
 
     spec, where = weights.spec, weights.source or "model file"
-    statistics, transfer = spec.option(STATISTICS, "biased"), spec.option(TRANSFER, "adain")
     if weights.encoder_state is not None:
         with quiet_random_vgg():
-            adain = AdaINNet(encoder_weights=ENCODER_RANDOM, statistics=statistics, transfer=transfer)
-        load_checked(adain.encoder, weights.encoder_state, where, "AdaIN encoder (VGG-19 to relu4_1)",
-                     allow_missing_prefix="normalize.")
-    elif spec.encoder == ENCODER_EMBEDDED:
-        raise ModelFileError(f"{where}: the AdaIN encoder weights are missing from the file")
-    else:
-        if spec.encoder not in (ENCODER_IMAGENET, ENCODER_RANDOM):
-            check_archive(spec.encoder)  # a VGG file named by the checkpoint: no zip bombs either
-        # "imagenet", "random" or a VGG file (WeightsError)
-        adain = AdaINNet(encoder_weights=spec.encoder, statistics=statistics, transfer=transfer)
-        for key, value in adain.encoder.state_dict().items():
-            problem = tensor_problem(value)
-            if problem:  # a VGG file of NaN would stylize every picture black
-                raise ModelFileError(
-                    f"{where}: the encoder weights {printable(spec.encoder)} are unusable: {key!r} {problem}"
-                )
-    load_checked(adain.decoder, weights.net_state, where, "AdaIN decoder")
+            net = make(encoder_weights=ENCODER_RANDOM)
+        load_checked(net.get_submodule("encoder"), weights.encoder_state, where,
+                     f"{model} encoder (VGG-19 to {last_layer})", allow_missing_prefix="normalize.")
+        return net
+    if spec.encoder == ENCODER_EMBEDDED:
+        raise ModelFileError(f"{where}: the {model} encoder weights are missing from the file")
+    if spec.encoder not in (ENCODER_IMAGENET, ENCODER_RANDOM):
+        check_archive(spec.encoder)  # a VGG file named by the checkpoint: no zip bombs either
+    net = make(encoder_weights=spec.encoder)  # "imagenet", "random" or a VGG file (WeightsError)
+    for key, value in net.get_submodule("encoder").state_dict().items():
+        problem = tensor_problem(value)
+        if problem:  # a VGG file of NaN would stylize every picture black
+            raise ModelFileError(
+                f"{where}: the encoder weights {printable(spec.encoder)} are unusable: {key!r} {problem}"
+            )
+    return net
+
+
+def build_net(weights: ModelWeights) -> AdaINNet:
+    from stylexfer.files.modelfile import load_checked
+
+    statistics, transfer = weights.spec.option(STATISTICS, "biased"), weights.spec.option(TRANSFER, "adain")
+    adain = build_with_encoder(partial(AdaINNet, statistics=statistics, transfer=transfer), weights, "AdaIN", "relu4_1")
+    load_checked(adain.decoder, weights.net_state, weights.source or "model file", "AdaIN decoder")
     return adain.eval()
 
 
-def weights_of(net: nn.Module, spec: ModelSpec) -> ModelWeights:
-    """The trained decoder, plus the encoder unless it is torchvision's ImageNet VGG-19 (the one encoder
+def weights_and_encoder(spec: ModelSpec, net_state: dict[str, Tensor], encoder: nn.Module) -> ModelWeights:
+    """The trained parts, plus the encoder unless it is torchvision's ImageNet VGG-19 (the one encoder
     that can be rebuilt from its name: an imported Caffe VGG or random weights travel in the file)."""
-    assert isinstance(net, AdaINNet)
-    decoder_state = dict(net.decoder.state_dict())
     if spec.encoder == ENCODER_IMAGENET:
-        return ModelWeights(spec, decoder_state)
-    return ModelWeights(replace(spec, encoder=ENCODER_EMBEDDED), decoder_state, dict(net.encoder.state_dict()))
+        return ModelWeights(spec, net_state)
+    return ModelWeights(replace(spec, encoder=ENCODER_EMBEDDED), net_state, dict(encoder.state_dict()))
+
+
+def weights_of(net: nn.Module, spec: ModelSpec) -> ModelWeights:
+    assert isinstance(net, AdaINNet)
+    return weights_and_encoder(spec, dict(net.decoder.state_dict()), net.encoder)
 
 
 # -------------------------------------------------------------------------------------------- import
@@ -212,9 +245,6 @@ def import_release(files: Sequence[str | os.PathLike]) -> ModelWeights:
 
 # ---------------------------------------------------------------------------------------------- info
 
-ARCHITECTURE = ("AdaINNet (Huang & Belongie 2017): VGG-19 encoder to relu4_1, AdaIN, mirrored decoder "
-                "(nearest upsampling, no normalisation layers)")
-
 
 def _count(shapes: Mapping[str, Any], prefix: str) -> int:
     import math
@@ -222,17 +252,18 @@ def _count(shapes: Mapping[str, Any], prefix: str) -> int:
     return sum(math.prod(shape) for key, shape in shapes.items() if key.startswith(prefix))
 
 
-def info(spec: ModelSpec, shapes: Mapping[str, Any], prefix: str,
-         normalize: tuple[Tensor, Tensor] | None, random_encoder: bool) -> dict[str, Any]:
-    """prefix: "" for our safetensors files, the checkpoint's net prefix ("net.") otherwise."""
-    counts = {"decoder": _count(shapes, f"{prefix}decoder.")}
+def encoder_info(spec: ModelSpec, shapes: Mapping[str, Any], prefix: str, normalize: tuple[Tensor, Tensor] | None,
+                 random_encoder: bool, parts: Sequence[str], release: str) -> dict[str, Any]:
+    """`info` of a VGG-encoder model with these trained `parts` ("decoder." …), from `release` if imported.
+    prefix: "" for our safetensors files, the checkpoint's net prefix ("net.") otherwise."""
+    counts = {part.rstrip("."): _count(shapes, f"{prefix}{part}") for part in parts}
     if any(key.startswith(f"{prefix}encoder.") for key in shapes):
         counts["encoder"] = _count(shapes, f"{prefix}encoder.")
     if normalize is None or _is_imagenet(*normalize):
         text = "RGB in [0, 1]; ImageNet mean/std, applied by the encoder's first (1×1) convolution"
     else:
         text = ("RGB in [0, 1]; the file's own input convolution (1×1) maps it to what its VGG was trained on "
-                "(the AdaIN release: Caffe's BGR, 0-255, mean subtracted)")
+                f"(the {release} release: Caffe's BGR, 0-255, mean subtracted)")
     if random_encoder:
         text += "; random VGG weights (the pipeline only, not style transfer)"
     return {
@@ -240,6 +271,12 @@ def info(spec: ModelSpec, shapes: Mapping[str, Any], prefix: str,
         "output_range": "decoder output clamped to [0, 1]",
         "parameters": counts,
         "encoder": spec.encoder,
+    }
+
+
+def info(spec: ModelSpec, shapes: Mapping[str, Any], prefix: str,
+         normalize: tuple[Tensor, Tensor] | None, random_encoder: bool) -> dict[str, Any]:
+    return encoder_info(spec, shapes, prefix, normalize, random_encoder, ("decoder.",), "AdaIN") | {
         "statistics": spec.option(STATISTICS, "biased"),
         "transfer": spec.option(TRANSFER, "adain"),
     }
@@ -276,14 +313,20 @@ class AdaINGraph(AdaINNet):
         return super().forward(content, style, alpha).clamp(0.0, 1.0)
 
 
-def export_graph(net: nn.Module, size: tuple[int, int]) -> tuple[nn.Module, tuple]:
-    assert isinstance(net, AdaINNet)
+def example_inputs(size: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor]:
+    """(content of `size`, a 64×64 style, α) for tracing a content-style-α graph."""
     g = torch.Generator().manual_seed(0)
     content = torch.rand(1, 3, *size, generator=g)
     style = torch.rand(1, 3, 64, 64, generator=g)
-    return AdaINGraph(net).eval(), (content, style, torch.tensor([0.8]))
+    return content, style, torch.tensor([0.8])
+
+
+def export_graph(net: nn.Module, size: tuple[int, int]) -> tuple[nn.Module, tuple]:
+    assert isinstance(net, AdaINNet)
+    return AdaINGraph(net).eval(), example_inputs(size)
 
 
 def export_reference(net: nn.Module, inputs: tuple) -> Tensor:
+    """The model's own picture for the example inputs (SANet's too: same inputs, same call)."""
     with torch.inference_mode():
         return net(inputs[0], inputs[1], alpha=float(inputs[2])).clamp(0, 1)

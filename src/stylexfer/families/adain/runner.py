@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,7 @@ from stylexfer.inference.temporal import StatisticsSmoother
 from stylexfer.inference.tiling import ALIGN, Progress, TileBlender, TilePolicy, tile_spans
 
 Box = tuple[int, int, int, int]
+T = TypeVar("T")
 
 
 def _onehot(labels: Tensor, k: int) -> Tensor:
@@ -70,6 +72,29 @@ def apply_styles(features: Tensor, labels: Tensor, mean: Tensor, std: Tensor, st
     return features.float() * scale_map + shift_map
 
 
+def style_tensor(style: ImageLike, style_size: int | None) -> Tensor:
+    """A style picture as (B, 3, H, W), its shorter side scaled down to `style_size` (a JPEG file is
+    decoded at reduced scale first)."""
+    if isinstance(style, str | os.PathLike):
+        style = load_image(style, draft_shorter_side=style_size)
+    if isinstance(style, Image.Image) and style_size is not None and min(style.size) > style_size:
+        style = resize_image(style, size=style_size)
+    tensor = as_image_tensor(style)
+    if style_size is not None and min(tensor.shape[-2:]) > style_size:
+        scale = style_size / min(tensor.shape[-2:])
+        tensor = F.interpolate(tensor, scale_factor=scale, mode="bilinear", antialias=True)
+    return tensor
+
+
+def tile_pass(spans: list[T], index: int, progress: Progress | None) -> Iterator[T]:
+    """The spans for pass `index` (0 or 1) of a two-pass tiling, reporting progress(done, 2·len(spans))
+    after each one's work."""
+    for done, span in enumerate(spans, index * len(spans) + 1):
+        yield span
+        if progress:
+            progress(done, 2 * len(spans))
+
+
 class AdaINRunner:
     """Runs an AdaINNet for the façade: encode styles once, stylize with their mix or a mask."""
 
@@ -91,15 +116,7 @@ class AdaINRunner:
                                      "encode the style with this model")
                 codes.append(style.to_float(self.device.device))
                 continue
-            if isinstance(style, str | os.PathLike):
-                style = load_image(style, draft_shorter_side=style_size)
-            if isinstance(style, Image.Image) and style_size is not None and min(style.size) > style_size:
-                style = resize_image(style, size=style_size)
-            tensor = as_image_tensor(style)
-            if style_size is not None and min(tensor.shape[-2:]) > style_size:
-                scale = style_size / min(tensor.shape[-2:])
-                tensor = F.interpolate(tensor, scale_factor=scale, mode="bilinear", antialias=True)
-            tensor, _ = pad_to_min(tensor, self.min_side)
+            tensor, _ = pad_to_min(style_tensor(style, style_size), self.min_side)
             with self.device.context():
                 code = self.net.code_of(self._encode(tensor)[:1])
             codes.append(code.to_float())
@@ -162,7 +179,6 @@ class AdaINRunner:
         height, width = image.shape[-2:]
         k, overlap = style_mean.shape[0], self.tiles.overlap
         spans = [(ys, xs) for ys in tile_spans(height, tile, overlap) for xs in tile_spans(width, tile, overlap)]
-        total, done = 2 * len(spans), 0
 
         def window(ys: tuple[int, int, int, int], xs: tuple[int, int, int, int]) -> tuple[Tensor, Tensor]:
             features = self._encode(image[..., ys[0] : ys[1], xs[0] : xs[1]])
@@ -173,15 +189,12 @@ class AdaINRunner:
         # ending at an odd image edge keeps its last, partly covered feature cell: ceil-mode pools).
         sums: tuple[Tensor, ...] | None = None
         with self.device.context():
-            for ys, xs in spans:
+            for ys, xs in tile_pass(spans, 0, progress):
                 features, small = window(ys, xs)
                 fy = slice((ys[2] - ys[0]) // ALIGN, -(-(ys[3] - ys[0]) // ALIGN))
                 fx = slice((xs[2] - xs[0]) // ALIGN, -(-(xs[3] - xs[0]) // ALIGN))
                 part = region_sums(features[..., fy, fx], small[fy, fx], k)
                 sums = part if sums is None else tuple(a + b for a, b in zip(sums, part, strict=True))
-                done += 1
-                if progress:
-                    progress(done, total)
         assert sums is not None
         sum_x, sum_x2, count = sums
         mean, std = stats_from_sums(sum_x, sum_x2, count, unbiased=self.net.unbiased)
@@ -190,13 +203,10 @@ class AdaINRunner:
         # Pass 2: stylize each window with those statistics, blend.
         blender = TileBlender(1, height, width, overlap)
         with self.device.context():
-            for ys, xs in spans:
+            for ys, xs in tile_pass(spans, 1, progress):
                 features, small = window(ys, xs)
                 target = self._target(features, small, mean, std, style_mean, style_std, alpha)
                 blender.add(self.net.decoder(target, size=(ys[1] - ys[0], xs[1] - xs[0])), ys, xs)
-                done += 1
-                if progress:
-                    progress(done, total)
         return blender.result()
 
     # ---- EFDM (the transfer "efdm"): rank matching needs the whole relu4_1 map at once
@@ -248,13 +258,12 @@ class AdaINRunner:
         height, width = image.shape[-2:]
         overlap = self.tiles.overlap
         spans = [(ys, xs) for ys in tile_spans(height, tile, overlap) for xs in tile_spans(width, tile, overlap)]
-        total, done = 2 * len(spans), 0
         # Pass 1: the whole relu4_1 map from the windows' cores (cores and windows start on multiples of
         # 8: core k's cells are k's own; a core ending at an odd image edge keeps its last, partly
         # covered cell, as the whole image's ceil-mode pools do).
         whole: Tensor | None = None
         with self.device.context():
-            for ys, xs in spans:
+            for ys, xs in tile_pass(spans, 0, progress):
                 features = self._encode(image[..., ys[0] : ys[1], xs[0] : xs[1]])
                 if whole is None:
                     whole = features.new_empty(*features.shape[:2], -(-height // ALIGN), -(-width // ALIGN))
@@ -263,9 +272,6 @@ class AdaINRunner:
                 cy = slice(ys[2] // ALIGN, -(-ys[3] // ALIGN))
                 cx = slice(xs[2] // ALIGN, -(-xs[3] // ALIGN))
                 whole[..., cy, cx] = features[..., fy, fx]
-                done += 1
-                if progress:
-                    progress(done, total)
             assert whole is not None
             small = resize_labels(labels, whole.shape[-2:]).to(self.device.device)
             target = self._efdm_target(whole, small, quantiles, weights, alpha)
@@ -273,10 +279,7 @@ class AdaINRunner:
         # Pass 2: decode each window from the matched map, blend.
         blender = TileBlender(1, height, width, overlap)
         with self.device.context():
-            for ys, xs in spans:
+            for ys, xs in tile_pass(spans, 1, progress):
                 window = target[..., ys[0] // ALIGN : -(-ys[1] // ALIGN), xs[0] // ALIGN : -(-xs[1] // ALIGN)]
                 blender.add(self.net.decoder(window, size=(ys[1] - ys[0], xs[1] - xs[0])), ys, xs)
-                done += 1
-                if progress:
-                    progress(done, total)
         return blender.result()

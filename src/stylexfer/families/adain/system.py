@@ -4,7 +4,7 @@ the registry by stylexfer.training (this module imports Lightning)."""
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from stylexfer.families.adain.config import AdaINConfig  # noqa: F401 - the family's schema, beside its system
 from stylexfer.families.adain.losses import adain_loss_terms
@@ -12,16 +12,59 @@ from stylexfer.families.adain.net import STYLE_LAYERS, AdaINNet
 from stylexfer.training.systems import StyleTransferSystem
 
 
-class LitAdaIN(StyleTransferSystem):
+class ArbitraryStyleSystem(StyleTransferSystem):
+    """What LitAdaIN and LitSANet share: `net(content, style, alpha)` on a frozen VGG-19 encoder, one
+    loss function for training and validation, and a pair's picture for the measures.
+
+    The encoder is never optimised, and not stored in checkpoints, except when its weights are random:
+    those cannot be rebuilt from a name, and the trained parts only fit the encoder they were trained with.
+    """
+
+    net: nn.Module
+
+    def _set_net(self, net: nn.Module, channels_last: bool) -> None:
+        self.net = net
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        self.strict_loading = False  # the frozen encoder is not checkpointed
+
+    def forward(self, content: Tensor, style: Tensor, alpha: float = 1.0) -> Tensor:
+        return self.net(content, style, alpha)
+
+    def loss_terms(self, content: Tensor, style: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """(output, raw unweighted terms) of the family's loss."""
+        raise NotImplementedError
+
+    @property
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        return () if self.hparams.vgg_weights == "random" else ("net.encoder.",)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        content, style = self._prepare(batch["content"]), self._prepare(batch["style"])
+        _, terms = self.loss_terms(content, style)
+        total = self._weigh(terms)
+        self._check_finite(total, terms)
+        self._log_terms("train", terms, total, content.shape[0])
+        return total
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        content, style = self._prepare(batch["content"]), self._prepare(batch["style"])
+        output, terms = self.loss_terms(content, style)
+        self._log_terms("val", terms, self._weigh(terms), content.shape[0])
+        if batch_idx == 0:
+            self._log_grid([content, style, output])
+
+    def stylize(self, content: Tensor, style: Tensor) -> Tensor:
+        return self.net(content, style).float().clamp(0, 1)
+
+
+class LitAdaIN(ArbitraryStyleSystem):
     """Trains AdaINNet's decoder: L = content_weight·L_c + style_weight·L_s (Huang & Belongie §3.3),
     with the transfer operator `transfer` (AdaIN or EFDM) and its style loss (losses.py).
-
-    The VGG-19 encoder is frozen, never optimised, and not stored in checkpoints, except when its
-    weights are random: those cannot be rebuilt from a name, and the decoder only fits the encoder
-    it was trained with.
     """
 
     model_name = "adain"
+    net: AdaINNet
 
     def __init__(
         self,
@@ -42,36 +85,11 @@ class LitAdaIN(StyleTransferSystem):
         if name != "adain":
             raise ValueError(f"LitAdaIN needs name='adain', got {name!r}")
         self.save_hyperparameters()  # primitives only: reloadable, weights_only-safe
-        self.net = AdaINNet(encoder_weights=vgg_weights, transfer=transfer)
-        if channels_last:
-            self.net.to(memory_format=torch.channels_last)
-        self.strict_loading = False  # the frozen encoder is not checkpointed
+        self._set_net(AdaINNet(encoder_weights=vgg_weights, transfer=transfer), channels_last)
         self.style_layers = tuple(style_layers.split(","))
 
-    def forward(self, content: Tensor, style: Tensor, alpha: float = 1.0) -> Tensor:
-        return self.net(content, style, alpha)
-
-    @property
-    def frozen_prefixes(self) -> tuple[str, ...]:
-        return () if self.hparams.vgg_weights == "random" else ("net.encoder.",)
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        content, style = self._prepare(batch["content"]), self._prepare(batch["style"])
-        _, terms = adain_loss_terms(self.net, content, style, self.style_layers)
-        total = self._weigh(terms)
-        self._check_finite(total, terms)
-        self._log_terms("train", terms, total, content.shape[0])
-        return total
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        content, style = self._prepare(batch["content"]), self._prepare(batch["style"])
-        output, terms = adain_loss_terms(self.net, content, style, self.style_layers)
-        self._log_terms("val", terms, self._weigh(terms), content.shape[0])
-        if batch_idx == 0:
-            self._log_grid([content, style, output])
+    def loss_terms(self, content: Tensor, style: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        return adain_loss_terms(self.net, content, style, self.style_layers)
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return list(self.net.decoder.parameters())
-
-    def stylize(self, content: Tensor, style: Tensor) -> Tensor:
-        return self.net(content, style).float().clamp(0, 1)

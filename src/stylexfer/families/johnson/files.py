@@ -25,8 +25,6 @@ from stylexfer.families.johnson.net import OutputMode, TransformerNet
 from stylexfer.files.convert import pick, read_state_dict
 from stylexfer.files.spec import ModelSpec, ModelWeights
 
-FAST_NEURAL_STYLE_KEY = "conv1.conv2d.weight"
-
 # Ours <- theirs for the transformer net (the weight/bias suffix is appended).
 _FNS_CONVS = {
     "conv1.conv": "conv1.conv2d",
@@ -68,7 +66,7 @@ def join_tensors(weights: ModelWeights) -> dict[str, Tensor]:
     return {f"net.{k}": v for k, v in weights.net_state.items()}
 
 
-def spec_of_checkpoint(hparams: Mapping[str, Any]) -> ModelSpec:
+def spec_of_checkpoint(hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str, where: str) -> ModelSpec:
     from stylexfer.files.modelfile import CKPT_OUTPUT_KEYS, first_str
 
     return ModelSpec("johnson", output=first_str(hparams, CKPT_OUTPUT_KEYS) or "sigmoid")
@@ -92,25 +90,15 @@ def weights_of(net: nn.Module, spec: ModelSpec) -> ModelWeights:
     return ModelWeights(spec, dict(net.state_dict()))
 
 
-def convert_fast_neural_style(
-    state: Mapping[str, Tensor], *, source: str = "fast-neural-style file"
-) -> ModelWeights:
+def convert_fast_neural_style(state: Mapping[str, Tensor], *, source: str = "fast-neural-style file") -> ModelWeights:
     """A pytorch/examples TransformerNet state dict -> ModelWeights of TransformerNet(output="clamp")."""
-    theirs = {
-        k: v
-        for k, v in state.items()
-        if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
-    }
+    theirs = {k: v for k, v in state.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))}
     ours = pick(theirs, _FNS_CONVS, source, "a fast-neural-style TransformerNet state dict")
     used = {f"{p}.{s}" for p in _FNS_CONVS.values() for s in ("weight", "bias")}
     extra = sorted(set(theirs) - used)
     if extra:
-        raise ModelFileError(
-            f"{source}: unexpected keys {extra[:3]}; not a fast-neural-style TransformerNet"
-        )
-    ours["conv1.conv.weight"] = (
-        ours["conv1.conv.weight"] * 255.0
-    )  # our input is [0, 1], theirs 0-255
+        raise ModelFileError(f"{source}: unexpected keys {extra[:3]}; not a fast-neural-style TransformerNet")
+    ours["conv1.conv.weight"] = ours["conv1.conv.weight"] * 255.0  # our input is [0, 1], theirs 0-255
     ours["conv_out.conv.weight"] = ours["conv_out.conv.weight"] / 255.0  # their output is 0-255
     ours["conv_out.conv.bias"] = ours["conv_out.conv.bias"] / 255.0
     return ModelWeights(ModelSpec("johnson", output="clamp"), ours, None, source=source)
@@ -123,11 +111,8 @@ def import_fast_neural_style(files: Sequence[str | os.PathLike]) -> ModelWeights
     return convert_fast_neural_style(read_state_dict(files[0]), source=str(files[0]))
 
 
-ARCHITECTURE = ("TransformerNet (Johnson et al. 2016): 3 convolutions down, 5 residual blocks, "
-                "2 nearest-upsampling convolutions, a 9×9 output convolution; instance norm")
-
-
-def info(spec: ModelSpec, shapes: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+def info(spec: ModelSpec, shapes: Mapping[str, Any], prefix: str,
+         normalize: tuple[Tensor, Tensor] | None, random_encoder: bool) -> dict[str, Any]:
     """prefix: "net." for our safetensors files and checkpoints, "" for a fast-neural-style file."""
     if spec.output == "clamp":
         text = ("RGB in [0, 1]; fast-neural-style's 0-255 pixel scale is folded into the first and "

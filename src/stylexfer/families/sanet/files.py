@@ -12,42 +12,27 @@ weights]; the encoder is named by ``hyper_parameters["vgg_weights"]``.
 
 from __future__ import annotations
 
-import math
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
-from stylexfer.errors import ModelFileError, printable
+from stylexfer.errors import ModelFileError
+from stylexfer.families.adain import files as adain  # the same VGG-19 encoder and decoder
 from stylexfer.families.sanet.net import SANetNet
-from stylexfer.files.spec import ENCODER_EMBEDDED, ENCODER_IMAGENET, ENCODER_RANDOM, ModelSpec, ModelWeights
-from stylexfer.files.torchfile import check_archive, tensor_problem
-from stylexfer.nets.vgg import IMAGENET_MEAN, IMAGENET_STD, RandomWeightsWarning
+from stylexfer.files.spec import ENCODER_EMBEDDED, ModelSpec, ModelWeights
 
-ENCODERS = (ENCODER_IMAGENET, ENCODER_RANDOM, ENCODER_EMBEDDED)
 PARTS = ("decoder.", "transform.")  # the trained parts, in every file
+metadata_of = adain.metadata_of  # "encoder" (a SANet spec has no options)
+export_reference = adain.export_reference  # the same inputs and call
 
 # ------------------------------------------------------------------------------------------ read/write
 
 
 def spec_of_metadata(metadata: Mapping[str, str], where: str) -> ModelSpec:
-    spec = ModelSpec(kind="sanet", encoder=metadata.get("encoder", ENCODER_IMAGENET))
-    if spec.encoder not in ENCODERS:
-        raise ModelFileError(f"{where}: unknown encoder {spec.encoder!r} in metadata")
-    return spec
-
-
-def metadata_of(weights: ModelWeights) -> dict[str, str]:
-    spec = weights.spec
-    if weights.encoder_state is not None:
-        return {"encoder": ENCODER_EMBEDDED}
-    if spec.encoder in (ENCODER_IMAGENET, ENCODER_RANDOM):
-        return {"encoder": spec.encoder}
-    raise ModelFileError(f"encoder {spec.encoder!r} must be embedded: build the net and use weights_of()")
+    return ModelSpec(kind="sanet", encoder=adain.encoder_of_metadata(metadata, where))
 
 
 def _split(state: Mapping[str, Tensor], prefix: str, where: str, spec: ModelSpec) -> ModelWeights:
@@ -59,10 +44,7 @@ def _split(state: Mapping[str, Tensor], prefix: str, where: str, spec: ModelSpec
     if unknown:
         raise ModelFileError(f"{where}: unexpected tensors {unknown[:3]} in a SANet file; wrong model kind?")
     net_state = {key: value for key, value in ours.items() if key.startswith(PARTS)}
-    encoder_state = strip_prefix(ours, "encoder.") or None
-    if spec.encoder == ENCODER_EMBEDDED and encoder_state is None:
-        raise ModelFileError(f"{where}: metadata says the encoder is embedded but the file has no encoder.* tensors")
-    return ModelWeights(spec, net_state, encoder_state, source=where)
+    return adain.weights_with_encoder(spec, net_state, strip_prefix(ours, "encoder."), where)
 
 
 def split_tensors(spec: ModelSpec, tensors: dict[str, Tensor], where: str) -> ModelWeights:
@@ -76,24 +58,12 @@ def join_tensors(weights: ModelWeights) -> dict[str, Tensor]:
     return tensors
 
 
-def spec_of_checkpoint(hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str) -> ModelSpec:
-    """The encoder named by the checkpoint ("embedded" when its weights are in it)."""
-    from stylexfer.files.modelfile import CKPT_ENCODER_KEYS, first_str
-
-    encoder = first_str(hparams, CKPT_ENCODER_KEYS) or ENCODER_IMAGENET
-    if any(k.startswith(f"{prefix}encoder.") for k in state):
-        encoder = ENCODER_EMBEDDED
-    return ModelSpec("sanet", encoder=encoder)
+def spec_of_checkpoint(hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str, where: str) -> ModelSpec:
+    return ModelSpec("sanet", encoder=adain.checkpoint_encoder(hparams, state, prefix))
 
 
 def weights_of_checkpoint(spec: ModelSpec, state: Mapping[str, Tensor], prefix: str, where: str) -> ModelWeights:
-    if spec.encoder == ENCODER_RANDOM:
-        warnings.warn(
-            f"{os.path.basename(where)} was trained with RANDOM VGG weights: it stylizes, but its pictures show "
-            "the pipeline working, not style transfer quality",
-            RandomWeightsWarning,
-            stacklevel=4,
-        )
+    adain.warn_if_random(spec, where)
     weights = _split(state, prefix, where, spec)
     if weights.encoder_state is not None:
         weights = replace(weights, spec=replace(spec, encoder=ENCODER_EMBEDDED))
@@ -102,29 +72,13 @@ def weights_of_checkpoint(spec: ModelSpec, state: Mapping[str, Tensor], prefix: 
 
 def build_net(weights: ModelWeights) -> SANetNet:
     """SANetNet with the file's weights; keys, shapes, dtype and finiteness checked (ModelFileError)."""
-    from stylexfer.files.modelfile import load_checked, quiet_random_vgg, strip_prefix
+    from stylexfer.files.modelfile import load_checked, strip_prefix
 
-    spec, where = weights.spec, weights.source or "model file"
+    where = weights.source or "model file"
     for part, name in (("decoder.", "decoder"), ("transform.", "transformer (the style-attention modules)")):
         if not any(key.startswith(part) for key in weights.net_state):
             raise ModelFileError(f"{where}: the SANet {name} weights ({part}*) are missing from the file")
-    if weights.encoder_state is not None:
-        with quiet_random_vgg():
-            net = SANetNet(encoder_weights=ENCODER_RANDOM)
-        load_checked(net.encoder, weights.encoder_state, where, "SANet encoder (VGG-19 to relu5_1)",
-                     allow_missing_prefix="normalize.")
-    elif spec.encoder == ENCODER_EMBEDDED:
-        raise ModelFileError(f"{where}: the SANet encoder weights are missing from the file")
-    else:
-        if spec.encoder not in (ENCODER_IMAGENET, ENCODER_RANDOM):
-            check_archive(spec.encoder)
-        net = SANetNet(encoder_weights=spec.encoder)  # "imagenet", "random" or a VGG file (WeightsError)
-        for key, value in net.encoder.state_dict().items():
-            problem = tensor_problem(value)
-            if problem:
-                raise ModelFileError(
-                    f"{where}: the encoder weights {printable(spec.encoder)} are unusable: {key!r} {problem}"
-                )
+    net = adain.build_with_encoder(SANetNet, weights, "SANet", "relu5_1")
     load_checked(net.decoder, strip_prefix(weights.net_state, "decoder."), where, "SANet decoder")
     load_checked(net.transform, strip_prefix(weights.net_state, "transform."), where, "SANet transformer")
     return net.eval()
@@ -135,9 +89,7 @@ def weights_of(net: nn.Module, spec: ModelSpec) -> ModelWeights:
     assert isinstance(net, SANetNet)
     state = {f"decoder.{k}": v for k, v in net.decoder.state_dict().items()}
     state |= {f"transform.{k}": v for k, v in net.transform.state_dict().items()}
-    if spec.encoder == ENCODER_IMAGENET:
-        return ModelWeights(spec, state)
-    return ModelWeights(replace(spec, encoder=ENCODER_EMBEDDED), state, dict(net.encoder.state_dict()))
+    return adain.weights_and_encoder(spec, state, net.encoder)
 
 
 # -------------------------------------------------------------------------------------------- import
@@ -151,50 +103,17 @@ def import_release(files: Sequence[str | os.PathLike]) -> ModelWeights:
     if len(files) != 3:
         raise ModelFileError("import sanet takes three files: vgg_normalised.pth decoder_iter_*.pth "
                              "transformer_iter_*.pth (GlebSBrykin/SANET's release), in that order")
-    state = read_sanet_release(*files)
     source = " + ".join(str(f) for f in files)
-    encoder = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
-    net_state = {k: v for k, v in state.items() if k.startswith(PARTS)}
-    return ModelWeights(ModelSpec("sanet", encoder=ENCODER_EMBEDDED), net_state, encoder, source=source)
+    return _split(read_sanet_release(*files), "", source, ModelSpec("sanet", encoder=ENCODER_EMBEDDED))
 
 
 # ---------------------------------------------------------------------------------------------- info
 
-ARCHITECTURE = ("SANetNet (Park & Lee 2019): VGG-19 encoder to relu5_1, style-attention modules at relu4_1 "
-                "and relu5_1 merged by a 3×3 conv, AdaIN's mirrored decoder")
-
-
-def _count(shapes: Mapping[str, Any], prefix: str) -> int:
-    return sum(math.prod(shape) for key, shape in shapes.items() if key.startswith(prefix))
-
 
 def info(spec: ModelSpec, shapes: Mapping[str, Any], prefix: str,
          normalize: tuple[Tensor, Tensor] | None, random_encoder: bool) -> dict[str, Any]:
-    """prefix: "" for our safetensors files, the checkpoint's net prefix ("net.") otherwise."""
-    counts = {"transform": _count(shapes, f"{prefix}transform."), "decoder": _count(shapes, f"{prefix}decoder.")}
-    if any(key.startswith(f"{prefix}encoder.") for key in shapes):
-        counts["encoder"] = _count(shapes, f"{prefix}encoder.")
-    if normalize is None or _is_imagenet(*normalize):
-        text = "RGB in [0, 1]; ImageNet mean/std, applied by the encoder's first (1×1) convolution"
-    else:
-        text = ("RGB in [0, 1]; the file's own input convolution (1×1) maps it to what its VGG was trained on "
-                "(the SANet release: Caffe's BGR, 0-255, mean subtracted)")
-    if random_encoder:
-        text += "; random VGG weights (the pipeline only, not style transfer)"
-    return {
-        "normalisation": text,
-        "output_range": "decoder output clamped to [0, 1]",
-        "parameters": counts,
-        "encoder": spec.encoder,
-        "statistics": "unbiased",
-    }
-
-
-def _is_imagenet(weight: Tensor, bias: Tensor) -> bool:
-    std, mean = torch.tensor(IMAGENET_STD), torch.tensor(IMAGENET_MEAN)
-    expected_w = torch.diag(1.0 / std).reshape(3, 3, 1, 1)
-    return (weight.float().shape == expected_w.shape and torch.allclose(weight.float(), expected_w, atol=1e-4)
-            and torch.allclose(bias.float(), -mean / std, atol=1e-4))
+    facts = adain.encoder_info(spec, shapes, prefix, normalize, random_encoder, ("transform.", "decoder."), "SANet")
+    return facts | {"statistics": "unbiased"}
 
 
 # -------------------------------------------------------------------------------------------- export
@@ -220,13 +139,4 @@ class SANetGraph(nn.Module):
 
 def export_graph(net: nn.Module, size: tuple[int, int]) -> tuple[nn.Module, tuple]:
     assert isinstance(net, SANetNet)
-    g = torch.Generator().manual_seed(0)
-    content = torch.rand(1, 3, *size, generator=g)
-    style = torch.rand(1, 3, 64, 64, generator=g)
-    return SANetGraph(net).eval(), (content, style, torch.tensor([0.8]))
-
-
-def export_reference(net: nn.Module, inputs: tuple) -> Tensor:
-    assert isinstance(net, SANetNet)
-    with torch.inference_mode():
-        return net(inputs[0], inputs[1], alpha=float(inputs[2])).clamp(0, 1)
+    return SANetGraph(net).eval(), adain.example_inputs(size)

@@ -19,24 +19,20 @@ frame to frame, as it smooths AdaIN's relu4_1 statistics.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
 
+from stylexfer.families.adain.runner import Box, style_tensor, tile_pass
 from stylexfer.families.sanet.net import ATTENTION_LAYERS, MIN_SIDE, SANetNet, SANetStyle, Stats, StyleKeys, mean_std
-from stylexfer.files.images import load_image
 from stylexfer.functional import EPS
 from stylexfer.inference.device import DevicePolicy
-from stylexfer.inference.inputs import ImageLike, as_image_tensor, mask_labels, pad_to_min, resize_image, resize_labels
+from stylexfer.inference.inputs import ImageLike, mask_labels, pad_to_min, resize_labels
 from stylexfer.inference.request import StylizeRequest
 from stylexfer.inference.temporal import StatisticsSmoother
 from stylexfer.inference.tiling import Progress, TileBlender, TilePolicy, tile_spans
 
-Box = tuple[int, int, int, int]
 Span = tuple[int, int, int, int]
 ALIGN = 16  # relu5_1 is four pools deep: windows and cores start on multiples of 16
 SCALES = {"relu4_1": 8, "relu5_1": 16}
@@ -96,15 +92,7 @@ class SANetRunner:
                 codes.append(StyleKeys(*(t.to(self.device.device) for t in style)))
                 continue
             if not isinstance(style, SANetStyle):
-                if isinstance(style, str | os.PathLike):
-                    style = load_image(style, draft_shorter_side=style_size)
-                if isinstance(style, Image.Image) and style_size is not None and min(style.size) > style_size:
-                    style = resize_image(style, size=style_size)
-                tensor = as_image_tensor(style)
-                if style_size is not None and min(tensor.shape[-2:]) > style_size:
-                    scale = style_size / min(tensor.shape[-2:])
-                    tensor = F.interpolate(tensor, scale_factor=scale, mode="bilinear", antialias=True)
-                tensor, _ = pad_to_min(tensor[:1], self.min_side)
+                tensor, _ = pad_to_min(style_tensor(style, style_size)[:1], self.min_side)
                 with self.device.context():
                     features = self._encode(tensor)
                 style = SANetStyle(features["relu4_1"], features["relu5_1"])
@@ -168,7 +156,6 @@ class SANetRunner:
         overlap = -(-self.tiles.overlap // ALIGN) * ALIGN
         rows, columns = _aligned_spans(height, tile, overlap), _aligned_spans(width, tile, overlap)
         spans = [(ys, xs) for ys in rows for xs in columns]
-        total, done = 2 * len(spans), 0
         keep = mix.alpha != 1.0
         whole = {name: torch.empty(0) for name in ATTENTION_LAYERS}
 
@@ -179,7 +166,7 @@ class SANetRunner:
         # last, partly covered cell: ceil-mode pools), and the cores' features themselves if α < 1.
         sums: dict[str, tuple[Tensor, Tensor, int]] = {}
         with self.device.context():
-            for ys, xs in spans:
+            for ys, xs in tile_pass(spans, 0, progress):
                 features = window(ys, xs)
                 for name, scale in SCALES.items():
                     fy = slice((ys[2] - ys[0]) // scale, -(-(ys[3] - ys[0]) // scale))
@@ -195,9 +182,6 @@ class SANetRunner:
                             whole[name] = core.new_zeros(shape)
                         whole[name][..., ys[2] // scale : ys[2] // scale + core.shape[-2],
                                     xs[2] // scale : xs[2] // scale + core.shape[-1]] = core
-                done += 1
-                if progress:
-                    progress(done, total)
             stats = {name: _stats_from_sums(*sums[name]) for name in ATTENTION_LAYERS}
             stats = _smoothed(smoother, stats)
             own = self._own_keys(whole, stats, mix.alpha) if keep else None
@@ -205,11 +189,8 @@ class SANetRunner:
         # Pass 2: stylize each window with those statistics, blend.
         blender = TileBlender(1, height, width, overlap)
         with self.device.context():
-            for ys, xs in spans:
+            for ys, xs in tile_pass(spans, 1, progress):
                 blender.add(self._decode(window(ys, xs), stats, mix, own, ys, xs), ys, xs)
-                done += 1
-                if progress:
-                    progress(done, total)
         return blender.result()
 
 
