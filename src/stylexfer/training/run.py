@@ -202,12 +202,7 @@ def resolve_inputs(settings: TrainSettings, *, output_dir: Path, base_dir: Path)
                 sorted(sample_data(output_dir, count=data.sample_images)[1].glob("*.png"))[0]
             )
             log.warning("no model.style_image given: using the generated sample style %s", model.style_image)
-        path = (base_dir / model.style_image).resolve()
-        if not path.is_file():
-            raise ConfigError(
-                f"model.style_image: {path} does not exist; pass model.style_image=<path to an image>"
-            )
-        model.style_image = str(path)
+        model.style_image = str((base_dir / model.style_image).resolve())  # check_startup found the file
     return settings
 
 
@@ -320,8 +315,7 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         # what `stylexfer evaluate` measures, on the fixed validation pairs: final.json, HParams, Optuna
         try:
             measures, measured_on = measure_pairs(system, datamodule.val_set)
-            summary.extra["evaluate"] = measures
-            summary.extra["evaluate_info"] = measured_on
+            summary.extra["evaluate"], summary.extra["evaluate_info"] = measures, measured_on
         except Exception as err:  # noqa: BLE001 - the trained model and its checkpoints are what count
             log.warning("the run finished but its end-of-run measures failed: %s", one_line(err))
             summary.extra["evaluate_info"] = {"error": one_line(err)}
