@@ -226,13 +226,15 @@ def newest_good_checkpoint(
     return best
 
 
-def resume_hint(folder: Path, *, model: str | None = None) -> str:
-    """What to resume from after a stop: the newest good checkpoint in `folder`, and only if one
-    exists (a message never names a file that is not there)."""
-    good = newest_good_checkpoint(folder, model=model)
-    if good is None:
-        return f"no good checkpoint was written in {folder}; fix the cause and start a fresh run"
-    return f"the newest good checkpoint is {good[0]} (step {good[1]}): resume with ckpt_path={good[0]}"
+def resume_hint(folder: Path, *, model: str | None = None, exclude: Path | None = None) -> str:
+    """What to resume from after a stop (or instead of the refused checkpoint `exclude`): the newest
+    good checkpoint in `folder`, and only if one exists (a message never names a file that is not there)."""
+    good = newest_good_checkpoint(folder, exclude=exclude, model=model)
+    if good is not None:
+        return f"the newest good checkpoint is {good[0]} (step {good[1]}): resume with ckpt_path={good[0]}"
+    if exclude is not None:
+        return f"no other good checkpoint in {folder}; start a fresh run without ckpt_path"
+    return f"no good checkpoint was written in {folder}; fix the cause and start a fresh run"
 
 
 def resolve_resume(
@@ -270,18 +272,13 @@ def resolve_resume(
     try:
         step = checkpoint_step(path, model=model)
     except CheckpointError as err:
-        good = newest_good_checkpoint(path.parent, exclude=path, model=model)
-        hint = (
-            f"the newest good checkpoint is {good[0]} (step {good[1]}): resume with ckpt_path={good[0]}"
-            if good
-            else f"no other good checkpoint in {path.parent}; start a fresh run without ckpt_path"
-        )
-        raise CheckpointError(f"cannot resume: {err}; {hint}") from err
+        raise CheckpointError(f"cannot resume: {err}; {resume_hint(path.parent, model=model, exclude=path)}") from err
     log.info("resuming from %s at step %d", path, step)
     return path
 
 
-# --------------------------------------------------------------------------- resume with changed settings
+# --------------------------------------------------------------------------- interrupts and data health
+
 
 def interrupt_signal(exception: BaseException) -> int | None:
     """The signal behind an exception that ends training, or None for a failure: Lightning's
