@@ -122,9 +122,6 @@ class DataConfig:
 
 # --------------------------------------------------------------------------- trainer, logger, checkpoint
 
-# TrainerConfig fields that are this project's, not pl.Trainer arguments
-_NOT_TRAINER_ARGS = "not_a_trainer_argument"
-
 
 @dataclass
 class TrainerConfig:
@@ -146,9 +143,9 @@ class TrainerConfig:
     benchmark: bool = False  # cuDNN autotuning (fixed crop sizes make it pay off)
     enable_progress_bar: bool = True
     # "high" lets Ampere+ GPUs use TF32 (torch.set_float32_matmul_precision, not a Trainer argument)
-    matmul_precision: str = field(default="highest", metadata={_NOT_TRAINER_ARGS: True})
+    matmul_precision: str = "highest"
     # Lightning's profiler, its report written into the run folder (fit-profile.txt); null: off
-    profiler: str | None = field(default=None, metadata={_NOT_TRAINER_ARGS: True})
+    profiler: str | None = None
 
     def __post_init__(self) -> None:
         self.precision = str(self.precision)
@@ -171,11 +168,8 @@ class TrainerConfig:
 
     def trainer_kwargs(self) -> dict[str, Any]:
         """Every Trainer argument of this schema, as pl.Trainer(**...) takes it."""
-        kwargs = {
-            spec.name: getattr(self, spec.name)
-            for spec in dataclasses.fields(self)
-            if not spec.metadata.get(_NOT_TRAINER_ARGS)
-        }
+        kwargs = dataclasses.asdict(self)
+        del kwargs["matmul_precision"], kwargs["profiler"]  # the run applies these two itself
         kwargs["gradient_clip_val"] = kwargs["gradient_clip_val"] or None  # 0 means off
         return kwargs
 
@@ -374,11 +368,8 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     for name, schema in model_schemas().items():
         store.store(group="model", name=f"schema_{name}", node=schema)
-    store.store(group="optim", name="schema_adam", node=OptimConfig)
-    store.store(group="data", name="schema_data", node=DataConfig)
-    store.store(group="trainer", name="schema_trainer", node=TrainerConfig)
-    store.store(group="logger", name="schema_logger", node=LoggerConfig)
-    store.store(group="checkpoint", name="schema_checkpoint", node=CheckpointConfig)
+    for group, schema in GROUP_SCHEMAS.items():  # optim's is named after its one option, Adam
+        store.store(group=group, name="schema_adam" if group == "optim" else f"schema_{group}", node=schema)
 
 
 def validate(cfg: DictConfig) -> TrainSettings:
@@ -389,15 +380,15 @@ def validate(cfg: DictConfig) -> TrainSettings:
     """
     model_node = cfg.get("model")
     schemas = model_schemas()
-    if model_node is None or model_node.get("name") not in schemas:
-        name = None if model_node is None else model_node.get("name")
+    name = None if model_node is None else model_node.get("name")
+    if name not in schemas:
         raise ConfigError(
             f"model.name must be one of the installed model families ({', '.join(sorted(schemas))}), got "
             f"{name!r} (pick model=NAME)"
         )
     parts: dict[str, Any] = {}
     try:
-        parts["model"] = _to_schema(cfg.model, schemas[model_node.name])
+        parts["model"] = _to_schema(cfg.model, schemas[name])
         for group, schema in GROUP_SCHEMAS.items():
             if group not in cfg:
                 raise ConfigError(f"{group} is missing from the configuration")
