@@ -226,9 +226,7 @@ def make_report(
     content_dir, style_dir = data_folders(jobs, content, style)
     judge = Judge(vgg_weights, device=device)
     evaluated = [job for job in jobs if job.checkpoint is not None]
-    doc: dict[str, Any] = {"models": [], "_images": [], "pairs": [], "_inputs": []}
-    if evaluated:
-        doc = _evaluate_each(evaluated, content_dir, style_dir, size, pairs, judge, device)
+    doc = _evaluate_each(evaluated, content_dir, style_dir, size, pairs, judge, device)
     with atomic_folder(target) as tmp:
         (tmp / MARKER).write_text("written by stylexfer report\n")
         _write_csv(tmp / "jobs.csv", jobs)
@@ -263,8 +261,7 @@ def _evaluate_each(
         merged["_images"].append(doc["_images"][0])
         if not merged["pairs"]:
             merged["pairs"], merged["_inputs"] = doc["pairs"], doc["_inputs"]
-    by_folder = dict(zip([j.folder for j in jobs], merged["_images"], strict=True))
-    merged["_by_folder"] = by_folder
+    merged["_by_folder"] = dict(zip([j.folder for j in jobs], merged["_images"], strict=True))
     return merged
 
 
@@ -355,11 +352,9 @@ def _markdown(jobs: list[Job], doc: dict[str, Any], judge: Judge, root: Path, sh
     if shared:
         lines += ["", f"Overrides common to every job: {markdown_text(' '.join(shared))}"]
     if judge.random_vgg:
-        lines.append("")
-        lines.append("**Random VGG weights**: the measures check the pipeline only.")
+        lines += ["", "**Random VGG weights**: the measures check the pipeline only."]
     if len(kinds) > 1:
-        lines.append("")
-        lines.append("Jobs of both model kinds: the measures are the same for both (λ and loss scales are not).")
+        lines += ["", "Jobs of both model kinds: the measures are the same for both (λ and loss scales are not)."]
     lines.append("")
     head = [
         "job",
