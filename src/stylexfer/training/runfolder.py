@@ -243,46 +243,40 @@ class RunFolderGuard(Callback):
             ) from err
 
     def on_run_start(self, config: Any, **kwargs: Any) -> None:
-        with _refusal():
-            self._check_run(config)
-
-    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
-        with _refusal():
-            self._check_sweep(config)
-
-    def _check_run(self, config: Any) -> None:
         try:
             run_dir = Path(str(config.hydra.run.dir))
         except Exception:  # noqa: BLE001 - an unresolvable dir: Hydra itself reports it next
             return
         if os.environ.get("LOCAL_RANK", "0") != "0":  # a DDP worker: rank 0 checked the folder and holds it
             return
-        check_run_folder(run_dir, setting="hydra.run.dir")
-        self.preflight(config, run_dir)
-        note_folders_to_create(run_dir)
-        self._claim(run_dir, "hydra.run.dir")
+        with _refusal():
+            check_run_folder(run_dir, setting="hydra.run.dir")
+            self.preflight(config, run_dir)
+            note_folders_to_create(run_dir)
+            self._claim(run_dir, "hydra.run.dir")
 
-    def _check_sweep(self, config: Any) -> None:
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
         try:
             sweep_dir = Path(str(config.hydra.sweep.dir))
         except Exception:  # noqa: BLE001
             return
         if os.environ.get("LOCAL_RANK", "0") != "0":
             return
-        check_run_folder(sweep_dir, setting="hydra.sweep.dir")
-        if _shares_sweep_dir(config):  # workers of one shared study: each trial folder is locked on its own
+        with _refusal():
+            check_run_folder(sweep_dir, setting="hydra.sweep.dir")
+            if _shares_sweep_dir(config):  # workers of one shared study: each trial folder is locked on its own
+                note_folders_to_create(sweep_dir)
+                return
+            live = live_job_below(sweep_dir)
+            if live is not None:
+                raise RunFolderBusy(
+                    f"sweep folder {display_path(sweep_dir)} is in use by another training run (PID {live[1]}, in "
+                    f"{display_path(live[0])}); wait for it to finish or choose another hydra.sweep.dir"
+                )
+            if not sweep_dir.exists():
+                _created_sweeps.add(Path(os.path.abspath(sweep_dir)))
             note_folders_to_create(sweep_dir)
-            return
-        live = live_job_below(sweep_dir)
-        if live is not None:
-            raise RunFolderBusy(
-                f"sweep folder {display_path(sweep_dir)} is in use by another training run (PID {live[1]}, in "
-                f"{display_path(live[0])}); wait for it to finish or choose another hydra.sweep.dir"
-            )
-        if not sweep_dir.exists():
-            _created_sweeps.add(Path(os.path.abspath(sweep_dir)))
-        note_folders_to_create(sweep_dir)
-        self._claim(sweep_dir, "hydra.sweep.dir")  # held for the whole sweep: a second one is refused
+            self._claim(sweep_dir, "hydra.sweep.dir")  # held for the whole sweep: a second one is refused
 
     def on_job_start(self, config: Any, **kwargs: Any) -> None:
         # Hydra has made the job folder by now: inside a sweep folder this process created, the job
