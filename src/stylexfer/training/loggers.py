@@ -174,49 +174,37 @@ def build_loggers(cfg: LoggerConfig, *, output_dir: Path, base_dir: Path) -> lis
     run_name = f"{output_dir.parent.name}/{output_dir.name}"  # outputs/<date>/<time> -> "<date>/<time>"
     loggers: list[Logger] = []
     for name in cfg.selected():
+        logger: Logger
         if name == "tensorboard":
-            loggers.append(
-                TensorBoardLogger(save_dir=str(output_dir), name="tensorboard", version="", default_hp_metric=False)
-            )
+            logger = TensorBoardLogger(save_dir=str(output_dir), name="tensorboard", version="", default_hp_metric=False)
         elif name == "csv":
-            loggers.append(
-                RunCSVLogger(
-                    save_dir=str(output_dir),
-                    name="csv",
-                    version="",
-                    flush_logs_every_n_steps=cfg.csv.flush_logs_every_n_steps,
-                )
-            )
+            flush = cfg.csv.flush_logs_every_n_steps
+            logger = RunCSVLogger(save_dir=str(output_dir), name="csv", version="", flush_logs_every_n_steps=flush)
         elif name == "mlflow":
             uri = mlflow_tracking_uri(cfg, output_dir=output_dir, base_dir=base_dir)
             assert uri is not None  # output_dir given
-            loggers.append(
-                MLflowTracker(
-                    experiment_name=cfg.mlflow.experiment_name,
-                    run_name=cfg.mlflow.run_name or run_name,
-                    tracking_uri=uri,
-                    tags=dict(cfg.mlflow.tags) or None,
-                    log_model=cfg.mlflow.log_model,
-                    artifact_location=_artifact_location(uri),
-                )
+            logger = MLflowTracker(
+                experiment_name=cfg.mlflow.experiment_name,
+                run_name=cfg.mlflow.run_name or run_name,
+                tracking_uri=uri,
+                tags=dict(cfg.mlflow.tags) or None,
+                log_model=cfg.mlflow.log_model,
+                artifact_location=_artifact_location(uri),
             )
-        elif name == "wandb":
+        else:  # wandb (LoggerConfig checked the names)
             wandb = cfg.wandb
             extra: dict[str, Any] = {"tags": list(wandb.tags)} if wandb.tags else {}
             if wandb.mode is not None:
                 extra["mode"] = wandb.mode
-            loggers.append(
-                WandbTracker(
-                    project=wandb.project,
-                    entity=wandb.entity,
-                    name=wandb.name or run_name,
-                    save_dir=str(output_dir),
-                    log_model=wandb.log_model,
-                    **extra,
-                )
+            logger = WandbTracker(
+                project=wandb.project,
+                entity=wandb.entity,
+                name=wandb.name or run_name,
+                save_dir=str(output_dir),
+                log_model=wandb.log_model,
+                **extra,
             )
-        else:  # LoggerConfig checked the names
-            raise ConfigError(f"logger: unknown logger {name!r}")
+        loggers.append(logger)
     return loggers
 
 
