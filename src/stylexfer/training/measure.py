@@ -13,6 +13,7 @@ their picture size: compare runs with runs, and evaluate outputs with evaluate o
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,14 +27,10 @@ from stylexfer.training.systems import _StyleTransferSystem
 
 RANDOM_VGG_NOTE = "the measuring VGG-19 has random weights: these numbers check the pipeline only"
 
-_judges: dict[str, Judge] = {}  # one per device and process: a sweep's jobs in one process share it
 
-
+@functools.cache  # one per device and process: a sweep's jobs in one process share it
 def judge_for(device: torch.device) -> Judge:
-    key = str(device)
-    if key not in _judges:
-        _judges[key] = Judge("auto", device=device)
-    return _judges[key]
+    return Judge("auto", device=device)
 
 
 @torch.no_grad()
