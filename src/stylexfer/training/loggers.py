@@ -173,13 +173,14 @@ def build_loggers(cfg: LoggerConfig, *, output_dir: Path, base_dir: Path) -> lis
     """The Lightning loggers of `cfg.selected()`, all writing under `output_dir` (or to their server)."""
     run_name = f"{output_dir.parent.name}/{output_dir.name}"  # outputs/<date>/<time> -> "<date>/<time>"
     loggers: list[Logger] = []
+    save_dir = str(output_dir)
     for name in cfg.selected():
         logger: Logger
         if name == "tensorboard":
-            logger = TensorBoardLogger(save_dir=str(output_dir), name="tensorboard", version="", default_hp_metric=False)
+            logger = TensorBoardLogger(save_dir=save_dir, name="tensorboard", version="", default_hp_metric=False)
         elif name == "csv":
             flush = cfg.csv.flush_logs_every_n_steps
-            logger = RunCSVLogger(save_dir=str(output_dir), name="csv", version="", flush_logs_every_n_steps=flush)
+            logger = RunCSVLogger(save_dir=save_dir, name="csv", version="", flush_logs_every_n_steps=flush)
         elif name == "mlflow":
             uri = mlflow_tracking_uri(cfg, output_dir=output_dir, base_dir=base_dir)
             assert uri is not None  # output_dir given
@@ -200,7 +201,7 @@ def build_loggers(cfg: LoggerConfig, *, output_dir: Path, base_dir: Path) -> lis
                 project=wandb.project,
                 entity=wandb.entity,
                 name=wandb.name or run_name,
-                save_dir=str(output_dir),
+                save_dir=save_dir,
                 log_model=wandb.log_model,
                 **extra,
             )

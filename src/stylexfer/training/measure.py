@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import Dataset
 
 from stylexfer.measures import OBJECTIVES, Judge, mean_measures
-from stylexfer.training.systems import _StyleTransferSystem
+from stylexfer.training.systems import StyleTransferSystem
 
 RANDOM_VGG_NOTE = "the measuring VGG-19 has random weights: these numbers check the pipeline only"
 
@@ -34,7 +34,7 @@ def judge_for(device: torch.device) -> Judge:
 
 
 @torch.no_grad()
-def measure_pairs(system: _StyleTransferSystem, pairs: Dataset) -> tuple[dict[str, float], dict[str, Any]]:
+def measure_pairs(system: StyleTransferSystem, pairs: Dataset) -> tuple[dict[str, float], dict[str, Any]]:
     """(mean measures over the pairs, what they were measured on) for the system as it is now."""
     device = next(system.parameters()).device
     judge = judge_for(device)
