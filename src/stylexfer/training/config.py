@@ -22,11 +22,10 @@ from stylexfer.registry import families, load_target
 from stylexfer.training.ranges import (  # noqa: F401 - ConfigError, Range, bounded: imported from here too
     ConfigError,
     Range,
-    _choice,
-    _require,
-    _weights,
     bounded,
     check_fields,
+    choice,
+    require,
 )
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"  # shipped inside the package
@@ -102,18 +101,18 @@ class DataConfig:
         self.style_dir = _folders("data.style_dir", self.style_dir)
         self.val_content_dir = _folders("data.val_content_dir", self.val_content_dir)
         self.val_style_dir = _folders("data.val_style_dir", self.val_style_dir)
-        _require(
+        require(
             bool(self.content_dir) == bool(self.style_dir),
             "data.content_dir/data.style_dir",
             "must be given together (or both left empty for the generated sample set)",
         )
-        _require(
+        require(
             bool(self.val_content_dir) == bool(self.val_style_dir),
             "data.val_content_dir/data.val_style_dir",
             "must be given together",
         )
         check_fields(self, "data")
-        _require(
+        require(
             self.crop <= self.resize,
             "data.resize",
             f"must be >= data.crop = {self.crop}, got {self.resize} (the crop is cut from the resized image)",
@@ -149,22 +148,22 @@ class TrainerConfig:
 
     def __post_init__(self) -> None:
         self.precision = str(self.precision)
-        _choice("trainer.precision", self.precision, PRECISIONS)
-        _choice("trainer.accelerator", self.accelerator, ACCELERATORS)
+        choice("trainer.precision", self.precision, PRECISIONS)
+        choice("trainer.accelerator", self.accelerator, ACCELERATORS)
         devices = self.devices
         ok = (
             devices == "auto"
             or (isinstance(devices, int) and not isinstance(devices, bool) and (devices >= 1 or devices == -1))
             or (isinstance(devices, list) and all(isinstance(d, int) and d >= 0 for d in devices) and devices)
         )
-        _require(
+        require(
             bool(ok), "trainer.devices", f"must be a count >= 1, -1, 'auto' or a list of ids, got {devices!r}"
         )
         check_fields(self, "trainer")
-        _require(bool(self.strategy), "trainer.strategy", "must not be empty")
-        _choice("trainer.matmul_precision", self.matmul_precision, ("highest", "high", "medium"))
+        require(bool(self.strategy), "trainer.strategy", "must not be empty")
+        choice("trainer.matmul_precision", self.matmul_precision, ("highest", "high", "medium"))
         if self.profiler is not None:
-            _choice("trainer.profiler", self.profiler, PROFILERS)
+            choice("trainer.profiler", self.profiler, PROFILERS)
 
     def trainer_kwargs(self) -> dict[str, Any]:
         """Every Trainer argument of this schema, as pl.Trainer(**...) takes it."""
@@ -211,7 +210,7 @@ class WandbOptions:
 
     def __post_init__(self) -> None:
         if self.mode is not None:
-            _choice("logger.wandb.mode", self.mode, ("online", "offline", "disabled"))
+            choice("logger.wandb.mode", self.mode, ("online", "offline", "disabled"))
 
 
 @dataclass
@@ -228,15 +227,15 @@ class LoggerConfig:
     wandb: WandbOptions = field(default_factory=WandbOptions)
 
     def __post_init__(self) -> None:
-        _choice("logger.name", self.name, (*LOGGERS, "many"))
+        choice("logger.name", self.name, (*LOGGERS, "many"))
         check_fields(self, "logger")
         if self.name == "many":
-            _require(bool(self.use), "logger.use", f"must list the loggers to use, e.g. [{', '.join(LOGGERS[:2])}]")
+            require(bool(self.use), "logger.use", f"must list the loggers to use, e.g. [{', '.join(LOGGERS[:2])}]")
             for item in self.use:
-                _choice("logger.use", item, LOGGERS)
-            _require(len(set(self.use)) == len(self.use), "logger.use", f"lists a logger twice: {self.use}")
+                choice("logger.use", item, LOGGERS)
+            require(len(set(self.use)) == len(self.use), "logger.use", f"lists a logger twice: {self.use}")
         else:
-            _require(not self.use, "logger.use", f"is only for logger=many, got {self.use} with logger={self.name}")
+            require(not self.use, "logger.use", f"is only for logger=many, got {self.use} with logger={self.name}")
 
     def selected(self) -> list[str]:
         """The loggers this run writes to, in order."""
@@ -270,7 +269,7 @@ class RootConfig:
 
     def __post_init__(self) -> None:
         check_fields(self, "")
-        _require(
+        require(
             self.ckpt_path is None or (isinstance(self.ckpt_path, str) and bool(self.ckpt_path)),
             "ckpt_path",
             f"must be 'last', a checkpoint file or a run folder, got {self.ckpt_path!r}",
@@ -323,14 +322,14 @@ class ResumeConfig:
         value = self.allow_changes
         if isinstance(value, str):
             value = [value]
-        _require(
+        require(
             isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value),
             "resume.allow_changes",
             f"must be a list of setting names such as [optim.lr], got {value!r}",
         )
         known = setting_names()
         unknown = [name for name in value if RESUME_ALIASES.get(name, name) not in known]
-        _require(
+        require(
             not unknown,
             "resume.allow_changes",
             f"names no setting a resume checks: {', '.join(unknown)}; use names such as optim.lr, "
