@@ -69,7 +69,7 @@ def live_job_below(sweep_dir: Path, *, depth: int = 3) -> tuple[Path, str] | Non
         keep = level < depth
         dirs[:] = [d for d in dirs if keep and d not in _NOT_JOB_FOLDERS and not d.startswith("sample_data")]
         if here != sweep_dir and LOCK_NAME in files and is_locked(here):
-            return here, _holder(here / LOCK_NAME)
+            return here, lock_holder(here / LOCK_NAME)
     return None
 
 
@@ -143,7 +143,7 @@ class RunLock:
             lock.acquire()
         except filelock.Timeout:
             kind = "sweep" if self.setting == "hydra.sweep.dir" else "run"
-            holder = _holder(self.path)
+            holder = lock_holder(self.path)
             raise RunFolderBusy(
                 f"{kind} folder {display_path(self.folder)} is in use by another training run (PID {holder}); "
                 f"wait for it to finish or choose another {self.setting}"
@@ -172,7 +172,8 @@ def _write_pid(fd: int) -> None:
     os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
 
 
-def _holder(path: Path) -> str:
+def lock_holder(path: Path) -> str:
+    """The PID written in a run lock file, or "unknown"."""
     with contextlib.suppress(OSError):
         return path.read_text(encoding="ascii", errors="replace").strip() or "unknown"
     return "unknown"
