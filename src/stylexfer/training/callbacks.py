@@ -23,8 +23,9 @@ from stylexfer.errors import ModelFileError, StylexferError, one_line
 from stylexfer.files.atomic import atomic_write_bytes, atomic_write_json
 from stylexfer.files.torchfile import check_archive
 from stylexfer.runtime import Interrupted, pending_interrupt, pid_alive
+from stylexfer.training.config import CheckpointConfig
 from stylexfer.training.loggers import log_final
-from stylexfer.training.runfolder import LOCK_NAME, is_locked
+from stylexfer.training.runfolder import LOCK_NAME, is_locked, lock_holder
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +91,15 @@ class StepCheckpoint(ModelCheckpoint):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
-def make_checkpoint_callbacks(
-    dirpath: Path, *, every_n_steps: int, last_every_n_steps: int, keep: int
-) -> list[ModelCheckpoint]:
-    """Numbered `step_0010000.ckpt` files every `every_n_steps` and `last.ckpt` every
-    `last_every_n_steps` (and at the end)."""
+def make_checkpoint_callbacks(dirpath: Path, cfg: CheckpointConfig) -> list[ModelCheckpoint]:
+    """Numbered `step_0010000.ckpt` files every `cfg.every_n_steps` and `last.ckpt` every
+    `cfg.last_every_n_steps` (and at the end)."""
     numbered = ModelCheckpoint(
         dirpath=dirpath,
         filename="step_{step:07d}",
         auto_insert_metric_name=False,
-        every_n_train_steps=every_n_steps,
-        save_top_k=keep,
+        every_n_train_steps=cfg.every_n_steps,
+        save_top_k=cfg.keep,
         monitor="step",
         mode="max",
         save_last=False,
@@ -109,7 +108,7 @@ def make_checkpoint_callbacks(
     )
     last = StepCheckpoint(
         dirpath=dirpath,
-        every_n_train_steps=last_every_n_steps,
+        every_n_train_steps=cfg.last_every_n_steps,
         save_top_k=0,
         save_last=True,
         save_on_train_epoch_end=False,
@@ -149,12 +148,7 @@ def _writer_pid(tmp: Path) -> int | None:
 
 
 def _held_by_other_run(run_dir: Path) -> bool:
-    lock = run_dir / LOCK_NAME
-    if not is_locked(run_dir):
-        return False
-    with contextlib.suppress(OSError, ValueError):
-        return int(lock.read_text().strip()) != os.getpid()
-    return True
+    return is_locked(run_dir) and lock_holder(run_dir / LOCK_NAME) != str(os.getpid())
 
 
 def checkpoint_step(path: Path, *, model: str | None = None) -> int:

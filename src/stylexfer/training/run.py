@@ -243,15 +243,9 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
 
     net_callbacks = net_training_callbacks(system, settings.model)  # model.compile, model.ema
     loggers = build_loggers(settings.logger, output_dir=output_dir, base_dir=base_dir)
-    ckpt = settings.checkpoint
     health = DataHealth(trainer_cfg.log_every_n_steps)
     callbacks = [
-        *make_checkpoint_callbacks(
-            checkpoint_dir,
-            every_n_steps=ckpt.every_n_steps,
-            last_every_n_steps=ckpt.last_every_n_steps,
-            keep=ckpt.keep,
-        ),
+        *make_checkpoint_callbacks(checkpoint_dir, settings.checkpoint),
         LearningRateMonitor(logging_interval="step"),
         health,
         # tqdm's bar whether or not `rich` is installed: Rich's shows an endless run as "Epoch 0/-2"
@@ -266,8 +260,7 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
     summary = RunSummary(output_dir, summary_hparams(settings))
     callbacks += [interrupts, summary, SettingsRecord(recorded)]
     if changes:
-        optim = settings.optim
-        callbacks.append(ApplyResumeChanges(changes, lr=optim.lr, beta1=optim.beta1, beta2=optim.beta2))
+        callbacks.append(ApplyResumeChanges(changes, settings.optim))
         summary.extra["resume_changes"] = {name: list(pair) for name, pair in changes.items()}
     if os.environ.get("LOCAL_RANK", "0") == "0":
         log_start(loggers, summary.hparams)
