@@ -24,7 +24,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 from pytorch_lightning.accelerators import CUDAAccelerator
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader, IterableDataset, StackDataset, get_worker_info
 
 from stylexfer.errors import ImageError, StylexferError, one_line
 from stylexfer.files.images import is_image_file, load_image, save_image, to_tensor
@@ -157,20 +157,6 @@ class RandomCropStream(IterableDataset):
                 yield tensor
 
 
-class PairDataset(Dataset):
-    """Fixed (content, style) pairs, decoded once: validation sees the same images every time."""
-
-    def __init__(self, content: Tensor, style: Tensor) -> None:
-        self.content = content
-        self.style = style
-
-    def __len__(self) -> int:
-        return len(self.content)
-
-    def __getitem__(self, index: int) -> dict[str, Tensor]:
-        return {"content": self.content[index], "style": self.style[index]}
-
-
 class StyleTransferDataModule(pl.LightningDataModule):
     """Random pairs of random crops for training (`{"content": ..., "style": ...}` loaders that
     Lightning zips), and a fixed validation subset, from the validated `data` settings.
@@ -194,7 +180,7 @@ class StyleTransferDataModule(pl.LightningDataModule):
         self.num_workers = min(4, max(1, (os.cpu_count() or 2) // 2)) if workers < 0 else workers
         self.seed = seed
         self.sources: dict[str, ImageSource] = {}
-        self.val_set: PairDataset | None = None
+        self.val_set: StackDataset | None = None  # fixed {"content", "style"} pairs, decoded once
 
     def setup(self, stage: str | None = None) -> None:
         """List the folders, flag unusable files met while picking the validation subset, and fail
@@ -240,10 +226,9 @@ class StyleTransferDataModule(pl.LightningDataModule):
                 )
             picked[source.name] = found
         size = min(data.val_size, len(picked[val_content.name]), len(picked[val_style.name]))
-        self.val_set = PairDataset(
-            torch.stack([t for _, t in picked[val_content.name][:size]]),
-            torch.stack([t for _, t in picked[val_style.name][:size]]),
-        )
+        rows = [torch.stack([t for _, t in picked[source.name][:size]]) for source in (val_content, val_style)]
+        # a tensor indexes like a dataset of its rows (torch's stubs ask for a Dataset)
+        self.val_set = StackDataset(content=rows[0], style=rows[1])  # type: ignore[arg-type]
         log.info(
             "data: %d content and %d style images, %d fixed validation pairs, %d unusable file(s) skipped",
             len(content.files),
