@@ -97,10 +97,8 @@ class DataConfig:
     sample_images: int = bounded(24, 2, 1000)  # generated sample set: content images (half as many styles)
 
     def __post_init__(self) -> None:
-        self.content_dir = _folders("data.content_dir", self.content_dir)
-        self.style_dir = _folders("data.style_dir", self.style_dir)
-        self.val_content_dir = _folders("data.val_content_dir", self.val_content_dir)
-        self.val_style_dir = _folders("data.val_style_dir", self.val_style_dir)
+        for key in ("content_dir", "style_dir", "val_content_dir", "val_style_dir"):
+            setattr(self, key, _folders(f"data.{key}", getattr(self, key)))
         require(
             bool(self.content_dir) == bool(self.style_dir),
             "data.content_dir/data.style_dir",
