@@ -75,11 +75,8 @@ def find_runs(root: Path) -> list[Path]:
     """Run folders under `root` (not below another run folder), sorted by job number then name."""
     found: list[Path] = []
 
-    def is_run(folder: Path) -> bool:
-        return any((folder / name).exists() for name in (".hydra", SUMMARY, "checkpoints"))
-
     def walk(folder: Path, depth: int) -> None:
-        if is_run(folder):
+        if any((folder / name).exists() for name in (".hydra", SUMMARY, "checkpoints")):
             found.append(folder)
             return
         if depth == 0:
