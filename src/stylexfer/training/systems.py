@@ -80,7 +80,6 @@ class StyleTransferSystem(pl.LightningModule):
             on_epoch=not on_step,
             batch_size=batch_size,
             sync_dist=not on_step,
-            prog_bar=False,
         )
 
     def _check_finite(self, total: Tensor, terms: dict[str, Tensor]) -> None:
