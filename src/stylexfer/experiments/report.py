@@ -16,6 +16,7 @@ import csv
 import json
 import os
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -397,9 +398,7 @@ def search_front(jobs: list[Job]) -> list[Job]:
 
 def _search_section(jobs: list[Job]) -> list[str]:
     """Trials by status and the search's Pareto set (from final.json alone, whatever logger the runs used)."""
-    counts: dict[str, int] = {}
-    for job in jobs:
-        counts[job.status] = counts.get(job.status, 0) + 1
+    counts = Counter(job.status for job in jobs)
     front = search_front(jobs)
     lines = ["", "## The search", "", "Runs by status: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))]
     if "pruned" in counts:
