@@ -241,7 +241,6 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         settings.model, settings.optim, grid_images=settings.logger.grid_images, samples_dir=output_dir / "samples"
     ))
 
-    net_callbacks = net_training_callbacks(system, settings.model)  # model.compile, model.ema
     loggers = build_loggers(settings.logger, output_dir=output_dir, base_dir=base_dir)
     health = DataHealth(trainer_cfg.log_every_n_steps)
     callbacks = [
@@ -250,7 +249,7 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         health,
         # tqdm's bar whether or not `rich` is installed: Rich's shows an endless run as "Epoch 0/-2"
         *([OneLineProgressBar()] if trainer_cfg.enable_progress_bar else []),
-        *net_callbacks,
+        *net_training_callbacks(system, settings.model),  # model.compile, model.ema
     ]
     interrupts = InterruptCheckpoint(checkpoint_dir)
     listener = active_listener()  # a search's trial: report the measures at each validation (pruning)
@@ -295,7 +294,6 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         if interrupts.signum is None:
             raise
         raise Interrupted(interrupts.signum, interrupted_message(interrupts, output_dir, model_name)) from err
-    skipped = health.reported
     measures: dict[str, float] = {}
     pruned = reporting is not None and reporting.pruned_at is not None
     if reporting is not None and reporting.last is not None and (pruned or reporting.last[0] == trainer.global_step):
@@ -322,7 +320,7 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
             checkpoint_dir,
             f"; TensorBoard: tensorboard --logdir {output_dir}" if "tensorboard" in settings.logger.selected() else "",
         )
-    return RunResult(output_dir, checkpoint_dir, last, trainer.global_step, skipped, measures, pruned)
+    return RunResult(output_dir, checkpoint_dir, last, trainer.global_step, health.reported, measures, pruned)
 
 
 def interrupted_message(interrupts: InterruptCheckpoint, output_dir: Path, model: str) -> str:
