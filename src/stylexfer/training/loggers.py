@@ -217,10 +217,15 @@ def log_image(loggers: Iterable[Any], key: str, image: Tensor, step: int) -> Non
     TensorBoard's add_image, an MLflow artifact `<key>/step_0000500.png`, a W&B Image. The CSV logger
     has no pictures; the run folder's samples/ holds them all."""
     for logger in loggers:
-        if isinstance(logger, _Tolerant):
-            logger.guard("log_image", _log_image_to, logger, key, image, step)
-        else:
-            _log_image_to(logger, key, image, step)
+        _guarded(logger, "log_image", _log_image_to, logger, key, image, step)
+
+
+def _guarded(logger: Logger, what: str, call: Callable[..., Any], *args: Any) -> None:
+    """`call(*args)`, through the guard of a tracker that must not stop the run."""
+    if isinstance(logger, _Tolerant):
+        logger.guard(what, call, *args)
+    else:
+        call(*args)
 
 
 def _log_image_to(logger: Logger, key: str, image: Tensor, step: int) -> None:
@@ -264,8 +269,4 @@ def close_loggers(loggers: Iterable[Logger]) -> None:
     """End what a tracker keeps open past the Trainer (a W&B run lives until wandb.finish)."""
     for logger in loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
-            call = logger.experiment.finish
-            if isinstance(logger, _Tolerant):
-                logger.guard("finish", call)
-            else:
-                call()
+            _guarded(logger, "finish", logger.experiment.finish)
