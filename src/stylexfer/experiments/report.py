@@ -238,7 +238,7 @@ def _evaluate_each(
     jobs: list[Job], content_dir: Path, style_dir: Path | None, size: int, pairs: int, judge: Judge, device: str
 ) -> dict[str, Any]:
     """One evaluate pass per job (a broken checkpoint marks that job, not the report)."""
-    merged: dict[str, Any] = {"models": [], "_images": [], "pairs": [], "_inputs": []}
+    merged: dict[str, Any] = {"pairs": [], "_inputs": [], "_by_folder": {}}  # job folder -> its pictures
     for job in jobs:
         try:
             doc = evaluate_models(
@@ -253,13 +253,11 @@ def _evaluate_each(
             )
         except StylexferError as err:
             job.error = job.error or f"evaluate: {one_line(err)}"
-            merged["_images"].append(None)
             continue
         job.measures = doc["models"][0]["mean"]
-        merged["_images"].append(doc["_images"][0])
+        merged["_by_folder"][job.folder] = doc["_images"][0]
         if not merged["pairs"]:
             merged["pairs"], merged["_inputs"] = doc["pairs"], doc["_inputs"]
-    merged["_by_folder"] = dict(zip([j.folder for j in jobs], merged["_images"], strict=True))
     return merged
 
 
