@@ -165,8 +165,7 @@ def checkpoint_step(path: Path, *, model: str | None = None) -> int:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        reason = one_line(err)
-        raise CheckpointError(f"{path} is unreadable (truncated or corrupt: {reason})") from err
+        raise CheckpointError(f"{path} is unreadable (truncated or corrupt: {one_line(err)})") from err
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
         raise CheckpointError(
             f"{path} is not a stylexfer training checkpoint (needs {', '.join(REQUIRED_KEYS)})"
