@@ -43,14 +43,11 @@ def check_run_folder(folder: Path, *, setting: str) -> Path:
     """The one rule (files.folders, shared with the demo) for a folder training writes into: new,
     empty, a run or sweep folder of this project, or a folder holding an earlier run's checkpoints.
     RunFolderRefused (one line naming `setting`) otherwise; reads only."""
-
-    def earlier_run(folder: Path, names: set[str]) -> bool:  # a run from before the lock existed
-        return "checkpoints" in names and any((folder / "checkpoints").glob("*.ckpt"))
-
     return folder_is_own(
         folder,
         markers=RUN_MARKERS,
-        earlier=earlier_run,
+        # a run from before the lock existed
+        earlier=lambda folder, names: "checkpoints" in names and any((folder / "checkpoints").glob("*.ckpt")),
         what=f"{setting}={display_path(folder)}",
         owner="stylexfer training",
         advice=f"train into a new or empty folder, or an earlier run's folder (choose another {setting})",
