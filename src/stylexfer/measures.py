@@ -36,7 +36,6 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 CONTENT_MEASURES = ("content_relu4_1", "content_relu2_2", "ssim_luma")
 STYLE_MEASURES = ("style_gram_sum", "style_gram_mean", "style_mean_std", "colour_hist")
 MEASURES = (*CONTENT_MEASURES, *STYLE_MEASURES)
-LOWER_IS_BETTER = {name: name != "ssim_luma" for name in MEASURES} | {"lpips": True}
 # The content and style distances a sweep trades off: the report's trade-off plot and the Optuna
 # searches' two objectives. Both model kinds are measured on them (AdaIN's own content layer, AdaIN's
 # style loss), so jobs of either kind land on one plot.
@@ -45,18 +44,13 @@ RANDOM_SEED = 0  # the random VGG is the same in every process, so runs of a swe
 LPIPS_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's AlexNet, LPIPS' backbone
 
 
-def vgg_source(weights: str = "auto") -> str:
-    """'auto' -> 'imagenet' when the VGG-19 file is cached, else 'random' (never a download)."""
-    if weights == "auto":
-        return "imagenet" if imagenet_weights_file("vgg19").is_file() else "random"
-    return weights
-
-
 class Judge:
     """Computes MEASURES (and LPIPS when available) for pictures in [0, 1]; one instance per process."""
 
     def __init__(self, vgg_weights: str = "auto", device: str | torch.device = "cpu") -> None:
-        self.vgg_weights = vgg_source(vgg_weights)
+        if vgg_weights == "auto":  # ImageNet when the VGG-19 file is cached, else random (never a download)
+            vgg_weights = "imagenet" if imagenet_weights_file("vgg19").is_file() else "random"
+        self.vgg_weights = vgg_weights
         self.device = torch.device(device)
         with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
             torch.manual_seed(RANDOM_SEED)

@@ -74,7 +74,7 @@ def test_resize_crop_scales_the_shorter_side_then_crops() -> None:
 
 def test_relative_folders_resolve_against_the_base_dir(folders: Path) -> None:
     dm = datamodule(["content"], ["style"], folders)
-    assert dm.content_dirs == [str((folders / "content").resolve())]
+    assert dm.folders["content"] == [str((folders / "content").resolve())]
     dm.setup("fit")
     assert all(Path(f).is_absolute() for f in dm.sources["content"].files)
 

@@ -19,7 +19,7 @@ from stylexfer.training.systems import NonFiniteError, build_system
 from training_utils import make_images
 
 
-def _quiet_build(model_cfg: object, optim_cfg: object) -> systems._StyleTransferSystem:
+def _quiet_build(model_cfg: object, optim_cfg: object) -> systems.StyleTransferSystem:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # random VGG weights warn loudly by design
         return build_system(model_cfg, optim_cfg)

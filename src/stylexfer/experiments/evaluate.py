@@ -3,6 +3,7 @@ measure the results (see `measures`). The report of a sweep uses the same code."
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import warnings
@@ -54,10 +55,6 @@ def fixed_pairs(contents: list[Path], styles: list[Path], count: int, seed: int 
     if count >= len(everything):
         return everything
     return random.Random(seed).sample(everything, count)
-
-
-def _load(path: Path, size: int) -> Tensor:
-    return to_tensor(resize_image(load_image(path), size=size))[None]
 
 
 def training_style_image(model: str | os.PathLike) -> Path | None:
@@ -114,12 +111,10 @@ def evaluate_models(
         "models": [],
     }
     images: list[list[Tensor]] = []
-    cache: dict[Path, Tensor] = {}
 
+    @functools.cache  # each picture is decoded once, whichever models and pairs use it
     def picture(path: Path) -> Tensor:
-        if path not in cache:
-            cache[path] = _load(path, size)
-        return cache[path]
+        return to_tensor(resize_image(load_image(path), size=size))[None]
 
     for path, stylizer in zip(models, stylizers, strict=True):
         own_style = None if stylizer.needs_style else training_style_image(path)

@@ -16,6 +16,7 @@ import csv
 import json
 import os
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,11 +76,8 @@ def find_runs(root: Path) -> list[Path]:
     """Run folders under `root` (not below another run folder), sorted by job number then name."""
     found: list[Path] = []
 
-    def is_run(folder: Path) -> bool:
-        return any((folder / name).exists() for name in (".hydra", SUMMARY, "checkpoints"))
-
     def walk(folder: Path, depth: int) -> None:
-        if is_run(folder):
+        if any((folder / name).exists() for name in (".hydra", SUMMARY, "checkpoints")):
             found.append(folder)
             return
         if depth == 0:
@@ -226,9 +224,7 @@ def make_report(
     content_dir, style_dir = data_folders(jobs, content, style)
     judge = Judge(vgg_weights, device=device)
     evaluated = [job for job in jobs if job.checkpoint is not None]
-    doc: dict[str, Any] = {"models": [], "_images": [], "pairs": [], "_inputs": []}
-    if evaluated:
-        doc = _evaluate_each(evaluated, content_dir, style_dir, size, pairs, judge, device)
+    doc = _evaluate_each(evaluated, content_dir, style_dir, size, pairs, judge, device)
     with atomic_folder(target) as tmp:
         (tmp / MARKER).write_text("written by stylexfer report\n")
         _write_csv(tmp / "jobs.csv", jobs)
@@ -242,7 +238,7 @@ def _evaluate_each(
     jobs: list[Job], content_dir: Path, style_dir: Path | None, size: int, pairs: int, judge: Judge, device: str
 ) -> dict[str, Any]:
     """One evaluate pass per job (a broken checkpoint marks that job, not the report)."""
-    merged: dict[str, Any] = {"models": [], "_images": [], "pairs": [], "_inputs": []}
+    merged: dict[str, Any] = {"pairs": [], "_inputs": [], "_by_folder": {}}  # job folder -> its pictures
     for job in jobs:
         try:
             doc = evaluate_models(
@@ -257,14 +253,11 @@ def _evaluate_each(
             )
         except StylexferError as err:
             job.error = job.error or f"evaluate: {one_line(err)}"
-            merged["_images"].append(None)
             continue
         job.measures = doc["models"][0]["mean"]
-        merged["_images"].append(doc["_images"][0])
+        merged["_by_folder"][job.folder] = doc["_images"][0]
         if not merged["pairs"]:
             merged["pairs"], merged["_inputs"] = doc["pairs"], doc["_inputs"]
-    by_folder = dict(zip([j.folder for j in jobs], merged["_images"], strict=True))
-    merged["_by_folder"] = by_folder
     return merged
 
 
@@ -355,11 +348,9 @@ def _markdown(jobs: list[Job], doc: dict[str, Any], judge: Judge, root: Path, sh
     if shared:
         lines += ["", f"Overrides common to every job: {markdown_text(' '.join(shared))}"]
     if judge.random_vgg:
-        lines.append("")
-        lines.append("**Random VGG weights**: the measures check the pipeline only.")
+        lines += ["", "**Random VGG weights**: the measures check the pipeline only."]
     if len(kinds) > 1:
-        lines.append("")
-        lines.append("Jobs of both model kinds: the measures are the same for both (λ and loss scales are not).")
+        lines += ["", "Jobs of both model kinds: the measures are the same for both (λ and loss scales are not)."]
     lines.append("")
     head = [
         "job",
@@ -405,9 +396,7 @@ def search_front(jobs: list[Job]) -> list[Job]:
 
 def _search_section(jobs: list[Job]) -> list[str]:
     """Trials by status and the search's Pareto set (from final.json alone, whatever logger the runs used)."""
-    counts: dict[str, int] = {}
-    for job in jobs:
-        counts[job.status] = counts.get(job.status, 0) + 1
+    counts = Counter(job.status for job in jobs)
     front = search_front(jobs)
     lines = ["", "## The search", "", "Runs by status: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))]
     if "pruned" in counts:

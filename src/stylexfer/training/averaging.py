@@ -43,9 +43,7 @@ class EMA(pl.Callback):
     """
 
     def __init__(self, decay: float) -> None:
-        if not 0.0 < decay < 1.0:
-            raise ValueError(f"EMA decay must be in (0, 1), got {decay}")
-        self.decay = decay
+        self.decay = decay  # in (0, 1): model.ema's range (training.ranges.NetTrainingOptions), 0 makes no EMA
         self.average: dict[str, Tensor] = {}
         self._raw: dict[str, Tensor] | None = None  # the raw weights while the module holds the average
         self._last_step = -1

@@ -23,8 +23,9 @@ from stylexfer.errors import ModelFileError, StylexferError, one_line
 from stylexfer.files.atomic import atomic_write_bytes, atomic_write_json
 from stylexfer.files.torchfile import check_archive
 from stylexfer.runtime import Interrupted, pending_interrupt, pid_alive
+from stylexfer.training.config import CheckpointConfig
 from stylexfer.training.loggers import log_final
-from stylexfer.training.runfolder import LOCK_NAME, is_locked
+from stylexfer.training.runfolder import LOCK_NAME, is_locked, lock_holder
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +91,15 @@ class StepCheckpoint(ModelCheckpoint):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
-def make_checkpoint_callbacks(
-    dirpath: Path, *, every_n_steps: int, last_every_n_steps: int, keep: int
-) -> list[ModelCheckpoint]:
-    """Numbered `step_0010000.ckpt` files every `every_n_steps` and `last.ckpt` every
-    `last_every_n_steps` (and at the end)."""
+def make_checkpoint_callbacks(dirpath: Path, cfg: CheckpointConfig) -> list[ModelCheckpoint]:
+    """Numbered `step_0010000.ckpt` files every `cfg.every_n_steps` and `last.ckpt` every
+    `cfg.last_every_n_steps` (and at the end)."""
     numbered = ModelCheckpoint(
         dirpath=dirpath,
         filename="step_{step:07d}",
         auto_insert_metric_name=False,
-        every_n_train_steps=every_n_steps,
-        save_top_k=keep,
+        every_n_train_steps=cfg.every_n_steps,
+        save_top_k=cfg.keep,
         monitor="step",
         mode="max",
         save_last=False,
@@ -109,7 +108,7 @@ def make_checkpoint_callbacks(
     )
     last = StepCheckpoint(
         dirpath=dirpath,
-        every_n_train_steps=last_every_n_steps,
+        every_n_train_steps=cfg.last_every_n_steps,
         save_top_k=0,
         save_last=True,
         save_on_train_epoch_end=False,
@@ -149,12 +148,7 @@ def _writer_pid(tmp: Path) -> int | None:
 
 
 def _held_by_other_run(run_dir: Path) -> bool:
-    lock = run_dir / LOCK_NAME
-    if not is_locked(run_dir):
-        return False
-    with contextlib.suppress(OSError, ValueError):
-        return int(lock.read_text().strip()) != os.getpid()
-    return True
+    return is_locked(run_dir) and lock_holder(run_dir / LOCK_NAME) != str(os.getpid())
 
 
 def checkpoint_step(path: Path, *, model: str | None = None) -> int:
@@ -171,8 +165,7 @@ def checkpoint_step(path: Path, *, model: str | None = None) -> int:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        reason = one_line(err)
-        raise CheckpointError(f"{path} is unreadable (truncated or corrupt: {reason})") from err
+        raise CheckpointError(f"{path} is unreadable (truncated or corrupt: {one_line(err)})") from err
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
         raise CheckpointError(
             f"{path} is not a stylexfer training checkpoint (needs {', '.join(REQUIRED_KEYS)})"
@@ -226,13 +219,15 @@ def newest_good_checkpoint(
     return best
 
 
-def resume_hint(folder: Path, *, model: str | None = None) -> str:
-    """What to resume from after a stop: the newest good checkpoint in `folder`, and only if one
-    exists (a message never names a file that is not there)."""
-    good = newest_good_checkpoint(folder, model=model)
-    if good is None:
-        return f"no good checkpoint was written in {folder}; fix the cause and start a fresh run"
-    return f"the newest good checkpoint is {good[0]} (step {good[1]}): resume with ckpt_path={good[0]}"
+def resume_hint(folder: Path, *, model: str | None = None, exclude: Path | None = None) -> str:
+    """What to resume from after a stop (or instead of the refused checkpoint `exclude`): the newest
+    good checkpoint in `folder`, and only if one exists (a message never names a file that is not there)."""
+    good = newest_good_checkpoint(folder, exclude=exclude, model=model)
+    if good is not None:
+        return f"the newest good checkpoint is {good[0]} (step {good[1]}): resume with ckpt_path={good[0]}"
+    if exclude is not None:
+        return f"no other good checkpoint in {folder}; start a fresh run without ckpt_path"
+    return f"no good checkpoint was written in {folder}; fix the cause and start a fresh run"
 
 
 def resolve_resume(
@@ -270,18 +265,13 @@ def resolve_resume(
     try:
         step = checkpoint_step(path, model=model)
     except CheckpointError as err:
-        good = newest_good_checkpoint(path.parent, exclude=path, model=model)
-        hint = (
-            f"the newest good checkpoint is {good[0]} (step {good[1]}): resume with ckpt_path={good[0]}"
-            if good
-            else f"no other good checkpoint in {path.parent}; start a fresh run without ckpt_path"
-        )
-        raise CheckpointError(f"cannot resume: {err}; {hint}") from err
+        raise CheckpointError(f"cannot resume: {err}; {resume_hint(path.parent, model=model, exclude=path)}") from err
     log.info("resuming from %s at step %d", path, step)
     return path
 
 
-# --------------------------------------------------------------------------- resume with changed settings
+# --------------------------------------------------------------------------- interrupts and data health
+
 
 def interrupt_signal(exception: BaseException) -> int | None:
     """The signal behind an exception that ends training, or None for a failure: Lightning's

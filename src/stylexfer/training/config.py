@@ -22,11 +22,10 @@ from stylexfer.registry import families, load_target
 from stylexfer.training.ranges import (  # noqa: F401 - ConfigError, Range, bounded: imported from here too
     ConfigError,
     Range,
-    _choice,
-    _require,
-    _weights,
     bounded,
     check_fields,
+    choice,
+    require,
 )
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"  # shipped inside the package
@@ -98,22 +97,20 @@ class DataConfig:
     sample_images: int = bounded(24, 2, 1000)  # generated sample set: content images (half as many styles)
 
     def __post_init__(self) -> None:
-        self.content_dir = _folders("data.content_dir", self.content_dir)
-        self.style_dir = _folders("data.style_dir", self.style_dir)
-        self.val_content_dir = _folders("data.val_content_dir", self.val_content_dir)
-        self.val_style_dir = _folders("data.val_style_dir", self.val_style_dir)
-        _require(
+        for key in ("content_dir", "style_dir", "val_content_dir", "val_style_dir"):
+            setattr(self, key, _folders(f"data.{key}", getattr(self, key)))
+        require(
             bool(self.content_dir) == bool(self.style_dir),
             "data.content_dir/data.style_dir",
             "must be given together (or both left empty for the generated sample set)",
         )
-        _require(
+        require(
             bool(self.val_content_dir) == bool(self.val_style_dir),
             "data.val_content_dir/data.val_style_dir",
             "must be given together",
         )
         check_fields(self, "data")
-        _require(
+        require(
             self.crop <= self.resize,
             "data.resize",
             f"must be >= data.crop = {self.crop}, got {self.resize} (the crop is cut from the resized image)",
@@ -121,9 +118,6 @@ class DataConfig:
 
 
 # --------------------------------------------------------------------------- trainer, logger, checkpoint
-
-# TrainerConfig fields that are this project's, not pl.Trainer arguments
-_NOT_TRAINER_ARGS = "not_a_trainer_argument"
 
 
 @dataclass
@@ -146,36 +140,33 @@ class TrainerConfig:
     benchmark: bool = False  # cuDNN autotuning (fixed crop sizes make it pay off)
     enable_progress_bar: bool = True
     # "high" lets Ampere+ GPUs use TF32 (torch.set_float32_matmul_precision, not a Trainer argument)
-    matmul_precision: str = field(default="highest", metadata={_NOT_TRAINER_ARGS: True})
+    matmul_precision: str = "highest"
     # Lightning's profiler, its report written into the run folder (fit-profile.txt); null: off
-    profiler: str | None = field(default=None, metadata={_NOT_TRAINER_ARGS: True})
+    profiler: str | None = None
 
     def __post_init__(self) -> None:
         self.precision = str(self.precision)
-        _choice("trainer.precision", self.precision, PRECISIONS)
-        _choice("trainer.accelerator", self.accelerator, ACCELERATORS)
+        choice("trainer.precision", self.precision, PRECISIONS)
+        choice("trainer.accelerator", self.accelerator, ACCELERATORS)
         devices = self.devices
         ok = (
             devices == "auto"
             or (isinstance(devices, int) and not isinstance(devices, bool) and (devices >= 1 or devices == -1))
             or (isinstance(devices, list) and all(isinstance(d, int) and d >= 0 for d in devices) and devices)
         )
-        _require(
+        require(
             bool(ok), "trainer.devices", f"must be a count >= 1, -1, 'auto' or a list of ids, got {devices!r}"
         )
         check_fields(self, "trainer")
-        _require(bool(self.strategy), "trainer.strategy", "must not be empty")
-        _choice("trainer.matmul_precision", self.matmul_precision, ("highest", "high", "medium"))
+        require(bool(self.strategy), "trainer.strategy", "must not be empty")
+        choice("trainer.matmul_precision", self.matmul_precision, ("highest", "high", "medium"))
         if self.profiler is not None:
-            _choice("trainer.profiler", self.profiler, PROFILERS)
+            choice("trainer.profiler", self.profiler, PROFILERS)
 
     def trainer_kwargs(self) -> dict[str, Any]:
         """Every Trainer argument of this schema, as pl.Trainer(**...) takes it."""
-        kwargs = {
-            spec.name: getattr(self, spec.name)
-            for spec in dataclasses.fields(self)
-            if not spec.metadata.get(_NOT_TRAINER_ARGS)
-        }
+        kwargs = dataclasses.asdict(self)
+        del kwargs["matmul_precision"], kwargs["profiler"]  # the run applies these two itself
         kwargs["gradient_clip_val"] = kwargs["gradient_clip_val"] or None  # 0 means off
         return kwargs
 
@@ -217,7 +208,7 @@ class WandbOptions:
 
     def __post_init__(self) -> None:
         if self.mode is not None:
-            _choice("logger.wandb.mode", self.mode, ("online", "offline", "disabled"))
+            choice("logger.wandb.mode", self.mode, ("online", "offline", "disabled"))
 
 
 @dataclass
@@ -234,15 +225,15 @@ class LoggerConfig:
     wandb: WandbOptions = field(default_factory=WandbOptions)
 
     def __post_init__(self) -> None:
-        _choice("logger.name", self.name, (*LOGGERS, "many"))
+        choice("logger.name", self.name, (*LOGGERS, "many"))
         check_fields(self, "logger")
         if self.name == "many":
-            _require(bool(self.use), "logger.use", f"must list the loggers to use, e.g. [{', '.join(LOGGERS[:2])}]")
+            require(bool(self.use), "logger.use", f"must list the loggers to use, e.g. [{', '.join(LOGGERS[:2])}]")
             for item in self.use:
-                _choice("logger.use", item, LOGGERS)
-            _require(len(set(self.use)) == len(self.use), "logger.use", f"lists a logger twice: {self.use}")
+                choice("logger.use", item, LOGGERS)
+            require(len(set(self.use)) == len(self.use), "logger.use", f"lists a logger twice: {self.use}")
         else:
-            _require(not self.use, "logger.use", f"is only for logger=many, got {self.use} with logger={self.name}")
+            require(not self.use, "logger.use", f"is only for logger=many, got {self.use} with logger={self.name}")
 
     def selected(self) -> list[str]:
         """The loggers this run writes to, in order."""
@@ -276,7 +267,7 @@ class RootConfig:
 
     def __post_init__(self) -> None:
         check_fields(self, "")
-        _require(
+        require(
             self.ckpt_path is None or (isinstance(self.ckpt_path, str) and bool(self.ckpt_path)),
             "ckpt_path",
             f"must be 'last', a checkpoint file or a run folder, got {self.ckpt_path!r}",
@@ -329,14 +320,14 @@ class ResumeConfig:
         value = self.allow_changes
         if isinstance(value, str):
             value = [value]
-        _require(
+        require(
             isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value),
             "resume.allow_changes",
             f"must be a list of setting names such as [optim.lr], got {value!r}",
         )
         known = setting_names()
         unknown = [name for name in value if RESUME_ALIASES.get(name, name) not in known]
-        _require(
+        require(
             not unknown,
             "resume.allow_changes",
             f"names no setting a resume checks: {', '.join(unknown)}; use names such as optim.lr, "
@@ -374,11 +365,8 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     for name, schema in model_schemas().items():
         store.store(group="model", name=f"schema_{name}", node=schema)
-    store.store(group="optim", name="schema_adam", node=OptimConfig)
-    store.store(group="data", name="schema_data", node=DataConfig)
-    store.store(group="trainer", name="schema_trainer", node=TrainerConfig)
-    store.store(group="logger", name="schema_logger", node=LoggerConfig)
-    store.store(group="checkpoint", name="schema_checkpoint", node=CheckpointConfig)
+    for group, schema in GROUP_SCHEMAS.items():  # optim's is named after its one option, Adam
+        store.store(group=group, name="schema_adam" if group == "optim" else f"schema_{group}", node=schema)
 
 
 def validate(cfg: DictConfig) -> TrainSettings:
@@ -389,15 +377,15 @@ def validate(cfg: DictConfig) -> TrainSettings:
     """
     model_node = cfg.get("model")
     schemas = model_schemas()
-    if model_node is None or model_node.get("name") not in schemas:
-        name = None if model_node is None else model_node.get("name")
+    name = None if model_node is None else model_node.get("name")
+    if name not in schemas:
         raise ConfigError(
             f"model.name must be one of the installed model families ({', '.join(sorted(schemas))}), got "
             f"{name!r} (pick model=NAME)"
         )
     parts: dict[str, Any] = {}
     try:
-        parts["model"] = _to_schema(cfg.model, schemas[model_node.name])
+        parts["model"] = _to_schema(cfg.model, schemas[name])
         for group, schema in GROUP_SCHEMAS.items():
             if group not in cfg:
                 raise ConfigError(f"{group} is missing from the configuration")

@@ -24,7 +24,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 from pytorch_lightning.accelerators import CUDAAccelerator
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader, IterableDataset, StackDataset, get_worker_info
 
 from stylexfer.errors import ImageError, StylexferError, one_line
 from stylexfer.files.images import is_image_file, load_image, save_image, to_tensor
@@ -32,7 +32,6 @@ from stylexfer.training.config import DataConfig
 from stylexfer.training.runfolder import SAMPLE_DATA_DIR
 
 log = logging.getLogger(__name__)
-
 
 
 class DataError(StylexferError, ValueError):
@@ -158,20 +157,6 @@ class RandomCropStream(IterableDataset):
                 yield tensor
 
 
-class PairDataset(Dataset):
-    """Fixed (content, style) pairs, decoded once: validation sees the same images every time."""
-
-    def __init__(self, content: Tensor, style: Tensor) -> None:
-        self.content = content
-        self.style = style
-
-    def __len__(self) -> int:
-        return len(self.content)
-
-    def __getitem__(self, index: int) -> dict[str, Tensor]:
-        return {"content": self.content[index], "style": self.style[index]}
-
-
 class StyleTransferDataModule(pl.LightningDataModule):
     """Random pairs of random crops for training (`{"content": ..., "style": ...}` loaders that
     Lightning zips), and a fixed validation subset, from the validated `data` settings.
@@ -182,65 +167,52 @@ class StyleTransferDataModule(pl.LightningDataModule):
     def __init__(self, data: DataConfig, *, seed: int, base_dir: str | os.PathLike) -> None:
         super().__init__()
         base = Path(base_dir)
-        self.content_dirs = [str((base / p).resolve()) for p in data.content_dir]
-        self.style_dirs = [str((base / p).resolve()) for p in data.style_dir]
-        self.val_content_dirs = [str((base / p).resolve()) for p in data.val_content_dir]
-        self.val_style_dirs = [str((base / p).resolve()) for p in data.val_style_dir]
-        # logged with the run and stored in checkpoints: the absolute folders, not what was typed
+        # stream name -> its folders, absolute: logged with the run and stored in checkpoints as such
+        self.folders = {
+            name: [str((base / p).resolve()) for p in getattr(data, f"{name}_dir")]
+            for name in ("content", "style", "val_content", "val_style")
+        }
         self.save_hyperparameters(
-            dataclasses.asdict(data)
-            | {
-                "content_dir": self.content_dirs,
-                "style_dir": self.style_dirs,
-                "val_content_dir": self.val_content_dirs,
-                "val_style_dir": self.val_style_dirs,
-                "seed": seed,
-            }
+            dataclasses.asdict(data) | {f"{name}_dir": dirs for name, dirs in self.folders.items()} | {"seed": seed}
         )
-        self.resize, self.crop = data.resize, data.crop
-        self.batch_size, self.val_size = data.batch_size, data.val_size
+        self.data = data
         workers = data.num_workers
         self.num_workers = min(4, max(1, (os.cpu_count() or 2) // 2)) if workers < 0 else workers
-        self.pin_memory = data.pin_memory
-        self.persistent_workers = data.persistent_workers
-        self.prefetch_factor = data.prefetch_factor
-        self.max_pixels = int(data.max_megapixels * 1e6)
         self.seed = seed
         self.sources: dict[str, ImageSource] = {}
-        self.val_set: PairDataset | None = None
+        self.val_set: StackDataset | None = None  # fixed {"content", "style"} pairs, decoded once
 
     def setup(self, stage: str | None = None) -> None:
         """List the folders, flag unusable files met while picking the validation subset, and fail
         with a clear message if fewer usable images than one batch exist. Idempotent."""
         if self.sources:
             return
-        args = {"resize": self.resize, "crop": self.crop, "max_pixels": self.max_pixels}
-        content = ImageSource(list_images(self.content_dirs, key="data.content_dir"), name="content", **args)
-        style = ImageSource(list_images(self.style_dirs, key="data.style_dir"), name="style", **args)
-        if self.val_content_dirs:
-            val_content = ImageSource(
-                list_images(self.val_content_dirs, key="data.val_content_dir"), name="val_content", **args
+        data = self.data
+        self.sources = {
+            name: ImageSource(
+                list_images(dirs, key=f"data.{name}_dir"),
+                name=name,
+                resize=data.resize,
+                crop=data.crop,
+                max_pixels=int(data.max_megapixels * 1e6),
             )
-            val_style = ImageSource(
-                list_images(self.val_style_dirs, key="data.val_style_dir"), name="val_style", **args
-            )
-        else:
-            val_content, val_style = content, style
-        self.sources = {"content": content, "style": style}
-        if val_content is not content:
-            self.sources |= {"val_content": val_content, "val_style": val_style}
+            for name, dirs in self.folders.items()
+            if dirs or not name.startswith("val_")
+        }
+        content, style = self.sources["content"], self.sources["style"]
+        val_content, val_style = self.sources.get("val_content", content), self.sources.get("val_style", style)
 
         # The validation subset: a fixed shuffle of each folder, first usable files; decoding them
         # also proves that each training stream has at least one batch of usable images.
-        need = max(self.val_size, self.batch_size)
+        need = max(data.val_size, data.batch_size)
         picked = {}
         checks = (
-            ("data.content_dir", content, need, self.batch_size),
-            ("data.style_dir", style, need, self.batch_size),
-            ("data.val_content_dir", val_content, self.val_size, 1),
-            ("data.val_style_dir", val_style, self.val_size, 1),
+            (content, need, data.batch_size),
+            (style, need, data.batch_size),
+            (val_content, data.val_size, 1),
+            (val_style, data.val_size, 1),
         )
-        for key, source, want, minimum in checks:
+        for source, want, minimum in checks:
             if source.name in picked:
                 continue
             order = list(range(len(source.files)))
@@ -248,16 +220,15 @@ class StyleTransferDataModule(pl.LightningDataModule):
             found = source.usable(order, want)
             if len(found) < minimum:
                 raise DataError(
-                    f"{key}: only {len(found)} usable image(s) among {len(source.files)} file(s) "
+                    f"data.{source.name}_dir: only {len(found)} usable image(s) among {len(source.files)} file(s) "
                     f"({source.skipped} unusable); need at least {minimum} "
-                    f"(data.batch_size={self.batch_size}); add images or lower data.batch_size"
+                    f"(data.batch_size={data.batch_size}); add images or lower data.batch_size"
                 )
             picked[source.name] = found
-        size = min(self.val_size, len(picked[val_content.name]), len(picked[val_style.name]))
-        self.val_set = PairDataset(
-            torch.stack([t for _, t in picked[val_content.name][:size]]),
-            torch.stack([t for _, t in picked[val_style.name][:size]]),
-        )
+        size = min(data.val_size, len(picked[val_content.name]), len(picked[val_style.name]))
+        rows = [torch.stack([t for _, t in picked[source.name][:size]]) for source in (val_content, val_style)]
+        # a tensor indexes like a dataset of its rows (torch's stubs ask for a Dataset)
+        self.val_set = StackDataset(content=rows[0], style=rows[1])  # type: ignore[arg-type]
         log.info(
             "data: %d content and %d style images, %d fixed validation pairs, %d unusable file(s) skipped",
             len(content.files),
@@ -283,20 +254,20 @@ class StyleTransferDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         assert self.val_set is not None, "setup() first"
-        return DataLoader(self.val_set, batch_size=self.batch_size, shuffle=False, num_workers=0)
+        return DataLoader(self.val_set, batch_size=self.data.batch_size, shuffle=False, num_workers=0)
 
     def _loader(self, dataset: IterableDataset) -> DataLoader:
-        pin = self.pin_memory
+        pin = self.data.pin_memory
         if pin is None:  # pinned pages only help copies to a GPU
             pin = self.trainer is not None and isinstance(self.trainer.accelerator, CUDAAccelerator)
         workers = self.num_workers
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=self.data.batch_size,
             num_workers=workers,
             pin_memory=pin,
-            persistent_workers=self.persistent_workers and workers > 0,
-            prefetch_factor=self.prefetch_factor if workers > 0 else None,
+            persistent_workers=self.data.persistent_workers and workers > 0,
+            prefetch_factor=self.data.prefetch_factor if workers > 0 else None,
         )
 
 

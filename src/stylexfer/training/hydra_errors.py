@@ -79,11 +79,9 @@ def _leaves(node: Any, prefix: str = "") -> Iterator[str]:
         return
     for key, value in container.items():
         path = f"{prefix}{key!s}"
+        yield path
         if isinstance(value, dict):
-            yield path
             yield from _leaves(value, path + ".")
-        else:
-            yield path
 
 
 def _given(argv: list[str], key: str) -> str | None:

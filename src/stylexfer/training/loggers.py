@@ -173,50 +173,39 @@ def build_loggers(cfg: LoggerConfig, *, output_dir: Path, base_dir: Path) -> lis
     """The Lightning loggers of `cfg.selected()`, all writing under `output_dir` (or to their server)."""
     run_name = f"{output_dir.parent.name}/{output_dir.name}"  # outputs/<date>/<time> -> "<date>/<time>"
     loggers: list[Logger] = []
+    save_dir = str(output_dir)
     for name in cfg.selected():
+        logger: Logger
         if name == "tensorboard":
-            loggers.append(
-                TensorBoardLogger(save_dir=str(output_dir), name="tensorboard", version="", default_hp_metric=False)
-            )
+            logger = TensorBoardLogger(save_dir=save_dir, name="tensorboard", version="", default_hp_metric=False)
         elif name == "csv":
-            loggers.append(
-                RunCSVLogger(
-                    save_dir=str(output_dir),
-                    name="csv",
-                    version="",
-                    flush_logs_every_n_steps=cfg.csv.flush_logs_every_n_steps,
-                )
-            )
+            flush = cfg.csv.flush_logs_every_n_steps
+            logger = RunCSVLogger(save_dir=save_dir, name="csv", version="", flush_logs_every_n_steps=flush)
         elif name == "mlflow":
             uri = mlflow_tracking_uri(cfg, output_dir=output_dir, base_dir=base_dir)
             assert uri is not None  # output_dir given
-            loggers.append(
-                MLflowTracker(
-                    experiment_name=cfg.mlflow.experiment_name,
-                    run_name=cfg.mlflow.run_name or run_name,
-                    tracking_uri=uri,
-                    tags=dict(cfg.mlflow.tags) or None,
-                    log_model=cfg.mlflow.log_model,
-                    artifact_location=_artifact_location(uri),
-                )
+            logger = MLflowTracker(
+                experiment_name=cfg.mlflow.experiment_name,
+                run_name=cfg.mlflow.run_name or run_name,
+                tracking_uri=uri,
+                tags=dict(cfg.mlflow.tags) or None,
+                log_model=cfg.mlflow.log_model,
+                artifact_location=_artifact_location(uri),
             )
-        elif name == "wandb":
+        else:  # wandb (LoggerConfig checked the names)
             wandb = cfg.wandb
             extra: dict[str, Any] = {"tags": list(wandb.tags)} if wandb.tags else {}
             if wandb.mode is not None:
                 extra["mode"] = wandb.mode
-            loggers.append(
-                WandbTracker(
-                    project=wandb.project,
-                    entity=wandb.entity,
-                    name=wandb.name or run_name,
-                    save_dir=str(output_dir),
-                    log_model=wandb.log_model,
-                    **extra,
-                )
+            logger = WandbTracker(
+                project=wandb.project,
+                entity=wandb.entity,
+                name=wandb.name or run_name,
+                save_dir=save_dir,
+                log_model=wandb.log_model,
+                **extra,
             )
-        else:  # LoggerConfig checked the names
-            raise ConfigError(f"logger: unknown logger {name!r}")
+        loggers.append(logger)
     return loggers
 
 
@@ -228,10 +217,15 @@ def log_image(loggers: Iterable[Any], key: str, image: Tensor, step: int) -> Non
     TensorBoard's add_image, an MLflow artifact `<key>/step_0000500.png`, a W&B Image. The CSV logger
     has no pictures; the run folder's samples/ holds them all."""
     for logger in loggers:
-        if isinstance(logger, _Tolerant):
-            logger.guard("log_image", _log_image_to, logger, key, image, step)
-        else:
-            _log_image_to(logger, key, image, step)
+        _guarded(logger, "log_image", _log_image_to, logger, key, image, step)
+
+
+def _guarded(logger: Logger, what: str, call: Callable[..., Any], *args: Any) -> None:
+    """`call(*args)`, through the guard of a tracker that must not stop the run."""
+    if isinstance(logger, _Tolerant):
+        logger.guard(what, call, *args)
+    else:
+        call(*args)
 
 
 def _log_image_to(logger: Logger, key: str, image: Tensor, step: int) -> None:
@@ -275,8 +269,4 @@ def close_loggers(loggers: Iterable[Logger]) -> None:
     """End what a tracker keeps open past the Trainer (a W&B run lives until wandb.finish)."""
     for logger in loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
-            call = logger.experiment.finish
-            if isinstance(logger, _Tolerant):
-                logger.guard("finish", call)
-            else:
-                call()
+            _guarded(logger, "finish", logger.experiment.finish)

@@ -13,6 +13,7 @@ their picture size: compare runs with runs, and evaluate outputs with evaluate o
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,22 +23,18 @@ import torch
 from torch.utils.data import Dataset
 
 from stylexfer.measures import OBJECTIVES, Judge, mean_measures
-from stylexfer.training.systems import _StyleTransferSystem
+from stylexfer.training.systems import StyleTransferSystem
 
 RANDOM_VGG_NOTE = "the measuring VGG-19 has random weights: these numbers check the pipeline only"
 
-_judges: dict[str, Judge] = {}  # one per device and process: a sweep's jobs in one process share it
 
-
+@functools.cache  # one per device and process: a sweep's jobs in one process share it
 def judge_for(device: torch.device) -> Judge:
-    key = str(device)
-    if key not in _judges:
-        _judges[key] = Judge("auto", device=device)
-    return _judges[key]
+    return Judge("auto", device=device)
 
 
 @torch.no_grad()
-def measure_pairs(system: _StyleTransferSystem, pairs: Dataset) -> tuple[dict[str, float], dict[str, Any]]:
+def measure_pairs(system: StyleTransferSystem, pairs: Dataset) -> tuple[dict[str, float], dict[str, Any]]:
     """(mean measures over the pairs, what they were measured on) for the system as it is now."""
     device = next(system.parameters()).device
     judge = judge_for(device)

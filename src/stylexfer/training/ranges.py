@@ -99,25 +99,21 @@ def check_fields(obj: Any, prefix: str) -> None:
             raise ConfigError(f"{key} must be {bounds.describe()}, got {value}")
 
 
-def _require(ok: bool, key: str, message: str) -> None:
+def require(ok: bool, key: str, message: str) -> None:
     if not ok:
         raise ConfigError(f"{key} {message}")
 
 
-def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
+def choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
     if value in choices:
         return
     close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    _require(False, key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}{hint}")
+    require(False, key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}{hint}")
 
 
-def _weights(key: str, value: str) -> None:
-    _require(bool(value), key, "must be 'imagenet', 'random' or a path to a VGG state dict")
-
-
-# public names for the families' schemas
-require, choice, check_vgg_weights = _require, _choice, _weights
+def check_vgg_weights(key: str, value: str) -> None:
+    require(bool(value), key, "must be 'imagenet', 'random' or a path to a VGG state dict")
 
 
 @dataclass

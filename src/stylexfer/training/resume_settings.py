@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 
 from stylexfer.training.callbacks import SUMMARY_NAME, CheckpointError
+from stylexfer.training.config import OptimConfig
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,9 @@ class ApplyResumeChanges(pl.Callback):
     optimizer and scheduler state (learning rate, betas, base lr) from the checkpoint, which would
     otherwise keep training with the old values."""
 
-    def __init__(self, changes: dict[str, tuple[Any, Any]], *, lr: float, beta1: float, beta2: float) -> None:
+    def __init__(self, changes: dict[str, tuple[Any, Any]], optim: OptimConfig) -> None:
         self.changes = changes
-        self.lr, self.betas = lr, (beta1, beta2)
+        self.lr, self.betas = optim.lr, (optim.beta1, optim.beta2)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         for name, (old, new) in self.changes.items():

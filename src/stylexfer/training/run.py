@@ -202,12 +202,7 @@ def resolve_inputs(settings: TrainSettings, *, output_dir: Path, base_dir: Path)
                 sorted(sample_data(output_dir, count=data.sample_images)[1].glob("*.png"))[0]
             )
             log.warning("no model.style_image given: using the generated sample style %s", model.style_image)
-        path = (base_dir / model.style_image).resolve()
-        if not path.is_file():
-            raise ConfigError(
-                f"model.style_image: {path} does not exist; pass model.style_image=<path to an image>"
-            )
-        model.style_image = str(path)
+        model.style_image = str((base_dir / model.style_image).resolve())  # check_startup found the file
     return settings
 
 
@@ -246,22 +241,15 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         settings.model, settings.optim, grid_images=settings.logger.grid_images, samples_dir=output_dir / "samples"
     ))
 
-    net_callbacks = net_training_callbacks(system, settings.model)  # model.compile, model.ema
     loggers = build_loggers(settings.logger, output_dir=output_dir, base_dir=base_dir)
-    ckpt = settings.checkpoint
     health = DataHealth(trainer_cfg.log_every_n_steps)
     callbacks = [
-        *make_checkpoint_callbacks(
-            checkpoint_dir,
-            every_n_steps=ckpt.every_n_steps,
-            last_every_n_steps=ckpt.last_every_n_steps,
-            keep=ckpt.keep,
-        ),
+        *make_checkpoint_callbacks(checkpoint_dir, settings.checkpoint),
         LearningRateMonitor(logging_interval="step"),
         health,
         # tqdm's bar whether or not `rich` is installed: Rich's shows an endless run as "Epoch 0/-2"
         *([OneLineProgressBar()] if trainer_cfg.enable_progress_bar else []),
-        *net_callbacks,
+        *net_training_callbacks(system, settings.model),  # model.compile, model.ema
     ]
     interrupts = InterruptCheckpoint(checkpoint_dir)
     listener = active_listener()  # a search's trial: report the measures at each validation (pruning)
@@ -271,8 +259,7 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
     summary = RunSummary(output_dir, summary_hparams(settings))
     callbacks += [interrupts, summary, SettingsRecord(recorded)]
     if changes:
-        optim = settings.optim
-        callbacks.append(ApplyResumeChanges(changes, lr=optim.lr, beta1=optim.beta1, beta2=optim.beta2))
+        callbacks.append(ApplyResumeChanges(changes, settings.optim))
         summary.extra["resume_changes"] = {name: list(pair) for name, pair in changes.items()}
     if os.environ.get("LOCAL_RANK", "0") == "0":
         log_start(loggers, summary.hparams)
@@ -307,7 +294,6 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         if interrupts.signum is None:
             raise
         raise Interrupted(interrupts.signum, interrupted_message(interrupts, output_dir, model_name)) from err
-    skipped = health.reported
     measures: dict[str, float] = {}
     pruned = reporting is not None and reporting.pruned_at is not None
     if reporting is not None and reporting.last is not None and (pruned or reporting.last[0] == trainer.global_step):
@@ -320,8 +306,7 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
         # what `stylexfer evaluate` measures, on the fixed validation pairs: final.json, HParams, Optuna
         try:
             measures, measured_on = measure_pairs(system, datamodule.val_set)
-            summary.extra["evaluate"] = measures
-            summary.extra["evaluate_info"] = measured_on
+            summary.extra["evaluate"], summary.extra["evaluate_info"] = measures, measured_on
         except Exception as err:  # noqa: BLE001 - the trained model and its checkpoints are what count
             log.warning("the run finished but its end-of-run measures failed: %s", one_line(err))
             summary.extra["evaluate_info"] = {"error": one_line(err)}
@@ -335,7 +320,7 @@ def _run(settings: TrainSettings, *, output_dir: Path, base_dir: Path) -> RunRes
             checkpoint_dir,
             f"; TensorBoard: tensorboard --logdir {output_dir}" if "tensorboard" in settings.logger.selected() else "",
         )
-    return RunResult(output_dir, checkpoint_dir, last, trainer.global_step, skipped, measures, pruned)
+    return RunResult(output_dir, checkpoint_dir, last, trainer.global_step, health.reported, measures, pruned)
 
 
 def interrupted_message(interrupts: InterruptCheckpoint, output_dir: Path, model: str) -> str:

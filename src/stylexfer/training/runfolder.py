@@ -43,14 +43,11 @@ def check_run_folder(folder: Path, *, setting: str) -> Path:
     """The one rule (files.folders, shared with the demo) for a folder training writes into: new,
     empty, a run or sweep folder of this project, or a folder holding an earlier run's checkpoints.
     RunFolderRefused (one line naming `setting`) otherwise; reads only."""
-
-    def earlier_run(folder: Path, names: set[str]) -> bool:  # a run from before the lock existed
-        return "checkpoints" in names and any((folder / "checkpoints").glob("*.ckpt"))
-
     return folder_is_own(
         folder,
         markers=RUN_MARKERS,
-        earlier=earlier_run,
+        # a run from before the lock existed
+        earlier=lambda folder, names: "checkpoints" in names and any((folder / "checkpoints").glob("*.ckpt")),
         what=f"{setting}={display_path(folder)}",
         owner="stylexfer training",
         advice=f"train into a new or empty folder, or an earlier run's folder (choose another {setting})",
@@ -69,7 +66,7 @@ def live_job_below(sweep_dir: Path, *, depth: int = 3) -> tuple[Path, str] | Non
         keep = level < depth
         dirs[:] = [d for d in dirs if keep and d not in _NOT_JOB_FOLDERS and not d.startswith("sample_data")]
         if here != sweep_dir and LOCK_NAME in files and is_locked(here):
-            return here, _holder(here / LOCK_NAME)
+            return here, lock_holder(here / LOCK_NAME)
     return None
 
 
@@ -143,7 +140,7 @@ class RunLock:
             lock.acquire()
         except filelock.Timeout:
             kind = "sweep" if self.setting == "hydra.sweep.dir" else "run"
-            holder = _holder(self.path)
+            holder = lock_holder(self.path)
             raise RunFolderBusy(
                 f"{kind} folder {display_path(self.folder)} is in use by another training run (PID {holder}); "
                 f"wait for it to finish or choose another {self.setting}"
@@ -172,7 +169,8 @@ def _write_pid(fd: int) -> None:
     os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
 
 
-def _holder(path: Path) -> str:
+def lock_holder(path: Path) -> str:
+    """The PID written in a run lock file, or "unknown"."""
     with contextlib.suppress(OSError):
         return path.read_text(encoding="ascii", errors="replace").strip() or "unknown"
     return "unknown"
@@ -243,46 +241,40 @@ class RunFolderGuard(Callback):
             ) from err
 
     def on_run_start(self, config: Any, **kwargs: Any) -> None:
-        with _refusal():
-            self._check_run(config)
-
-    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
-        with _refusal():
-            self._check_sweep(config)
-
-    def _check_run(self, config: Any) -> None:
         try:
             run_dir = Path(str(config.hydra.run.dir))
         except Exception:  # noqa: BLE001 - an unresolvable dir: Hydra itself reports it next
             return
         if os.environ.get("LOCAL_RANK", "0") != "0":  # a DDP worker: rank 0 checked the folder and holds it
             return
-        check_run_folder(run_dir, setting="hydra.run.dir")
-        self.preflight(config, run_dir)
-        note_folders_to_create(run_dir)
-        self._claim(run_dir, "hydra.run.dir")
+        with _refusal():
+            check_run_folder(run_dir, setting="hydra.run.dir")
+            self.preflight(config, run_dir)
+            note_folders_to_create(run_dir)
+            self._claim(run_dir, "hydra.run.dir")
 
-    def _check_sweep(self, config: Any) -> None:
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
         try:
             sweep_dir = Path(str(config.hydra.sweep.dir))
         except Exception:  # noqa: BLE001
             return
         if os.environ.get("LOCAL_RANK", "0") != "0":
             return
-        check_run_folder(sweep_dir, setting="hydra.sweep.dir")
-        if _shares_sweep_dir(config):  # workers of one shared study: each trial folder is locked on its own
+        with _refusal():
+            check_run_folder(sweep_dir, setting="hydra.sweep.dir")
+            if _shares_sweep_dir(config):  # workers of one shared study: each trial folder is locked on its own
+                note_folders_to_create(sweep_dir)
+                return
+            live = live_job_below(sweep_dir)
+            if live is not None:
+                raise RunFolderBusy(
+                    f"sweep folder {display_path(sweep_dir)} is in use by another training run (PID {live[1]}, in "
+                    f"{display_path(live[0])}); wait for it to finish or choose another hydra.sweep.dir"
+                )
+            if not sweep_dir.exists():
+                _created_sweeps.add(Path(os.path.abspath(sweep_dir)))
             note_folders_to_create(sweep_dir)
-            return
-        live = live_job_below(sweep_dir)
-        if live is not None:
-            raise RunFolderBusy(
-                f"sweep folder {display_path(sweep_dir)} is in use by another training run (PID {live[1]}, in "
-                f"{display_path(live[0])}); wait for it to finish or choose another hydra.sweep.dir"
-            )
-        if not sweep_dir.exists():
-            _created_sweeps.add(Path(os.path.abspath(sweep_dir)))
-        note_folders_to_create(sweep_dir)
-        self._claim(sweep_dir, "hydra.sweep.dir")  # held for the whole sweep: a second one is refused
+            self._claim(sweep_dir, "hydra.sweep.dir")  # held for the whole sweep: a second one is refused
 
     def on_job_start(self, config: Any, **kwargs: Any) -> None:
         # Hydra has made the job folder by now: inside a sweep folder this process created, the job

@@ -36,8 +36,9 @@ class NonFiniteError(StylexferError, FloatingPointError):
     The message names no checkpoint: the run adds the newest good one it can find."""
 
 
-class _StyleTransferSystem(pl.LightningModule):
-    """What both systems share: Adam with lr/(1 + decay·step), finite checks, plain checkpoints."""
+class StyleTransferSystem(pl.LightningModule):
+    """What every family's system.py subclass shares: Adam with lr/(1 + decay·step), finite checks,
+    plain checkpoints."""
 
     model_name = ""
     grid_images = 4  # validation samples in the logged image grid (set by build_system)
@@ -79,7 +80,6 @@ class _StyleTransferSystem(pl.LightningModule):
             on_epoch=not on_step,
             batch_size=batch_size,
             sync_dist=not on_step,
-            prog_bar=False,
         )
 
     def _check_finite(self, total: Tensor, terms: dict[str, Tensor]) -> None:
@@ -169,10 +169,7 @@ def load_style_image(path: str | os.PathLike, style_size: int) -> Tensor:
     return to_tensor(resample(image, resized_size(*image.size, size=style_size)))
 
 
-StyleTransferSystem = _StyleTransferSystem  # the base class a family's system.py subclasses
-
-
-def system_class(name: str) -> type[_StyleTransferSystem]:
+def system_class(name: str) -> type[StyleTransferSystem]:
     """The LightningModule class of the model family `name` (the registry's ``Family.system``)."""
     family = get_family(name, where="model.name")
     if not family.system:
@@ -182,7 +179,7 @@ def system_class(name: str) -> type[_StyleTransferSystem]:
 
 def build_system(
     model_cfg: Any, optim_cfg: Any, *, grid_images: int = 4, samples_dir: str | os.PathLike | None = None
-) -> _StyleTransferSystem:
+) -> StyleTransferSystem:
     """The LightningModule for `model_cfg.name`, from the validated model and optim settings
     (dataclasses from stylexfer.training.config, or anything with the same attributes)."""
     # model.ema and model.compile are the run's (training.averaging), not the system's arguments;
