@@ -18,12 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "building its network.",
     )
     p.add_argument("model", help="a .ckpt, .safetensors or fast-neural-style .pth file")
-    output.add_json_option(p)
-    p.set_defaults(handler=run, json_subject=_subject)
-
-
-def _subject(args: argparse.Namespace) -> dict[str, Any]:
-    return {"input": args.model, "model": args.model}
+    output.add_json_option(p, input="model", model="model")
+    p.set_defaults(handler=run)
 
 
 def _shown(value: Any) -> str:

@@ -10,7 +10,6 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from stylexfer.cli import output
 from stylexfer.cli.options import add_device_and_precision, positive_int, unit_float
@@ -41,12 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_device_and_precision(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing sheet")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    output.add_json_option(p)
-    p.set_defaults(handler=run, json_subject=_subject)
-
-
-def _subject(args: argparse.Namespace) -> dict[str, Any]:
-    return {"input": args.content, "model": args.model, "output": None}
+    output.add_json_option(p, input="content", model="model")
+    p.set_defaults(handler=run)
 
 
 def _images(patterns: list[str], flag: str) -> list[Path]:

@@ -94,7 +94,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--timings", action="store_true", help="print the time spent inside the networks (stderr)"
     )
-    output.add_json_option(p)
+    output.add_json_option(p, input="content", model="model")
     p.set_defaults(handler=run_stylize, json_subject=_subject)
 
 
