@@ -102,13 +102,7 @@ def pick_vgg_weights(requested: str = "auto") -> tuple[str, str]:
 
 
 def sample_pictures(generated: Path) -> tuple[list[Path], list[Path]]:
-    """Real photos and paintings from ../shared/data beside the checkout when present (3 contents,
-    4 styles), else the first of the generated sample set's."""
-    shared = Path(__file__).resolve().parents[3] / "shared" / "data"  # checkout/src/stylexfer/demo.py
-    contents = [shared / "content" / name for name in ("chicago.jpg", "golden_gate.jpg", "sailboat.jpg")]
-    styles = [shared / "style" / name for name in ("mosaic.jpg", "candy.jpg", "la_muse.jpg", "udnie.jpg")]
-    if all(path.is_file() for path in contents + styles):
-        return contents, styles
+    """The first 3 contents and 4 styles of the generated sample set."""
     return sorted((generated / "content").glob("*.png"))[:3], sorted((generated / "style").glob("*.png"))[:4]
 
 
@@ -220,6 +214,7 @@ def claim_output(out: Path) -> None:
 
 
 def _demo(args: argparse.Namespace, out: Path, started: float) -> int:
+    from stylexfer.files.download import default_cache_dir
     from stylexfer.files.export import export_model
     from stylexfer.training.data import sample_data  # Lightning and Hydra only once needed
     from stylexfer.training.run import compose_config, run
@@ -250,7 +245,7 @@ def _demo(args: argparse.Namespace, out: Path, started: float) -> int:
     if weights == "random" and vgg_reason:  # offline: the same cause as above, no need to repeat it
         no_vgg = f"no ImageNet VGG-19 weights {'either (' if offline else f'({vgg_reason}; '}{vgg_file})"
     if offline:
-        cache = args.cache_dir or _default_cache()
+        cache = args.cache_dir or default_cache_dir()
         print()
         say(
             f"No pretrained model: the public AdaIN weights could not be fetched ({reason}). To see real "
@@ -317,12 +312,6 @@ def _demo(args: argparse.Namespace, out: Path, started: float) -> int:
         print(f"  stylexfer stylize YOUR_PHOTO.jpg --style {painting} --model {shown(pretrained)} --out outputs/mine/")
     print(f"  stylexfer gui --model {shown(pretrained or model)} --content {photo} --style {painting}")
     return 0
-
-
-def _default_cache() -> Path:
-    from stylexfer.files.download import default_cache_dir
-
-    return default_cache_dir()
 
 
 if __name__ == "__main__":
