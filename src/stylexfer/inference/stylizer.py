@@ -45,9 +45,7 @@ def load_model(path: str | os.PathLike | ModelWeights, *, device: str | torch.de
     precision: "fp32", "bf16", "auto" (bf16 on a GPU that has it, or on a CPU whose hardware runs it faster:
     AMX, or AMD with avx512_bf16) or None (the device's default: fp32 on the CPU, auto on CUDA); see
     inference.device."""
-    weights = path if isinstance(path, ModelWeights) else read_model_file(path)
-    name = Path(weights.source).name if isinstance(path, ModelWeights) else Path(path).name
-    return Stylizer(build_net(weights), weights.spec, device=device, name=name or "model", precision=precision)
+    return open_model(path, device=device, precision=precision)
 
 
 def open_model(model: str | os.PathLike | ModelWeights, request: StylizeRequest | None = None, *,
