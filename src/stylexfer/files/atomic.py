@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import re
@@ -50,18 +51,13 @@ def temporary_path(path: str | os.PathLike, *, suffix: str = TEMP_SUFFIX) -> Pat
     removes the stale temporaries of dead writers there (`remove_stale_temporaries`)."""
     path = Path(path)
     if suffix == TEMP_SUFFIX:
-        _clean_once(path.parent)
+        _clean_once(os.path.abspath(path.parent))
     return path.with_name(f".{path.name[:_NAME_KEEP]}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
 
 
-_cleaned: set[str] = set()  # folders this process has already cleaned
-
-
-def _clean_once(folder: Path) -> None:
-    key = os.path.abspath(folder)
-    if key not in _cleaned:
-        _cleaned.add(key)
-        remove_stale_temporaries(folder)
+@functools.cache  # once per folder and process
+def _clean_once(folder: str) -> None:
+    remove_stale_temporaries(folder)
 
 
 def writer_pid(name: str, *, suffix: str = TEMP_SUFFIX) -> int | None:
@@ -90,14 +86,23 @@ def remove_stale_temporaries(folder: str | os.PathLike, *, suffix: str = TEMP_SU
     return removed
 
 
+def _fsync(path: str | os.PathLike) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(folder: str | os.PathLike) -> None:
     """Make a rename in `folder` durable (no-op where a folder cannot be opened)."""
     with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(folder)
+
+
+def _create(tmp: Path) -> BinaryIO:
+    # O_EXCL: never write through a name someone else made; mode 0666 lets the umask apply.
+    return os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), "wb")
 
 
 def commit(tmp: str | os.PathLike, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
@@ -106,11 +111,7 @@ def commit(tmp: str | os.PathLike, path: str | os.PathLike, *, overwrite: bool =
     temporary is gone afterwards, whatever happens."""
     tmp, path = Path(tmp), Path(path)
     try:
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(tmp)
         if overwrite:
             os.replace(tmp, path)
         else:
@@ -131,10 +132,9 @@ def atomic_open(
     path = Path(path)
     tmp = temporary_path(path, suffix=suffix)
     with _naming(path):
-        # O_EXCL: never write through a name someone else made; mode 0666 lets the umask apply.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        handle = _create(tmp)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with handle:
             yield handle
             with _naming(path):
                 handle.flush()
@@ -213,12 +213,10 @@ class Staging:
         path = Path(path)
         tmp = temporary_path(path)
         self.files.append((tmp, path))
-        with _naming(path):
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+        with _naming(path), _create(tmp) as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
 
     def discard(self) -> None:
         for tmp, _ in self.files:
