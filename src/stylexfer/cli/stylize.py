@@ -160,12 +160,12 @@ def _stylize(args: argparse.Namespace) -> int:
     request = _request(args)
     plan = _plan_outputs(args)
     stylizer = open_stylizer(args, request)
-    labels = _mask(args, request)
+    request = _masked(args, request)
     style_images = _style_images(args)
     timer = _Timer()
     with timer:
         codes = stylizer.encode_styles(style_images, style_size=args.style_size) if style_images else None
-    written = _run_jobs(args, plan, stylizer, request, codes, labels, timer)
+    written = _run_jobs(args, plan, stylizer, request, codes, timer)
     return _report(args, plan, written, timer, f"{stylizer.precision} on {stylizer.device}")
 
 
@@ -214,11 +214,7 @@ def _plan_outputs(args: argparse.Namespace) -> Plan:
         )
     if single_file and len(out.name.encode("utf-8")) > MAX_FILE_NAME_BYTES:
         raise StylexferError(f"--out {shown}: file name over {MAX_FILE_NAME_BYTES} bytes; use a shorter one")
-    ext = args.ext if args.ext.startswith(".") else f".{args.ext}"
-    if ext.lower() not in SAVE_FORMATS:
-        raise StylexferError(
-            f"--ext {display_path(args.ext)}: unknown format; use one of {', '.join(sorted(SAVE_FORMATS))}"
-        )
+    ext = _ext(args)
     if out.exists() and not out.is_dir() and not single_file:
         raise StylexferError(f"--out {shown} exists and is not a folder")
     check_output_folder(out.parent if single_file else out, create=True, error=StylexferError)  # before any work
@@ -245,13 +241,28 @@ def _plan_outputs(args: argparse.Namespace) -> Plan:
     return Plan(out, single_file, ext, jobs, failures, len(items) + len(errors))
 
 
-def _mask(args: argparse.Namespace, request):  # noqa: ANN001, ANN202
+def _ext(args: argparse.Namespace) -> str:
+    """--ext with its dot, or a StylexferError naming the formats."""
+    from stylexfer.files.images import SAVE_FORMATS
+
+    ext = args.ext if args.ext.startswith(".") else f".{args.ext}"
+    if ext.lower() not in SAVE_FORMATS:
+        raise StylexferError(
+            f"--ext {display_path(args.ext)}: unknown format; use one of {', '.join(sorted(SAVE_FORMATS))}"
+        )
+    return ext
+
+
+def _masked(args: argparse.Namespace, request):  # noqa: ANN001, ANN202 (StylizeRequest -> StylizeRequest)
+    """The request with --mask read into its label map (one region per style); as it is without --mask."""
+    import dataclasses
+
     from stylexfer.files.images import load_image
     from stylexfer.inference import mask_labels
 
     if not args.mask:
-        return None
-    return mask_labels(load_image(args.mask), request.n_styles, name=args.mask)
+        return request
+    return dataclasses.replace(request, mask=mask_labels(load_image(args.mask), request.n_styles, name=args.mask))
 
 
 def _style_images(args: argparse.Namespace) -> list:
@@ -274,18 +285,14 @@ class _Timer:
         self.seconds += time.perf_counter() - self._start
 
 
-def _run_jobs(args, plan: Plan, stylizer, request, codes, labels, timer: _Timer) -> list[Path]:  # noqa: ANN001
+def _run_jobs(args, plan: Plan, stylizer, request, codes, timer: _Timer) -> list[Path]:  # noqa: ANN001
     """Load, resize, batch equal-sized images, stylize, save; per-image failures go to plan.failures."""
-    import dataclasses
-
     import torch
     from tqdm import tqdm
 
     from stylexfer.files.images import ImageMemoryError, load_image, to_tensor
     from stylexfer.inference import resize_image
 
-    if labels is not None:
-        request = dataclasses.replace(request, mask=labels)
     bar = tqdm(total=len(plan.jobs), unit="img", file=sys.stderr, disable=args.quiet or len(plan.jobs) < 2,
                dynamic_ncols=True)
     pending: list[tuple[torch.Tensor, Path, Path]] = []
@@ -418,10 +425,7 @@ def _stylize_stdio(args: argparse.Namespace) -> int:
     if args.content != [STDIO]:
         raise StylexferError(f"{STDIO} (stdin) must be the only CONTENT; stylize files and folders separately")
     to_stdout = args.out in (DEFAULT_OUT, STDIO)
-    ext = args.ext if args.ext.startswith(".") else f".{args.ext}"
-    if to_stdout and ext.lower() not in SAVE_FORMATS:
-        raise StylexferError(
-            f"--ext {display_path(args.ext)}: unknown format; use one of {', '.join(sorted(SAVE_FORMATS))}")
+    ext = _ext(args) if to_stdout else ""  # --out FILE: its suffix picks the format
     if not to_stdout and Path(args.out).suffix.lower() not in SAVE_FORMATS:
         raise StylexferError(f"--out {display_path(args.out)}: with {STDIO} as CONTENT, --out names one image "
                              f"file ({', '.join(sorted(SAVE_FORMATS))}) or is {STDIO} (stdout)")
@@ -437,7 +441,7 @@ def _stylize_stdio(args: argparse.Namespace) -> int:
         check_output_path(args.out, overwrite=args.overwrite, create_parents=True, error=StylexferError)
     request = _request(args)
     stylizer = open_stylizer(args, request)  # with --precision (this path used to drop it)
-    labels = _mask(args, request)
+    request = _masked(args, request)
     styles = _style_images(args)
     data = _read_stdin()
     started = time.perf_counter()
@@ -446,10 +450,6 @@ def _stylize_stdio(args: argparse.Namespace) -> int:
     timer = _Timer()
     with timer:
         codes = stylizer.encode_styles(styles, style_size=args.style_size) if styles else None
-        if labels is not None:
-            import dataclasses
-
-            request = dataclasses.replace(request, mask=labels)
         result = stylizer.run(request, image, codes)
     if args.timings:
         print(f"stylexfer: timings: network {timer.seconds:.3f} s (style encoding and stylization)",

@@ -135,7 +135,6 @@ def _plan(args: argparse.Namespace, videos: list[Path], rest: list[str]) -> list
 
 
 def _run_videos(args: argparse.Namespace, jobs: list[tuple[Path, Path | None, str]], *, total: int) -> int:
-    import dataclasses
     import time
 
     from tqdm import tqdm
@@ -149,9 +148,7 @@ def _run_videos(args: argparse.Namespace, jobs: list[tuple[Path, Path | None, st
     if todo:
         request = stylize._request(args)
         stylizer = stylize.open_stylizer(args, request)
-        labels = stylize._mask(args, request)
-        if labels is not None:
-            request = dataclasses.replace(request, mask=labels)
+        request = stylize._masked(args, request)
         check_output_folder(Path(args.out).parent if todo[0][1] == Path(args.out) else Path(args.out),
                             create=True)
         styles = stylize._style_images(args)
