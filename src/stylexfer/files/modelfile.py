@@ -76,7 +76,7 @@ CKPT_OUTPUT_KEYS = ("output", "output_mode")
 def read_model_file(path: str | os.PathLike) -> ModelWeights:
     """Read any supported model file (see the module docstring) without running code from it."""
     path = _existing_model_file(path)
-    if _is_safetensors(path):
+    if is_safetensors(path):
         return _read_safetensors(path)
     return _read_pickle(path)
 
@@ -87,7 +87,7 @@ def read_spec(path: str | os.PathLike) -> ModelSpec:
     Cheap (milliseconds); refuses what read_model_file refuses about the file itself, but checks no
     weights (build_net does)."""
     path = _existing_model_file(path)
-    if _is_safetensors(path):
+    if is_safetensors(path):
         try:
             metadata = metadata_of(path)
         except (OSError, ValueError, struct.error) as err:
@@ -115,8 +115,9 @@ def _existing_model_file(path: str | os.PathLike) -> Path:
     return path
 
 
-def _is_safetensors(path: Path) -> bool:
-    # safetensors: little-endian u64 header length, then a JSON object.
+def is_safetensors(path: Path) -> bool:
+    """Whether the file's bytes start like a safetensors file (a little-endian u64 header length, then
+    a JSON object), whatever its name."""
     with open(path, "rb") as handle:
         head = handle.read(16)
     if len(head) < 9:
