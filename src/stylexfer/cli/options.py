@@ -13,11 +13,15 @@ def unit_float(text: str) -> float:
     return value  # the range is checked by the inference API, with one clear message
 
 
-def positive_int(text: str) -> int:
+def whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -49,7 +53,6 @@ def add_device_and_precision(p: argparse.ArgumentParser, *, device_default: str 
         help="fp32, bf16, or auto (bf16 on a GPU, or a CPU with AMX or an AMD one with avx512_bf16); "
         "default fp32 on the CPU, auto on CUDA",
     )
-
 
 
 def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:

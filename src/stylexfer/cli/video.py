@@ -15,17 +15,10 @@ import sys
 from pathlib import Path
 
 from stylexfer.cli import contents, output, stylize
-from stylexfer.cli.options import unit_float
+from stylexfer.cli.options import unit_float, whole_number
 from stylexfer.errors import StylexferError, display_path, one_line
 
 FLAGS = stylize.FLAGS | {"smooth": "--smooth"}
-
-
-def _crf(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
 
 
 def extend_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +31,7 @@ def extend_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--smooth", type=unit_float, default=0.0, metavar="S",
                    help="videos: smooth the per-frame normalisation statistics across frames, 0 (off) .. <1 "
                         "(0.9 = strong); lowers the brightness/colour flicker (default 0)")
-    p.add_argument("--crf", type=_crf, default=None,
+    p.add_argument("--crf", type=whole_number, default=None,
                    help="videos: encoder quality, lower is better (H.264 0..51, default 18; VP9 0..63, default 31)")
     p.set_defaults(handler=run)
 
