@@ -57,5 +57,7 @@ def add_device_and_precision(p: argparse.ArgumentParser, *, device_default: str 
 
 def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
     """Each option's destination -> its longest flag (`overwrite` -> `--overwrite`): how the CLI names
-    the settings an API message names by their Python names (StylexferError.render)."""
-    return {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
+    the settings an API message names by their Python names (StylexferError.render); plus the parser's
+    `field_flags` default, for API fields named otherwise than the flag's destination."""
+    names = {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
+    return names | (parser.get_default("field_flags") or {})

@@ -85,20 +85,11 @@ def _check_kinds(args: argparse.Namespace) -> None:
                              "style is built in): drop --style, or add a model that takes one")
 
 
-def _check_alpha(alpha: float) -> None:
-    from stylexfer.inference import RequestError, StylizeRequest
-
-    try:
-        StylizeRequest(alpha=alpha)
-    except RequestError as err:
-        raise StylexferError(err.render({"alpha": "--alpha"})) from None
-
-
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from stylexfer.files.images import load_image, save_image
-    from stylexfer.inference import open_model
+    from stylexfer.inference import StylizeRequest, open_model
     from stylexfer.inference.sheet import MIN_SHEET_TILE, sheet_columns, stylize_sheet
 
     started = time.perf_counter()
@@ -106,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         raise StylexferError("no CONTENT given: name at least one content image or folder")
     if args.tile_size < MIN_SHEET_TILE:
         raise StylexferError(f"--tile-size must be at least {MIN_SHEET_TILE} px, got {args.tile_size}")
-    _check_alpha(args.alpha)
+    StylizeRequest(alpha=args.alpha)  # its range, before any work
     out = _check_out(args)
     contents = _images(args.content, "CONTENT")
     styles = _images(args.style, "--style") if args.style else []

@@ -95,7 +95,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--timings", action="store_true", help="print the time spent inside the networks (stderr)"
     )
     output.add_json_option(p, input="content", model="model")
-    p.set_defaults(handler=run_stylize, json_subject=_subject)
+    # the API names the style images `styles`
+    p.set_defaults(handler=run_stylize, json_subject=_subject, field_flags={"styles": "--style"})
 
 
 def _subject(args: argparse.Namespace) -> dict[str, object]:
@@ -115,33 +116,6 @@ class Failure:
         return self.message
 
 
-# Request fields -> the flags that set them, for the API's messages about one input (StylexferError.render).
-FLAGS = {
-    "alpha": "--alpha",
-    "styles": "--style",
-    "style_weights": "--style-weights",
-    "mask": "--mask",
-    "preserve_color": "--preserve-color",
-    "size": "--size",
-    "max_size": "--max-size",
-    "style_size": "--style-size",
-    "tile": "--tile",
-    "device": "--device",
-    "precision": "--precision",
-    "overwrite": "--overwrite",
-    "crf": "--crf",
-}
-
-
-def run_stylize(args: argparse.Namespace) -> int:
-    from stylexfer.inference import RequestError
-
-    try:
-        return _stylize(args)
-    except RequestError as err:
-        raise StylexferError(err.render(FLAGS)) from None
-
-
 @dataclass
 class Plan:
     """Where every content image goes, decided before any work."""
@@ -154,7 +128,7 @@ class Plan:
     total: int
 
 
-def _stylize(args: argparse.Namespace) -> int:
+def run_stylize(args: argparse.Namespace) -> int:
     if STDIO in args.content:
         return _stylize_stdio(args)
     request = _request(args)
@@ -226,7 +200,7 @@ def _plan_outputs(args: argparse.Namespace) -> Plan:
         try:
             target = out if single_file else output_path(out, item, tags, ext)
         except StylexferError as err:
-            failures.append(Failure(str(item.path), err.render(FLAGS)))
+            failures.append(Failure(str(item.path), err.render(args.flag_names)))
             continue
         if target in planned:
             failures.append(Failure(str(item.path), f"{display_path(item.path)}: same output name as "
@@ -305,7 +279,7 @@ def _run_jobs(args, plan: Plan, stylizer, request, codes, timer: _Timer) -> list
 
     def flush() -> None:
         if pending:
-            _flush(pending, stylizer, request, codes, timer, args.overwrite, written, plan.failures, done)
+            _flush(args, pending, stylizer, request, codes, timer, written, plan.failures, done)
             bar.update(len(pending))
             pending.clear()
 
@@ -319,11 +293,11 @@ def _run_jobs(args, plan: Plan, stylizer, request, codes, timer: _Timer) -> list
         except ImageMemoryError as err:
             jpeg = item.path.suffix.lower() in (".jpg", ".jpeg") and not args.max_size and not args.size
             hint = "; or pass --max-size 4096 (a JPEG then decodes at 1/2 to 1/8 scale)" if jpeg else ""
-            plan.failures.append(Failure(str(item.path), f"{err.render(FLAGS)}{hint}"))
+            plan.failures.append(Failure(str(item.path), f"{err.render(args.flag_names)}{hint}"))
             bar.update(1)
             continue
         except StylexferError as err:
-            plan.failures.append(Failure(str(item.path), err.render(FLAGS)))
+            plan.failures.append(Failure(str(item.path), err.render(args.flag_names)))
             bar.update(1)
             continue
         except MemoryError:  # the estimate was short: this image fails, the others go on
@@ -361,7 +335,7 @@ def check_stylize_memory(path: Path, width: int, height: int) -> None:
         )
 
 
-def _flush(pending, stylizer, request, codes, timer: _Timer, overwrite: bool,  # noqa: ANN001
+def _flush(args: argparse.Namespace, pending, stylizer, request, codes, timer: _Timer,  # noqa: ANN001
            written: list[Path], failures: list[Failure | str],
            done: Callable[[Path, Path, float], None] | None = None) -> None:
     """Stylize one batch of equal-sized images (one network call) and save each result; done(source,
@@ -386,9 +360,9 @@ def _flush(pending, stylizer, request, codes, timer: _Timer, overwrite: bool,  #
     for image, (_, source, target) in zip(result, pending, strict=True):
         saving = time.perf_counter()
         try:
-            written.append(save_image(image, target, overwrite=overwrite))
+            written.append(save_image(image, target, overwrite=args.overwrite))
         except StylexferError as err:
-            failures.append(Failure(str(source), err.render(FLAGS)))
+            failures.append(Failure(str(source), err.render(args.flag_names)))
             continue
         except OSError as err:
             failures.append(Failure(str(source), f"{display_path(target)}: cannot write ({err.strerror or err})"))

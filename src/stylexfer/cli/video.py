@@ -18,8 +18,6 @@ from stylexfer.cli import contents, output, stylize
 from stylexfer.cli.options import unit_float, whole_number
 from stylexfer.errors import StylexferError, display_path, one_line
 
-FLAGS = stylize.FLAGS | {"smooth": "--smooth"}
-
 
 def extend_parser(sub: argparse._SubParsersAction) -> None:
     """Add the video options to the (already registered) stylize parser and route its handler here."""
@@ -70,18 +68,13 @@ def run(args: argparse.Namespace) -> int:
     videos, rest = split_contents(args.content)
     if not videos:
         return stylize.run_stylize(args)
-    from stylexfer.inference import RequestError
-
-    try:
-        jobs = _plan(args, videos, rest)
-        code = 0
-        if rest:
-            images = argparse.Namespace(**vars(args))
-            images.content = rest
-            code = stylize.run_stylize(images)
-        return max(code, _run_videos(args, jobs, total=len(videos) + len(rest)))
-    except RequestError as err:
-        raise StylexferError(err.render(FLAGS)) from None
+    jobs = _plan(args, videos, rest)
+    code = 0
+    if rest:
+        images = argparse.Namespace(**vars(args))
+        images.content = rest
+        code = stylize.run_stylize(images)
+    return max(code, _run_videos(args, jobs, total=len(videos) + len(rest)))
 
 
 def _plan(args: argparse.Namespace, videos: list[Path], rest: list[str]) -> list[tuple[Path, Path | None, str]]:
@@ -113,7 +106,7 @@ def _plan(args: argparse.Namespace, videos: list[Path], rest: list[str]) -> list
         try:
             target = out if single else contents.output_path(out, contents.ContentItem(source), tags, suffix)
         except StylexferError as err:
-            jobs.append((source, None, err.render(FLAGS)))
+            jobs.append((source, None, err.render(args.flag_names)))
             continue
         check_crf(args.crf, target.suffix)  # the same for every video of one suffix: stops the run
         if target in planned:
@@ -163,7 +156,7 @@ def _run_videos(args: argparse.Namespace, jobs: list[tuple[Path, Path | None, st
             report = stylize_video(source, target, stream, batch_size=args.batch_size, crf=args.crf,
                                    overwrite=args.overwrite, progress=progress, started=started)
         except StylexferError as err:
-            failures.append(stylize.Failure(str(source), err.render(FLAGS)))
+            failures.append(stylize.Failure(str(source), err.render(args.flag_names)))
             continue
         except OSError as err:
             failures.append(stylize.Failure(
