@@ -67,6 +67,10 @@ def open_model(model: str | os.PathLike | ModelWeights, request: StylizeRequest 
 class Stylizer:
     """A loaded model ready to stylize; build it with :func:`load_model`.
 
+    Facts: `kind` (the model family's name, stylexfer.registry), `needs_style` (the family takes style
+    images at run time; False for fixed-style models), `device`, `precision` (what the networks run in:
+    "fp32", "bf16" or, CUDA without bf16, "fp16"), `tile_size`, `tile_overlap`.
+
     Not thread-safe: give each thread its own, or serialise calls (the GUI runs one worker thread).
     """
 
@@ -88,34 +92,11 @@ class Stylizer:
         self.family = get_family(spec.kind)
         self.net = self.policy.prepare(net, self.family.fp32_layers(net))
         self.runner = self.family.runner(self.net, self.policy, self.tiles)
-
-    # -- facts
-    @property
-    def kind(self) -> str:
-        """The model family's name (stylexfer.registry)."""
-        return self.spec.kind
-
-    @property
-    def needs_style(self) -> bool:
-        """True when the family takes style images at run time, False for fixed-style models."""
-        return self.family.needs_style
-
-    @property
-    def device(self) -> torch.device:
-        return self.policy.device
-
-    @property
-    def precision(self) -> str:
-        """What the networks run in: "fp32", "bf16" or (CUDA without bf16) "fp16"."""
-        return self.policy.precision
-
-    @property
-    def tile_size(self) -> int:
-        return self.tiles.size
-
-    @property
-    def tile_overlap(self) -> int:
-        return self.tiles.overlap
+        self.kind: str = spec.kind
+        self.needs_style: bool = self.family.needs_style
+        self.device: torch.device = self.policy.device
+        self.precision: str = self.policy.precision
+        self.tile_size, self.tile_overlap = self.tiles.size, self.tiles.overlap
 
     def describe(self) -> str:
         return f"{self.name}: {describe(self.spec)} on {self.device} ({self.precision})"
