@@ -133,8 +133,7 @@ def run_stylize(args: argparse.Namespace) -> int:
         return _stylize_stdio(args)
     request = _request(args)
     plan = _plan_outputs(args)
-    stylizer = open_stylizer(args, request)
-    request = _masked(args, request)
+    stylizer, request = open_stylizer(args, request)
     style_images = _style_images(args)
     timer = _Timer()
     with timer:
@@ -143,12 +142,20 @@ def run_stylize(args: argparse.Namespace) -> int:
     return _report(args, plan, written, timer, f"{stylizer.precision} on {stylizer.device}")
 
 
-def open_stylizer(args: argparse.Namespace, request):  # noqa: ANN001, ANN201 (StylizeRequest -> Stylizer)
+def open_stylizer(args: argparse.Namespace, request):  # noqa: ANN001, ANN201 (-> Stylizer, StylizeRequest)
     """Every CLI stylize entry (files, folders, stdin, video) sets up its model here: the one set-up,
-    stylexfer.inference.open_model, with --model, --device and the request's --precision."""
-    from stylexfer.inference import open_model
+    stylexfer.inference.open_model, with --model, --device and the request's --precision; then --mask
+    is read into the request (one region per style)."""
+    import dataclasses
 
-    return open_model(args.model, request, device=args.device)
+    from stylexfer.files.images import load_image
+    from stylexfer.inference import mask_labels, open_model
+
+    stylizer = open_model(args.model, request, device=args.device)
+    if args.mask:
+        labels = mask_labels(load_image(args.mask), request.n_styles, name=args.mask)
+        request = dataclasses.replace(request, mask=labels)
+    return stylizer, request
 
 
 def _request(args: argparse.Namespace):  # noqa: ANN202 (a StylizeRequest; imported lazily)
@@ -225,18 +232,6 @@ def _ext(args: argparse.Namespace) -> str:
             f"--ext {display_path(args.ext)}: unknown format; use one of {', '.join(sorted(SAVE_FORMATS))}"
         )
     return ext
-
-
-def _masked(args: argparse.Namespace, request):  # noqa: ANN001, ANN202 (StylizeRequest -> StylizeRequest)
-    """The request with --mask read into its label map (one region per style); as it is without --mask."""
-    import dataclasses
-
-    from stylexfer.files.images import load_image
-    from stylexfer.inference import mask_labels
-
-    if not args.mask:
-        return request
-    return dataclasses.replace(request, mask=mask_labels(load_image(args.mask), request.n_styles, name=args.mask))
 
 
 def _style_images(args: argparse.Namespace) -> list:
@@ -414,8 +409,7 @@ def _stylize_stdio(args: argparse.Namespace) -> int:
     if not to_stdout:  # before stdin is read and the image stylized
         check_output_path(args.out, overwrite=args.overwrite, create_parents=True, error=StylexferError)
     request = _request(args)
-    stylizer = open_stylizer(args, request)  # with --precision (this path used to drop it)
-    request = _masked(args, request)
+    stylizer, request = open_stylizer(args, request)  # with --precision (this path used to drop it)
     styles = _style_images(args)
     data = _read_stdin()
     started = time.perf_counter()

@@ -39,7 +39,7 @@ def split_contents(patterns: list[str]) -> tuple[list[Path], list[str]]:
     video (the reader says it is missing); globs contribute their video matches, and stay with the
     images as well when they also match images."""
     from stylexfer.files.images import is_image_file
-    from stylexfer.files.video import VIDEO_SUFFIXES, is_video_file
+    from stylexfer.files.video import is_video_file
 
     videos: list[Path] = []
     rest: list[str] = []
@@ -48,9 +48,7 @@ def split_contents(patterns: list[str]) -> tuple[list[Path], list[str]]:
         if path.is_dir():
             rest.append(pattern)
         elif path.exists() or not glob.has_magic(pattern):
-            suffix = path.suffix.lower()
-            is_video = suffix in VIDEO_SUFFIXES and (suffix != ".gif" or is_video_file(path))
-            if is_video:
+            if is_video_file(path):  # a .gif only when it holds several frames
                 videos.append(path)
             else:
                 rest.append(pattern)
@@ -133,8 +131,7 @@ def _run_videos(args: argparse.Namespace, jobs: list[tuple[Path, Path | None, st
     written: list[Path] = []
     if todo:
         request = stylize._request(args)
-        stylizer = stylize.open_stylizer(args, request)
-        request = stylize._masked(args, request)
+        stylizer, request = stylize.open_stylizer(args, request)
         check_output_folder(Path(args.out).parent if todo[0][1] == Path(args.out) else Path(args.out),
                             create=True)
         styles = stylize._style_images(args)
