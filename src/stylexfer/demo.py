@@ -191,8 +191,7 @@ def claim_output(out: Path) -> None:
     else it did not make is never used. Accepted: a new or empty folder, one with the demo's MARKER, or
     an earlier demo's folder from before the marker (only the demo's names, and the generated sample set
     inside RUN_DIR)."""
-    def earlier_demo(folder: Path, names: set[str]) -> bool:  # from before the marker existed
-        # only the demo's names, and the generated sample set (training.data.sample_data) in RUN_DIR
+    def earlier_demo(folder: Path, names: set[str]) -> bool:  # sample set: training.data.sample_data
         demo_names = {PRETRAINED_DIR, TRAINED_DIR, RUN_DIR, MODEL_FILE}
         return names <= demo_names and any((folder / RUN_DIR).glob("sample_data_v*"))
 

@@ -168,11 +168,6 @@ def _request(args: argparse.Namespace):  # noqa: ANN202 (a StylizeRequest; impor
                           precision=args.precision)
 
 
-def _is_folder(out: Path, text: str) -> bool:
-    """An existing folder is a folder, whatever its name (x.v2, photos.png); so is a trailing slash."""
-    return out.is_dir() or text.endswith(("/", os.sep))
-
-
 def _plan_outputs(args: argparse.Namespace) -> Plan:
     from stylexfer.files.atomic import check_output_folder
     from stylexfer.files.images import SAVE_FORMATS
@@ -182,7 +177,7 @@ def _plan_outputs(args: argparse.Namespace) -> Plan:
         raise StylexferError("; ".join(errors) or "no content images given")
     out = Path(args.out)
     shown = display_path(out)
-    folder = _is_folder(out, str(args.out))
+    folder = out.is_dir() or str(args.out).endswith(("/", os.sep))  # whatever its name (x.v2, photos.png)
     single_file = not folder and out.suffix.lower() in SAVE_FORMATS
     if single_file and len(items) != 1:
         raise StylexferError(

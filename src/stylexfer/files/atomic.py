@@ -3,7 +3,7 @@ target and the writer's PID), flushed and fsynced, then renamed over the target 
 fsynced, so a crash at any moment leaves the old file or the new one under the final name, never
 half of one. Files get the ordinary mode (0666 minus the umask), like any program's output.
 
-Also the text and JSON writers on top (`atomic_write_text`, `atomic_write_json`), the one check of
+Also the JSON writer on top (`atomic_write_json`), the one check of
 an output location before anything is written (`check_output_path`), the all-or-nothing commit of
 several files (`staged`) or of a whole folder (`atomic_folder`), and the removal of temporaries that a killed
 writer left behind (`remove_stale_temporaries`, run once per folder before this process writes there).
@@ -167,14 +167,9 @@ def atomic_write_bytes(
     return Path(path)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str, *, overwrite: bool = True) -> Path:
-    """Write `text` (UTF-8) to `path` atomically."""
-    return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
-
-
 def atomic_write_json(path: str | os.PathLike, doc: Any, *, overwrite: bool = True, **dumps: Any) -> Path:
-    """Write `doc` as indented JSON (and a final newline) to `path` atomically; `dumps` go to json.dumps."""
-    return atomic_write_text(path, json.dumps(doc, indent=2, **dumps) + "\n", overwrite=overwrite)
+    """Write `doc` as indented JSON (and a final newline, UTF-8) to `path` atomically; `dumps` go to json.dumps."""
+    return atomic_write_bytes(path, (json.dumps(doc, indent=2, **dumps) + "\n").encode("utf-8"), overwrite=overwrite)
 
 
 @contextlib.contextmanager
