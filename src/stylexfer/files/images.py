@@ -98,8 +98,6 @@ def _load_from(handle: BinaryIO, shown: str, draft_shorter_side: int | None, max
             return _decode(image, shown, draft_shorter_side, max_pixels)
     except ImageError:
         raise
-    except _UnsupportedMode as err:
-        raise ImageError(f"{shown}: {err}; convert it to RGB first") from err
     except Image.UnidentifiedImageError as err:
         raise ImageError(
             f"{shown}: not a supported image (expected JPEG, PNG, WebP, GIF, TIFF, BMP or PPM data); "
@@ -169,7 +167,7 @@ def _decode(image: Image.Image, shown: str, draft_shorter_side: int | None, max_
     image.load()  # Pillow's LOAD_TRUNCATED_IMAGES stays False: a truncated file is an error
     with contextlib.suppress(Exception):  # upright as the EXIF orientation says; malformed EXIF: as stored
         ImageOps.exif_transpose(image, in_place=True)
-    image = _to_rgb(image)
+    image = _to_rgb(image, shown)
     if image.mode != "RGB" or image.width < 1 or image.height < 1:  # defensive: never hand on odd images
         raise ImageError(f"{shown}: decoded to an unusable {image.mode} {image.width}×{image.height} image")
     return image
@@ -202,7 +200,7 @@ def _check_decode_memory(width: int, height: int, mode: str, shown: str) -> None
         )
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def _to_rgb(image: Image.Image, shown: str) -> Image.Image:
     """Any decoded mode -> RGB, creating at most one new full-size RGB image for common modes."""
     mode = image.mode
     if mode == "RGB" and "transparency" not in image.info:
@@ -220,12 +218,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     try:
         return image.convert("RGB")
     except ValueError as err:  # e.g. LAB or HSV, which Pillow cannot turn into RGB without a profile
-        raise _UnsupportedMode(mode) from err
-
-
-class _UnsupportedMode(Exception):
-    def __init__(self, mode: str) -> None:
-        super().__init__(f"unsupported colour mode {mode}")
+        raise ImageError(f"{shown}: unsupported colour mode {mode}; convert it to RGB first") from err
 
 
 def _wide_to_rgb(image: Image.Image) -> Image.Image:
