@@ -140,5 +140,4 @@ def error_record(args: argparse.Namespace, message: str) -> None:
 def usage_error_record(argv: Sequence[str], message: str, stream: TextIO) -> None:
     """A command line argparse refused, when it asked for --json: one error line all the same."""
     if "--json" in argv:
-        stream.write(json.dumps(record(error=message), ensure_ascii=True) + "\n")
-        stream.flush()
+        JsonLines(stream).emit(error=message)
