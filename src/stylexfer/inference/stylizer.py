@@ -23,7 +23,6 @@ from stylexfer.inference.request import (
     StyleKindError,
     StylizeRequest,
     literal,
-    request_for,
 )
 from stylexfer.inference.temporal import StatisticsSmoother
 from stylexfer.inference.tiling import (
@@ -140,8 +139,9 @@ class Stylizer:
         tile: "auto" (tile above auto_tile_pixels), True, False, or a tile size in px.
         progress: called as progress(done, total) after each tile.
         """
-        request = request_for(styles, style_weights=style_weights, alpha=alpha,
-                              preserve_color=preserve_color, mask=mask, tile=tile)
+        weights = None if style_weights is None else tuple(style_weights)
+        request = StylizeRequest(alpha=alpha, n_styles=len(styles or ()), style_weights=weights,
+                                 preserve_color=preserve_color, mask=mask, tile=tile)
         return self.run(request, content, styles, progress=progress)
 
     def run(
@@ -167,18 +167,13 @@ class Stylizer:
         out = crop_box(out, box)
         if request.preserve_color:
             out = preserve_content_color(out, images)
-        check_finite_output(out, self.name)
+        if not bool(torch.isfinite(out).all()):  # refused before anyone saves them as an all-black picture
+            raise NonFiniteOutputError(
+                f"{display_path(self.name)}: the model computes NaN or infinite pixels (its weights overflow); "
+                "the model is damaged or diverged: retrain it or use another model file"
+            )
         return out
 
 
 class NonFiniteOutputError(StylexferError, RuntimeError):
     """The network computed NaN or infinite pixels: its weights overflow (finite, but huge)."""
-
-
-def check_finite_output(out: Tensor, name: str) -> None:
-    """Refuse NaN/inf pixels before anyone saves them: they would become an all-black picture."""
-    if not bool(torch.isfinite(out).all()):
-        raise NonFiniteOutputError(
-            f"{display_path(name)}: the model computes NaN or infinite pixels (its weights overflow); "
-            "the model is damaged or diverged: retrain it or use another model file"
-        )
