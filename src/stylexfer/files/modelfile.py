@@ -149,7 +149,8 @@ def _read_safetensors(path: Path) -> ModelWeights:
             "wrong model kind in its metadata, or a damaged file"
         )
     if metadata.get(RANDOM_VGG_KEY) == ENCODER_RANDOM:  # exported from a run with random VGG weights
-        _warn_random_vgg(path)
+        warnings.warn(f"{path.name} was trained with RANDOM VGG weights: it stylizes, but its pictures show the "
+                      "pipeline working, not style transfer quality", RandomWeightsWarning, stacklevel=2)
         weights = replace(weights, random_vgg=True)
     return weights
 
@@ -167,15 +168,6 @@ def _spec_of_metadata(metadata: Mapping[str, str], path: Path) -> ModelSpec:
         )
     family = get_family(metadata.get("kind", ""), where=printable(str(path)))
     return family.spec_of_metadata(metadata, str(path))
-
-
-def _warn_random_vgg(path: Path) -> None:
-    warnings.warn(
-        f"{path.name} was trained with RANDOM VGG weights: it stylizes, but its pictures show the "
-        "pipeline working, not style transfer quality",
-        RandomWeightsWarning,
-        stacklevel=3,
-    )
 
 
 def _load_mapping(path: Path, *, mmap: bool = False) -> Mapping[Any, Any]:
