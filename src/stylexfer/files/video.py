@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from stylexfer.errors import StylexferError, display_path, one_line
+from stylexfer.files.atomic import commit, exists_error, temporary_path
 from stylexfer.files.userfile import check_regular_file, file_problem
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif")
@@ -346,8 +347,6 @@ def writing(target: str | os.PathLike, *, overwrite: bool = False) -> Iterator[P
     exception it is committed under `target` (files.atomic.commit: fsync, rename or no-replace link),
     otherwise (an error, Ctrl-C) deleted, so the final name never holds a half-written video. Missing
     folders above `target` are created, and removed again (when still empty) if the block fails."""
-    from stylexfer.files.atomic import commit, exists_error, temporary_path
-
     target = Path(target)
     created = [p for p in reversed(target.parents) if not p.exists()]  # outermost first
     target.parent.mkdir(parents=True, exist_ok=True)
