@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from stylexfer.errors import StylexferError, WeightsError, one_line
+from stylexfer.files.download import default_cache_dir, fetch_model
 from stylexfer.files.folders import folder_is_own
 from stylexfer.files.images import load_image, save_image, to_tensor
 from stylexfer.inference import load_model, resize_image
@@ -76,8 +77,6 @@ def shown(path: Path) -> str:
 def fetch_pretrained(cache_dir: Path | None) -> tuple[Path | None, str]:
     """The public AdaIN model as our .safetensors (downloaded and imported once, then cached), or
     (None, the reason in one line)."""
-    from stylexfer.files.download import fetch_model
-
     try:
         with network_timeout(NETWORK_TIMEOUT_S):
             return fetch_model(PRETRAINED, cache_dir=cache_dir, progress=True), ""
@@ -213,7 +212,6 @@ def claim_output(out: Path) -> None:
 
 
 def _demo(args: argparse.Namespace, out: Path, started: float) -> int:
-    from stylexfer.files.download import default_cache_dir
     from stylexfer.files.export import export_model
     from stylexfer.training.data import sample_data  # Lightning and Hydra only once needed
     from stylexfer.training.run import compose_config, run
