@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from stylexfer.errors import StylexferError, WeightsError, one_line
+from stylexfer.files.download import default_cache_dir, fetch_model
 from stylexfer.files.folders import folder_is_own
 from stylexfer.files.images import load_image, save_image, to_tensor
 from stylexfer.inference import load_model, resize_image
@@ -76,8 +77,6 @@ def shown(path: Path) -> str:
 def fetch_pretrained(cache_dir: Path | None) -> tuple[Path | None, str]:
     """The public AdaIN model as our .safetensors (downloaded and imported once, then cached), or
     (None, the reason in one line)."""
-    from stylexfer.files.download import fetch_model
-
     try:
         with network_timeout(NETWORK_TIMEOUT_S):
             return fetch_model(PRETRAINED, cache_dir=cache_dir, progress=True), ""
@@ -102,13 +101,7 @@ def pick_vgg_weights(requested: str = "auto") -> tuple[str, str]:
 
 
 def sample_pictures(generated: Path) -> tuple[list[Path], list[Path]]:
-    """Real photos and paintings from ../shared/data beside the checkout when present (3 contents,
-    4 styles), else the first of the generated sample set's."""
-    shared = Path(__file__).resolve().parents[3] / "shared" / "data"  # checkout/src/stylexfer/demo.py
-    contents = [shared / "content" / name for name in ("chicago.jpg", "golden_gate.jpg", "sailboat.jpg")]
-    styles = [shared / "style" / name for name in ("mosaic.jpg", "candy.jpg", "la_muse.jpg", "udnie.jpg")]
-    if all(path.is_file() for path in contents + styles):
-        return contents, styles
+    """The first 3 contents and 4 styles of the generated sample set."""
     return sorted((generated / "content").glob("*.png"))[:3], sorted((generated / "style").glob("*.png"))[:4]
 
 
@@ -197,8 +190,7 @@ def claim_output(out: Path) -> None:
     else it did not make is never used. Accepted: a new or empty folder, one with the demo's MARKER, or
     an earlier demo's folder from before the marker (only the demo's names, and the generated sample set
     inside RUN_DIR)."""
-    def earlier_demo(folder: Path, names: set[str]) -> bool:  # from before the marker existed
-        # only the demo's names, and the generated sample set (training.data.sample_data) in RUN_DIR
+    def earlier_demo(folder: Path, names: set[str]) -> bool:  # sample set: training.data.sample_data
         demo_names = {PRETRAINED_DIR, TRAINED_DIR, RUN_DIR, MODEL_FILE}
         return names <= demo_names and any((folder / RUN_DIR).glob("sample_data_v*"))
 
@@ -250,7 +242,7 @@ def _demo(args: argparse.Namespace, out: Path, started: float) -> int:
     if weights == "random" and vgg_reason:  # offline: the same cause as above, no need to repeat it
         no_vgg = f"no ImageNet VGG-19 weights {'either (' if offline else f'({vgg_reason}; '}{vgg_file})"
     if offline:
-        cache = args.cache_dir or _default_cache()
+        cache = args.cache_dir or default_cache_dir()
         print()
         say(
             f"No pretrained model: the public AdaIN weights could not be fetched ({reason}). To see real "
@@ -317,12 +309,6 @@ def _demo(args: argparse.Namespace, out: Path, started: float) -> int:
         print(f"  stylexfer stylize YOUR_PHOTO.jpg --style {painting} --model {shown(pretrained)} --out outputs/mine/")
     print(f"  stylexfer gui --model {shown(pretrained or model)} --content {photo} --style {painting}")
     return 0
-
-
-def _default_cache() -> Path:
-    from stylexfer.files.download import default_cache_dir
-
-    return default_cache_dir()
 
 
 if __name__ == "__main__":

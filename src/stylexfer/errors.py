@@ -24,11 +24,6 @@ class StylexferError(Exception):
         self.template, self.fields = message, fields
         super().__init__(self.render())
 
-    @property
-    def field(self) -> str | None:
-        """The setting the message is mainly about (the first one it names)."""
-        return self.fields[0] if self.fields else None
-
     def render(self, names: Mapping[str, str] | None = None) -> str:
         if not (self.fields or self.templated):
             return self.template

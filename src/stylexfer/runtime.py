@@ -63,7 +63,11 @@ def available_memory() -> int | None:
     otherwise the memory the system reports available (MemAvailable, else free physical pages)."""
     limit = _address_space_limit()
     if limit is not None:
-        return max(0, limit - (_address_space_used() or 0))
+        used = 0
+        with (contextlib.suppress(OSError, ValueError, IndexError, AttributeError),
+              open("/proc/self/statm", encoding="ascii") as statm):
+            used = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        return max(0, limit - used)
     with contextlib.suppress(OSError, ValueError, StopIteration):
         with open("/proc/meminfo", encoding="ascii") as meminfo:
             line = next(line for line in meminfo if line.startswith("MemAvailable:"))
@@ -80,13 +84,6 @@ def _address_space_limit() -> int | None:
         return None
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     return None if soft == resource.RLIM_INFINITY or soft < 0 else soft
-
-
-def _address_space_used() -> int | None:
-    with (contextlib.suppress(OSError, ValueError, IndexError, AttributeError),
-          open("/proc/self/statm", encoding="ascii") as statm):
-        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    return None
 
 
 # --------------------------------------------------------------------------- interrupts

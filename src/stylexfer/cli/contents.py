@@ -29,9 +29,7 @@ def collect_contents(patterns: list[str]) -> tuple[list[ContentItem], list[str]]
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
             if not found:
-                errors.append(
-                    f"{path}: folder holds no images ({', '.join(('.jpg', '.png', '.webp', '…'))})"
-                )
+                errors.append(f"{path}: folder holds no images (.jpg, .png, .webp, …)")
             for file in found:
                 rel = file.parent.relative_to(path).parts
                 items.append(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
 
 from stylexfer.cli import output
 
@@ -16,12 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--cache-dir", help="where downloads go (default ~/.cache/stylexfer or $STYLEXFER_CACHE)"
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    output.add_json_option(p)
-    p.set_defaults(handler=run, json_subject=_subject)
-
-
-def _subject(args: argparse.Namespace) -> dict[str, Any]:
-    return {"input": args.name, "model": args.name}
+    output.add_json_option(p, input="name", model="name")
+    p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
 
 from stylexfer.cli import output
 
@@ -18,12 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--torchscript", help="also write a TorchScript file (.pt)")
     p.add_argument("--onnx", help="also write an ONNX file (.onnx)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
-    output.add_json_option(p)
-    p.set_defaults(handler=run, json_subject=_subject)
-
-
-def _subject(args: argparse.Namespace) -> dict[str, Any]:
-    return {"input": args.model, "model": args.model}
+    output.add_json_option(p, input="model", model="model")
+    p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
 
 from stylexfer.cli import output
 
@@ -23,12 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--out", "-o", required=True, help="the .safetensors file to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    output.add_json_option(p)
-    p.set_defaults(handler=run, json_subject=_subject)
-
-
-def _subject(args: argparse.Namespace) -> dict[str, Any]:
-    return {"input": args.files, "model": args.kind}
+    output.add_json_option(p, input="files", model="kind")
+    p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

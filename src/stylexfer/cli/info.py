@@ -11,19 +11,12 @@ from stylexfer.cli import output
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "info",
-        help="describe a model file: kind, architecture, normalisation, training, SHA-256",
-        description="Describe a model file (.ckpt, .safetensors or fast-neural-style .pth) without "
-        "building its network.",
-    )
+    p = sub.add_parser("info", help="describe a model file: kind, architecture, normalisation, training, SHA-256",
+                       description="Describe a model file (.ckpt, .safetensors or fast-neural-style .pth) "
+                       "without building its network.")
     p.add_argument("model", help="a .ckpt, .safetensors or fast-neural-style .pth file")
-    output.add_json_option(p)
-    p.set_defaults(handler=run, json_subject=_subject)
-
-
-def _subject(args: argparse.Namespace) -> dict[str, Any]:
-    return {"input": args.model, "model": args.model}
+    output.add_json_option(p, input="model", model="model")
+    p.set_defaults(handler=run)
 
 
 def _shown(value: Any) -> str:

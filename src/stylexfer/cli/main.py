@@ -82,17 +82,12 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
     return {}
 
 
-def _print_help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="stylexfer", description="Feed-forward neural style transfer."
     )
     parser.add_argument("--version", action="version", version=f"stylexfer {__version__}")
-    parser.set_defaults(handler=lambda args: _print_help(parser))
+    parser.set_defaults(handler=lambda args: parser.print_help())  # no subcommand: exit code 0
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     for command in SUBCOMMANDS:

@@ -13,11 +13,15 @@ def unit_float(text: str) -> float:
     return value  # the range is checked by the inference API, with one clear message
 
 
-def positive_int(text: str) -> int:
+def whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -51,8 +55,9 @@ def add_device_and_precision(p: argparse.ArgumentParser, *, device_default: str 
     )
 
 
-
 def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
     """Each option's destination -> its longest flag (`overwrite` -> `--overwrite`): how the CLI names
-    the settings an API message names by their Python names (StylexferError.render)."""
-    return {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
+    the settings an API message names by their Python names (StylexferError.render); plus the parser's
+    `field_flags` default, for API fields named otherwise than the flag's destination."""
+    names = {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
+    return names | (parser.get_default("field_flags") or {})

@@ -27,13 +27,16 @@ from typing import Any, TextIO
 FIELDS = ("input", "output", "model", "seconds", "status", "error")
 
 
-def add_json_option(parser: argparse.ArgumentParser) -> None:
+def add_json_option(parser: argparse.ArgumentParser, *, input: str, model: str) -> None:  # noqa: A002
+    """--json, and the subject of the error line that ends a failed run: the arguments named `input`
+    and `model` (a subcommand may set its own `json_subject` afterwards)."""
     parser.add_argument(
         "--json",
         action="store_true",
         help="machine-readable: one JSON object per line on stdout (input, output, model, seconds, "
         "status, error), nothing else there; messages go to stderr",
     )
+    parser.set_defaults(json_subject=lambda args: {"input": getattr(args, input), "model": getattr(args, model)})
 
 
 def _plain(value: Any) -> Any:
@@ -137,5 +140,4 @@ def error_record(args: argparse.Namespace, message: str) -> None:
 def usage_error_record(argv: Sequence[str], message: str, stream: TextIO) -> None:
     """A command line argparse refused, when it asked for --json: one error line all the same."""
     if "--json" in argv:
-        stream.write(json.dumps(record(error=message), ensure_ascii=True) + "\n")
-        stream.flush()
+        JsonLines(stream).emit(error=message)

@@ -10,7 +10,6 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from stylexfer.cli import output
 from stylexfer.cli.options import add_device_and_precision, positive_int, unit_float
@@ -41,12 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_device_and_precision(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing sheet")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    output.add_json_option(p)
-    p.set_defaults(handler=run, json_subject=_subject)
-
-
-def _subject(args: argparse.Namespace) -> dict[str, Any]:
-    return {"input": args.content, "model": args.model, "output": None}
+    output.add_json_option(p, input="content", model="model")
+    p.set_defaults(handler=run)
 
 
 def _images(patterns: list[str], flag: str) -> list[Path]:
@@ -90,20 +85,11 @@ def _check_kinds(args: argparse.Namespace) -> None:
                              "style is built in): drop --style, or add a model that takes one")
 
 
-def _check_alpha(alpha: float) -> None:
-    from stylexfer.inference import RequestError, StylizeRequest
-
-    try:
-        StylizeRequest(alpha=alpha)
-    except RequestError as err:
-        raise StylexferError(err.render({"alpha": "--alpha"})) from None
-
-
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from stylexfer.files.images import load_image, save_image
-    from stylexfer.inference import open_model
+    from stylexfer.inference import StylizeRequest, open_model
     from stylexfer.inference.sheet import MIN_SHEET_TILE, sheet_columns, stylize_sheet
 
     started = time.perf_counter()
@@ -111,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         raise StylexferError("no CONTENT given: name at least one content image or folder")
     if args.tile_size < MIN_SHEET_TILE:
         raise StylexferError(f"--tile-size must be at least {MIN_SHEET_TILE} px, got {args.tile_size}")
-    _check_alpha(args.alpha)
+    StylizeRequest(alpha=args.alpha)  # its range, before any work
     out = _check_out(args)
     contents = _images(args.content, "CONTENT")
     styles = _images(args.style, "--style") if args.style else []

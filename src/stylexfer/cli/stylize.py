@@ -94,8 +94,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--timings", action="store_true", help="print the time spent inside the networks (stderr)"
     )
-    output.add_json_option(p)
-    p.set_defaults(handler=run_stylize, json_subject=_subject)
+    output.add_json_option(p, input="content", model="model")
+    # the API names the style images `styles`
+    p.set_defaults(handler=run_stylize, json_subject=_subject, field_flags={"styles": "--style"})
 
 
 def _subject(args: argparse.Namespace) -> dict[str, object]:
@@ -115,33 +116,6 @@ class Failure:
         return self.message
 
 
-# Request fields -> the flags that set them, for the API's messages about one input (StylexferError.render).
-FLAGS = {
-    "alpha": "--alpha",
-    "styles": "--style",
-    "style_weights": "--style-weights",
-    "mask": "--mask",
-    "preserve_color": "--preserve-color",
-    "size": "--size",
-    "max_size": "--max-size",
-    "style_size": "--style-size",
-    "tile": "--tile",
-    "device": "--device",
-    "precision": "--precision",
-    "overwrite": "--overwrite",
-    "crf": "--crf",
-}
-
-
-def run_stylize(args: argparse.Namespace) -> int:
-    from stylexfer.inference import RequestError
-
-    try:
-        return _stylize(args)
-    except RequestError as err:
-        raise StylexferError(err.render(FLAGS)) from None
-
-
 @dataclass
 class Plan:
     """Where every content image goes, decided before any work."""
@@ -154,27 +128,34 @@ class Plan:
     total: int
 
 
-def _stylize(args: argparse.Namespace) -> int:
+def run_stylize(args: argparse.Namespace) -> int:
     if STDIO in args.content:
         return _stylize_stdio(args)
     request = _request(args)
     plan = _plan_outputs(args)
-    stylizer = open_stylizer(args, request)
-    labels = _mask(args, request)
+    stylizer, request = open_stylizer(args, request)
     style_images = _style_images(args)
     timer = _Timer()
     with timer:
         codes = stylizer.encode_styles(style_images, style_size=args.style_size) if style_images else None
-    written = _run_jobs(args, plan, stylizer, request, codes, labels, timer)
+    written = _run_jobs(args, plan, stylizer, request, codes, timer)
     return _report(args, plan, written, timer, f"{stylizer.precision} on {stylizer.device}")
 
 
-def open_stylizer(args: argparse.Namespace, request):  # noqa: ANN001, ANN201 (StylizeRequest -> Stylizer)
+def open_stylizer(args: argparse.Namespace, request):  # noqa: ANN001, ANN201 (-> Stylizer, StylizeRequest)
     """Every CLI stylize entry (files, folders, stdin, video) sets up its model here: the one set-up,
-    stylexfer.inference.open_model, with --model, --device and the request's --precision."""
-    from stylexfer.inference import open_model
+    stylexfer.inference.open_model, with --model, --device and the request's --precision; then --mask
+    is read into the request (one region per style)."""
+    import dataclasses
 
-    return open_model(args.model, request, device=args.device)
+    from stylexfer.files.images import load_image
+    from stylexfer.inference import mask_labels, open_model
+
+    stylizer = open_model(args.model, request, device=args.device)
+    if args.mask:
+        labels = mask_labels(load_image(args.mask), request.n_styles, name=args.mask)
+        request = dataclasses.replace(request, mask=labels)
+    return stylizer, request
 
 
 def _request(args: argparse.Namespace):  # noqa: ANN202 (a StylizeRequest; imported lazily)
@@ -187,11 +168,6 @@ def _request(args: argparse.Namespace):  # noqa: ANN202 (a StylizeRequest; impor
                           precision=args.precision)
 
 
-def _is_folder(out: Path, text: str) -> bool:
-    """An existing folder is a folder, whatever its name (x.v2, photos.png); so is a trailing slash."""
-    return out.is_dir() or text.endswith(("/", os.sep))
-
-
 def _plan_outputs(args: argparse.Namespace) -> Plan:
     from stylexfer.files.atomic import check_output_folder
     from stylexfer.files.images import SAVE_FORMATS
@@ -201,7 +177,7 @@ def _plan_outputs(args: argparse.Namespace) -> Plan:
         raise StylexferError("; ".join(errors) or "no content images given")
     out = Path(args.out)
     shown = display_path(out)
-    folder = _is_folder(out, str(args.out))
+    folder = out.is_dir() or str(args.out).endswith(("/", os.sep))  # whatever its name (x.v2, photos.png)
     single_file = not folder and out.suffix.lower() in SAVE_FORMATS
     if single_file and len(items) != 1:
         raise StylexferError(
@@ -214,11 +190,7 @@ def _plan_outputs(args: argparse.Namespace) -> Plan:
         )
     if single_file and len(out.name.encode("utf-8")) > MAX_FILE_NAME_BYTES:
         raise StylexferError(f"--out {shown}: file name over {MAX_FILE_NAME_BYTES} bytes; use a shorter one")
-    ext = args.ext if args.ext.startswith(".") else f".{args.ext}"
-    if ext.lower() not in SAVE_FORMATS:
-        raise StylexferError(
-            f"--ext {display_path(args.ext)}: unknown format; use one of {', '.join(sorted(SAVE_FORMATS))}"
-        )
+    ext = _ext(args)
     if out.exists() and not out.is_dir() and not single_file:
         raise StylexferError(f"--out {shown} exists and is not a folder")
     check_output_folder(out.parent if single_file else out, create=True, error=StylexferError)  # before any work
@@ -230,7 +202,7 @@ def _plan_outputs(args: argparse.Namespace) -> Plan:
         try:
             target = out if single_file else output_path(out, item, tags, ext)
         except StylexferError as err:
-            failures.append(Failure(str(item.path), err.render(FLAGS)))
+            failures.append(Failure(str(item.path), err.render(args.flag_names)))
             continue
         if target in planned:
             failures.append(Failure(str(item.path), f"{display_path(item.path)}: same output name as "
@@ -245,13 +217,16 @@ def _plan_outputs(args: argparse.Namespace) -> Plan:
     return Plan(out, single_file, ext, jobs, failures, len(items) + len(errors))
 
 
-def _mask(args: argparse.Namespace, request):  # noqa: ANN001, ANN202
-    from stylexfer.files.images import load_image
-    from stylexfer.inference import mask_labels
+def _ext(args: argparse.Namespace) -> str:
+    """--ext with its dot, or a StylexferError naming the formats."""
+    from stylexfer.files.images import SAVE_FORMATS
 
-    if not args.mask:
-        return None
-    return mask_labels(load_image(args.mask), request.n_styles, name=args.mask)
+    ext = args.ext if args.ext.startswith(".") else f".{args.ext}"
+    if ext.lower() not in SAVE_FORMATS:
+        raise StylexferError(
+            f"--ext {display_path(args.ext)}: unknown format; use one of {', '.join(sorted(SAVE_FORMATS))}"
+        )
+    return ext
 
 
 def _style_images(args: argparse.Namespace) -> list:
@@ -274,18 +249,14 @@ class _Timer:
         self.seconds += time.perf_counter() - self._start
 
 
-def _run_jobs(args, plan: Plan, stylizer, request, codes, labels, timer: _Timer) -> list[Path]:  # noqa: ANN001
+def _run_jobs(args, plan: Plan, stylizer, request, codes, timer: _Timer) -> list[Path]:  # noqa: ANN001
     """Load, resize, batch equal-sized images, stylize, save; per-image failures go to plan.failures."""
-    import dataclasses
-
     import torch
     from tqdm import tqdm
 
     from stylexfer.files.images import ImageMemoryError, load_image, to_tensor
     from stylexfer.inference import resize_image
 
-    if labels is not None:
-        request = dataclasses.replace(request, mask=labels)
     bar = tqdm(total=len(plan.jobs), unit="img", file=sys.stderr, disable=args.quiet or len(plan.jobs) < 2,
                dynamic_ncols=True)
     pending: list[tuple[torch.Tensor, Path, Path]] = []
@@ -298,7 +269,7 @@ def _run_jobs(args, plan: Plan, stylizer, request, codes, labels, timer: _Timer)
 
     def flush() -> None:
         if pending:
-            _flush(pending, stylizer, request, codes, timer, args.overwrite, written, plan.failures, done)
+            _flush(args, pending, stylizer, request, codes, timer, written, plan.failures, done)
             bar.update(len(pending))
             pending.clear()
 
@@ -312,11 +283,11 @@ def _run_jobs(args, plan: Plan, stylizer, request, codes, labels, timer: _Timer)
         except ImageMemoryError as err:
             jpeg = item.path.suffix.lower() in (".jpg", ".jpeg") and not args.max_size and not args.size
             hint = "; or pass --max-size 4096 (a JPEG then decodes at 1/2 to 1/8 scale)" if jpeg else ""
-            plan.failures.append(Failure(str(item.path), f"{err.render(FLAGS)}{hint}"))
+            plan.failures.append(Failure(str(item.path), f"{err.render(args.flag_names)}{hint}"))
             bar.update(1)
             continue
         except StylexferError as err:
-            plan.failures.append(Failure(str(item.path), err.render(FLAGS)))
+            plan.failures.append(Failure(str(item.path), err.render(args.flag_names)))
             bar.update(1)
             continue
         except MemoryError:  # the estimate was short: this image fails, the others go on
@@ -354,7 +325,7 @@ def check_stylize_memory(path: Path, width: int, height: int) -> None:
         )
 
 
-def _flush(pending, stylizer, request, codes, timer: _Timer, overwrite: bool,  # noqa: ANN001
+def _flush(args: argparse.Namespace, pending, stylizer, request, codes, timer: _Timer,  # noqa: ANN001
            written: list[Path], failures: list[Failure | str],
            done: Callable[[Path, Path, float], None] | None = None) -> None:
     """Stylize one batch of equal-sized images (one network call) and save each result; done(source,
@@ -379,9 +350,9 @@ def _flush(pending, stylizer, request, codes, timer: _Timer, overwrite: bool,  #
     for image, (_, source, target) in zip(result, pending, strict=True):
         saving = time.perf_counter()
         try:
-            written.append(save_image(image, target, overwrite=overwrite))
+            written.append(save_image(image, target, overwrite=args.overwrite))
         except StylexferError as err:
-            failures.append(Failure(str(source), err.render(FLAGS)))
+            failures.append(Failure(str(source), err.render(args.flag_names)))
             continue
         except OSError as err:
             failures.append(Failure(str(source), f"{display_path(target)}: cannot write ({err.strerror or err})"))
@@ -418,10 +389,7 @@ def _stylize_stdio(args: argparse.Namespace) -> int:
     if args.content != [STDIO]:
         raise StylexferError(f"{STDIO} (stdin) must be the only CONTENT; stylize files and folders separately")
     to_stdout = args.out in (DEFAULT_OUT, STDIO)
-    ext = args.ext if args.ext.startswith(".") else f".{args.ext}"
-    if to_stdout and ext.lower() not in SAVE_FORMATS:
-        raise StylexferError(
-            f"--ext {display_path(args.ext)}: unknown format; use one of {', '.join(sorted(SAVE_FORMATS))}")
+    ext = _ext(args) if to_stdout else ""  # --out FILE: its suffix picks the format
     if not to_stdout and Path(args.out).suffix.lower() not in SAVE_FORMATS:
         raise StylexferError(f"--out {display_path(args.out)}: with {STDIO} as CONTENT, --out names one image "
                              f"file ({', '.join(sorted(SAVE_FORMATS))}) or is {STDIO} (stdout)")
@@ -436,8 +404,7 @@ def _stylize_stdio(args: argparse.Namespace) -> int:
     if not to_stdout:  # before stdin is read and the image stylized
         check_output_path(args.out, overwrite=args.overwrite, create_parents=True, error=StylexferError)
     request = _request(args)
-    stylizer = open_stylizer(args, request)  # with --precision (this path used to drop it)
-    labels = _mask(args, request)
+    stylizer, request = open_stylizer(args, request)  # with --precision (this path used to drop it)
     styles = _style_images(args)
     data = _read_stdin()
     started = time.perf_counter()
@@ -446,10 +413,6 @@ def _stylize_stdio(args: argparse.Namespace) -> int:
     timer = _Timer()
     with timer:
         codes = stylizer.encode_styles(styles, style_size=args.style_size) if styles else None
-        if labels is not None:
-            import dataclasses
-
-            request = dataclasses.replace(request, mask=labels)
         result = stylizer.run(request, image, codes)
     if args.timings:
         print(f"stylexfer: timings: network {timer.seconds:.3f} s (style encoding and stylization)",

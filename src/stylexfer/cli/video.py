@@ -15,17 +15,8 @@ import sys
 from pathlib import Path
 
 from stylexfer.cli import contents, output, stylize
-from stylexfer.cli.options import unit_float
+from stylexfer.cli.options import unit_float, whole_number
 from stylexfer.errors import StylexferError, display_path, one_line
-
-FLAGS = stylize.FLAGS | {"smooth": "--smooth"}
-
-
-def _crf(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
 
 
 def extend_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +29,7 @@ def extend_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--smooth", type=unit_float, default=0.0, metavar="S",
                    help="videos: smooth the per-frame normalisation statistics across frames, 0 (off) .. <1 "
                         "(0.9 = strong); lowers the brightness/colour flicker (default 0)")
-    p.add_argument("--crf", type=_crf, default=None,
+    p.add_argument("--crf", type=whole_number, default=None,
                    help="videos: encoder quality, lower is better (H.264 0..51, default 18; VP9 0..63, default 31)")
     p.set_defaults(handler=run)
 
@@ -48,7 +39,7 @@ def split_contents(patterns: list[str]) -> tuple[list[Path], list[str]]:
     video (the reader says it is missing); globs contribute their video matches, and stay with the
     images as well when they also match images."""
     from stylexfer.files.images import is_image_file
-    from stylexfer.files.video import VIDEO_SUFFIXES, is_video_file
+    from stylexfer.files.video import is_video_file
 
     videos: list[Path] = []
     rest: list[str] = []
@@ -57,9 +48,7 @@ def split_contents(patterns: list[str]) -> tuple[list[Path], list[str]]:
         if path.is_dir():
             rest.append(pattern)
         elif path.exists() or not glob.has_magic(pattern):
-            suffix = path.suffix.lower()
-            is_video = suffix in VIDEO_SUFFIXES and (suffix != ".gif" or is_video_file(path))
-            if is_video:
+            if is_video_file(path):  # a .gif only when it holds several frames
                 videos.append(path)
             else:
                 rest.append(pattern)
@@ -77,18 +66,13 @@ def run(args: argparse.Namespace) -> int:
     videos, rest = split_contents(args.content)
     if not videos:
         return stylize.run_stylize(args)
-    from stylexfer.inference import RequestError
-
-    try:
-        jobs = _plan(args, videos, rest)
-        code = 0
-        if rest:
-            images = argparse.Namespace(**vars(args))
-            images.content = rest
-            code = stylize.run_stylize(images)
-        return max(code, _run_videos(args, jobs, total=len(videos) + len(rest)))
-    except RequestError as err:
-        raise StylexferError(err.render(FLAGS)) from None
+    jobs = _plan(args, videos, rest)
+    code = 0
+    if rest:
+        images = argparse.Namespace(**vars(args))
+        images.content = rest
+        code = stylize.run_stylize(images)
+    return max(code, _run_videos(args, jobs, total=len(videos) + len(rest)))
 
 
 def _plan(args: argparse.Namespace, videos: list[Path], rest: list[str]) -> list[tuple[Path, Path | None, str]]:
@@ -120,7 +104,7 @@ def _plan(args: argparse.Namespace, videos: list[Path], rest: list[str]) -> list
         try:
             target = out if single else contents.output_path(out, contents.ContentItem(source), tags, suffix)
         except StylexferError as err:
-            jobs.append((source, None, err.render(FLAGS)))
+            jobs.append((source, None, err.render(args.flag_names)))
             continue
         check_crf(args.crf, target.suffix)  # the same for every video of one suffix: stops the run
         if target in planned:
@@ -135,7 +119,6 @@ def _plan(args: argparse.Namespace, videos: list[Path], rest: list[str]) -> list
 
 
 def _run_videos(args: argparse.Namespace, jobs: list[tuple[Path, Path | None, str]], *, total: int) -> int:
-    import dataclasses
     import time
 
     from tqdm import tqdm
@@ -148,10 +131,7 @@ def _run_videos(args: argparse.Namespace, jobs: list[tuple[Path, Path | None, st
     written: list[Path] = []
     if todo:
         request = stylize._request(args)
-        stylizer = stylize.open_stylizer(args, request)
-        labels = stylize._mask(args, request)
-        if labels is not None:
-            request = dataclasses.replace(request, mask=labels)
+        stylizer, request = stylize.open_stylizer(args, request)
         check_output_folder(Path(args.out).parent if todo[0][1] == Path(args.out) else Path(args.out),
                             create=True)
         styles = stylize._style_images(args)
@@ -173,7 +153,7 @@ def _run_videos(args: argparse.Namespace, jobs: list[tuple[Path, Path | None, st
             report = stylize_video(source, target, stream, batch_size=args.batch_size, crf=args.crf,
                                    overwrite=args.overwrite, progress=progress, started=started)
         except StylexferError as err:
-            failures.append(stylize.Failure(str(source), err.render(FLAGS)))
+            failures.append(stylize.Failure(str(source), err.render(args.flag_names)))
             continue
         except OSError as err:
             failures.append(stylize.Failure(

@@ -3,7 +3,7 @@ target and the writer's PID), flushed and fsynced, then renamed over the target 
 fsynced, so a crash at any moment leaves the old file or the new one under the final name, never
 half of one. Files get the ordinary mode (0666 minus the umask), like any program's output.
 
-Also the text and JSON writers on top (`atomic_write_text`, `atomic_write_json`), the one check of
+Also the JSON writer on top (`atomic_write_json`), the one check of
 an output location before anything is written (`check_output_path`), the all-or-nothing commit of
 several files (`staged`) or of a whole folder (`atomic_folder`), and the removal of temporaries that a killed
 writer left behind (`remove_stale_temporaries`, run once per folder before this process writes there).
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import re
@@ -50,18 +51,13 @@ def temporary_path(path: str | os.PathLike, *, suffix: str = TEMP_SUFFIX) -> Pat
     removes the stale temporaries of dead writers there (`remove_stale_temporaries`)."""
     path = Path(path)
     if suffix == TEMP_SUFFIX:
-        _clean_once(path.parent)
+        _clean_once(os.path.abspath(path.parent))
     return path.with_name(f".{path.name[:_NAME_KEEP]}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
 
 
-_cleaned: set[str] = set()  # folders this process has already cleaned
-
-
-def _clean_once(folder: Path) -> None:
-    key = os.path.abspath(folder)
-    if key not in _cleaned:
-        _cleaned.add(key)
-        remove_stale_temporaries(folder)
+@functools.cache  # once per folder and process
+def _clean_once(folder: str) -> None:
+    remove_stale_temporaries(folder)
 
 
 def writer_pid(name: str, *, suffix: str = TEMP_SUFFIX) -> int | None:
@@ -90,14 +86,23 @@ def remove_stale_temporaries(folder: str | os.PathLike, *, suffix: str = TEMP_SU
     return removed
 
 
+def _fsync(path: str | os.PathLike) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(folder: str | os.PathLike) -> None:
     """Make a rename in `folder` durable (no-op where a folder cannot be opened)."""
     with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(folder)
+
+
+def _create(tmp: Path) -> BinaryIO:
+    # O_EXCL: never write through a name someone else made; mode 0666 lets the umask apply.
+    return os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), "wb")
 
 
 def commit(tmp: str | os.PathLike, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
@@ -106,11 +111,7 @@ def commit(tmp: str | os.PathLike, path: str | os.PathLike, *, overwrite: bool =
     temporary is gone afterwards, whatever happens."""
     tmp, path = Path(tmp), Path(path)
     try:
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(tmp)
         if overwrite:
             os.replace(tmp, path)
         else:
@@ -131,10 +132,9 @@ def atomic_open(
     path = Path(path)
     tmp = temporary_path(path, suffix=suffix)
     with _naming(path):
-        # O_EXCL: never write through a name someone else made; mode 0666 lets the umask apply.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        handle = _create(tmp)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with handle:
             yield handle
             with _naming(path):
                 handle.flush()
@@ -167,14 +167,9 @@ def atomic_write_bytes(
     return Path(path)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str, *, overwrite: bool = True) -> Path:
-    """Write `text` (UTF-8) to `path` atomically."""
-    return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
-
-
 def atomic_write_json(path: str | os.PathLike, doc: Any, *, overwrite: bool = True, **dumps: Any) -> Path:
-    """Write `doc` as indented JSON (and a final newline) to `path` atomically; `dumps` go to json.dumps."""
-    return atomic_write_text(path, json.dumps(doc, indent=2, **dumps) + "\n", overwrite=overwrite)
+    """Write `doc` as indented JSON (and a final newline, UTF-8) to `path` atomically; `dumps` go to json.dumps."""
+    return atomic_write_bytes(path, (json.dumps(doc, indent=2, **dumps) + "\n").encode("utf-8"), overwrite=overwrite)
 
 
 @contextlib.contextmanager
@@ -213,12 +208,10 @@ class Staging:
         path = Path(path)
         tmp = temporary_path(path)
         self.files.append((tmp, path))
-        with _naming(path):
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+        with _naming(path), _create(tmp) as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
 
     def discard(self) -> None:
         for tmp, _ in self.files:

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from stylexfer.errors import ModelFileError, display_path, one_line
-from stylexfer.files.atomic import atomic_write_bytes, check_output_path, exists_error, staged
+from stylexfer.files.atomic import check_output_path, exists_error, staged
 from stylexfer.files.modelfile import (
     ModelSpec,
     build_net,
@@ -34,19 +34,12 @@ from stylexfer.registry import get_family
 TOLERANCE = 1e-4
 
 
-def _graph_and_inputs(net: nn.Module, spec: ModelSpec, size: tuple[int, int]) -> tuple[nn.Module, tuple]:
-    return get_family(spec.kind).export_graph(net, spec, size)
-
-
-def _reference(net: nn.Module, spec: ModelSpec, inputs: tuple) -> Tensor:
-    return get_family(spec.kind).export_reference(net, spec, inputs)
-
-
 def torchscript_bytes(net: nn.Module, spec: ModelSpec) -> tuple[bytes, float]:
     """Trace to TorchScript and return the file's bytes and the max abs difference to PyTorch on a
     test image of another size than the traced one (so dynamic H×W is checked too). Saved into
     memory: torch's own file writer aborts the process on a full disk; our writer raises OSError."""
-    graph, example = _graph_and_inputs(net, spec, (64, 64))
+    family = get_family(spec.kind)
+    graph, example = family.export_graph(net, spec, (64, 64))
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(graph, example, check_trace=False)
@@ -55,9 +48,9 @@ def torchscript_bytes(net: nn.Module, spec: ModelSpec) -> tuple[bytes, float]:
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated")
         torch.jit.save(traced, buffer)
         loaded = torch.jit.load(io.BytesIO(buffer.getvalue()))
-    _, test = _graph_and_inputs(net, spec, (72, 96))
+    _, test = family.export_graph(net, spec, (72, 96))
     with torch.no_grad():
-        diff = (loaded(*test) - _reference(net, spec, test)).abs().max().item()
+        diff = (loaded(*test) - family.export_reference(net, spec, test)).abs().max().item()
     return buffer.getvalue(), _checked(diff, "TorchScript")
 
 
@@ -65,8 +58,9 @@ def onnx_bytes(net: nn.Module, spec: ModelSpec) -> tuple[bytes, float]:
     """Export to ONNX (opset 17, dynamic H×W), check it with onnxruntime like torchscript_bytes, and
     return the file's bytes and the difference."""
     ort = _onnxruntime()
-    graph, example = _graph_and_inputs(net, spec, (64, 64))
-    names, axes = get_family(spec.kind).export_names()
+    family = get_family(spec.kind)
+    graph, example = family.export_graph(net, spec, (64, 64))
+    names, axes = family.export_names()
     axes = dict(axes)
     axes["stylized"] = {2: "height", 3: "width"}
     buffer = io.BytesIO()
@@ -83,27 +77,13 @@ def onnx_bytes(net: nn.Module, spec: ModelSpec) -> tuple[bytes, float]:
             opset_version=17,
             dynamo=False,
         )
-    _, test = _graph_and_inputs(net, spec, (72, 96))
+    _, test = family.export_graph(net, spec, (72, 96))
     with _private_cache():
         session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
         feeds = {name: t.numpy() for name, t in zip(names, test, strict=True)}
         result = session.run(None, feeds)[0]
-    diff = (torch.from_numpy(result) - _reference(net, spec, test)).abs().max().item()
+    diff = (torch.from_numpy(result) - family.export_reference(net, spec, test)).abs().max().item()
     return buffer.getvalue(), _checked(diff, "ONNX")
-
-
-def export_torchscript(net: nn.Module, spec: ModelSpec, path: str | os.PathLike) -> float:
-    """Write a checked TorchScript file (see torchscript_bytes) atomically; returns the difference."""
-    data, diff = torchscript_bytes(net, spec)
-    atomic_write_bytes(path, data)
-    return diff
-
-
-def export_onnx(net: nn.Module, spec: ModelSpec, path: str | os.PathLike) -> float:
-    """Write a checked ONNX file (see onnx_bytes) atomically; returns the difference."""
-    data, diff = onnx_bytes(net, spec)
-    atomic_write_bytes(path, data)
-    return diff
 
 
 @contextlib.contextmanager

@@ -64,7 +64,7 @@ def load_image(
     """
     path = Path(path)
     shown = display_path(path)
-    handle = _open_regular_file(path, shown)
+    handle = open_regular_file(path, ImageError, empty="replace it with a real image")  # never blocks on a FIFO
     try:
         return _load_from(handle, shown, draft_shorter_side, max_pixels)
     finally:
@@ -98,8 +98,6 @@ def _load_from(handle: BinaryIO, shown: str, draft_shorter_side: int | None, max
             return _decode(image, shown, draft_shorter_side, max_pixels)
     except ImageError:
         raise
-    except _UnsupportedMode as err:
-        raise ImageError(f"{shown}: {err}; convert it to RGB first") from err
     except Image.UnidentifiedImageError as err:
         raise ImageError(
             f"{shown}: not a supported image (expected JPEG, PNG, WebP, GIF, TIFF, BMP or PPM data); "
@@ -117,7 +115,7 @@ def _load_from(handle: BinaryIO, shown: str, draft_shorter_side: int | None, max
     except RecursionError as err:
         raise ImageError(f"{shown}: corrupt image (structure nested too deeply); re-save it") from err
     except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError, struct.error, ...
-        reason = _reason(err)
+        reason = one_line(err)
         if "MAX_TEXT" in reason:  # Pillow's per-file caps on PNG text/ICC chunks
             raise ImageError(
                 f"{shown}: metadata too large ({reason}); re-save the image without its text chunks"
@@ -125,12 +123,6 @@ def _load_from(handle: BinaryIO, shown: str, draft_shorter_side: int | None, max
         if "truncated" in reason.lower():
             raise ImageError(f"{shown}: truncated image file ({reason}); re-download or re-save it") from err
         raise ImageError(f"{shown}: corrupt image data ({reason}); check the file or re-save it") from err
-
-
-def _open_regular_file(path: Path, shown: str) -> BinaryIO:
-    """Open for reading, refusing anything but a non-empty regular file (files.userfile's rule: never
-    blocks on a FIFO)."""
-    return open_regular_file(path, ImageError, empty="replace it with a real image")
 
 
 def _check_claimed_size(handle: BinaryIO, shown: str, max_pixels: int) -> None:
@@ -150,9 +142,14 @@ def _check_claimed_size(handle: BinaryIO, shown: str, max_pixels: int) -> None:
     elif chunk == b"VP8L" and head[20] == 0x2F:
         bits = int.from_bytes(head[21:25], "little")
         size = ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
-    if size is not None and size[0] * size[1] > max_pixels:
+    if size is not None:
+        _check_pixels(*size, max_pixels, shown)
+
+
+def _check_pixels(width: int, height: int, max_pixels: int, shown: str) -> None:
+    if width * height > max_pixels:
         raise ImageError(
-            f"{shown}: {size[0]}×{size[1]} is {size[0] * size[1] / 1e6:.0f} megapixels, over the limit of "
+            f"{shown}: {width}×{height} is {width * height / 1e6:.0f} megapixels, over the limit of "
             f"{max_pixels / 1e6:.0f}; resize it first"
         )
 
@@ -165,17 +162,12 @@ def _decode(image: Image.Image, shown: str, draft_shorter_side: int | None, max_
         scale = draft_shorter_side / min(width, height)
         image.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
         width, height = image.size
-    # The header's size, before a single pixel is decoded (Pillow's open reads headers only).
-    if width * height > max_pixels:
-        raise ImageError(
-            f"{shown}: {width}×{height} is {width * height / 1e6:.0f} megapixels, over the limit of "
-            f"{max_pixels / 1e6:.0f}; resize it first"
-        )
+    _check_pixels(width, height, max_pixels, shown)  # the header's size: Pillow's open reads headers only
     _check_decode_memory(width, height, image.mode, shown)
     image.load()  # Pillow's LOAD_TRUNCATED_IMAGES stays False: a truncated file is an error
     with contextlib.suppress(Exception):  # upright as the EXIF orientation says; malformed EXIF: as stored
         ImageOps.exif_transpose(image, in_place=True)
-    image = _to_rgb(image)
+    image = _to_rgb(image, shown)
     if image.mode != "RGB" or image.width < 1 or image.height < 1:  # defensive: never hand on odd images
         raise ImageError(f"{shown}: decoded to an unusable {image.mode} {image.width}×{image.height} image")
     return image
@@ -208,17 +200,14 @@ def _check_decode_memory(width: int, height: int, mode: str, shown: str) -> None
         )
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def _to_rgb(image: Image.Image, shown: str) -> Image.Image:
     """Any decoded mode -> RGB, creating at most one new full-size RGB image for common modes."""
     mode = image.mode
     if mode == "RGB" and "transparency" not in image.info:
         return image  # already decoded into memory; the file is not held open
     if mode.startswith("I;16") or mode in ("I", "F"):
         return _wide_to_rgb(image)
-    if "transparency" in image.info and mode in ("P", "L", "RGB", "1"):
-        image = image.convert("RGBA")
-        mode = "RGBA"
-    if mode in ("PA", "La", "RGBa"):
+    if ("transparency" in image.info and mode in ("P", "L", "RGB", "1")) or mode in ("PA", "La", "RGBa"):
         image = image.convert("RGBA")
         mode = "RGBA"
     if mode in _ALPHA_MODES:
@@ -229,12 +218,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     try:
         return image.convert("RGB")
     except ValueError as err:  # e.g. LAB or HSV, which Pillow cannot turn into RGB without a profile
-        raise _UnsupportedMode(mode) from err
-
-
-class _UnsupportedMode(Exception):
-    def __init__(self, mode: str) -> None:
-        super().__init__(f"unsupported colour mode {mode}")
+        raise ImageError(f"{shown}: unsupported colour mode {mode}; convert it to RGB first") from err
 
 
 def _wide_to_rgb(image: Image.Image) -> Image.Image:
@@ -264,9 +248,6 @@ def _wide_to_rgb(image: Image.Image) -> Image.Image:
         np.clip(values, 0.0, 255.0, out=values)
         grey[top:bottom] = values
     return Image.fromarray(grey).convert("RGB")
-
-
-_reason = one_line
 
 
 def resized_size(width: int, height: int, *, size: int | None = None,
@@ -326,14 +307,14 @@ def save_image(image: Tensor | Image.Image, path: str | os.PathLike, *, overwrit
     try:  # a file where a folder of the path should be is FileExistsError too: not "already exists"
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise ImageError(f"{shown}: cannot write the image ({_reason(err)})") from err
+        raise ImageError(f"{shown}: cannot write the image ({one_line(err)})") from err
     try:
         with atomic_open(path, overwrite=overwrite) as handle:
             _encode(pil, fmt, handle)
     except FileExistsError:
         raise exists_error(ImageError, path) from None
     except (OSError, ValueError, KeyError) as err:  # encoder refused the mode, disk full, read-only folder
-        raise ImageError(f"{shown}: cannot write the image ({_reason(err)})") from err
+        raise ImageError(f"{shown}: cannot write the image ({one_line(err)})") from err
     return path
 
 
@@ -350,5 +331,5 @@ def encode_image(image: Tensor | Image.Image, ext: str = ".png") -> bytes:
     try:
         _encode(to_pil(image) if isinstance(image, Tensor) else image, fmt, buffer)
     except (OSError, ValueError, KeyError) as err:
-        raise ImageError(f"cannot encode the image as {fmt} ({_reason(err)})") from err
+        raise ImageError(f"cannot encode the image as {fmt} ({one_line(err)})") from err
     return buffer.getvalue()

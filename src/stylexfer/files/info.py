@@ -23,6 +23,7 @@ from stylexfer.files.modelfile import (
     CKPT_ENCODER_KEYS,
     check_model_file,
     describe,
+    is_safetensors,
     load_weights_only,
     read_spec,
     safetensors_header,
@@ -44,7 +45,7 @@ def model_info(path: str | os.PathLike) -> dict[str, Any]:
     check_model_file(path)  # stylize's checks: whatever stylize refuses, info refuses
     spec = read_spec(path)
     try:
-        details = _safetensors_details(path, spec) if _is_safetensors(path) else _pickle_details(path, spec)
+        details = _safetensors_details(path, spec) if is_safetensors(path) else _pickle_details(path, spec)
     except ModelFileError:
         raise
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
@@ -70,12 +71,6 @@ def model_info(path: str | os.PathLike) -> dict[str, Any]:
     facts.update(told)
     facts.update(details)
     return facts
-
-
-def _is_safetensors(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        head = handle.read(9)
-    return len(head) == 9 and head[8:9] == b"{"
 
 
 def _safetensors_details(path: Path, spec: ModelSpec) -> dict[str, Any]:

@@ -61,10 +61,9 @@ FORMAT_VERSION = "1"
 # The `stylexfer` block training writes into its checkpoints (training/systems.py on_save_checkpoint).
 CKPT_BLOCK = "stylexfer"
 CKPT_BLOCK_FORMAT = 1
-CKPT_ENCODER_KEY, CKPT_OUTPUT_KEY = "vgg_weights", "output"
 # Metadata of an inference file exported from a run with random VGG weights: `vgg_weights: random`
 # (the checkpoint's own key, so `info` reads it as it reads the checkpoint's settings).
-RANDOM_VGG_KEY = CKPT_ENCODER_KEY
+RANDOM_VGG_KEY = "vgg_weights"
 
 # Hyper-parameter names a family reads its settings from, first present wins.
 CKPT_ENCODER_KEYS = ("encoder_weights", "vgg_weights")
@@ -77,7 +76,7 @@ CKPT_OUTPUT_KEYS = ("output", "output_mode")
 def read_model_file(path: str | os.PathLike) -> ModelWeights:
     """Read any supported model file (see the module docstring) without running code from it."""
     path = _existing_model_file(path)
-    if _is_safetensors(path):
+    if is_safetensors(path):
         return _read_safetensors(path)
     return _read_pickle(path)
 
@@ -88,7 +87,7 @@ def read_spec(path: str | os.PathLike) -> ModelSpec:
     Cheap (milliseconds); refuses what read_model_file refuses about the file itself, but checks no
     weights (build_net does)."""
     path = _existing_model_file(path)
-    if _is_safetensors(path):
+    if is_safetensors(path):
         try:
             metadata = metadata_of(path)
         except (OSError, ValueError, struct.error) as err:
@@ -97,9 +96,7 @@ def read_spec(path: str | os.PathLike) -> ModelSpec:
                 "export it again"
             ) from err
         return _spec_of_metadata(metadata, path)
-    obj = load_weights_only(path, mmap=True)
-    if not isinstance(obj, Mapping):
-        raise ModelFileError(f"{path}: holds a {type(obj).__name__}, not a checkpoint or state dict")
+    obj = _load_mapping(path, mmap=True)
     if isinstance(obj.get("state_dict"), Mapping):
         state = _tensors_only(obj["state_dict"], path, check=False)
         spec, _ = _checkpoint_spec_and_prefix(obj, state, str(path))
@@ -118,18 +115,15 @@ def _existing_model_file(path: str | os.PathLike) -> Path:
     return path
 
 
-def _is_safetensors(path: Path) -> bool:
+def is_safetensors(path: Path) -> bool:
+    """Whether the file's bytes start like a safetensors file (a little-endian u64 header length, then
+    a JSON object), whatever its name."""
     with open(path, "rb") as handle:
         head = handle.read(16)
-    return _looks_like_safetensors(head, path.stat().st_size)
-
-
-def _looks_like_safetensors(head: bytes, size: int) -> bool:
-    # safetensors: little-endian u64 header length, then a JSON object.
     if len(head) < 9:
         return False
     (header_len,) = struct.unpack("<Q", head[:8])
-    return head[8:9] == b"{" and 0 < header_len <= size
+    return head[8:9] == b"{" and 0 < header_len <= path.stat().st_size
 
 
 def _read_safetensors(path: Path) -> ModelWeights:
@@ -155,7 +149,8 @@ def _read_safetensors(path: Path) -> ModelWeights:
             "wrong model kind in its metadata, or a damaged file"
         )
     if metadata.get(RANDOM_VGG_KEY) == ENCODER_RANDOM:  # exported from a run with random VGG weights
-        _warn_random_vgg(path)
+        warnings.warn(f"{path.name} was trained with RANDOM VGG weights: it stylizes, but its pictures show the "
+                      "pipeline working, not style transfer quality", RandomWeightsWarning, stacklevel=2)
         weights = replace(weights, random_vgg=True)
     return weights
 
@@ -175,21 +170,15 @@ def _spec_of_metadata(metadata: Mapping[str, str], path: Path) -> ModelSpec:
     return family.spec_of_metadata(metadata, str(path))
 
 
-def _warn_random_vgg(path: Path) -> None:
-    warnings.warn(
-        f"{path.name} was trained with RANDOM VGG weights: it stylizes, but its pictures show the "
-        "pipeline working, not style transfer quality",
-        RandomWeightsWarning,
-        stacklevel=3,
-    )
+def _load_mapping(path: Path, *, mmap: bool = False) -> Mapping[Any, Any]:
+    obj = load_weights_only(path, mmap=mmap)
+    if not isinstance(obj, Mapping):
+        raise ModelFileError(f"{path}: holds a {type(obj).__name__}, not a checkpoint or state dict")
+    return obj
 
 
 def _read_pickle(path: Path) -> ModelWeights:
-    obj = load_weights_only(path)
-    if not isinstance(obj, Mapping):
-        raise ModelFileError(
-            f"{path}: holds a {type(obj).__name__}, not a checkpoint or state dict"
-        )
+    obj = _load_mapping(path)
     if isinstance(obj.get("state_dict"), Mapping):
         state = _tensors_only(obj["state_dict"], path)
         spec, prefix = _checkpoint_spec_and_prefix(obj, state, str(path), raw_encoder=True)
@@ -246,15 +235,10 @@ def _checkpoint_spec_and_prefix(
         raise ModelFileError(
             f"{source}: checkpoint says model {kind!r} but holds no {expected}* weights; file damaged?"
         )
-    return _family_spec(kind, hparams, state, prefix, source, raw_encoder), prefix
-
-
-def _family_spec(kind: str, hparams: Mapping[str, Any], state: Mapping[str, Tensor], prefix: str, source: str,
-                 raw_encoder: bool) -> ModelSpec:
-    spec: ModelSpec = get_family(kind).spec_of_checkpoint(hparams, state, prefix, source)
+    spec: ModelSpec = family.spec_of_checkpoint(hparams, state, prefix, source)
     if raw_encoder and spec.encoder == ENCODER_EMBEDDED:
         spec = replace(spec, encoder=first_str(hparams, CKPT_ENCODER_KEYS) or ENCODER_IMAGENET)
-    return spec
+    return spec, prefix
 
 
 def first_str(hparams: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
@@ -286,7 +270,7 @@ def strip_prefix(state: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
 
 @contextlib.contextmanager
 def quiet_random_vgg() -> Iterator[None]:
-    """Silence the random-weights warning for a VGG whose real weights are loaded right after."""
+    """Silence the random-weights warning (for a VGG whose real weights are loaded right after)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)
         yield
@@ -340,8 +324,7 @@ def check_model_file(path: str | os.PathLike) -> ModelWeights:
     """Every check stylize makes of the file itself (read_model_file, then build_net's fit of each
     stored part: keys, shapes, float, finite), without loading the VGG weights a file only
     names. `stylexfer info` runs it, so info refuses exactly the files stylize refuses."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RandomWeightsWarning)  # info says so in its own words
+    with quiet_random_vgg():  # info says so in its own words
         weights = read_model_file(path)
         named = weights.encoder_state is None and weights.spec.encoder not in (ENCODER_EMBEDDED, ENCODER_RANDOM)
         # an encoder the file only names (ImageNet VGG-19, a VGG file) is not the file's: built random here

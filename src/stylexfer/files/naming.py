@@ -22,9 +22,7 @@ def sanitize_component(text: str, fallback: str = "image", max_bytes: int = MAX_
     text = "".join(ch for ch in text if unicodedata.category(ch)[0] not in ("C",))
     text = _UNSAFE.sub("_", text)
     text = re.sub(r"\s+", " ", text).strip(" .")
-    while len(text.encode("utf-8")) > max_bytes:
-        text = text[:-1]
-    text = text.strip(" .")
+    text = text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore").strip(" .")  # whole characters only
     return text or fallback
 
 

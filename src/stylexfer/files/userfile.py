@@ -35,9 +35,17 @@ def _mode_problem(mode: int) -> str | None:
     return None
 
 
-def _os_problem(err: BaseException) -> str:
+def _check_stat(info: os.stat_result, shown: str, error: type[StylexferError], empty: str | None) -> None:
+    kind = _mode_problem(info.st_mode)
+    if kind:
+        raise error(f"{shown}: {kind}")
+    if empty is not None and info.st_size == 0:
+        raise error(f"{shown}: {EMPTY}; {empty}")
+
+
+def _os_problem(err: BaseException, missing: str = NO_SUCH_FILE) -> str:
     if isinstance(err, FileNotFoundError):
-        return NO_SUCH_FILE
+        return missing
     if isinstance(err, PermissionError):
         return "permission denied; check the file's permissions"
     if isinstance(err, OSError) and err.errno == errno.ELOOP:
@@ -72,13 +80,8 @@ def check_regular_file(
     try:
         info = os.stat(path)
     except (OSError, ValueError) as err:
-        problem = _os_problem(err)
-        raise error(f"{shown}: {missing if problem == NO_SUCH_FILE else problem}") from None
-    kind = _mode_problem(info.st_mode)
-    if kind:
-        raise error(f"{shown}: {kind}")
-    if empty is not None and info.st_size == 0:
-        raise error(f"{shown}: {EMPTY}; {empty}")
+        raise error(f"{shown}: {_os_problem(err, missing)}") from None
+    _check_stat(info, shown, error, empty)
     return info
 
 
@@ -96,15 +99,9 @@ def open_regular_file(
     try:
         fd = os.open(path, os.O_RDONLY | _O_NONBLOCK)
     except (OSError, ValueError) as err:
-        problem = _os_problem(err)
-        raise error(f"{shown}: {missing if problem == NO_SUCH_FILE else problem}") from None
+        raise error(f"{shown}: {_os_problem(err, missing)}") from None
     try:
-        info = os.fstat(fd)
-        kind = _mode_problem(info.st_mode)
-        if kind:
-            raise error(f"{shown}: {kind}")
-        if empty is not None and info.st_size == 0:
-            raise error(f"{shown}: {EMPTY}; {empty}")
+        _check_stat(os.fstat(fd), shown, error, empty)
         if _O_NONBLOCK:  # a regular file: reads never block anyway; plain mode for the caller
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")

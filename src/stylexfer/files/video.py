@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from stylexfer.errors import StylexferError, display_path, one_line
+from stylexfer.files.atomic import commit, exists_error, temporary_path
 from stylexfer.files.userfile import check_regular_file, file_problem
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif")
@@ -195,7 +196,7 @@ class VideoReader:
         """Every frame in order as an (H, W, 3) uint8 RGB array, one packet decoded at a time."""
         shown = display_path(self.path)
         streams = [self.stream] + ([self.audio] if self.audio is not None else [])
-        span = _TimeSpan()
+        first = last = None  # the earliest and latest presentation times seen (seconds)
         try:
             for packet in self.container.demux(*streams):
                 if packet.stream is self.audio:
@@ -204,7 +205,9 @@ class VideoReader:
                     continue
                 for frame in packet.decode():
                     self.decoded += 1
-                    span.add(frame.time)
+                    if frame.time is not None:
+                        first = frame.time if first is None else min(first, frame.time)
+                        last = frame.time if last is None else max(last, frame.time)
                     yield frame.to_ndarray(format="rgb24")
         except VideoError:
             raise
@@ -213,16 +216,17 @@ class VideoReader:
                              "the file is corrupt or truncated") from None
         if self.decoded == 0:
             raise VideoError(f"{shown}: holds no frames (a zero-length clip)")
-        self._check_complete(shown, span)
+        self._check_complete(shown, None if first is None or last is None else last - first)
 
-    def _check_complete(self, shown: str, span: _TimeSpan) -> None:
+    def _check_complete(self, shown: str, span: float | None) -> None:
         """VideoError when the decoded frames fall well short of what the clip declares: its frame
         count, else its duration. Against a duration, the frames' own timestamps are compared (a
-        variable-frame-rate clip has fewer frames than duration × average rate, yet is complete)."""
+        variable-frame-rate clip has fewer frames than duration × average rate, yet is complete).
+        span: seconds from the first frame's timestamp to the last's (None without timestamps)."""
         info = self.info
         frame_time = 1 / float(info.rate) if info.rate else 0.0
-        if not info.frames and info.duration and span.seconds is not None:
-            covered = span.seconds + frame_time  # the last frame lasts about one frame time
+        if not info.frames and info.duration and span is not None:
+            covered = span + frame_time  # the last frame lasts about one frame time
             if covered < 0.9 * info.duration - frame_time:
                 raise VideoError(f"{shown}: its frames cover only {covered:.2f} s of {info.duration:.2f} s; "
                                  "the file is truncated or damaged")
@@ -242,24 +246,6 @@ class VideoReader:
                 pending = []
         if pending:
             yield torch.stack(pending).float().div_(255)
-
-
-class _TimeSpan:
-    """The first and last presentation times seen (seconds); `seconds` is None without timestamps."""
-
-    def __init__(self) -> None:
-        self.first: float | None = None
-        self.last: float | None = None
-
-    def add(self, time: float | None) -> None:
-        if time is None:
-            return
-        self.first = time if self.first is None else min(self.first, time)
-        self.last = time if self.last is None else max(self.last, time)
-
-    @property
-    def seconds(self) -> float | None:
-        return None if self.first is None or self.last is None else self.last - self.first
 
 
 def check_crf(crf: int | None, suffix: str) -> int | None:
@@ -361,8 +347,6 @@ def writing(target: str | os.PathLike, *, overwrite: bool = False) -> Iterator[P
     exception it is committed under `target` (files.atomic.commit: fsync, rename or no-replace link),
     otherwise (an error, Ctrl-C) deleted, so the final name never holds a half-written video. Missing
     folders above `target` are created, and removed again (when still empty) if the block fails."""
-    from stylexfer.files.atomic import commit, exists_error, temporary_path
-
     target = Path(target)
     created = [p for p in reversed(target.parents) if not p.exists()]  # outermost first
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -28,12 +28,7 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
-from stylexfer.inference.request import PRECISIONS, RequestError, check_precision, literal
-
-__all__ = [
-    "PRECISIONS", "DevicePolicy", "cpu_bf16_is_faster", "cpu_has_native_bf16", "cpu_vendor",
-    "pick_device", "resolve_precision",
-]
+from stylexfer.inference.request import RequestError, check_precision, literal
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:

@@ -8,7 +8,6 @@ its own terms (the CLI as flags, the GUI as its controls, Python users as the ke
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,9 +124,3 @@ class StylizeRequest:
         total = sum(self.style_weights)
         return [w / total for w in self.style_weights]
 
-
-def request_for(styles: Sequence[object] | None, **options: Any) -> StylizeRequest:
-    """A StylizeRequest for the Python API's keyword arguments (styles counted, weights as a tuple)."""
-    weights = options.pop("style_weights", None)
-    return StylizeRequest(n_styles=len(styles or ()),
-                          style_weights=None if weights is None else tuple(weights), **options)

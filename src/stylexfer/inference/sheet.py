@@ -132,11 +132,8 @@ def compose_sheet(
             shown = fit_label(label, font, tile - 2 * margin)
             draw.text((x + margin, y + tile + layout.label / 2), shown, fill=LABEL_COLOUR, font=font, anchor="lm")
 
-    def x_of(col: int) -> int:
-        return gap + col * (tile + gap)
-
     for col, (label, picture) in enumerate(columns, start=first):
-        place(x_of(col), gap, label, picture)
+        place(*layout.origin(0, col), label, picture)
     y = gap + header + gap
     for (label, picture), lines, strip, row in zip(contents, wrapped, strips, cells, strict=True):
         if above:
@@ -145,9 +142,9 @@ def compose_sheet(
                 draw.text((gap + margin, y + margin + i * line_height), line, fill=LABEL_COLOUR, font=font)
             y += strip
         else:
-            place(x_of(0), y, label, picture)
+            place(layout.origin(0, 0)[0], y, label, picture)
         for col, cell in enumerate(row, start=first):
-            place(x_of(col), y, "", cell, missing=True)
+            place(layout.origin(0, col)[0], y, "", cell, missing=True)
         y += row_height + gap
     return sheet
 

@@ -23,7 +23,6 @@ from stylexfer.inference.request import (
     StyleKindError,
     StylizeRequest,
     literal,
-    request_for,
 )
 from stylexfer.inference.temporal import StatisticsSmoother
 from stylexfer.inference.tiling import (
@@ -45,9 +44,7 @@ def load_model(path: str | os.PathLike | ModelWeights, *, device: str | torch.de
     precision: "fp32", "bf16", "auto" (bf16 on a GPU that has it, or on a CPU whose hardware runs it faster:
     AMX, or AMD with avx512_bf16) or None (the device's default: fp32 on the CPU, auto on CUDA); see
     inference.device."""
-    weights = path if isinstance(path, ModelWeights) else read_model_file(path)
-    name = Path(weights.source).name if isinstance(path, ModelWeights) else Path(path).name
-    return Stylizer(build_net(weights), weights.spec, device=device, name=name or "model", precision=precision)
+    return open_model(path, device=device, precision=precision)
 
 
 def open_model(model: str | os.PathLike | ModelWeights, request: StylizeRequest | None = None, *,
@@ -68,6 +65,10 @@ def open_model(model: str | os.PathLike | ModelWeights, request: StylizeRequest 
 
 class Stylizer:
     """A loaded model ready to stylize; build it with :func:`load_model`.
+
+    Facts: `kind` (the model family's name, stylexfer.registry), `needs_style` (the family takes style
+    images at run time; False for fixed-style models), `device`, `precision` (what the networks run in:
+    "fp32", "bf16" or, CUDA without bf16, "fp16"), `tile_size`, `tile_overlap`.
 
     Not thread-safe: give each thread its own, or serialise calls (the GUI runs one worker thread).
     """
@@ -90,34 +91,11 @@ class Stylizer:
         self.family = get_family(spec.kind)
         self.net = self.policy.prepare(net, self.family.fp32_layers(net))
         self.runner = self.family.runner(self.net, self.policy, self.tiles)
-
-    # -- facts
-    @property
-    def kind(self) -> str:
-        """The model family's name (stylexfer.registry)."""
-        return self.spec.kind
-
-    @property
-    def needs_style(self) -> bool:
-        """True when the family takes style images at run time, False for fixed-style models."""
-        return self.family.needs_style
-
-    @property
-    def device(self) -> torch.device:
-        return self.policy.device
-
-    @property
-    def precision(self) -> str:
-        """What the networks run in: "fp32", "bf16" or (CUDA without bf16) "fp16"."""
-        return self.policy.precision
-
-    @property
-    def tile_size(self) -> int:
-        return self.tiles.size
-
-    @property
-    def tile_overlap(self) -> int:
-        return self.tiles.overlap
+        self.kind: str = spec.kind
+        self.needs_style: bool = self.family.needs_style
+        self.device: torch.device = self.policy.device
+        self.precision: str = self.policy.precision
+        self.tile_size, self.tile_overlap = self.tiles.size, self.tiles.overlap
 
     def describe(self) -> str:
         return f"{self.name}: {describe(self.spec)} on {self.device} ({self.precision})"
@@ -161,8 +139,9 @@ class Stylizer:
         tile: "auto" (tile above auto_tile_pixels), True, False, or a tile size in px.
         progress: called as progress(done, total) after each tile.
         """
-        request = request_for(styles, style_weights=style_weights, alpha=alpha,
-                              preserve_color=preserve_color, mask=mask, tile=tile)
+        weights = None if style_weights is None else tuple(style_weights)
+        request = StylizeRequest(alpha=alpha, n_styles=len(styles or ()), style_weights=weights,
+                                 preserve_color=preserve_color, mask=mask, tile=tile)
         return self.run(request, content, styles, progress=progress)
 
     def run(
@@ -188,18 +167,13 @@ class Stylizer:
         out = crop_box(out, box)
         if request.preserve_color:
             out = preserve_content_color(out, images)
-        check_finite_output(out, self.name)
+        if not bool(torch.isfinite(out).all()):  # refused before anyone saves them as an all-black picture
+            raise NonFiniteOutputError(
+                f"{display_path(self.name)}: the model computes NaN or infinite pixels (its weights overflow); "
+                "the model is damaged or diverged: retrain it or use another model file"
+            )
         return out
 
 
 class NonFiniteOutputError(StylexferError, RuntimeError):
     """The network computed NaN or infinite pixels: its weights overflow (finite, but huge)."""
-
-
-def check_finite_output(out: Tensor, name: str) -> None:
-    """Refuse NaN/inf pixels before anyone saves them: they would become an all-black picture."""
-    if not bool(torch.isfinite(out).all()):
-        raise NonFiniteOutputError(
-            f"{display_path(name)}: the model computes NaN or infinite pixels (its weights overflow); "
-            "the model is damaged or diverged: retrain it or use another model file"
-        )

@@ -57,7 +57,3 @@ class StatisticsSmoother:
         assert previous is not None
         self._state[key] = tuple(p.detach().clone() for p in previous)
         return tuple(torch.cat(parts) for parts in zip(*rows, strict=True))
-
-    def reset(self) -> None:
-        """Forget the history (a new clip, or a cut)."""
-        self._state.clear()

@@ -165,8 +165,6 @@ class VGGFeatures(nn.Module):
         for module in self.features:
             if isinstance(module, nn.Conv2d):
                 module.padding_mode = padding_mode
-            if isinstance(module, nn.ReLU):
-                module.inplace = False
         self._load(load_weights(arch, weights), str(weights))
         self.requires_grad_(False)
         self.eval()
