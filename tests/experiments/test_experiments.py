@@ -108,6 +108,21 @@ def _job(root: Path, name: str, overrides: list[str], *, model: str, summary: di
     return folder
 
 
+def test_a_running_job_is_one_whose_run_lock_a_live_process_holds(tmp_path: Path) -> None:
+    from stylexfer.files.runs import LOCK_NAME
+    from stylexfer.training.runfolder import RunLock
+
+    running = _job(tmp_path, "0", [], model="adain", summary={"status": "running", "step": 3}, ckpt=None)
+    started = _job(tmp_path, "1", [], model="adain", summary=None, ckpt=None)
+    with RunLock(running), RunLock(started):
+        assert [read_job(f, tmp_path).status for f in (running, started)] == ["running", "running"]
+    # the lock file stays with our own (live) PID in it, but nobody holds the lock any more
+    assert (running / LOCK_NAME).read_text().strip() == str(os.getpid())
+    job = read_job(running, tmp_path)
+    assert (job.status, job.error) == ("killed", "the run stopped without recording an end (killed?)")
+    assert read_job(started, tmp_path).status == "unknown"
+
+
 @pytest.mark.slow
 def test_report_on_a_sweep_with_failed_half_written_and_both_kinds(
     tmp_path: Path, data: tuple[Path, Path], capsys

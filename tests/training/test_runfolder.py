@@ -11,15 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from stylexfer.files.runs import LOCK_NAME, is_locked
 from stylexfer.training.callbacks import AtomicCheckpointIO, remove_stale_temporaries
 from stylexfer.training.runfolder import (
-    LOCK_NAME,
     RunFolderBusy,
     RunFolderRefused,
     RunLock,
     check_run_folder,
     discard_unused_run_dir,
-    is_locked,
     note_folders_to_create,
 )
 from training_utils import TINY, make_images, run_train, subprocess_env

@@ -35,7 +35,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from stylexfer.errors import one_line
-from stylexfer.training.runfolder import SEARCH_JOURNAL as JOURNAL_NAME  # also what marks a sweep folder as ours
+from stylexfer.files.runs import SEARCH_JOURNAL as JOURNAL_NAME  # also what marks a sweep folder as ours
 from stylexfer.training.runfolder import missing_folders
 
 log = logging.getLogger(__name__)

@@ -26,14 +26,12 @@ import yaml  # type: ignore[import-untyped]
 from stylexfer.errors import StylexferError, one_line
 from stylexfer.experiments.evaluate import evaluate_models
 from stylexfer.files.atomic import atomic_folder
+from stylexfer.files.runs import SUMMARY_NAME, is_locked
 from stylexfer.files.userfile import file_problem, read_text_if_regular
 from stylexfer.measures import OBJECTIVES, Judge
-from stylexfer.runtime import pid_alive
 
 REPORT_DIR = "report"
 MARKER = ".stylexfer-report"  # a report folder this tool wrote (and may replace)
-SUMMARY = "final.json"
-LOCK = ".stylexfer.lock"
 X_MEASURE, Y_MEASURE = OBJECTIVES  # both kinds are measured on these; the Optuna searches minimise them
 VAL_TERMS = ("val/content", "val/style", "val/total")
 
@@ -77,7 +75,7 @@ def find_runs(root: Path) -> list[Path]:
     found: list[Path] = []
 
     def walk(folder: Path, depth: int) -> None:
-        if any((folder / name).exists() for name in (".hydra", SUMMARY, "checkpoints")):
+        if any((folder / name).exists() for name in (".hydra", SUMMARY_NAME, "checkpoints")):
             found.append(folder)
             return
         if depth == 0:
@@ -111,10 +109,10 @@ def read_job(folder: Path, root: Path) -> Job:
     with contextlib.suppress(AttributeError, TypeError, KeyError):
         job.cwd = Path(hydra["hydra"]["runtime"]["cwd"])
     summary = None
-    summary_text = read_text_if_regular(folder / SUMMARY)
+    summary_text = read_text_if_regular(folder / SUMMARY_NAME)
     with contextlib.suppress(ValueError):
         summary = json.loads(summary_text) if summary_text is not None else None
-    unreadable = [f"{name}: {problem}" for name in (SUMMARY, ".hydra/overrides.yaml", ".hydra/config.yaml")
+    unreadable = [f"{name}: {problem}" for name in (SUMMARY_NAME, ".hydra/overrides.yaml", ".hydra/config.yaml")
                   if (folder / name).exists() and (problem := file_problem(folder / name))]
     if isinstance(summary, dict):
         job.status = str(summary.get("status", "unknown"))
@@ -133,13 +131,13 @@ def read_job(folder: Path, root: Path) -> Job:
         }
         if isinstance(summary.get("pruned_at_step"), int):
             job.pruned_at = summary["pruned_at_step"]
-        if job.status == "running" and not _lock_holder_alive(folder):
+        if job.status == "running" and not is_locked(folder):
             job.status, job.error = "killed", "the run stopped without recording an end (killed?)"
     else:
         log_error = _error_in_log(folder / "train.log")
         if log_error:
             job.status, job.error = "failed", log_error
-        elif _lock_holder_alive(folder):
+        elif is_locked(folder):
             job.status = "running"
         else:
             job.status = "unknown"
@@ -149,12 +147,6 @@ def read_job(folder: Path, root: Path) -> Job:
     last = folder / "checkpoints" / "last.ckpt"
     job.checkpoint = last if last.is_file() else None
     return job
-
-
-def _lock_holder_alive(folder: Path) -> bool:
-    with contextlib.suppress(ValueError):
-        return pid_alive(int((read_text_if_regular(folder / LOCK, limit=64) or "").strip()))
-    return False
 
 
 def _error_in_log(log: Path) -> str | None:

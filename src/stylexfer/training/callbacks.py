@@ -21,11 +21,11 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from stylexfer.errors import ModelFileError, StylexferError, one_line
 from stylexfer.files.atomic import atomic_write_bytes, atomic_write_json
+from stylexfer.files.runs import LOCK_NAME, SUMMARY_NAME, is_locked, lock_holder
 from stylexfer.files.torchfile import check_archive
 from stylexfer.runtime import Interrupted, pending_interrupt, pid_alive
 from stylexfer.training.config import CheckpointConfig
 from stylexfer.training.loggers import log_final
-from stylexfer.training.runfolder import LOCK_NAME, is_locked, lock_holder
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +356,6 @@ class DataHealth(pl.Callback):
 
 # --------------------------------------------------------------------------- run summary (experiments)
 
-SUMMARY_NAME = "final.json"
 
 
 class RunSummary(pl.Callback):

@@ -28,8 +28,8 @@ from torch.utils.data import DataLoader, IterableDataset, StackDataset, get_work
 
 from stylexfer.errors import ImageError, StylexferError, one_line
 from stylexfer.files.images import is_image_file, load_image, save_image, to_tensor
+from stylexfer.files.runs import SAMPLE_DATA_DIR
 from stylexfer.training.config import DataConfig
-from stylexfer.training.runfolder import SAMPLE_DATA_DIR
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from stylexfer.training.callbacks import SUMMARY_NAME, CheckpointError
+from stylexfer.files.runs import SUMMARY_NAME
+from stylexfer.training.callbacks import CheckpointError
 from stylexfer.training.config import OptimConfig
 
 log = logging.getLogger(__name__)

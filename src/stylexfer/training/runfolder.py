@@ -13,16 +13,9 @@ from typing import Any
 
 from stylexfer.errors import StylexferError, display_path, one_line
 from stylexfer.files.folders import folder_is_own
+from stylexfer.files.runs import LOCK_NAME, RUN_MARKERS, is_locked, lock_holder
 
-LOCK_NAME = ".stylexfer.lock"
 HYDRA_FILES = frozenset({"train.log", ".hydra", LOCK_NAME})
-# Names that make a folder a run or sweep folder of this project (every run since the lock writes
-# LOCK_NAME; Hydra writes .hydra/; RunSummary final.json; a sweep multirun.yaml; an Optuna search its journal;
-# a run without data (or the demo) the generated sample set).
-SEARCH_JOURNAL = "optuna.journal"
-SAMPLE_DATA_VERSION = 1  # the generated sample set (training.data.sample_data), in a run folder when no data is given
-SAMPLE_DATA_DIR = f"sample_data_v{SAMPLE_DATA_VERSION}"
-RUN_MARKERS = (LOCK_NAME, ".hydra", "final.json", "multirun.yaml", SEARCH_JOURNAL, SAMPLE_DATA_DIR)
 # Folders of a run that hold no job folders: a search for running jobs in a sweep skips them.
 _NOT_JOB_FOLDERS = frozenset({"checkpoints", "tensorboard", "samples", ".hydra"})
 
@@ -167,31 +160,6 @@ class RunLock:
 def _write_pid(fd: int) -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
-
-
-def lock_holder(path: Path) -> str:
-    """The PID written in a run lock file, or "unknown"."""
-    with contextlib.suppress(OSError):
-        return path.read_text(encoding="ascii", errors="replace").strip() or "unknown"
-    return "unknown"
-
-
-def is_locked(folder: Path) -> bool:
-    """True while a live process holds `folder`'s run lock (the caller's own lock counts)."""
-    import filelock
-
-    path = Path(folder) / LOCK_NAME
-    if not path.is_file():
-        return False
-    probe = filelock.FileLock(os.path.abspath(path), timeout=0, preserve_lock_file=True)  # writes nothing
-    try:
-        probe.acquire()
-    except filelock.Timeout:
-        return True
-    except OSError:
-        return False
-    probe.release()
-    return False
 
 
 try:  # the guard is a Hydra callback; the rest of this module needs no Hydra
