@@ -493,3 +493,14 @@ def test_a_folder_that_refuses_the_write_is_named_not_the_temporary(tmp_path, ca
     assert rc == 2
     assert f"{out / 's.png'}: cannot write the image (" in err and "Permission denied" in err
     assert ".part" not in err
+
+
+def test_an_output_name_held_by_a_dangling_link_is_refused_without_overwrite(tmp_path, capsys, johnson_ckpt):
+    _png(tmp_path / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    link = out / "a__mosaic.png"
+    link.symlink_to("nowhere.png")  # inside the folder; the same rule as `video`: a link is not replaced unasked
+    rc, err = _run(capsys, "stylize", tmp_path / "a.png", "--model", johnson_ckpt, "--out", out)
+    assert rc == 2 and "a__mosaic.png: already exists; pass --overwrite" in err
+    assert link.is_symlink() and not (out / "nowhere.png").exists()

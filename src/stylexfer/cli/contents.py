@@ -1,9 +1,10 @@
-"""What `stylize` and `sheet` read and where `stylize` writes: CONTENT arguments (files, folders searched
-recursively, globs) as items, and each item's output path inside the output folder."""
+"""What `stylize` and `sheet` read and where `stylize` and `video` write: CONTENT arguments (files, folders
+searched recursively, globs) as items, and each item's output path inside the output folder."""
 
 from __future__ import annotations
 
 import glob
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,3 +57,31 @@ def output_path(out_dir: Path, item: ContentItem, tags: list[str], ext: str) -> 
             f"{display_path(out_dir)}; refused"
         )
     return target
+
+
+Planned = tuple[ContentItem, Path | None, str]  # (item, its output or None, the line that refuses it)
+
+
+def plan_targets(out: Path, items: list[ContentItem], tags: list[str], ext: Callable[[ContentItem], str], *,
+                 single: bool, overwrite: bool, flag_names: Mapping[str, str]) -> list[Planned]:
+    """Each item's output file (`out` itself when `single`), decided before any work: refused with one
+    line when its name would leave the folder, when two items share a name, or when it exists (a
+    dangling link too) without --overwrite."""
+    planned: dict[Path, Path] = {}
+    plan: list[Planned] = []
+    for item in items:
+        try:
+            target = out if single else output_path(out, item, tags, ext(item))
+        except StylexferError as err:
+            plan.append((item, None, err.render(flag_names)))
+            continue
+        message = ""
+        if target in planned:
+            message = (f"{display_path(item.path)}: same output name as {display_path(planned[target])} "
+                       f"({display_path(target.name)}); rename one")
+        elif (target.exists() or target.is_symlink()) and not overwrite:
+            message = f"{display_path(target)}: already exists; pass --overwrite to replace it"
+        else:
+            planned[target] = item.path
+        plan.append((item, None if message else target, message))
+    return plan

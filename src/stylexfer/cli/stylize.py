@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stylexfer.cli import output
-from stylexfer.cli.contents import ContentItem, collect_contents, output_path
+from stylexfer.cli.contents import ContentItem, collect_contents, plan_targets
 from stylexfer.cli.options import add_device_and_precision, positive_int, tile_option, unit_float
 from stylexfer.errors import StylexferError, display_path, one_line
 from stylexfer.files.naming import MAX_FILE_NAME_BYTES
@@ -196,24 +196,13 @@ def _plan_outputs(args: argparse.Namespace) -> Plan:
     check_output_folder(out.parent if single_file else out, create=True, error=StylexferError)  # before any work
     tags = [Path(s).stem for s in args.style] if args.style else [Path(args.model).stem]
     failures: list[Failure | str] = list(errors)
-    planned: dict[Path, Path] = {}
     jobs: list[tuple[ContentItem, Path]] = []
-    for item in items:
-        try:
-            target = out if single_file else output_path(out, item, tags, ext)
-        except StylexferError as err:
-            failures.append(Failure(str(item.path), err.render(args.flag_names)))
-            continue
-        if target in planned:
-            failures.append(Failure(str(item.path), f"{display_path(item.path)}: same output name as "
-                            f"{display_path(planned[target])} ({display_path(target.name)}); rename one"))
-            continue
-        if target.exists() and not args.overwrite:
-            failures.append(Failure(str(item.path),
-                                    f"{display_path(target)}: already exists; pass --overwrite to replace it"))
-            continue
-        planned[target] = item.path
-        jobs.append((item, target))
+    for item, target, message in plan_targets(out, items, tags, lambda item: ext, single=single_file,
+                                              overwrite=args.overwrite, flag_names=args.flag_names):
+        if target is None:
+            failures.append(Failure(str(item.path), message))
+        else:
+            jobs.append((item, target))
     return Plan(out, single_file, ext, jobs, failures, len(items) + len(errors))
 
 

@@ -97,25 +97,14 @@ def _plan(args: argparse.Namespace, videos: list[Path], rest: list[str]) -> list
     if out.exists() and not out.is_dir() and not single:
         raise StylexferError(f"--out {shown} exists and is not a folder")
     tags = [Path(s).stem for s in args.style] if args.style else [Path(args.model).stem]
-    jobs: list[tuple[Path, Path | None, str]] = []
-    planned: dict[Path, Path] = {}
-    for source in videos:
-        suffix = source.suffix.lower() if source.suffix.lower() in VIDEO_SUFFIXES else ".mp4"
-        try:
-            target = out if single else contents.output_path(out, contents.ContentItem(source), tags, suffix)
-        except StylexferError as err:
-            jobs.append((source, None, err.render(args.flag_names)))
-            continue
-        check_crf(args.crf, target.suffix)  # the same for every video of one suffix: stops the run
-        if target in planned:
-            jobs.append((source, None, f"{display_path(source)}: same output name as "
-                                       f"{display_path(planned[target])}; rename one"))
-        elif (target.exists() or target.is_symlink()) and not args.overwrite:
-            jobs.append((source, None, f"{display_path(target)}: already exists; pass --overwrite to replace it"))
-        else:
-            planned[target] = source
-            jobs.append((source, target, ""))
-    return jobs
+    plan = contents.plan_targets(
+        out, [contents.ContentItem(source) for source in videos], tags,
+        lambda item: item.path.suffix.lower() if item.path.suffix.lower() in VIDEO_SUFFIXES else ".mp4",
+        single=single, overwrite=args.overwrite, flag_names=args.flag_names)
+    for _, target, _ in plan:
+        if target is not None:
+            check_crf(args.crf, target.suffix)  # the same for every video of one suffix: stops the run
+    return [(item.path, target, message) for item, target, message in plan]
 
 
 def _run_videos(args: argparse.Namespace, jobs: list[tuple[Path, Path | None, str]], *, total: int) -> int:
