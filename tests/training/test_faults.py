@@ -103,12 +103,12 @@ def test_corrupt_checkpoints_are_detected_and_the_newest_good_one_named(tmp_path
     torch.save(good | {"global_step": 3}, folder / "step_0000003.ckpt")
     (folder / "last.ckpt").write_bytes((folder / "step_0000007.ckpt").read_bytes()[:100])
     (folder / "step_0000009.ckpt").write_bytes(b"")  # an empty file is not "good"
-    (folder / ".last.ckpt.abc.tmp").write_bytes(b"half")
+    (folder / ".last.ckpt.999999999.0123abcd.tmp").write_bytes(b"half")
     with pytest.raises(CheckpointError) as info:
         callbacks.resolve_resume("last", run_checkpoints=folder, base_dir=tmp_path)
     assert "last.ckpt is unreadable" in str(info.value)
     assert f"newest good checkpoint is {folder / 'step_0000007.ckpt'} (step 7)" in str(info.value)
-    assert not (folder / ".last.ckpt.abc.tmp").exists()  # a killed write's leftovers are removed
+    assert not (folder / ".last.ckpt.999999999.0123abcd.tmp").exists()  # a killed write's leftovers are removed
     torch.save({"state_dict": {}}, folder / "other.ckpt")
     with pytest.raises(CheckpointError, match="not a stylexfer training checkpoint"):
         checkpoint_step(folder / "other.ckpt")

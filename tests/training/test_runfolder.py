@@ -113,9 +113,9 @@ def test_resume_leaves_a_live_writers_temporary_alone(tmp_path: Path) -> None:
     ckpts.mkdir(parents=True)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        live = ckpts / f".last.ckpt.{sleeper.pid}.abc123.tmp"
+        live = ckpts / f".last.ckpt.{sleeper.pid}.abc12345.tmp"
         live.write_bytes(b"in flight")
-        dead = ckpts / ".last.ckpt.999999999.def456.tmp"
+        dead = ckpts / ".last.ckpt.999999999.def45678.tmp"
         dead.write_bytes(b"left by a killed run")
         removed = remove_stale_temporaries(ckpts)
         assert removed == [dead] and live.is_file() and not dead.exists()
@@ -141,7 +141,7 @@ def test_temporaries_in_a_folder_locked_by_a_live_run_stay(tmp_path: Path) -> No
     run = tmp_path / "run"
     ckpts = run / "checkpoints"
     ckpts.mkdir(parents=True)
-    orphan = ckpts / ".last.ckpt.tmpname.tmp"  # no PID in the name
+    orphan = ckpts / ".last.ckpt.999999999.0123abcd.tmp"  # its writer is dead
     orphan.write_bytes(b"?")
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, str(run)], stdout=subprocess.PIPE, text=True, env=subprocess_env()

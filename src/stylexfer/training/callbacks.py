@@ -20,10 +20,11 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from stylexfer.errors import ModelFileError, StylexferError, one_line
+from stylexfer.files import atomic
 from stylexfer.files.atomic import atomic_write_bytes, atomic_write_json
 from stylexfer.files.runs import LOCK_NAME, SUMMARY_NAME, is_locked, lock_holder
 from stylexfer.files.torchfile import check_archive
-from stylexfer.runtime import Interrupted, pending_interrupt, pid_alive
+from stylexfer.runtime import Interrupted, pending_interrupt
 from stylexfer.training.config import CheckpointConfig
 from stylexfer.training.loggers import log_final
 
@@ -118,18 +119,11 @@ def make_checkpoint_callbacks(dirpath: Path, cfg: CheckpointConfig) -> list[Mode
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Delete temporary files left by a run killed while writing a checkpoint; a temporary whose
-    writer (the PID in its name) is alive, or any in a folder a live run holds locked, stays."""
-    removed: list[Path] = []
+    """Delete the checkpoint temporaries a run killed while writing left (files.atomic's rule: names
+    its writer made, whose PID no longer runs); nothing in a folder a live run holds locked."""
     if not folder.is_dir() or (folder.name == "checkpoints" and _held_by_other_run(folder.parent)):
-        return removed
-    for tmp in folder.glob(f".*.ckpt.*{TMP_SUFFIX}"):
-        writer = _writer_pid(tmp)
-        if writer is not None and pid_alive(writer):
-            continue
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-            removed.append(tmp)
+        return []
+    removed = atomic.remove_stale_temporaries(folder, suffix=TMP_SUFFIX)
     if removed:
         log.warning(
             "removed %d half-written checkpoint file(s) left by an interrupted run in %s",
@@ -137,14 +131,6 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
             folder,
         )
     return removed
-
-
-def _writer_pid(tmp: Path) -> int | None:
-    """The PID in `.<name>.ckpt.<pid>.<random>.tmp`, or None for a name without one."""
-    parts = tmp.name.split(".")
-    with contextlib.suppress(IndexError, ValueError):
-        return int(parts[parts.index("ckpt") + 1])
-    return None
 
 
 def _held_by_other_run(run_dir: Path) -> bool:
