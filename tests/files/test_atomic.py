@@ -39,3 +39,13 @@ def test_folder_commit_replaces_the_whole_folder_or_nothing(tmp_path: Path) -> N
         (tmp / "b.txt").write_text("two")
     assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no temporary or old folder left
+
+
+def test_a_committed_folder_has_the_ordinary_mode(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        with atomic_folder(tmp_path / "report") as tmp:
+            (tmp / "a.txt").write_text("one")
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / "report").stat().st_mode & 0o777) == oct(0o750)  # 0777 minus the umask

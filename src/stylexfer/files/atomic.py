@@ -19,7 +19,6 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -29,20 +28,6 @@ from stylexfer.runtime import pid_alive
 
 TEMP_SUFFIX = ".part"
 _NAME_KEEP = 100  # characters of the target's name kept in the temporary's (255-byte name limit)
-
-
-def current_umask() -> int:
-    """The process's umask: from /proc (Linux; no side effect), else by setting and restoring it."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def temporary_path(path: str | os.PathLike, *, suffix: str = TEMP_SUFFIX) -> Path:
@@ -179,9 +164,9 @@ def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
     when the block ends without an exception (a reader sees the old folder or the new one); otherwise
     the temporary folder is removed and `d` stays as it was. The caller decides whether `d` may go."""
     target = Path(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name[:_NAME_KEEP]}.{os.getpid()}.", dir=target.parent))
+    tmp = temporary_path(target, suffix=".dir")
+    os.mkdir(tmp)  # 0777 minus the umask, like any folder (mkdtemp's would be 0700)
     try:
-        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it 0700: a folder like any other
         yield tmp
         old = None
         if target.exists():
