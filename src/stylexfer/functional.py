@@ -96,12 +96,6 @@ def resample_sorted(ordered: Tensor, length: int) -> Tensor:
     return below + frac * (above - below)
 
 
-def sorted_quantiles(values: Tensor, length: int) -> Tensor:
-    """(B, C, N) -> (B, C, length): each row sorted ascending, then resampled to `length` ranks
-    (`resample_sorted`); at length == N that is the sorted values themselves, exactly."""
-    return resample_sorted(values.sort(dim=-1).values, length)
-
-
 def match_ranks(content: Tensor, ordered: Tensor) -> Tensor:
     """(B, C, H, W) or (B, C, N), and sorted style values (B or 1, C, M) -> (B, C, H·W): at each content
     position, the style value whose rank (per sample and channel) is that position's rank in the

@@ -50,6 +50,6 @@ def efdm_style_loss(output_features: Tensor, style_features: Tensor) -> Tensor:
     """EFDM's style loss for one layer (Zhang et al. 2022, eq. 9; YBZh/EFDM `calc_style_loss`, 'efdm'):
     the mean squared error between each output feature and the style value of the same rank, per sample
     and channel. output_features (B, C, H, W); style_features (B or 1, C, H', W'), a target (no gradient);
-    unequal sizes are matched by quantiles (`sorted_quantiles`)."""
+    unequal sizes are matched by quantiles (`functional.resample_sorted`)."""
     target = rank_matched_style(output_features, style_features.detach().float())
     return F.mse_loss(output_features.float().reshape(target.shape), target)
