@@ -12,8 +12,8 @@ from pathlib import Path
 from torch import Tensor
 
 from stylexfer.errors import ModelFileError
+from stylexfer.files.modelfile import load_mapping, tensors_only
 from stylexfer.files.spec import ModelWeights
-from stylexfer.files.torchfile import check_tensors, load_weights_only
 from stylexfer.files.userfile import check_regular_file
 from stylexfer.registry import import_kinds, load_target
 
@@ -36,12 +36,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     """A plain state dict from a .pth file, weights-only (refuses pickled code like read_model_file)."""
     path = Path(path)
     check_regular_file(path, ModelFileError, empty="give the .pth file itself")
-    obj = load_weights_only(path)
-    if not isinstance(obj, Mapping):
-        raise ModelFileError(f"{path}: holds a {type(obj).__name__}, not a state dict")
-    state = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, Tensor)}
-    check_tensors(state, str(path))  # sparse, quantized, meta or NaN weights would import as junk
-    return state
+    return tensors_only(load_mapping(path), path)  # checked: sparse, meta or NaN weights would import as junk
 
 
 def import_files(kind: str, files: Sequence[str | os.PathLike]) -> ModelWeights:

@@ -96,14 +96,14 @@ def read_spec(path: str | os.PathLike) -> ModelSpec:
                 "export it again"
             ) from err
         return _spec_of_metadata(metadata, path)
-    obj = _load_mapping(path, mmap=True)
+    obj = load_mapping(path, mmap=True)
     if isinstance(obj.get("state_dict"), Mapping):
-        state = _tensors_only(obj["state_dict"], path, check=False)
+        state = tensors_only(obj["state_dict"], path, check=False)
         spec, _ = _checkpoint_spec_and_prefix(obj, state, str(path))
         return spec
     for family in families():
         if family.owns_state_dict(obj):
-            converted: ModelWeights = family.convert_state_dict(_tensors_only(obj, path, check=False), str(path))
+            converted: ModelWeights = family.convert_state_dict(tensors_only(obj, path, check=False), str(path))
             return converted.spec
     raise _not_a_model(path)
 
@@ -170,7 +170,8 @@ def _spec_of_metadata(metadata: Mapping[str, str], path: Path) -> ModelSpec:
     return family.spec_of_metadata(metadata, str(path))
 
 
-def _load_mapping(path: Path, *, mmap: bool = False) -> Mapping[Any, Any]:
+def load_mapping(path: Path, *, mmap: bool = False) -> Mapping[Any, Any]:
+    """A .pth/.ckpt file's top-level mapping, loaded weights-only (no code from the file runs)."""
     obj = load_weights_only(path, mmap=mmap)
     if not isinstance(obj, Mapping):
         raise ModelFileError(f"{path}: holds a {type(obj).__name__}, not a checkpoint or state dict")
@@ -178,14 +179,14 @@ def _load_mapping(path: Path, *, mmap: bool = False) -> Mapping[Any, Any]:
 
 
 def _read_pickle(path: Path) -> ModelWeights:
-    obj = _load_mapping(path)
+    obj = load_mapping(path)
     if isinstance(obj.get("state_dict"), Mapping):
-        state = _tensors_only(obj["state_dict"], path)
+        state = tensors_only(obj["state_dict"], path)
         spec, prefix = _checkpoint_spec_and_prefix(obj, state, str(path), raw_encoder=True)
         weights = get_family(spec.kind).weights_of_checkpoint(spec, state, prefix, str(path))
         # trained with random VGG weights (the family warns): an export keeps that fact
         return replace(weights, random_vgg=True) if spec.encoder == ENCODER_RANDOM else weights
-    state = _tensors_only(obj, path)
+    state = tensors_only(obj, path)
     for family in families():
         if family.owns_state_dict(state):  # a foreign layout the family converts (mosaic.pth, …)
             return family.convert_state_dict(state, str(path))
@@ -249,11 +250,9 @@ def first_str(hparams: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
     return None
 
 
-def _tensors_only(state: Mapping[Any, Any], path: Path, *, check: bool = True) -> dict[str, Tensor]:
-    out = {}
-    for key, value in state.items():
-        if isinstance(key, str) and isinstance(value, Tensor):
-            out[key] = value
+def tensors_only(state: Mapping[Any, Any], path: Path, *, check: bool = True) -> dict[str, Tensor]:
+    """The named tensors of a state dict (anything else in it is dropped); none at all is refused."""
+    out = {key: value for key, value in state.items() if isinstance(key, str) and isinstance(value, Tensor)}
     if not out:
         raise ModelFileError(f"{path}: holds no weight tensors")
     if check:
