@@ -62,10 +62,6 @@ def _check_out(args: argparse.Namespace) -> Path:
     if out.suffix.lower() not in SAVE_FORMATS:
         raise StylexferError(f"--out {display_path(out)}: not an image file name; end it with one of "
                              f"{', '.join(sorted(SAVE_FORMATS))}")
-    if out.is_dir():
-        raise StylexferError(f"--out {display_path(out)} is a folder; give the sheet's file name")
-    if out.exists() and not args.overwrite:
-        raise StylexferError(f"{display_path(out)}: already exists; pass --overwrite to replace it")
     check_output_path(out, overwrite=args.overwrite, create_parents=True, error=StylexferError)  # before any work
     return out
 

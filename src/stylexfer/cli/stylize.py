@@ -388,8 +388,6 @@ def _stylize_stdio(args: argparse.Namespace) -> int:
     if stdout is not None and sys.stdout.isatty():
         raise StylexferError(f"the image would be written to a terminal: redirect stdout "
                              f"(stylexfer stylize {STDIO} ... > out{ext})")
-    if not to_stdout and Path(args.out).exists() and not args.overwrite:
-        raise StylexferError(f"{display_path(args.out)}: already exists; pass --overwrite to replace it")
     if not to_stdout:  # before stdin is read and the image stylized
         check_output_path(args.out, overwrite=args.overwrite, create_parents=True, error=StylexferError)
     request = _request(args)
