@@ -3,13 +3,15 @@ searched recursively, globs) as items, and each item's output path inside the ou
 
 from __future__ import annotations
 
+import argparse
 import glob
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from stylexfer.errors import StylexferError, display_path
-from stylexfer.files.naming import output_name, sanitize_component
+from stylexfer.files.naming import MAX_FILE_NAME_BYTES, output_name, sanitize_component
 
 
 @dataclass
@@ -47,39 +49,53 @@ def collect_contents(patterns: list[str]) -> tuple[list[ContentItem], list[str]]
     return items, errors
 
 
-def output_path(out_dir: Path, item: ContentItem, tags: list[str], ext: str) -> Path:
-    """out_dir / subdirs / CONTENT__TAG1+TAG2.ext, guaranteed to resolve inside out_dir."""
-    target = out_dir.joinpath(*item.subdir, output_name(item.path.stem, tags, ext))
-    root = out_dir.resolve()
-    if not target.resolve().is_relative_to(root):
-        raise StylexferError(
-            f"{display_path(item.path)}: output name {display_path(target)} would leave the output folder "
-            f"{display_path(out_dir)}; refused"
-        )
-    return target
+def output_place(args: argparse.Namespace, formats: Collection[str], count: int, kind: str) -> tuple[Path, bool]:
+    """--out as (path, single): a file name whose suffix is one of `formats` when one content is given,
+    else a folder (also any path ending in /). Refused with one line before any work: several contents
+    for one file, an unknown suffix, an overlong file name, a file where the folder should be, a
+    folder that cannot be made or written."""
+    from stylexfer.files.atomic import check_output_folder
+
+    out = Path(args.out)
+    shown = display_path(out)
+    folder = out.is_dir() or str(args.out).endswith(("/", os.sep))  # whatever its name (x.v2, photos.png)
+    single = not folder and out.suffix.lower() in formats
+    if single and count != 1:
+        raise StylexferError(f"--out {shown} is a file name but {count} contents were given; pass a folder instead")
+    if not folder and not single and out.suffix:
+        raise StylexferError(f"--out {shown}: unknown {kind} format {out.suffix!r}; use one of "
+                             f"{', '.join(sorted(formats))}, or end it with / for a folder")
+    if single and len(out.name.encode("utf-8")) > MAX_FILE_NAME_BYTES:
+        raise StylexferError(f"--out {shown}: file name over {MAX_FILE_NAME_BYTES} bytes; use a shorter one")
+    if out.exists() and not out.is_dir() and not single:
+        raise StylexferError(f"--out {shown} exists and is not a folder")
+    check_output_folder(out.parent if single else out, create=True, error=StylexferError)
+    return out, single
 
 
 Planned = tuple[ContentItem, Path | None, str]  # (item, its output or None, the line that refuses it)
 
 
-def plan_targets(out: Path, items: list[ContentItem], tags: list[str], ext: Callable[[ContentItem], str], *,
-                 single: bool, overwrite: bool, flag_names: Mapping[str, str]) -> list[Planned]:
-    """Each item's output file (`out` itself when `single`), decided before any work: refused with one
-    line when its name would leave the folder, when two items share a name, or when it exists (a
-    dangling link too) without --overwrite."""
+def plan_targets(args: argparse.Namespace, out: Path, items: list[ContentItem], ext: Callable[[ContentItem], str],
+                 *, single: bool) -> list[Planned]:
+    """Each item's output file, out/subdirs/CONTENT__STYLE1+STYLE2.ext (fixed-style models:
+    CONTENT__MODEL.ext; `out` itself when `single`), decided before any work: refused with one line
+    when its name would leave the folder, when two items share a name, or when it exists (a dangling
+    link too) without --overwrite."""
+    tags = [Path(s).stem for s in args.style] if args.style else [Path(args.model).stem]
+    root = out.resolve()
     planned: dict[Path, Path] = {}
     plan: list[Planned] = []
     for item in items:
-        try:
-            target = out if single else output_path(out, item, tags, ext(item))
-        except StylexferError as err:
-            plan.append((item, None, err.render(flag_names)))
-            continue
+        target = out if single else out.joinpath(*item.subdir, output_name(item.path.stem, tags, ext(item)))
         message = ""
-        if target in planned:
+        if not target.resolve().is_relative_to(root):
+            message = (f"{display_path(item.path)}: output name {display_path(target)} would leave the output "
+                       f"folder {display_path(out)}; refused")
+        elif target in planned:
             message = (f"{display_path(item.path)}: same output name as {display_path(planned[target])} "
                        f"({display_path(target.name)}); rename one")
-        elif (target.exists() or target.is_symlink()) and not overwrite:
+        elif (target.exists() or target.is_symlink()) and not args.overwrite:
             message = f"{display_path(target)}: already exists; pass --overwrite to replace it"
         else:
             planned[target] = item.path

@@ -8,7 +8,6 @@ resolve inside the folder. An existing output is never replaced without --overwr
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -16,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stylexfer.cli import output
-from stylexfer.cli.contents import ContentItem, collect_contents, plan_targets
+from stylexfer.cli.contents import ContentItem, collect_contents, output_place, plan_targets
 from stylexfer.cli.options import add_device_and_precision, positive_int, tile_option, unit_float
 from stylexfer.errors import StylexferError, display_path, one_line
-from stylexfer.files.naming import MAX_FILE_NAME_BYTES
 
 DEFAULT_OUT = "outputs/stylized"
 STDIO = "-"  # CONTENT "-": one image from stdin, written to stdout
@@ -169,36 +167,16 @@ def _request(args: argparse.Namespace):  # noqa: ANN202 (a StylizeRequest; impor
 
 
 def _plan_outputs(args: argparse.Namespace) -> Plan:
-    from stylexfer.files.atomic import check_output_folder
     from stylexfer.files.images import SAVE_FORMATS
 
     items, errors = collect_contents(args.content)
     if not items:
         raise StylexferError("; ".join(errors) or "no content images given")
-    out = Path(args.out)
-    shown = display_path(out)
-    folder = out.is_dir() or str(args.out).endswith(("/", os.sep))  # whatever its name (x.v2, photos.png)
-    single_file = not folder and out.suffix.lower() in SAVE_FORMATS
-    if single_file and len(items) != 1:
-        raise StylexferError(
-            f"--out {shown} is a file name but {len(items)} content images were given; pass a folder instead"
-        )
-    if not folder and not single_file and out.suffix:
-        raise StylexferError(
-            f"--out {shown}: unknown image format {out.suffix!r}; use one of "
-            f"{', '.join(sorted(SAVE_FORMATS))}, or end it with / for a folder"
-        )
-    if single_file and len(out.name.encode("utf-8")) > MAX_FILE_NAME_BYTES:
-        raise StylexferError(f"--out {shown}: file name over {MAX_FILE_NAME_BYTES} bytes; use a shorter one")
+    out, single_file = output_place(args, SAVE_FORMATS, len(items), "image")
     ext = _ext(args)
-    if out.exists() and not out.is_dir() and not single_file:
-        raise StylexferError(f"--out {shown} exists and is not a folder")
-    check_output_folder(out.parent if single_file else out, create=True, error=StylexferError)  # before any work
-    tags = [Path(s).stem for s in args.style] if args.style else [Path(args.model).stem]
     failures: list[Failure | str] = list(errors)
     jobs: list[tuple[ContentItem, Path]] = []
-    for item, target, message in plan_targets(out, items, tags, lambda item: ext, single=single_file,
-                                              overwrite=args.overwrite, flag_names=args.flag_names):
+    for item, target, message in plan_targets(args, out, items, lambda item: ext, single=single_file):
         if target is None:
             failures.append(Failure(str(item.path), message))
         else:

@@ -84,23 +84,11 @@ def _plan(args: argparse.Namespace, videos: list[Path], rest: list[str]) -> list
     if args.size is not None or args.max_size is not None:
         raise StylexferError("--size and --max-size resize images; video frames keep their size "
                              "(drop them, or run the videos separately)")
-    out = Path(args.out)
-    shown = display_path(out)
-    folder = out.is_dir() or str(args.out).endswith(("/", "\\"))
-    single = not folder and out.suffix.lower() in VIDEO_SUFFIXES
-    if single and (len(videos) != 1 or rest):
-        raise StylexferError(f"--out {shown} is a video file name but {len(videos) + len(rest)} contents were "
-                             "given; pass a folder instead")
-    if not folder and not single and out.suffix:
-        raise StylexferError(f"--out {shown}: a video is written to a folder or a video file name "
-                             f"({', '.join(VIDEO_SUFFIXES)}); end it with / for a folder")
-    if out.exists() and not out.is_dir() and not single:
-        raise StylexferError(f"--out {shown} exists and is not a folder")
-    tags = [Path(s).stem for s in args.style] if args.style else [Path(args.model).stem]
+    out, single = contents.output_place(args, VIDEO_SUFFIXES, len(videos) + len(rest), "video")
     plan = contents.plan_targets(
-        out, [contents.ContentItem(source) for source in videos], tags,
+        args, out, [contents.ContentItem(source) for source in videos],
         lambda item: item.path.suffix.lower() if item.path.suffix.lower() in VIDEO_SUFFIXES else ".mp4",
-        single=single, overwrite=args.overwrite, flag_names=args.flag_names)
+        single=single)
     for _, target, _ in plan:
         if target is not None:
             check_crf(args.crf, target.suffix)  # the same for every video of one suffix: stops the run
@@ -112,7 +100,6 @@ def _run_videos(args: argparse.Namespace, jobs: list[tuple[Path, Path | None, st
 
     from tqdm import tqdm
 
-    from stylexfer.files.atomic import check_output_folder
     from stylexfer.inference import FrameStream, stylize_video
 
     failures = [stylize.Failure(str(source), message) for source, target, message in jobs if target is None]
@@ -121,8 +108,6 @@ def _run_videos(args: argparse.Namespace, jobs: list[tuple[Path, Path | None, st
     if todo:
         request = stylize._request(args)
         stylizer, request = stylize.open_stylizer(args, request)
-        check_output_folder(Path(args.out).parent if todo[0][1] == Path(args.out) else Path(args.out),
-                            create=True)
         styles = stylize._style_images(args)
         codes = stylizer.encode_styles(styles, style_size=args.style_size) if styles else None  # once
     for source, target in todo:
