@@ -23,14 +23,14 @@ class ContentItem:
 def collect_contents(patterns: list[str]) -> tuple[list[ContentItem], list[str]]:
     """Files as given, folders searched recursively for image suffixes, globs expanded (also when the
     shell did not). Returns the items in a stable order and one error line per missing input."""
-    from stylexfer.files.images import is_image_file
+    from stylexfer.files.images import images_under, is_image_file
 
     items: list[ContentItem] = []
     errors: list[str] = []
     for pattern in patterns:
         path = Path(pattern)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
+            found = images_under(path)
             if not found:
                 errors.append(f"{path}: folder holds no images (.jpg, .png, .webp, …)")
             for file in found:

@@ -49,6 +49,11 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+def images_under(folder: str | os.PathLike) -> list[Path]:
+    """The image files (by suffix) anywhere below `folder`, sorted: what a folder argument means."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and is_image_file(p))
+
+
 def load_image(
     path: str | os.PathLike,
     *,
