@@ -47,7 +47,7 @@ from stylexfer.files.spec import (
 from stylexfer.files.torchfile import check_tensors, load_weights_only, tensor_problem
 from stylexfer.files.userfile import check_regular_file
 from stylexfer.nets.vgg import RandomWeightsWarning
-from stylexfer.registry import families, get_family
+from stylexfer.registry import families, get_family, import_kinds
 
 __all__ = [
     "ENCODER_EMBEDDED", "ENCODER_IMAGENET", "ENCODER_RANDOM", "OUTPUT_MODES", "ModelSpec",
@@ -194,8 +194,6 @@ def _read_pickle(path: Path) -> ModelWeights:
 
 
 def _not_a_model(path: Path) -> ModelFileError:
-    from stylexfer.files.convert import import_kinds
-
     return ModelFileError(
         f"{path}: a state dict that is neither a stylexfer checkpoint nor a layout a model family reads "
         f"directly; public release files may need `stylexfer import KIND` ({', '.join(sorted(import_kinds()))})"
