@@ -16,7 +16,7 @@ from stylexfer.families.johnson.net import MIN_SIDE, InstanceNorm, TransformerNe
 from stylexfer.inference.device import DevicePolicy
 from stylexfer.inference.request import StylizeRequest
 from stylexfer.inference.temporal import StatisticsSmoother
-from stylexfer.inference.tiling import Progress, TileBlender, TilePolicy, tile_spans
+from stylexfer.inference.tiling import Progress, TileBlender, TilePolicy, tile_grid, tile_pass
 
 
 class SmoothedNorm(nn.Module):
@@ -92,15 +92,9 @@ class JohnsonRunner:
             stats = [tuple(t[0] for t in smoother(("tiled", i), mean[None], var[None]))  # type: ignore[misc]
                      for i, (mean, var) in enumerate(stats)]
         blender = TileBlender(1, height, width, overlap)
-        spans_y, spans_x = tile_spans(height, tile, overlap), tile_spans(width, tile, overlap)
-        total, done = len(spans_y) * len(spans_x), 0
         # Whole-image statistics for every tile: each is normalised alike, so no tile differs in colour.
         with self.device.context(), frozen_statistics(self.net, stats):
-            for ys in spans_y:
-                for xs in spans_x:
-                    part = self.device.to_device(image[..., ys[0] : ys[1], xs[0] : xs[1]])
-                    blender.add(self._blend(part, alpha), ys, xs)
-                    done += 1
-                    if progress:
-                        progress(done, total)
+            for ys, xs in tile_pass(tile_grid(height, width, tile, overlap), 0, progress, passes=1):
+                part = self.device.to_device(image[..., ys[0] : ys[1], xs[0] : xs[1]])
+                blender.add(self._blend(part, alpha), ys, xs)
         return blender.result()

@@ -24,16 +24,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from stylexfer.families.adain.runner import Box, style_tensor, tile_pass
 from stylexfer.families.sanet.net import ATTENTION_LAYERS, MIN_SIDE, SANetNet, SANetStyle, Stats, StyleKeys, mean_std
 from stylexfer.functional import EPS
 from stylexfer.inference.device import DevicePolicy
-from stylexfer.inference.inputs import ImageLike, mask_labels, pad_to_min, resize_labels
+from stylexfer.inference.inputs import Box, ImageLike, mask_labels, pad_to_min, resize_labels, style_tensor
 from stylexfer.inference.request import StylizeRequest
 from stylexfer.inference.temporal import StatisticsSmoother
-from stylexfer.inference.tiling import Progress, TileBlender, TilePolicy, tile_spans
+from stylexfer.inference.tiling import Progress, Span, TileBlender, TilePolicy, tile_pass, tile_spans
 
-Span = tuple[int, int, int, int]
 ALIGN = 16  # relu5_1 is four pools deep: windows and cores start on multiples of 16
 SCALES = {"relu4_1": 8, "relu5_1": 16}
 
