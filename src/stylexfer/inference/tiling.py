@@ -11,6 +11,7 @@ from typing import TypeVar
 import torch
 from torch import Tensor
 
+from stylexfer.inference.device import DevicePolicy
 from stylexfer.inference.request import RequestError, literal
 
 Progress = Callable[[int, int], None]  # progress(done, total) after each tile
@@ -73,6 +74,19 @@ class TilePolicy:
                 raise RequestError(f"{{tile}} must be at least {self.min_tile} px, got {tile}", "tile")
             return tile
         raise RequestError(f"{{tile}} must be auto, on, off or a size in pixels, got {literal(tile)!r}", "tile")
+
+
+def whole_or_tiled(images: Tensor, tile: int | None, progress: Progress | None, device: DevicePolicy,
+                   whole: Callable[[Tensor], Tensor], tiled: Callable[[Tensor, int], Tensor]) -> Tensor:
+    """A runner's result for a batch: whole(images) in the device's context, one step of progress, brought
+    to the CPU in [0, 1]; or, with a tile size, tiled(image, tile) one image at a time (memory stays bounded)."""
+    if tile is None:
+        with device.context():
+            out = whole(images)
+        if progress:
+            progress(1, 1)
+        return out.float().cpu().clamp(0, 1)
+    return torch.cat([tiled(images[i : i + 1], tile) for i in range(images.shape[0])])
 
 
 def tile_spans(length: int, tile: int, overlap: int) -> list[Span]:

@@ -24,7 +24,7 @@ from stylexfer.inference.device import DevicePolicy
 from stylexfer.inference.inputs import Box, ImageLike, mask_labels, pad_to_min, resize_labels, style_tensor
 from stylexfer.inference.request import StylizeRequest
 from stylexfer.inference.temporal import StatisticsSmoother
-from stylexfer.inference.tiling import ALIGN, Progress, Span, TileBlender, TilePolicy, tile_grid, tile_pass
+from stylexfer.inference.tiling import ALIGN, Progress, TileBlender, TilePolicy, tile_grid, tile_pass, whole_or_tiled
 
 
 def _onehot(labels: Tensor, k: int) -> Tensor:
@@ -115,17 +115,11 @@ class AdaINRunner:
             pairs = list(zip(request.weights(), codes, strict=True))
             style_mean = torch.stack([w * c.mean.reshape(-1) for w, c in pairs]).sum(0, keepdim=True)
             style_std = torch.stack([w * c.std.reshape(-1) for w, c in pairs]).sum(0, keepdim=True)
-        if tile is None:
-            with self.device.context():
-                out = self._whole(images, labels, style_mean, style_std, request.alpha, smoother)
-            if progress:
-                progress(1, 1)
-            return out.float().cpu().clamp(0, 1)
-        return torch.cat([  # one image at a time keeps memory bounded
-            self._tiled(images[i : i + 1], labels, style_mean, style_std, request.alpha, tile, progress,
-                        smoother)
-            for i in range(images.shape[0])
-        ])
+        return whole_or_tiled(
+            images, tile, progress, self.device,
+            lambda x: self._whole(x, labels, style_mean, style_std, request.alpha, smoother),
+            lambda x, size: self._tiled(x, labels, style_mean, style_std, request.alpha, size, progress, smoother),
+        )
 
     def _target(self, features: Tensor, labels: Tensor, mean: Tensor, std: Tensor, style_mean: Tensor,
                 style_std: Tensor, alpha: float) -> Tensor:
@@ -150,7 +144,7 @@ class AdaINRunner:
         k, overlap = style_mean.shape[0], self.tiles.overlap
         spans = tile_grid(height, width, tile, overlap)
 
-        def window(ys: Span, xs: Span) -> tuple[Tensor, Tensor]:
+        def window(ys: tuple[int, int, int, int], xs: tuple[int, int, int, int]) -> tuple[Tensor, Tensor]:
             features = self._encode(image[..., ys[0] : ys[1], xs[0] : xs[1]])
             small = resize_labels(labels[ys[0] : ys[1], xs[0] : xs[1]], features.shape[-2:])
             return features, small.to(self.device.device)
@@ -183,22 +177,18 @@ class AdaINRunner:
 
     def _efdm(self, images: Tensor, labels: Tensor, codes: list[StyleCode], request: StylizeRequest,
               tile: int | None, progress: Progress | None) -> Tensor:
-        quantiles = [c.quantiles for c in codes]
-        assert all(q is not None for q in quantiles)  # encode_styles made them for this net
+        quantiles = [c.quantiles for c in codes if c.quantiles is not None]
+        assert len(quantiles) == len(codes)  # encode_styles made them for this net
         weights = None if request.mask is not None else request.weights()
-        if tile is None:
-            with self.device.context():
-                features = self._encode(images)
-                small = resize_labels(labels, features.shape[-2:]).to(self.device.device)
-                target = self._efdm_target(features, small, quantiles, weights, request.alpha)  # type: ignore[arg-type]
-                out = self.net.decoder(target, size=tuple(images.shape[-2:]))
-            if progress:
-                progress(1, 1)
-            return out.float().cpu().clamp(0, 1)
-        return torch.cat([
-            self._efdm_tiled(images[i : i + 1], labels, quantiles, weights, request.alpha, tile, progress)  # type: ignore[arg-type]
-            for i in range(images.shape[0])
-        ])
+
+        def whole(images: Tensor) -> Tensor:
+            features = self._encode(images)
+            small = resize_labels(labels, features.shape[-2:]).to(self.device.device)
+            target = self._efdm_target(features, small, quantiles, weights, request.alpha)
+            return self.net.decoder(target, size=tuple(images.shape[-2:]))
+
+        return whole_or_tiled(images, tile, progress, self.device, whole, lambda x, size: self._efdm_tiled(
+            x, labels, quantiles, weights, request.alpha, size, progress))
 
     @staticmethod
     def _efdm_target(features: Tensor, labels: Tensor, quantiles: list[Tensor], weights: list[float] | None,
