@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torchvision.utils import make_grid
 
 from stylexfer.errors import StylexferError
@@ -45,6 +45,12 @@ class StyleTransferSystem(pl.LightningModule):
     samples_dir: str | None = None  # where each validation grid is also saved as a PNG (set by run)
     if TYPE_CHECKING:  # Lightning types hparams as a MutableMapping; ours is an AttributeDict of primitives
         hparams: Any
+
+    def _set_net(self, net: nn.Module, channels_last: bool) -> None:
+        self.net = net
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        self.strict_loading = False  # the frozen parts (frozen_prefixes) are not checkpointed
 
     @property
     def frozen_prefixes(self) -> tuple[str, ...]:

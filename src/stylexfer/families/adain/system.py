@@ -4,7 +4,7 @@ the registry by stylexfer.training (this module imports Lightning)."""
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from stylexfer.families.adain.config import AdaINConfig  # noqa: F401 - the family's schema, beside its system
 from stylexfer.families.adain.losses import adain_loss_terms
@@ -19,14 +19,6 @@ class ArbitraryStyleSystem(StyleTransferSystem):
     The encoder is never optimised, and not stored in checkpoints, except when its weights are random:
     those cannot be rebuilt from a name, and the trained parts only fit the encoder they were trained with.
     """
-
-    net: nn.Module
-
-    def _set_net(self, net: nn.Module, channels_last: bool) -> None:
-        self.net = net
-        if channels_last:
-            self.net.to(memory_format=torch.channels_last)
-        self.strict_loading = False  # the frozen encoder is not checkpointed
 
     def forward(self, content: Tensor, style: Tensor, alpha: float = 1.0) -> Tensor:
         return self.net(content, style, alpha)

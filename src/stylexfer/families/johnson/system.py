@@ -47,14 +47,12 @@ class LitJohnson(StyleTransferSystem):
         if name != "johnson":
             raise ValueError(f"LitJohnson needs name='johnson', got {name!r}")
         self.save_hyperparameters()
-        self.net = TransformerNet(output=output)  # type: ignore[arg-type]
+        self._set_net(TransformerNet(output=output), channels_last)  # type: ignore[arg-type]
         style = load_style_image(style_image, style_size)
         self.criterion = JohnsonCriterion(style[None], vgg_weights=vgg_weights, style_reduction=style_reduction,
                                           content_layer=content_layer, style_layers=tuple(style_layers.split(",")))
         if channels_last:
-            self.net.to(memory_format=torch.channels_last)
             self.criterion.to(memory_format=torch.channels_last)
-        self.strict_loading = False  # the loss VGG is not checkpointed
         self._style_image: Tensor | None = None
 
     def forward(self, content: Tensor) -> Tensor:
