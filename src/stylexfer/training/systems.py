@@ -101,6 +101,24 @@ class StyleTransferSystem(pl.LightningModule):
             return images.contiguous(memory_format=torch.channels_last)
         return images
 
+    def step_terms(self, batch: dict[str, Tensor]) -> tuple[list[Tensor], dict[str, Tensor]]:
+        """The family's loss on a batch: (the rows of the validation grid, inputs then output; the raw,
+        unweighted terms)."""
+        raise NotImplementedError
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        rows, terms = self.step_terms(batch)
+        total = self._weigh(terms)
+        self._check_finite(total, terms)
+        self._log_terms("train", terms, total, rows[0].shape[0])
+        return total
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        rows, terms = self.step_terms(batch)
+        self._log_terms("val", terms, self._weigh(terms), rows[0].shape[0])
+        if batch_idx == 0:
+            self._log_grid(rows)
+
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 

@@ -31,20 +31,10 @@ class ArbitraryStyleSystem(StyleTransferSystem):
     def frozen_prefixes(self) -> tuple[str, ...]:
         return () if self.hparams.vgg_weights == "random" else ("net.encoder.",)
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        content, style = self._prepare(batch["content"]), self._prepare(batch["style"])
-        _, terms = self.loss_terms(content, style)
-        total = self._weigh(terms)
-        self._check_finite(total, terms)
-        self._log_terms("train", terms, total, content.shape[0])
-        return total
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+    def step_terms(self, batch: dict[str, Tensor]) -> tuple[list[Tensor], dict[str, Tensor]]:
         content, style = self._prepare(batch["content"]), self._prepare(batch["style"])
         output, terms = self.loss_terms(content, style)
-        self._log_terms("val", terms, self._weigh(terms), content.shape[0])
-        if batch_idx == 0:
-            self._log_grid([content, style, output])
+        return [content, style, output], terms
 
     def stylize(self, content: Tensor, style: Tensor) -> Tensor:
         return self.net(content, style).float().clamp(0, 1)

@@ -58,21 +58,10 @@ class LitJohnson(StyleTransferSystem):
     def forward(self, content: Tensor) -> Tensor:
         return self.net(content)
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+    def step_terms(self, batch: dict[str, Tensor]) -> tuple[list[Tensor], dict[str, Tensor]]:
         content = self._prepare(batch["content"])  # the style stream is unused: the style is fixed
-        terms = self.criterion(self.net(content), content)
-        total = self._weigh(terms)
-        self._check_finite(total, terms)
-        self._log_terms("train", terms, total, content.shape[0])
-        return total
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        content = self._prepare(batch["content"])
         output = self.net(content)
-        terms = self.criterion(output, content)
-        self._log_terms("val", terms, self._weigh(terms), content.shape[0])
-        if batch_idx == 0:
-            self._log_grid([content, output])
+        return [content, output], self.criterion(output, content)
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return list(self.net.parameters())
