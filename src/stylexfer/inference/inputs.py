@@ -49,6 +49,20 @@ def resize_image(image: Image.Image, *, size: int | None = None, max_size: int |
     return resample(image, new)
 
 
+def style_tensor(style: ImageLike, style_size: int | None) -> Tensor:
+    """A style picture as (B, 3, H, W), its shorter side scaled down to `style_size` (a JPEG file is
+    decoded at reduced scale first)."""
+    if isinstance(style, str | os.PathLike):
+        style = load_image(style, draft_shorter_side=style_size)
+    if isinstance(style, Image.Image) and style_size is not None and min(style.size) > style_size:
+        style = resize_image(style, size=style_size)
+    tensor = as_image_tensor(style)
+    if style_size is not None and min(tensor.shape[-2:]) > style_size:
+        scale = style_size / min(tensor.shape[-2:])
+        tensor = F.interpolate(tensor, scale_factor=scale, mode="bilinear", antialias=True)
+    return tensor
+
+
 def mask_labels(mask: ImageLike, n_styles: int, *, name: str = "mask") -> Tensor:
     """A mask image -> (H, W) int64 style index per pixel, for `n_styles` styles.
 

@@ -4,15 +4,19 @@ families' runners keep each network's statistics whole-image)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import Tensor
 
+from stylexfer.inference.device import DevicePolicy
 from stylexfer.inference.request import RequestError, literal
 
 Progress = Callable[[int, int], None]  # progress(done, total) after each tile
+Span = tuple[int, int, int, int]  # (win0, win1, core0, core1)
+T = TypeVar("T")
 ALIGN = 8  # a VGG encoder to relu4_1 pools three times: tiles start on multiples of 8
 DEFAULT_TILE_SIZE = 512  # core of a tile, px; each tile also reads `overlap` px on every side
 DEFAULT_TILE_OVERLAP = 64  # ≈ half the encoder+decoder receptive field (≈ 128 px at full resolution)
@@ -72,7 +76,20 @@ class TilePolicy:
         raise RequestError(f"{{tile}} must be auto, on, off or a size in pixels, got {literal(tile)!r}", "tile")
 
 
-def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+def whole_or_tiled(images: Tensor, tile: int | None, progress: Progress | None, device: DevicePolicy,
+                   whole: Callable[[Tensor], Tensor], tiled: Callable[[Tensor, int], Tensor]) -> Tensor:
+    """A runner's result for a batch: whole(images) in the device's context, one step of progress, brought
+    to the CPU in [0, 1]; or, with a tile size, tiled(image, tile) one image at a time (memory stays bounded)."""
+    if tile is None:
+        with device.context():
+            out = whole(images)
+        if progress:
+            progress(1, 1)
+        return out.float().cpu().clamp(0, 1)
+    return torch.cat([tiled(images[i : i + 1], tile) for i in range(images.shape[0])])
+
+
+def tile_spans(length: int, tile: int, overlap: int) -> list[Span]:
     """Split [0, length) into cores of about `tile` px (starting on multiples of 8); each window is its
     core plus `overlap` px on each side that has a neighbour. Returns (win0, win1, core0, core1)."""
     count = max(1, math.ceil(length / tile))
@@ -81,6 +98,20 @@ def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int, int
         (max(0, a - overlap), min(length, b + overlap), a, b)
         for a, b in zip(bounds, bounds[1:], strict=False)
     ]
+
+
+def tile_grid(height: int, width: int, tile: int, overlap: int) -> list[tuple[Span, Span]]:
+    """Every window of an image as (ys, xs), row by row."""
+    return [(ys, xs) for ys in tile_spans(height, tile, overlap) for xs in tile_spans(width, tile, overlap)]
+
+
+def tile_pass(spans: list[T], index: int, progress: Progress | None, passes: int = 2) -> Iterator[T]:
+    """The spans for pass `index` of a tiling that goes `passes` times over them, reporting
+    progress(done, passes·len(spans)) after each one's work."""
+    for done, span in enumerate(spans, index * len(spans) + 1):
+        yield span
+        if progress:
+            progress(done, passes * len(spans))
 
 
 def _ramp(win0: int, win1: int, core0: int, core1: int, length: int, overlap: int) -> Tensor:
@@ -106,9 +137,7 @@ class TileBlender:
         self.weight = torch.zeros(1, 1, height, width)
         self.h, self.w, self.overlap = height, width, overlap
 
-    def add(
-        self, tile: Tensor, ys: tuple[int, int, int, int], xs: tuple[int, int, int, int]
-    ) -> None:
+    def add(self, tile: Tensor, ys: Span, xs: Span) -> None:
         wy = _ramp(*ys, self.h, self.overlap)
         wx = _ramp(*xs, self.w, self.overlap)
         weight = wy[:, None] * wx[None, :]

@@ -112,8 +112,17 @@ def choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
     require(False, key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}{hint}")
 
 
-def check_vgg_weights(key: str, value: str) -> None:
-    require(bool(value), key, "must be 'imagenet', 'random' or a path to a VGG state dict")
+def check_model(cfg: Any, family: str) -> None:
+    """What every family's schema checks first: its `name`, its fields' ranges, weights that train
+    something and a VGG to train with; the schema adds only its own checks after it."""
+    require(cfg.name == family, "model.name", f"must be {family!r} for this schema, got {cfg.name!r}")
+    check_fields(cfg, "model")
+    require(
+        cfg.content_weight + cfg.style_weight > 0,
+        "model.content_weight + model.style_weight",
+        "must be > 0 (nothing to train otherwise)",
+    )
+    require(bool(cfg.vgg_weights), "model.vgg_weights", "must be 'imagenet', 'random' or a path to a VGG state dict")
 
 
 @dataclass

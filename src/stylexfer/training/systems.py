@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torchvision.utils import make_grid
 
 from stylexfer.errors import StylexferError
@@ -45,6 +45,12 @@ class StyleTransferSystem(pl.LightningModule):
     samples_dir: str | None = None  # where each validation grid is also saved as a PNG (set by run)
     if TYPE_CHECKING:  # Lightning types hparams as a MutableMapping; ours is an AttributeDict of primitives
         hparams: Any
+
+    def _set_net(self, net: nn.Module, channels_last: bool) -> None:
+        self.net = net
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        self.strict_loading = False  # the frozen parts (frozen_prefixes) are not checkpointed
 
     @property
     def frozen_prefixes(self) -> tuple[str, ...]:
@@ -94,6 +100,24 @@ class StyleTransferSystem(pl.LightningModule):
         if self.hparams.channels_last:
             return images.contiguous(memory_format=torch.channels_last)
         return images
+
+    def step_terms(self, batch: dict[str, Tensor]) -> tuple[list[Tensor], dict[str, Tensor]]:
+        """The family's loss on a batch: (the rows of the validation grid, inputs then output; the raw,
+        unweighted terms)."""
+        raise NotImplementedError
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        rows, terms = self.step_terms(batch)
+        total = self._weigh(terms)
+        self._check_finite(total, terms)
+        self._log_terms("train", terms, total, rows[0].shape[0])
+        return total
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        rows, terms = self.step_terms(batch)
+        self._log_terms("val", terms, self._weigh(terms), rows[0].shape[0])
+        if batch_idx == 0:
+            self._log_grid(rows)
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]

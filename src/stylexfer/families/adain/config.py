@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from stylexfer.training.ranges import NetTrainingOptions, bounded, check_fields, check_vgg_weights, choice, require
+from stylexfer.training.ranges import NetTrainingOptions, bounded, check_model, choice, require
 
 
 @dataclass
@@ -24,15 +24,8 @@ class AdaINConfig(NetTrainingOptions):
     style_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
 
     def __post_init__(self) -> None:
-        require(self.name == "adain", "model.name", f"must be 'adain' for this schema, got {self.name!r}")
-        check_fields(self, "model")
+        check_model(self, "adain")
         choice("model.transfer", self.transfer, ("adain", "efdm"))  # net.TRANSFERS (this module stays torch-free)
-        require(
-            self.content_weight + self.style_weight > 0,
-            "model.content_weight + model.style_weight",
-            "must be > 0 (nothing to train otherwise)",
-        )
-        check_vgg_weights("model.vgg_weights", self.vgg_weights)
         taps = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
         require(bool(self.style_layers) and set(self.style_layers) <= set(taps), "model.style_layers",
                 f"must be a non-empty list of {', '.join(taps)}, got {list(self.style_layers)}")

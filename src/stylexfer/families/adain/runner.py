@@ -11,27 +11,20 @@ it is ignored, with a warning.
 
 from __future__ import annotations
 
-import os
 import warnings
-from collections.abc import Iterator, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
 
 from stylexfer.families.adain.net import MIN_SIDE, AdaINNet, StyleCode
-from stylexfer.files.images import load_image
 from stylexfer.functional import EPS, efdm_with_quantiles, resample_sorted
 from stylexfer.inference.device import DevicePolicy
-from stylexfer.inference.inputs import ImageLike, as_image_tensor, mask_labels, pad_to_min, resize_image, resize_labels
+from stylexfer.inference.inputs import Box, ImageLike, mask_labels, pad_to_min, resize_labels, style_tensor
 from stylexfer.inference.request import StylizeRequest
 from stylexfer.inference.temporal import StatisticsSmoother
-from stylexfer.inference.tiling import ALIGN, Progress, TileBlender, TilePolicy, tile_spans
-
-Box = tuple[int, int, int, int]
-T = TypeVar("T")
+from stylexfer.inference.tiling import ALIGN, Progress, TileBlender, TilePolicy, tile_grid, tile_pass, whole_or_tiled
 
 
 def _onehot(labels: Tensor, k: int) -> Tensor:
@@ -70,29 +63,6 @@ def apply_styles(features: Tensor, labels: Tensor, mean: Tensor, std: Tensor, st
     scale_map = torch.einsum("bkc,khw->bchw", scale, onehot)
     shift_map = torch.einsum("bkc,khw->bchw", shift, onehot)
     return features.float() * scale_map + shift_map
-
-
-def style_tensor(style: ImageLike, style_size: int | None) -> Tensor:
-    """A style picture as (B, 3, H, W), its shorter side scaled down to `style_size` (a JPEG file is
-    decoded at reduced scale first)."""
-    if isinstance(style, str | os.PathLike):
-        style = load_image(style, draft_shorter_side=style_size)
-    if isinstance(style, Image.Image) and style_size is not None and min(style.size) > style_size:
-        style = resize_image(style, size=style_size)
-    tensor = as_image_tensor(style)
-    if style_size is not None and min(tensor.shape[-2:]) > style_size:
-        scale = style_size / min(tensor.shape[-2:])
-        tensor = F.interpolate(tensor, scale_factor=scale, mode="bilinear", antialias=True)
-    return tensor
-
-
-def tile_pass(spans: list[T], index: int, progress: Progress | None) -> Iterator[T]:
-    """The spans for pass `index` (0 or 1) of a two-pass tiling, reporting progress(done, 2·len(spans))
-    after each one's work."""
-    for done, span in enumerate(spans, index * len(spans) + 1):
-        yield span
-        if progress:
-            progress(done, 2 * len(spans))
 
 
 class AdaINRunner:
@@ -145,17 +115,11 @@ class AdaINRunner:
             pairs = list(zip(request.weights(), codes, strict=True))
             style_mean = torch.stack([w * c.mean.reshape(-1) for w, c in pairs]).sum(0, keepdim=True)
             style_std = torch.stack([w * c.std.reshape(-1) for w, c in pairs]).sum(0, keepdim=True)
-        if tile is None:
-            with self.device.context():
-                out = self._whole(images, labels, style_mean, style_std, request.alpha, smoother)
-            if progress:
-                progress(1, 1)
-            return out.float().cpu().clamp(0, 1)
-        return torch.cat([  # one image at a time keeps memory bounded
-            self._tiled(images[i : i + 1], labels, style_mean, style_std, request.alpha, tile, progress,
-                        smoother)
-            for i in range(images.shape[0])
-        ])
+        return whole_or_tiled(
+            images, tile, progress, self.device,
+            lambda x: self._whole(x, labels, style_mean, style_std, request.alpha, smoother),
+            lambda x, size: self._tiled(x, labels, style_mean, style_std, request.alpha, size, progress, smoother),
+        )
 
     def _target(self, features: Tensor, labels: Tensor, mean: Tensor, std: Tensor, style_mean: Tensor,
                 style_std: Tensor, alpha: float) -> Tensor:
@@ -178,7 +142,7 @@ class AdaINRunner:
                tile: int, progress: Progress | None, smoother: StatisticsSmoother | None = None) -> Tensor:
         height, width = image.shape[-2:]
         k, overlap = style_mean.shape[0], self.tiles.overlap
-        spans = [(ys, xs) for ys in tile_spans(height, tile, overlap) for xs in tile_spans(width, tile, overlap)]
+        spans = tile_grid(height, width, tile, overlap)
 
         def window(ys: tuple[int, int, int, int], xs: tuple[int, int, int, int]) -> tuple[Tensor, Tensor]:
             features = self._encode(image[..., ys[0] : ys[1], xs[0] : xs[1]])
@@ -213,22 +177,18 @@ class AdaINRunner:
 
     def _efdm(self, images: Tensor, labels: Tensor, codes: list[StyleCode], request: StylizeRequest,
               tile: int | None, progress: Progress | None) -> Tensor:
-        quantiles = [c.quantiles for c in codes]
-        assert all(q is not None for q in quantiles)  # encode_styles made them for this net
+        quantiles = [c.quantiles for c in codes if c.quantiles is not None]
+        assert len(quantiles) == len(codes)  # encode_styles made them for this net
         weights = None if request.mask is not None else request.weights()
-        if tile is None:
-            with self.device.context():
-                features = self._encode(images)
-                small = resize_labels(labels, features.shape[-2:]).to(self.device.device)
-                target = self._efdm_target(features, small, quantiles, weights, request.alpha)  # type: ignore[arg-type]
-                out = self.net.decoder(target, size=tuple(images.shape[-2:]))
-            if progress:
-                progress(1, 1)
-            return out.float().cpu().clamp(0, 1)
-        return torch.cat([
-            self._efdm_tiled(images[i : i + 1], labels, quantiles, weights, request.alpha, tile, progress)  # type: ignore[arg-type]
-            for i in range(images.shape[0])
-        ])
+
+        def whole(images: Tensor) -> Tensor:
+            features = self._encode(images)
+            small = resize_labels(labels, features.shape[-2:]).to(self.device.device)
+            target = self._efdm_target(features, small, quantiles, weights, request.alpha)
+            return self.net.decoder(target, size=tuple(images.shape[-2:]))
+
+        return whole_or_tiled(images, tile, progress, self.device, whole, lambda x, size: self._efdm_tiled(
+            x, labels, quantiles, weights, request.alpha, size, progress))
 
     @staticmethod
     def _efdm_target(features: Tensor, labels: Tensor, quantiles: list[Tensor], weights: list[float] | None,
@@ -257,7 +217,7 @@ class AdaINRunner:
                     alpha: float, tile: int, progress: Progress | None) -> Tensor:
         height, width = image.shape[-2:]
         overlap = self.tiles.overlap
-        spans = [(ys, xs) for ys in tile_spans(height, tile, overlap) for xs in tile_spans(width, tile, overlap)]
+        spans = tile_grid(height, width, tile, overlap)
         # Pass 1: the whole relu4_1 map from the windows' cores (cores and windows start on multiples of
         # 8: core k's cells are k's own; a core ending at an odd image edge keeps its last, partly
         # covered cell, as the whole image's ceil-mode pools do).

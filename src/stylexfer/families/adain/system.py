@@ -4,7 +4,7 @@ the registry by stylexfer.training (this module imports Lightning)."""
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from stylexfer.families.adain.config import AdaINConfig  # noqa: F401 - the family's schema, beside its system
 from stylexfer.families.adain.losses import adain_loss_terms
@@ -20,14 +20,6 @@ class ArbitraryStyleSystem(StyleTransferSystem):
     those cannot be rebuilt from a name, and the trained parts only fit the encoder they were trained with.
     """
 
-    net: nn.Module
-
-    def _set_net(self, net: nn.Module, channels_last: bool) -> None:
-        self.net = net
-        if channels_last:
-            self.net.to(memory_format=torch.channels_last)
-        self.strict_loading = False  # the frozen encoder is not checkpointed
-
     def forward(self, content: Tensor, style: Tensor, alpha: float = 1.0) -> Tensor:
         return self.net(content, style, alpha)
 
@@ -39,20 +31,10 @@ class ArbitraryStyleSystem(StyleTransferSystem):
     def frozen_prefixes(self) -> tuple[str, ...]:
         return () if self.hparams.vgg_weights == "random" else ("net.encoder.",)
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        content, style = self._prepare(batch["content"]), self._prepare(batch["style"])
-        _, terms = self.loss_terms(content, style)
-        total = self._weigh(terms)
-        self._check_finite(total, terms)
-        self._log_terms("train", terms, total, content.shape[0])
-        return total
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+    def step_terms(self, batch: dict[str, Tensor]) -> tuple[list[Tensor], dict[str, Tensor]]:
         content, style = self._prepare(batch["content"]), self._prepare(batch["style"])
         output, terms = self.loss_terms(content, style)
-        self._log_terms("val", terms, self._weigh(terms), content.shape[0])
-        if batch_idx == 0:
-            self._log_grid([content, style, output])
+        return [content, style, output], terms
 
     def stylize(self, content: Tensor, style: Tensor) -> Tensor:
         return self.net(content, style).float().clamp(0, 1)

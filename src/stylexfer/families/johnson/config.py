@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from stylexfer.training.ranges import NetTrainingOptions, bounded, check_fields, check_vgg_weights, choice, require
+from stylexfer.training.ranges import NetTrainingOptions, bounded, check_model, choice, require
 
 
 @dataclass
@@ -26,23 +26,14 @@ class JohnsonConfig(NetTrainingOptions):
     style_reduction: str = "sum"  # Gram loss over C×C entries: "sum" (seed) | "mean" (pytorch/examples, C² less)
 
     def __post_init__(self) -> None:
-        require(
-            self.name == "johnson", "model.name", f"must be 'johnson' for this schema, got {self.name!r}"
-        )
-        check_fields(self, "model")
+        check_model(self, "johnson")
         require(
             self.style_image is None or bool(self.style_image),
             "model.style_image",
             "must be a path to an image or null",
         )
-        require(
-            self.content_weight + self.style_weight > 0,
-            "model.content_weight + model.style_weight",
-            "must be > 0 (nothing to train otherwise)",
-        )
         choice("model.output", self.output, ("sigmoid", "clamp"))
         choice("model.style_reduction", self.style_reduction, ("sum", "mean"))
-        check_vgg_weights("model.vgg_weights", self.vgg_weights)
         names = re.compile(r"relu[1-5]_[1-3]")
         require(all(names.fullmatch(n) for n in [self.content_layer, *self.style_layers]) and bool(self.style_layers),
                 "model.content_layer/style_layers", "must name VGG-16 taps such as relu2_2 (style: a non-empty list)")

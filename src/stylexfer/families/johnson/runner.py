@@ -16,7 +16,7 @@ from stylexfer.families.johnson.net import MIN_SIDE, InstanceNorm, TransformerNe
 from stylexfer.inference.device import DevicePolicy
 from stylexfer.inference.request import StylizeRequest
 from stylexfer.inference.temporal import StatisticsSmoother
-from stylexfer.inference.tiling import Progress, TileBlender, TilePolicy, tile_spans
+from stylexfer.inference.tiling import Progress, TileBlender, TilePolicy, tile_grid, tile_pass, whole_or_tiled
 
 
 class SmoothedNorm(nn.Module):
@@ -63,17 +63,13 @@ class JohnsonRunner:
                 progress: Progress | None, smoother: StatisticsSmoother | None = None) -> Tensor:
         """images: (B, 3, H, W), already padded to min_side (box and codes: unused, the style is built in).
         smoother: video frames in order; the instance-norm statistics are smoothed across frames."""
-        if tile is None:
-            smoothing = smoothed_norms(self.net, smoother) if smoother else contextlib.nullcontext()
-            with self.device.context(), smoothing:
-                out = self._blend(self.device.to_device(images), request.alpha)
-            if progress:
-                progress(1, 1)
-            return out.float().cpu().clamp(0, 1)
-        return torch.cat([  # one image at a time keeps memory bounded
-            self._tiled(images[i : i + 1], request.alpha, tile, progress, smoother)
-            for i in range(images.shape[0])
-        ])
+
+        def whole(images: Tensor) -> Tensor:
+            with smoothed_norms(self.net, smoother) if smoother else contextlib.nullcontext():
+                return self._blend(self.device.to_device(images), request.alpha)
+
+        return whole_or_tiled(images, tile, progress, self.device, whole,
+                              lambda x, size: self._tiled(x, request.alpha, size, progress, smoother))
 
     def _blend(self, x: Tensor, alpha: float) -> Tensor:
         out = self.net(x).float()
@@ -92,15 +88,9 @@ class JohnsonRunner:
             stats = [tuple(t[0] for t in smoother(("tiled", i), mean[None], var[None]))  # type: ignore[misc]
                      for i, (mean, var) in enumerate(stats)]
         blender = TileBlender(1, height, width, overlap)
-        spans_y, spans_x = tile_spans(height, tile, overlap), tile_spans(width, tile, overlap)
-        total, done = len(spans_y) * len(spans_x), 0
         # Whole-image statistics for every tile: each is normalised alike, so no tile differs in colour.
         with self.device.context(), frozen_statistics(self.net, stats):
-            for ys in spans_y:
-                for xs in spans_x:
-                    part = self.device.to_device(image[..., ys[0] : ys[1], xs[0] : xs[1]])
-                    blender.add(self._blend(part, alpha), ys, xs)
-                    done += 1
-                    if progress:
-                        progress(done, total)
+            for ys, xs in tile_pass(tile_grid(height, width, tile, overlap), 0, progress, passes=1):
+                part = self.device.to_device(image[..., ys[0] : ys[1], xs[0] : xs[1]])
+                blender.add(self._blend(part, alpha), ys, xs)
         return blender.result()

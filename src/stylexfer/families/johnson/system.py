@@ -47,34 +47,21 @@ class LitJohnson(StyleTransferSystem):
         if name != "johnson":
             raise ValueError(f"LitJohnson needs name='johnson', got {name!r}")
         self.save_hyperparameters()
-        self.net = TransformerNet(output=output)  # type: ignore[arg-type]
+        self._set_net(TransformerNet(output=output), channels_last)  # type: ignore[arg-type]
         style = load_style_image(style_image, style_size)
         self.criterion = JohnsonCriterion(style[None], vgg_weights=vgg_weights, style_reduction=style_reduction,
                                           content_layer=content_layer, style_layers=tuple(style_layers.split(",")))
         if channels_last:
-            self.net.to(memory_format=torch.channels_last)
             self.criterion.to(memory_format=torch.channels_last)
-        self.strict_loading = False  # the loss VGG is not checkpointed
         self._style_image: Tensor | None = None
 
     def forward(self, content: Tensor) -> Tensor:
         return self.net(content)
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+    def step_terms(self, batch: dict[str, Tensor]) -> tuple[list[Tensor], dict[str, Tensor]]:
         content = self._prepare(batch["content"])  # the style stream is unused: the style is fixed
-        terms = self.criterion(self.net(content), content)
-        total = self._weigh(terms)
-        self._check_finite(total, terms)
-        self._log_terms("train", terms, total, content.shape[0])
-        return total
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        content = self._prepare(batch["content"])
         output = self.net(content)
-        terms = self.criterion(output, content)
-        self._log_terms("val", terms, self._weigh(terms), content.shape[0])
-        if batch_idx == 0:
-            self._log_grid([content, output])
+        return [content, output], self.criterion(output, content)
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return list(self.net.parameters())

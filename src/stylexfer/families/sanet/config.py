@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stylexfer.training.ranges import NetTrainingOptions, bounded, check_fields, check_vgg_weights, require
+from stylexfer.training.ranges import NetTrainingOptions, bounded, check_model
 
 
 @dataclass
@@ -22,11 +22,4 @@ class SANetConfig(NetTrainingOptions):
     channels_last: bool = False  # NHWC convs: faster with tensor cores (AMP on recent GPUs)
 
     def __post_init__(self) -> None:
-        require(self.name == "sanet", "model.name", f"must be 'sanet' for this schema, got {self.name!r}")
-        check_fields(self, "model")
-        require(
-            self.content_weight + self.style_weight > 0,
-            "model.content_weight + model.style_weight",
-            "must be > 0 (nothing to train otherwise)",
-        )
-        check_vgg_weights("model.vgg_weights", self.vgg_weights)
+        check_model(self, "sanet")

@@ -20,20 +20,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor
 
-from stylexfer.families.adain.runner import Box, style_tensor, tile_pass
 from stylexfer.families.sanet.net import ATTENTION_LAYERS, MIN_SIDE, SANetNet, SANetStyle, Stats, StyleKeys, mean_std
 from stylexfer.functional import EPS
 from stylexfer.inference.device import DevicePolicy
-from stylexfer.inference.inputs import ImageLike, mask_labels, pad_to_min, resize_labels
+from stylexfer.inference.inputs import Box, ImageLike, mask_labels, pad_to_min, resize_labels, style_tensor
 from stylexfer.inference.request import StylizeRequest
 from stylexfer.inference.temporal import StatisticsSmoother
-from stylexfer.inference.tiling import Progress, TileBlender, TilePolicy, tile_spans
+from stylexfer.inference.tiling import Progress, Span, TileBlender, TilePolicy, tile_pass, tile_spans, whole_or_tiled
 
-Span = tuple[int, int, int, int]
 ALIGN = 16  # relu5_1 is four pools deep: windows and cores start on multiples of 16
 SCALES = {"relu4_1": 8, "relu5_1": 16}
 
@@ -55,11 +54,7 @@ def _smoothed(smoother: StatisticsSmoother | None, stats: dict[str, Stats]) -> d
     """Video: each layer's (μ, σ) averaged over the frames before (see inference.temporal)."""
     if smoother is None:
         return stats
-    out = {}
-    for name, (mean, std) in stats.items():
-        mean, std = smoother(name, mean, std)
-        out[name] = (mean, std)
-    return out
+    return {name: cast(Stats, smoother(name, mean, std)) for name, (mean, std) in stats.items()}
 
 
 def _aligned_spans(length: int, tile: int, overlap: int) -> list[Span]:
@@ -112,19 +107,15 @@ class SANetRunner:
             labels = resize_labels(mask_labels(request.mask, len(codes)), box[2:])
             labels = pad_to_min(labels[None, None].float(), self.min_side)[0][0, 0].round().long()
         mix = _Mix(codes, request.weights(), labels, request.alpha)
-        if tile is None:
-            with self.device.context():
-                features = self._encode(images)
-                stats = {name: mean_std(features[name]) for name in ATTENTION_LAYERS}
-                stats = _smoothed(smoother, stats)
-                own = self._own_keys(features, stats, request.alpha)
-                out = self._decode(features, stats, mix, own, (0, height, 0, height), (0, width, 0, width))
-            if progress:
-                progress(1, 1)
-            return out.float().cpu().clamp(0, 1)
-        return torch.cat([  # one image at a time keeps memory bounded
-            self._tiled(images[i : i + 1], mix, tile, progress, smoother) for i in range(images.shape[0])
-        ])
+
+        def whole(images: Tensor) -> Tensor:
+            features = self._encode(images)
+            stats = _smoothed(smoother, {name: mean_std(features[name]) for name in ATTENTION_LAYERS})
+            own = self._own_keys(features, stats, request.alpha)
+            return self._decode(features, stats, mix, own, (0, height, 0, height), (0, width, 0, width))
+
+        return whole_or_tiled(images, tile, progress, self.device, whole,
+                              lambda x, size: self._tiled(x, mix, size, progress, smoother))
 
     def _own_keys(self, features: dict[str, Tensor], stats: dict[str, Stats], alpha: float) -> StyleKeys | None:
         """T(c, c)'s keys and values (the content's own positions), needed when α < 1."""
