@@ -199,7 +199,9 @@ class TrialListener:
         self.pruned = False
 
     def __call__(self, step: int, measures: dict[str, float]) -> bool:
-        values = objective_values(measures, self.objective)
+        from stylexfer.training.measure import objectives
+
+        values = objective_values(objectives(measures), self.objective)
         if values is None or self.objective != "sum":  # Optuna prunes one-objective studies only
             return False
         self.trial.report(values[0], step)
@@ -207,12 +209,11 @@ class TrialListener:
         return self.pruned
 
 
-def objective_values(measures: dict[str, float], objective: str) -> list[float] | None:
-    """The values the study minimises: (content distance, style distance), or their sum."""
-    from stylexfer.training.measure import objectives
-
-    pair = objectives(measures)
-    if pair is None or not all(math.isfinite(v) for v in pair):
+def objective_values(pair: Any, objective: str) -> list[float] | None:
+    """The values the study minimises from a run's (content distance, style distance)
+    (training.measure.objectives, what the task function returns): both, or their sum; None without
+    two finite numbers."""
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(math.isfinite(v) for v in pair):
         return None
     return [pair[0] + pair[1]] if objective == "sum" else list(pair)
 
@@ -443,18 +444,10 @@ class StylexferOptunaSweeper(Sweeper):
             study.tell(trial, state=TrialState.PRUNED)
             log.info("trial %d pruned", trial.number)
             return ret
-        values = objective_values(self._measures(ret.return_value), self.objective)
+        values = objective_values(ret.return_value, self.objective)
         if values is None:
             study.tell(trial, state=TrialState.FAIL)
             log.warning("trial %d measured nothing to minimise (no validation pairs?): marked failed", trial.number)
         else:
             study.tell(trial, values)
         return ret
-
-    @staticmethod
-    def _measures(returned: Any) -> dict[str, float]:
-        from stylexfer.measures import OBJECTIVES as NAMES
-
-        if isinstance(returned, (tuple, list)) and len(returned) == len(NAMES):
-            return dict(zip(NAMES, (float(v) for v in returned), strict=True))
-        return {}
