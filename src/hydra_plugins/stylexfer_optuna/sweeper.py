@@ -23,7 +23,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -199,7 +199,9 @@ class TrialListener:
         self.pruned = False
 
     def __call__(self, step: int, measures: dict[str, float]) -> bool:
-        values = objective_values(measures, self.objective)
+        from stylexfer.training.measure import objectives
+
+        values = objective_values(objectives(measures), self.objective)
         if values is None or self.objective != "sum":  # Optuna prunes one-objective studies only
             return False
         self.trial.report(values[0], step)
@@ -207,14 +209,25 @@ class TrialListener:
         return self.pruned
 
 
-def objective_values(measures: dict[str, float], objective: str) -> list[float] | None:
-    """The values the study minimises: (content distance, style distance), or their sum."""
-    from stylexfer.training.measure import objectives
-
-    pair = objectives(measures)
-    if pair is None or not all(math.isfinite(v) for v in pair):
+def objective_values(pair: Any, objective: str) -> list[float] | None:
+    """The values the study minimises from a run's (content distance, style distance)
+    (training.measure.objectives, what the task function returns): both, or their sum; None without
+    two finite numbers."""
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(math.isfinite(v) for v in pair):
         return None
     return [pair[0] + pair[1]] if objective == "sum" else list(pair)
+
+
+def _check_choice(key: str, value: str, choices: Iterable[str], what: str) -> None:
+    if value not in choices:
+        raise SweepSettingError(f"{key}={value}: unknown {what}; choose one of {', '.join(choices)}")
+
+
+def _counted(study: Any) -> list[Any]:
+    """The trials that count toward n_trials: finished, pruned and running ones."""
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
 
 
 class StylexferOptunaSweeper(Sweeper):
@@ -253,23 +266,14 @@ class StylexferOptunaSweeper(Sweeper):
     # --- start-up checks: everything here runs before any training ---
 
     def check_settings(self, arguments: list[str]) -> SearchSpace:
-        if self.pruner_name not in PRUNERS:
-            raise SweepSettingError(
-                f"hparams_search.pruner={self.pruner_name}: unknown pruner; choose one of {', '.join(PRUNERS)}"
-            )
-        if self.objective not in OBJECTIVES:
-            raise SweepSettingError(
-                f"hparams_search.objective={self.objective}: unknown objective; choose one of {', '.join(OBJECTIVES)}"
-            )
+        _check_choice("hparams_search.pruner", self.pruner_name, PRUNERS, "pruner")
+        _check_choice("hparams_search.objective", self.objective, OBJECTIVES, "objective")
         if self.pruner_name != "none" and self.objective != "sum":
             raise SweepSettingError(
                 f"hparams_search.pruner={self.pruner_name} needs one objective (Optuna prunes single-objective "
                 "studies only); add hparams_search.objective=sum, or use hparams_search.pruner=none"
             )
-        if self.sampler_name not in SAMPLERS:
-            raise SweepSettingError(
-                f"hydra.sweeper.sampler.name={self.sampler_name}: unknown sampler; choose one of {', '.join(SAMPLERS)}"
-            )
+        _check_choice("hydra.sweeper.sampler.name", self.sampler_name, SAMPLERS, "sampler")
         if self.n_trials < 0:
             raise SweepSettingError(f"hydra.sweeper.n_trials={self.n_trials}: must be at least 0")
         if not self.heartbeat > 0:
@@ -335,9 +339,7 @@ class StylexferOptunaSweeper(Sweeper):
                 done,
                 self.n_trials,
             )
-        results = []
-        for trial in self._trials(study, space):
-            results.append(self._run_trial(study, trial, space))
+        results = [self._run_trial(study, trial, space) for trial in self._trials(study, space)]
         finished = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
         if finished:
             best = study.best_trials
@@ -352,10 +354,9 @@ class StylexferOptunaSweeper(Sweeper):
         """Trials for this worker to run, until the study holds n_trials finished or pruned ones."""
         from optuna.trial import TrialState
 
-        counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
         while True:
             self._fail_stale(study)
-            trials = study.get_trials(deepcopy=False, states=counted)
+            trials = _counted(study)
             if len(trials) >= self.n_trials:
                 if not any(t.state == TrialState.RUNNING for t in trials):
                     return
@@ -373,14 +374,7 @@ class StylexferOptunaSweeper(Sweeper):
         trial numbers follow the storage's order, so counting the ones before it is exact."""
         from optuna.trial import TrialState
 
-        before = [
-            t
-            for t in study.get_trials(
-                deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-            )
-            if t.number < trial.number
-        ]
-        if len(before) < self.n_trials:
+        if sum(t.number < trial.number for t in _counted(study)) < self.n_trials:
             return False
         study._storage.set_trial_system_attr(trial._trial_id, SURPLUS_ATTR, True)
         study.tell(trial, state=TrialState.FAIL)
@@ -400,10 +394,8 @@ class StylexferOptunaSweeper(Sweeper):
         now, grace = time.time(), STALE_BEATS * self.heartbeat
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             # a retried trial inherits its killed predecessor's last beat: its own start counts as a beat too
-            beats = [float(trial.user_attrs.get(HEARTBEAT_ATTR, 0.0))]
-            if trial.datetime_start is not None:
-                beats.append(trial.datetime_start.timestamp())
-            beat = max(beats)
+            start = trial.datetime_start.timestamp() if trial.datetime_start is not None else 0.0
+            beat = max(float(trial.user_attrs.get(HEARTBEAT_ATTR, 0.0)), start)
             if now - beat <= grace:
                 continue
             try:
@@ -452,18 +444,10 @@ class StylexferOptunaSweeper(Sweeper):
             study.tell(trial, state=TrialState.PRUNED)
             log.info("trial %d pruned", trial.number)
             return ret
-        values = objective_values(self._measures(ret.return_value), self.objective)
+        values = objective_values(ret.return_value, self.objective)
         if values is None:
             study.tell(trial, state=TrialState.FAIL)
             log.warning("trial %d measured nothing to minimise (no validation pairs?): marked failed", trial.number)
         else:
             study.tell(trial, values)
         return ret
-
-    @staticmethod
-    def _measures(returned: Any) -> dict[str, float]:
-        from stylexfer.measures import OBJECTIVES as NAMES
-
-        if isinstance(returned, (tuple, list)) and len(returned) == len(NAMES):
-            return dict(zip(NAMES, (float(v) for v in returned), strict=True))
-        return {}

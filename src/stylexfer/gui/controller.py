@@ -222,10 +222,11 @@ class Controller:
         return self._output_name(self.content_path, self.styles, self.model_path, ".png")
 
     def video_name(self) -> str:
-        """The CLI's name for the stylized clip of the current result: clip__starry-night.mp4."""
+        """The CLI's name for the stylized clip of the current result: clip__starry-night.mp4 (the
+        input's suffix: a video content has one of files.video.VIDEO_SUFFIXES, which the writer takes)."""
         job = self._result_job
         assert job is not None
-        return self._output_name(job.content, job.styles, job.model, video_job.video_suffix(job.content))
+        return self._output_name(job.content, job.styles, job.model, job.content.suffix.lower())
 
     def _output_name(self, content: Path | None, styles: Sequence[Path], model: Path | None, ext: str) -> str:
         tags = [] if self.fixed_style else [s.stem for s in styles]

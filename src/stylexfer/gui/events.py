@@ -14,11 +14,10 @@ from PIL import Image
 from stylexfer.errors import StylexferError, one_line
 from stylexfer.inference import RequestError
 
-# The window's names for the inference request's fields, for the API's messages.
+# The window's names for the request fields it sets (sizes and tiling keep their defaults), for the API's messages.
 GUI_NAMES = {"alpha": "the Alpha slider value", "styles": "a style image (Style… button or the gallery)",
              "style_weights": "the style weights", "mask": "the mask (Mask… button)",
-             "preserve_color": "Preserve colour", "device": "--device", "tile": "tiling",
-             "size": "the size", "max_size": "the maximum size", "style_size": "the style size"}
+             "preserve_color": "Preserve colour", "device": "--device"}
 OWN_LIMIT = sys.maxsize  # our own messages are shown whole (they name the file and what to do)
 
 

@@ -109,7 +109,7 @@ class Thumbnails:
         """A thumbnail fitting width×(height or width) and the image's full (width, height), EXIF
         orientation applied; ImageError if the file is not a usable image."""
         image, size = self.source(path)
-        return fit(image, width, height or width).copy(), size
+        return fit(image, width, height or width), size
 
 
 def _decode_preview(path: str | os.PathLike, box: int) -> tuple[Image.Image, tuple[int, int]]:

@@ -35,12 +35,6 @@ def first_frame(path: str | os.PathLike) -> tuple[Image.Image, VideoInfo]:
         return Image.fromarray(next(reader.frames())), reader.info  # no frames: VideoError, not StopIteration
 
 
-def video_suffix(path: str | os.PathLike) -> str:
-    """The suffix a stylized copy of this clip gets: the input's, as the CLI does (.mp4 if unknown)."""
-    suffix = Path(path).suffix.lower()
-    return suffix if suffix in output_suffixes() else ".mp4"
-
-
 def check_target(path: str | os.PathLike, content: Path, *, overwrite: bool) -> Path:
     """The name the clip will be written to, checked before anything starts; StylexferError (one line)
     for a name that is not a video's, the content itself, or (without overwrite) an existing file."""

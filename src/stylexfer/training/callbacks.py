@@ -190,19 +190,14 @@ def newest_good_checkpoint(
     folder: Path, *, exclude: Path | None = None, model: str | None = None
 ) -> tuple[Path, int] | None:
     """The readable, finite checkpoint (of `model`, when given) in `folder` with the highest
-    global step, or None."""
-    best: tuple[Path, int] | None = None
-    candidates = sorted(folder.glob("*.ckpt")) if folder.is_dir() else []
-    for path in candidates:
+    global step (the first by name of equals), or None."""
+    good: list[tuple[Path, int]] = []
+    for path in sorted(folder.glob("*.ckpt")) if folder.is_dir() else []:
         if exclude is not None and path.resolve() == exclude.resolve():
             continue
-        try:
-            step = checkpoint_step(path, model=model)
-        except (CheckpointError, OSError):
-            continue
-        if best is None or step > best[1]:
-            best = (path, step)
-    return best
+        with contextlib.suppress(CheckpointError, OSError):
+            good.append((path, checkpoint_step(path, model=model)))
+    return max(good, key=lambda found: found[1], default=None)
 
 
 def resume_hint(folder: Path, *, model: str | None = None, exclude: Path | None = None) -> str:
@@ -341,7 +336,6 @@ class DataHealth(pl.Callback):
 
 
 # --------------------------------------------------------------------------- run summary (experiments)
-
 
 
 class RunSummary(pl.Callback):

@@ -102,13 +102,12 @@ class ImageSource:
         except (ImageError, OSError, ValueError, MemoryError) as err:  # never let one file end a run
             if not self.bad[index]:
                 self.bad[index] = 1
-                reason = one_line(err)
                 log.warning(
                     "skipped unusable %s image (%d skipped so far in %s): %s",
                     self.name,
                     self.skipped,
                     self.name,
-                    reason,
+                    one_line(err),
                 )
             return None
 

@@ -88,14 +88,6 @@ def mlflow_tracking_uri(cfg: LoggerConfig, *, output_dir: Path | None, base_dir:
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
-def _artifact_location(uri: str) -> str | None:
-    """Where a server-less store keeps a new experiment's artifacts: beside its database (MLflow's
-    default would be ./mlruns in whatever folder the command runs in)."""
-    if uri.startswith("sqlite:///"):
-        return str(Path(uri[len("sqlite:///") :]).parent / "mlartifacts")
-    return None
-
-
 # --------------------------------------------------------------------------- tolerant trackers
 
 
@@ -184,13 +176,16 @@ def build_loggers(cfg: LoggerConfig, *, output_dir: Path, base_dir: Path) -> lis
         elif name == "mlflow":
             uri = mlflow_tracking_uri(cfg, output_dir=output_dir, base_dir=base_dir)
             assert uri is not None  # output_dir given
+            # a server-less store keeps a new experiment's artifacts beside its database (MLflow's
+            # default would be ./mlruns in whatever folder the command runs in)
+            database = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
             logger = MLflowTracker(
                 experiment_name=cfg.mlflow.experiment_name,
                 run_name=cfg.mlflow.run_name or run_name,
                 tracking_uri=uri,
                 tags=dict(cfg.mlflow.tags) or None,
                 log_model=cfg.mlflow.log_model,
-                artifact_location=_artifact_location(uri),
+                artifact_location=str(database.parent / "mlartifacts") if database is not None else None,
             )
         else:  # wandb (LoggerConfig checked the names)
             wandb = cfg.wandb
