@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor
 
-from stylexfer.training.ranges import bounded, check_fields, require
+from stylexfer.training.ranges import bounded, check_model
 from stylexfer.training.systems import StyleTransferSystem
 from stylexfer_identity import IdentityPlusBias
 
@@ -22,8 +22,7 @@ class IdentityConfig:
     vgg_weights: str = "imagenet"  # no VGG here; kept so the shared presets (debug=fast sets it) compose
 
     def __post_init__(self) -> None:
-        require(self.name == "identity", "model.name", f"must be 'identity', got {self.name!r}")
-        check_fields(self, "model")
+        check_model(self, "identity")
 
 
 class LitIdentity(StyleTransferSystem):
@@ -38,24 +37,14 @@ class LitIdentity(StyleTransferSystem):
     def forward(self, content: Tensor) -> Tensor:
         return self.net(content)
 
-    def _terms(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    def step_terms(self, batch: dict[str, Tensor]) -> tuple[list[Tensor], dict[str, Tensor]]:
+        """The base class weighs, checks and logs these terms and draws the rows as its validation grid."""
         content, style = batch["content"], batch["style"]
         output = self.net(content)
-        return output, {"content": F.mse_loss(output, content),
-                        "style": F.mse_loss(output.mean((2, 3)), style.mean((0, 2, 3)).expand(len(content), 3))}
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        _, terms = self._terms(batch)
-        total = self._weigh(terms)
-        self._check_finite(total, terms)
-        self._log_terms("train", terms, total, batch["content"].shape[0])
-        return total
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        output, terms = self._terms(batch)
-        self._log_terms("val", terms, self._weigh(terms), batch["content"].shape[0])
-        if batch_idx == 0:
-            self._log_grid([batch["content"], output])
+        return [content, output], {
+            "content": F.mse_loss(output, content),
+            "style": F.mse_loss(output.mean((2, 3)), style.mean((0, 2, 3)).expand(len(content), 3)),
+        }
 
     def stylize(self, content: Tensor, style: Tensor) -> Tensor:
         return self.net(content).float().clamp(0, 1)

@@ -87,8 +87,7 @@ def _plan(args: argparse.Namespace, videos: list[Path], rest: list[str]) -> list
     out, single = contents.output_place(args, VIDEO_SUFFIXES, len(videos) + len(rest), "video")
     plan = contents.plan_targets(
         args, out, [contents.ContentItem(source) for source in videos],
-        lambda item: item.path.suffix.lower() if item.path.suffix.lower() in VIDEO_SUFFIXES else ".mp4",
-        single=single)
+        lambda item: item.path.suffix.lower(), single=single)  # a video's own suffix (split_contents)
     for _, target, _ in plan:
         if target is not None:
             check_crf(args.crf, target.suffix)  # the same for every video of one suffix: stops the run

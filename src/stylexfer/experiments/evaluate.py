@@ -15,7 +15,7 @@ from torch import Tensor
 
 from stylexfer.errors import StylexferError, display_path, one_line
 from stylexfer.files.atomic import atomic_write_json, exists_error
-from stylexfer.files.images import IMAGE_SUFFIXES, load_image, to_tensor
+from stylexfer.files.images import IMAGE_SUFFIXES, images_under, load_image, to_tensor
 from stylexfer.inference import load_model, resize_image
 from stylexfer.measures import Judge, mean_measures
 from stylexfer.nets.vgg import RandomWeightsWarning
@@ -42,7 +42,7 @@ def image_files(folder: str | os.PathLike, what: str) -> list[Path]:
     root = Path(folder)
     if not root.is_dir():
         raise EvaluateError(f"{what} folder {root} does not exist; pass a folder of images")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = images_under(root)
     if not files:
         raise EvaluateError(f"{what} folder {root} holds no images ({', '.join(IMAGE_SUFFIXES[:4])}, …)")
     return files

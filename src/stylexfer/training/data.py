@@ -27,7 +27,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, StackDataset, get_worker_info
 
 from stylexfer.errors import ImageError, StylexferError, one_line
-from stylexfer.files.images import is_image_file, load_image, save_image, to_tensor
+from stylexfer.files.images import images_under, load_image, save_image, to_tensor
 from stylexfer.files.runs import SAMPLE_DATA_DIR
 from stylexfer.training.config import DataConfig
 
@@ -45,7 +45,7 @@ def list_images(folders: Sequence[str | os.PathLike], *, key: str) -> list[str]:
         folder = Path(folder)
         if not folder.is_dir():
             raise DataError(f"{key}: {folder} is not a folder; pass an existing folder of images")
-        found = sorted(str(p) for p in folder.rglob("*") if p.is_file() and is_image_file(p))
+        found = [str(p) for p in images_under(folder)]
         if not found:
             raise DataError(
                 f"{key}: no images in {folder} (searched recursively for .jpg, .png, .webp, ...); "
