@@ -29,7 +29,7 @@ from benchmarks.harness import (
 from benchmarks.sanet import sanet_cases
 from benchmarks.video import video_cases
 from reference_nets import plain_adain, plain_johnson
-from stylexfer.files.images import load_image, load_tensor, save_image, to_tensor
+from stylexfer.files.images import load_image, save_image, to_tensor
 
 
 def bf16_net(net: torch.nn.Module, cfg: BenchConfig) -> torch.nn.Module:
@@ -119,7 +119,7 @@ def folder_case(kind: str, size: int) -> Case:
         def run() -> Any:
             for start in range(0, len(paths), cfg.folder_batch):
                 chunk = paths[start : start + cfg.folder_batch]
-                batch = torch.stack([load_tensor(p) for p in chunk]).to(cfg.device)
+                batch = torch.stack([to_tensor(load_image(p)) for p in chunk]).to(cfg.device)
                 with inference(cfg):
                     result = net(batch, code) if kind == "adain" else net(batch)
                 for path, image in zip(chunk, result.float().cpu(), strict=True):

@@ -14,9 +14,14 @@ from PIL import Image
 
 from model_factories import adain_net, save_adain_ckpt, save_johnson_ckpt
 from stylexfer.cli import main
-from stylexfer.files.images import load_tensor
+from stylexfer.files.images import load_image, to_tensor
 
 pytestmark = pytest.mark.filterwarnings("ignore::stylexfer.nets.vgg.RandomWeightsWarning")
+
+
+def read_tensor(path: Path) -> torch.Tensor:
+    """A written picture as (3, H, W) floats in [0, 1], as stylexfer reads one."""
+    return to_tensor(load_image(path))
 
 
 def _png(path: Path, size=(40, 32), seed=0) -> Path:
@@ -81,7 +86,7 @@ def test_files_folders_and_globs(tmp_path, capsys, johnson_ckpt):
     )
     assert rc == 0, err
     assert _files(out2) == ["b__mosaic.jpg"]
-    assert load_tensor(out2 / "b__mosaic.jpg").shape == (3, 32, 40)
+    assert read_tensor(out2 / "b__mosaic.jpg").shape == (3, 32, 40)
 
 
 def test_single_file_out_size_and_exif(tmp_path, capsys, johnson_ckpt):
@@ -275,7 +280,7 @@ def test_existing_output_needs_overwrite(tmp_path, capsys, johnson_ckpt):
     assert (out / "photo__mosaic.png").read_bytes() == b"keep me"
     rc, err = _run(capsys, "stylize", photo, "--model", johnson_ckpt, "--out", out, "--overwrite")
     assert rc == 0, err
-    assert load_tensor(out / "photo__mosaic.png").shape == (3, 32, 40)
+    assert read_tensor(out / "photo__mosaic.png").shape == (3, 32, 40)
 
 
 def test_hostile_names_never_write_outside_out(tmp_path, capsys, johnson_ckpt):

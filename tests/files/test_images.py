@@ -20,7 +20,6 @@ from stylexfer.files.images import (
     DEFAULT_MAX_PIXELS,
     is_image_file,
     load_image,
-    load_tensor,
     save_image,
     to_pil,
     to_tensor,
@@ -288,7 +287,7 @@ def test_loaded_image_holds_no_file(tmp_path: Path) -> None:
 
 def test_tensor_round_trip(tmp_path: Path) -> None:
     Image.new("RGB", (6, 4), (255, 0, 51)).save(tmp_path / "t.png")
-    tensor = load_tensor(tmp_path / "t.png")
+    tensor = to_tensor(load_image(tmp_path / "t.png"))
     assert tensor.shape == (3, 4, 6) and tensor.dtype == torch.float32
     assert torch.allclose(tensor[:, 0, 0], torch.tensor([1.0, 0.0, 0.2]))
     assert np.array_equal(np.asarray(to_pil(tensor.unsqueeze(0))), np.asarray(load_image(tmp_path / "t.png")))

@@ -14,7 +14,7 @@ from torch import nn
 
 from stylexfer.families.adain.net import AdaINNet
 from stylexfer.families.johnson.net import TransformerNet
-from stylexfer.files.images import load_tensor
+from stylexfer.files.images import load_image, to_tensor
 from stylexfer.files.modelfile import ModelSpec, ModelWeights, weights_of, write_safetensors
 from stylexfer.inference import Stylizer, load_model
 from stylexfer.nets.vgg import RandomWeightsWarning
@@ -53,7 +53,7 @@ def gui_files(tmp_path_factory: pytest.TempPathFactory) -> GuiFiles:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)
         adain = AdaINNet(encoder_weights="random").eval()
-    content_t, style_t = load_tensor(root / "photo.png")[None], load_tensor(root / "stripes.png")[None]
+    content_t, style_t = (to_tensor(load_image(root / name))[None] for name in ("photo.png", "stripes.png"))
     _make_decoder_visible(adain, content_t, style_t)
     # "embedded": the random encoder is stored in the file, so every load gives the same network.
     write_safetensors(weights_of(adain, ModelSpec("adain", encoder="embedded")), root / "adain.safetensors")

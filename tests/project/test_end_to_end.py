@@ -13,9 +13,14 @@ from model_factories import adain_net
 from stylexfer.cli import main as cli
 from stylexfer.families.adain.net import AdaINNet
 from stylexfer.families.johnson.net import TransformerNet
-from stylexfer.files.images import load_tensor
+from stylexfer.files.images import load_image, to_tensor
 from stylexfer.training.run import compose_config, run
 from training_utils import TINY, TINY_JOHNSON, make_images
+
+
+def read_tensor(path: Path) -> torch.Tensor:
+    """A written picture as (3, H, W) floats in [0, 1], as stylexfer reads one."""
+    return to_tensor(load_image(path))
 
 
 @pytest.fixture(scope="module")
@@ -59,16 +64,16 @@ def test_johnson_checkpoint_stylizes_and_exports_to_the_same_picture(trained, tm
     next((tmp_path / "in").glob("*.png")).rename(content)
     ckpt = trained["johnson"]
     assert cli(["stylize", str(content), "--model", str(ckpt), "--out", str(tmp_path / "a")]) == 0
-    from_ckpt = load_tensor(next((tmp_path / "a").glob("photo__*.png")))
+    from_ckpt = read_tensor(next((tmp_path / "a").glob("photo__*.png")))
     with torch.no_grad():
-        expected = _trained_net(ckpt)(load_tensor(content)[None])[0]
+        expected = _trained_net(ckpt)(read_tensor(content)[None])[0]
     assert from_ckpt.shape == expected.shape
     assert (from_ckpt - expected).abs().max() <= 1 / 255 + 1e-6  # only 8-bit rounding
 
     exported = tmp_path / "johnson.safetensors"
     assert cli(["export", str(ckpt), "--out", str(exported)]) == 0
     assert cli(["stylize", str(content), "--model", str(exported), "--out", str(tmp_path / "b")]) == 0
-    assert torch.equal(load_tensor(next((tmp_path / "b").glob("photo__*.png"))), from_ckpt)
+    assert torch.equal(read_tensor(next((tmp_path / "b").glob("photo__*.png"))), from_ckpt)
 
 
 @pytest.mark.slow
@@ -81,9 +86,9 @@ def test_adain_checkpoint_and_its_export_give_the_same_picture(trained, tmp_path
     for model, out in [(ckpt, "a"), (exported, "b")]:
         args = ["stylize", str(content), "--style", str(style), "--model", str(model), "--out", str(tmp_path / out)]
         assert cli(args) == 0
-    first, second = (load_tensor(next((tmp_path / d).glob("*.png"))) for d in "ab")
+    first, second = (read_tensor(next((tmp_path / d).glob("*.png"))) for d in "ab")
     with torch.no_grad():
-        expected = _trained_net(ckpt)(load_tensor(content)[None], load_tensor(style)[None])[0].clamp(0, 1)
+        expected = _trained_net(ckpt)(read_tensor(content)[None], read_tensor(style)[None])[0].clamp(0, 1)
     assert first.shape == expected.shape == (3, 32, 40)
     assert first.std() > 0.02  # a picture, not a flat colour: the comparison below means something
     assert (first - expected).abs().max() <= 1 / 255 + 1e-6  # the trained encoder and decoder, 8-bit rounding

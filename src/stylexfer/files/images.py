@@ -291,11 +291,6 @@ def to_pil(images: Tensor) -> Image.Image:
     return Image.fromarray(array, mode="RGB")
 
 
-def load_tensor(path: str | os.PathLike, **kwargs: object) -> Tensor:
-    """load_image + to_tensor: (3, H, W) float in [0, 1]."""
-    return to_tensor(load_image(path, **kwargs))  # type: ignore[arg-type]
-
-
 def save_image(image: Tensor | Image.Image, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
     """Write atomically: a temporary file in the same folder, then rename, so a crash never leaves
     half an image under the final name. The format follows the suffix. overwrite=False never replaces
