@@ -8,6 +8,7 @@ resolve inside the folder. An existing output is never replaced without --overwr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -132,10 +133,8 @@ def run_stylize(args: argparse.Namespace) -> int:
     request = _request(args)
     plan = _plan_outputs(args)
     stylizer, request = open_stylizer(args, request)
-    style_images = _style_images(args)
     timer = _Timer()
-    with timer:
-        codes = stylizer.encode_styles(style_images, style_size=args.style_size) if style_images else None
+    codes = encoded_styles(args, stylizer, timer)
     written = _run_jobs(args, plan, stylizer, request, codes, timer)
     return _report(args, plan, written, timer, f"{stylizer.precision} on {stylizer.device}")
 
@@ -196,10 +195,16 @@ def _ext(args: argparse.Namespace) -> str:
     return ext
 
 
-def _style_images(args: argparse.Namespace) -> list:
+def encoded_styles(args: argparse.Namespace, stylizer, timer: _Timer | None = None) -> list | None:  # noqa: ANN001
+    """--style's pictures read, then encoded once for every content (timed by `timer`); None when
+    the model takes no style."""
     from stylexfer.files.images import load_image
 
-    return [load_image(s, draft_shorter_side=args.style_size) for s in args.style]
+    if not args.style:
+        return None
+    images = [load_image(s, draft_shorter_side=args.style_size) for s in args.style]
+    with timer or contextlib.nullcontext():
+        return stylizer.encode_styles(images, style_size=args.style_size)
 
 
 class _Timer:
@@ -370,14 +375,13 @@ def _stylize_stdio(args: argparse.Namespace) -> int:
         check_output_path(args.out, overwrite=args.overwrite, create_parents=True, error=StylexferError)
     request = _request(args)
     stylizer, request = open_stylizer(args, request)  # with --precision (this path used to drop it)
-    styles = _style_images(args)
+    timer = _Timer()
+    codes = encoded_styles(args, stylizer, timer)
     data = _read_stdin()
     started = time.perf_counter()
     image = decode_image(data, name="<stdin>", draft_shorter_side=args.size or args.max_size)
     image = resize_image(image, size=args.size, max_size=args.max_size, name="<stdin>")
-    timer = _Timer()
     with timer:
-        codes = stylizer.encode_styles(styles, style_size=args.style_size) if styles else None
         result = stylizer.run(request, image, codes)
     if args.timings:
         print(f"stylexfer: timings: network {timer.seconds:.3f} s (style encoding and stylization)",

@@ -107,8 +107,7 @@ def _run_videos(args: argparse.Namespace, jobs: list[tuple[Path, Path | None, st
     if todo:
         request = stylize._request(args)
         stylizer, request = stylize.open_stylizer(args, request)
-        styles = stylize._style_images(args)
-        codes = stylizer.encode_styles(styles, style_size=args.style_size) if styles else None  # once
+        codes = stylize.encoded_styles(args, stylizer)  # once for every video
     for source, target in todo:
         assert target is not None
         bars: list = []
