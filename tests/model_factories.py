@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import warnings
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
@@ -28,6 +29,8 @@ from stylexfer.families.johnson.net import TransformerNet
 from stylexfer.families.sanet.net import SANetNet
 from stylexfer.nets.vgg import RandomWeightsWarning
 
+Net = TypeVar("Net", AdaINNet, SANetNet)
+
 
 @functools.lru_cache(maxsize=4)
 def adain_net(seed: int = 0) -> AdaINNet:
@@ -35,10 +38,12 @@ def adain_net(seed: int = 0) -> AdaINNet:
     torch.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)
-        net = AdaINNet(encoder_weights="random").eval()
-    with (
-        torch.no_grad()
-    ):  # default init shrinks the signal to ~0: keep it alive so outputs show structure
+        return _lively_decoder(AdaINNet(encoder_weights="random").eval())
+
+
+def _lively_decoder(net: Net) -> Net:
+    """The default init shrinks the signal to ~0: keep it alive so outputs show structure."""
+    with torch.no_grad():
         for conv in net.decoder.children():
             torch.nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
             conv.bias.zero_()
@@ -53,14 +58,7 @@ def sanet_net(seed: int = 0) -> SANetNet:
     torch.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)
-        net = SANetNet(encoder_weights="random").eval()
-    with torch.no_grad():  # default init shrinks the signal to ~0: keep it alive so outputs show structure
-        for conv in net.decoder.children():
-            torch.nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-            conv.bias.zero_()
-        net.decoder.conv1_1.weight.mul_(1.5)
-        net.decoder.conv1_1.bias.fill_(0.5)
-    return net
+        return _lively_decoder(SANetNet(encoder_weights="random").eval())
 
 
 def johnson_net(seed: int = 0) -> TransformerNet:

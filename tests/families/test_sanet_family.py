@@ -5,7 +5,6 @@ Random weights, small pictures. Training, evaluate and the two-family sweep: tes
 
 from __future__ import annotations
 
-import functools
 import warnings
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
+from model_factories import sanet_net
 from stylexfer.cli import main
 from stylexfer.families.sanet.net import SANetNet
 from stylexfer.files.modelfile import ModelSpec, metadata_of, read_model_file, weights_of, write_safetensors
@@ -24,23 +24,6 @@ from stylexfer.nets.vgg import RandomWeightsWarning
 
 pytestmark = pytest.mark.filterwarnings("ignore::stylexfer.nets.vgg.RandomWeightsWarning")
 SPEC = ModelSpec("sanet", encoder="random")
-
-
-@functools.lru_cache(maxsize=1)
-def sanet_net() -> SANetNet:
-    """Random weights whose outputs keep some structure (the default init shrinks the signal to ~0);
-    cached: read-only use."""
-    torch.manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RandomWeightsWarning)
-        net = SANetNet(encoder_weights="random").eval()
-    with torch.no_grad():
-        for conv in net.decoder.children():
-            torch.nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-            conv.bias.zero_()
-        net.decoder.conv1_1.weight.mul_(1.5)
-        net.decoder.conv1_1.bias.fill_(0.5)
-    return net
 
 
 def image(h: int, w: int, seed: int) -> torch.Tensor:
