@@ -1,17 +1,9 @@
 """`--json`: one JSON object per line on stdout and nothing else there; human messages go to stderr.
 
-The one writer of machine-readable output for every subcommand that has `--json` (stylize, sheet,
-export, import, download, info; `evaluate --json` prints one whole document through `document`).
-Each line is an object with at least
-
-    {"input": ..., "output": ..., "model": ..., "seconds": ..., "status": "ok" | "error", "error": ...}
-
-(`input`/`model`: the file the line is about, or the list of arguments for a whole-run record;
-`seconds`: wall-clock time of that item, null when unknown; `error`: the one-line message or null),
-plus fields a subcommand adds (`info` its facts). `main` sets up `args.records` before a handler
-runs: while it runs, Python's `sys.stdout` points at stderr, so a stray print can never corrupt the
-stream; a StylexferError that ends the run becomes one last line with status "error" (and the
-usual one-line message on stderr, exit code 2).
+The one writer of machine-readable output for every subcommand that has `--json` (the fields:
+docs/stylizing.md, "Scripts and pipelines"; `evaluate --json` prints one whole document through `document`).
+While a handler runs under --json, Python's `sys.stdout` points at stderr (json_mode), so a stray print
+can never corrupt the stream.
 """
 
 from __future__ import annotations

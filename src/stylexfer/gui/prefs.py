@@ -1,11 +1,6 @@
-"""What the GUI remembers between sessions (recent files, the last save folder) and what it asks the
-system (dark or light). No Tk here.
-
-Recent files live in the user's config folder, as platformdirs would place it:
-``$XDG_CONFIG_HOME/stylexfer/recent.json`` (default ``~/.config/stylexfer``) on Linux,
-``%APPDATA%\\stylexfer`` on Windows, ``~/Library/Application Support/stylexfer`` on macOS. The file
-is written through `stylexfer.files.atomic` (a crash leaves the old list or the new one); a corrupt
-or foreign file is ignored with a warning (`RecentFiles.problem`) and replaced on the next change.
+"""What the GUI remembers between sessions (recent files, the last save folder; where the file lives:
+docs/stylizing.md, File ▸ Recent) and what it asks the system (dark or light). No Tk here. A corrupt or
+foreign file is ignored with a warning (`RecentFiles.problem`) and replaced on the next change.
 """
 
 from __future__ import annotations
