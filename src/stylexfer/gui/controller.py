@@ -162,9 +162,7 @@ class Controller:
         """The inference request the current settings make; StylexferError (in the window's terms)
         when they do not fit together. Weights are sent for a mix without a mask; a mask ignores them."""
         n_styles = 0 if self.fixed_style else len(self.styles)
-        weights = None
-        if n_styles > 1 and self.mask_path is None:
-            weights = tuple(self.style_weights)
+        weights = tuple(self.style_weights) if n_styles > 1 and self.mask_path is None else None
         try:
             request = StylizeRequest(alpha=float(alpha), n_styles=n_styles, style_weights=weights,
                                      mask=self.mask_path, preserve_color=bool(preserve_color))
@@ -316,10 +314,8 @@ class Controller:
         paths = gallery_images(folder)
         self.recent.add("gallery", folder)
         self.gallery_generation += 1
-        generation = self.gallery_generation
-        thread = threading.Thread(target=self._thumbnail_job, args=(generation, paths, box),
-                                  name="stylexfer-gui-gallery", daemon=True)
-        thread.start()
+        threading.Thread(target=self._thumbnail_job, args=(self.gallery_generation, paths, box),
+                         name="stylexfer-gui-gallery", daemon=True).start()
         return paths
 
     def close(self) -> None:
@@ -451,8 +447,6 @@ class Controller:
     def _style_code(self, stylizer: Stylizer, path: Path) -> StyleCode:
         assert self._model_key is not None
         key = (self._model_key, file_key(path))
-        code = self._style_codes.get(key)
-        if code is None:
-            code = stylizer.encode_styles([path])[0]
-            self._style_codes[key] = code
-        return code
+        if key not in self._style_codes:
+            self._style_codes[key] = stylizer.encode_styles([path])[0]
+        return self._style_codes[key]
