@@ -1,9 +1,8 @@
 """State of the GUI and its one worker thread. No Tk here: tests drive it without a display.
 
-The window calls `set_model`, `set_content`, the style setters, `set_mask`, `stylize`, `cancel` and
-`save`; model loading and stylization run on one background thread, one job at a time (a Stylizer is
-not thread-safe), and report back through `events`, a queue.Queue that the window drains with
-`poll()` from Tk's `after()`. Every failure becomes one `Failed` event with a one-line message;
+Model loading and stylization run on one background thread, one job at a time (a Stylizer is not
+thread-safe), and report back through `events`, a queue.Queue that the window drains with `poll()`
+from Tk's `after()`. Every failure becomes one `Failed` event with a one-line message;
 nothing raises into Tk. Options are checked by the inference API's `StylizeRequest` before anything
 starts, and its messages name the window's controls (events.GUI_NAMES).
 
@@ -16,9 +15,8 @@ Cancel is cooperative: `cancel()` sets a flag that the worker checks between ste
 tiles, video frames); the job then ends with a `Stopped` event and no result. Nothing is written by a
 stylization: only `save()` writes, through the one atomic writer, and `write_video()`.
 
-A video content (previews.CONTENT_KINDS) previews as its first frame: `stylize` stylizes that frame
-(a quick look at the settings), and `write_video` then writes the whole clip with the settings of that
-preview in the background (video_job.write_clip). The events are in events.py, the pictures in previews.py.
+A video content previews as its first frame: `stylize` stylizes that frame, `write_video` then the whole
+clip with the same settings (video_job). The events are in events.py, the pictures in previews.py.
 """
 
 from __future__ import annotations
