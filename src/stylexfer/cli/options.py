@@ -7,10 +7,9 @@ import argparse
 
 def unit_float(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    return value  # the range is checked by the inference API, with one clear message
 
 
 def whole_number(text: str) -> int:
@@ -43,10 +42,10 @@ def tile_option(text: str) -> bool | int | str:
         ) from None
 
 
-def add_device_and_precision(p: argparse.ArgumentParser, *, device_default: str = "auto") -> None:
+def add_device_and_precision(p: argparse.ArgumentParser) -> None:
     """--device and --precision, the same for every stylize entry (files, stdin, video, sheet, GUI);
     the values are checked once more by stylexfer.inference (StylizeRequest, DevicePolicy)."""
-    p.add_argument("--device", default=device_default, choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument(
         "--precision",
         choices=("fp32", "bf16", "auto"),  # stylexfer.inference.request.PRECISIONS (not imported: startup)
