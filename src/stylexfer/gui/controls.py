@@ -28,7 +28,8 @@ class Controls(ttk.Frame):
         self.preserve_check.pack(side="left", padx=pad * 2)
         self.cancel_button = ttk.Button(self, text="Cancel", command=app.cancel, state="disabled")
         self.cancel_button.pack(side="right")
-        self.stylize_button = ttk.Button(self, text="Stylize", style=look.accent_button(), command=app.stylize)
+        accent = "Accent.TButton" if look.sv_ttk is not None else "TButton"  # Sun Valley's accent colour
+        self.stylize_button = ttk.Button(self, text="Stylize", style=accent, command=app.stylize)
         self.stylize_button.pack(side="right", padx=pad)
 
     @property

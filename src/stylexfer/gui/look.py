@@ -73,11 +73,6 @@ def style_widgets(root: tk.Misc, palette: dict[str, str]) -> None:
         style.configure("Horizontal.TProgressbar", background="#3b7dd8")  # clam draws it trough-grey
 
 
-def accent_button() -> str:
-    """The style of the one main button (Stylize): Sun Valley's accent colour where it is there."""
-    return "Accent.TButton" if sv_ttk is not None else "TButton"
-
-
 def background(widget: tk.Misc) -> str:
     """The theme's frame background (canvases and composed pictures take it)."""
     root = widget.winfo_toplevel()
