@@ -69,10 +69,8 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     if not extras:
         return args
     command = _subparsers(parser).get(getattr(args, "command", None) or "", parser)
-    known = _known_flags(command)
-    message = f"unrecognized arguments: {' '.join(extras)}"
-    hints = [_suggestion(extra, known) for extra in extras if extra.startswith("-")]
-    command.error(message + next((hint for hint in hints if hint), ""))
+    hints = [_suggestion(extra, _known_flags(command)) for extra in extras if extra.startswith("-")]
+    command.error(f"unrecognized arguments: {' '.join(extras)}" + next((hint for hint in hints if hint), ""))
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
