@@ -24,17 +24,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def check_display() -> None:
-    """On X11 systems (Linux, the BSDs) no DISPLAY or WAYLAND_DISPLAY means no window: say so at once,
-    before PyTorch and the window's modules are imported. Tk's own refusal (app.main) covers the rest."""
-    if sys.platform in ("win32", "darwin"):
-        return
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise StylexferError(NO_DISPLAY)
-
-
 def run(args: argparse.Namespace) -> int:
-    check_display()
+    # On X11 systems (Linux, the BSDs) no DISPLAY or WAYLAND_DISPLAY means no window: say so at once,
+    # before PyTorch and the window's modules are imported. Tk's own refusal (app.main) covers the rest.
+    x11 = sys.platform not in ("win32", "darwin")
+    if x11 and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise StylexferError(NO_DISPLAY)
     try:
         from stylexfer.gui.app import main as gui_main
     except ModuleNotFoundError as err:
