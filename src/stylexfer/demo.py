@@ -139,11 +139,8 @@ def contact_sheet(
 
 def cpu_seconds() -> float:
     """User + system CPU time of this process and its finished children (the data-loader workers)."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        usage = resource.getrusage(who)
-        total += usage.ru_utime + usage.ru_stime
-    return total
+    usages = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(usage.ru_utime + usage.ru_stime for usage in usages)
 
 
 def build_parser() -> argparse.ArgumentParser:

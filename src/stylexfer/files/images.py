@@ -68,10 +68,9 @@ def load_image(
     Raises ImageError (one line, naming the file) for anything that is not a usable image.
     """
     path = Path(path)
-    shown = display_path(path)
     handle = open_regular_file(path, ImageError, empty="replace it with a real image")  # never blocks on a FIFO
     try:
-        return _load_from(handle, shown, draft_shorter_side, max_pixels)
+        return _load_from(handle, display_path(path), draft_shorter_side, max_pixels)
     finally:
         handle.close()
 
@@ -189,8 +188,7 @@ _MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N
 def decode_bytes(width: int, height: int, mode: str) -> int:
     """Memory to decode a width×height image of `mode` into RGB: the decoded pixels, plus the RGB
     copy any other mode is converted into (4-8 bytes per pixel; README "Size limits")."""
-    per_pixel = _MODE_BYTES.get(mode, 4) + (0 if mode == "RGB" else 4)
-    return width * height * per_pixel
+    return width * height * (_MODE_BYTES.get(mode, 4) + (0 if mode == "RGB" else 4))
 
 
 def _check_decode_memory(width: int, height: int, mode: str, shown: str) -> None:
@@ -279,8 +277,7 @@ def resample(image: Image.Image, size: tuple[int, int]) -> Image.Image:
 
 def to_tensor(image: Image.Image) -> Tensor:
     """RGB PIL image -> (3, H, W) float32 in [0, 1]."""
-    array = np.asarray(image, dtype=np.uint8)
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
+    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
 
 
 def to_pil(images: Tensor) -> Image.Image:

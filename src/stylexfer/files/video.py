@@ -270,16 +270,13 @@ class VideoWriter:
                  audio_from: Any | None = None, name: str | os.PathLike | None = None) -> None:
         av = require_av()
         suffix = suffix.lower()
+        shown = display_path(name or path)
         if suffix not in _OUTPUTS:
-            raise VideoError(f"{display_path(name or path)}: unknown video format {suffix!r}; use one of "
-                             f"{', '.join(_OUTPUTS)}")
+            raise VideoError(f"{shown}: unknown video format {suffix!r}; use one of {', '.join(_OUTPUTS)}")
         muxer, codec, pix_fmt, _, _ = _OUTPUTS[suffix]
         crf = check_crf(crf, suffix)
-        shown = display_path(name or path)
-        self.width, self.height = info.width, info.height
-        self.pad = (0, 0)
-        if pix_fmt == "yuv420p" and (info.width % 2 or info.height % 2):
-            self.pad = (info.width % 2, info.height % 2)
+        self.pad = (info.width % 2, info.height % 2) if pix_fmt == "yuv420p" else (0, 0)
+        if self.pad != (0, 0):
             warnings.warn(f"{shown}: {info.width}×{info.height} frames padded to {info.width + self.pad[0]}×"
                           f"{info.height + self.pad[1]} (H.264/VP9 in yuv420p need even sides; the last "
                           "column/row is repeated)", stacklevel=2)

@@ -10,23 +10,11 @@ out = stylizer.stylize("photo.jpg", codes, alpha=0.8)           # ... reuse them
 
 What happens inside is the model family's runner (stylexfer/families/NAME/runner.py, found through
 stylexfer.registry): whether it takes a style, how styles are encoded once and mixed, what α and a mask
-mean, how it tiles. What this package adds for every family:
-
-- preserve_color: luminance-only transfer (Gatys et al. 2016, "Preserving color in neural artistic
-  style transfer"): the output's luminance Y (YIQ), matched to the content's luminance mean and
-  standard deviation, is combined with the content's chroma I, Q. Works for every family and keeps
-  the style encodable once per run (the paper's colour-histogram matching would need a new style
-  code for every content image).
-- Tiling (large images): overlapping windows, blended with linear ramps in the middle of the
-  overlap; each runner keeps its normalisation statistics whole-image across tiles, so no tile
-  differs in colour.
-
-Modules: request.py (StylizeRequest: every option rule, checked once; messages name fields, never
-flags), stylizer.py (the façade; the runner comes from the model's family), device.py
-(device and autocast policy), tiling.py (when and how to tile), inputs.py (tensors, the one
-shorter-side resize, masks, padding of images smaller than a network's minimum), colour.py,
-temporal.py (statistics smoothed across video frames) and video.py (FrameStream: a clip's frames in
-order, styles encoded once; FlickerMeter).
+mean, how it tiles. This package adds, for every family: the request's rules, checked once (request.py);
+preserve_color, a luminance-only transfer that keeps each style encoded once per run (colour.py);
+tiling of large images in overlapping windows, each runner keeping its normalisation statistics
+whole-image so no tile differs in colour (tiling.py); the device and autocast policy (device.py); a
+clip's frames in order, statistics smoothed across frames (video.py, temporal.py).
 
 Runs under ``torch.inference_mode``; on CUDA with channels_last and bf16 (or fp16) autocast.
 ``load_model(..., precision="fp32" | "bf16" | "auto")``: on the CPU fp32 by default; bf16 stores the

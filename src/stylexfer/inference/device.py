@@ -93,9 +93,7 @@ def cpu_bf16_is_faster() -> bool:
       whose cores have two fp32 FMA units but one for bf16 dot products (a Xeon ran it at 0.66×).
 
     The benchmark's header prints a measured bf16/fp32 convolution ratio beside this choice."""
-    if not cpu_has_native_bf16():
-        return False
-    return _cpu_has("amx_tile") or cpu_vendor() == "amd"
+    return cpu_has_native_bf16() and (_cpu_has("amx_tile") or cpu_vendor() == "amd")
 
 
 def resolve_precision(precision: str | None, device: torch.device) -> str:
