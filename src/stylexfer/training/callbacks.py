@@ -45,10 +45,6 @@ class CheckpointWriteError(StylexferError, OSError):
 NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
-def _megabytes(count: int) -> str:
-    return f"{count / 1e6:.1f} MB"
-
-
 class AtomicCheckpointIO(TorchCheckpointIO):
     """torch.save into a temporary file in the checkpoint's folder, flush, fsync, then os.replace.
 
@@ -75,7 +71,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 free = shutil.disk_usage(path.parent).free
                 raise CheckpointWriteError(
                     f"cannot write the checkpoint {path}: no space left on its disk (it needs about "
-                    f"{_megabytes(len(data))}, {_megabytes(free)} free); "
+                    f"{len(data) / 1e6:.1f} MB, {free / 1e6:.1f} MB free); "
                     "free some space and resume"
                 ) from err
             raise CheckpointWriteError(
