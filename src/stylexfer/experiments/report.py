@@ -139,8 +139,7 @@ def read_job(folder: Path, root: Path) -> Job:
             job.status, job.error = "failed", log_error
         elif is_locked(folder):
             job.status = "running"
-        else:
-            job.status = "unknown"
+        else:  # status stays "unknown"
             job.error = "no final.json (never started, or killed before its first step)"
     if unreadable and not job.error:
         job.error = "; ".join(unreadable)
