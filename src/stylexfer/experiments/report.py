@@ -211,7 +211,6 @@ def make_report(
     common = set.intersection(*(set(job.overrides) for job in jobs)) if len(jobs) > 1 else set()
     for job in jobs:  # label each job by what sets it apart; the shared overrides are said once
         job.overrides = [o for o in job.overrides if o not in common]
-    shared = sorted(common)
     content_dir, style_dir = data_folders(jobs, content, style)
     judge = Judge(vgg_weights, device=device)
     evaluated = [job for job in jobs if job.checkpoint is not None]
@@ -219,7 +218,7 @@ def make_report(
     with atomic_folder(target) as tmp:
         (tmp / MARKER).write_text("written by stylexfer report\n")
         _write_csv(tmp / "jobs.csv", jobs)
-        (tmp / "report.md").write_text(_markdown(jobs, doc, judge, root, shared), encoding="utf-8")
+        (tmp / "report.md").write_text(_markdown(jobs, doc, judge, root, sorted(common)), encoding="utf-8")
         _grid(tmp / "grid.png", jobs, doc)
         _tradeoff(tmp / "tradeoff.png", jobs)
     return target
