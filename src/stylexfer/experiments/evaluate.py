@@ -52,9 +52,7 @@ def fixed_pairs(contents: list[Path], styles: list[Path], count: int, seed: int 
     """`count` distinct content×style pairs drawn with a fixed seed (all of them if fewer exist);
     the same folders always give the same pairs, in the same order."""
     everything = [Pair(c, s) for c in contents for s in styles]
-    if count >= len(everything):
-        return everything
-    return random.Random(seed).sample(everything, count)
+    return everything if count >= len(everything) else random.Random(seed).sample(everything, count)
 
 
 def training_style_image(model: str | os.PathLike) -> Path | None:
