@@ -22,9 +22,8 @@ def explain_hydra_error(err: HydraException, argv: list[str]) -> str:
     cause = err.__cause__
     text = str(err)
     if isinstance(err, MissingConfigException):
-        options = getattr(err, "options", None)
         missing = getattr(err, "missing_cfg_file", None) or one_line(err, limit=2000)
-        options = [name for name in options or [] if not name.startswith("schema_")]  # schemas: internal
+        options = [name for name in getattr(err, "options", None) or [] if not name.startswith("schema_")]  # internal
         if options:
             return f"no config option {missing!r}; choose one of {', '.join(options)}"
         return _join(text)
