@@ -290,8 +290,7 @@ class StylexferOptunaSweeper(Sweeper):
         import optuna
 
         assert self.config is not None
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        storage, name, created = open_storage(self.storage, sweep_dir)
+        storage, name, created = open_storage(self.storage, Path(str(self.config.hydra.sweep.dir)))
         directions = OBJECTIVES[self.objective]
         search: dict[str, Any] = {"objective": self.objective, "params": space.signature()}
         try:
@@ -342,11 +341,10 @@ class StylexferOptunaSweeper(Sweeper):
         results = [self._run_trial(study, trial, space) for trial in self._trials(study, space)]
         finished = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
         if finished:
-            best = study.best_trials
             log.info(
                 "study %s: best trial(s) %s",
                 self.study_name,
-                ", ".join(f"#{t.number} {[round(v, 6) for v in t.values]}" for t in best),
+                ", ".join(f"#{t.number} {[round(v, 6) for v in t.values]}" for t in study.best_trials),
             )
         return results
 
