@@ -1,9 +1,7 @@
 """A Hydra sweeper that runs one Optuna study with ask/tell: each worker (one `python -m stylexfer.train -m
 hparams_search=...` process) asks the shared study for a trial, runs it as a Hydra job through Hydra's launcher
-in its own folder (job folder N is trial N), and tells the study the result.
+in its own folder (job folder N is trial N), and tells the study the result. Storage and workers: docs/searches.md.
 
-- Storage: Optuna's journal file (`<sweep dir>/optuna.journal` unless a path is given; no server, works on a
-  shared file system) or any RDB URL. Several workers may share it at once.
 - n_trials is the size of the whole study, counted over every worker: a worker stops when finished, pruned and
   running trials reach it (and waits for the running ones, which may still fail). A trial asked for beyond it
   by a race between workers is marked failed before it runs, so exactly n_trials trials finish or are pruned.
