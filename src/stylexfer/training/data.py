@@ -175,8 +175,7 @@ class StyleTransferDataModule(pl.LightningDataModule):
             dataclasses.asdict(data) | {f"{name}_dir": dirs for name, dirs in self.folders.items()} | {"seed": seed}
         )
         self.data = data
-        workers = data.num_workers
-        self.num_workers = min(4, max(1, (os.cpu_count() or 2) // 2)) if workers < 0 else workers
+        self.num_workers = min(4, max(1, (os.cpu_count() or 2) // 2)) if data.num_workers < 0 else data.num_workers
         self.seed = seed
         self.sources: dict[str, ImageSource] = {}
         self.val_set: StackDataset | None = None  # fixed {"content", "style"} pairs, decoded once
