@@ -347,9 +347,8 @@ def _painting(rng: random.Random, kind: int, size: int) -> Image.Image:
         )
         dist = (xx[..., None] - seeds[:, 0]) ** 2 + (yy[..., None] - seeds[:, 1]) ** 2
         order = np.sort(dist, axis=-1)
-        cells = np.argmin(dist, axis=-1)
         colors = np.array([palette[rng.randrange(len(palette))] for _ in range(n)], dtype=np.float32)
-        pixels = colors[cells]
+        pixels = colors[np.argmin(dist, axis=-1)]  # each pixel takes its nearest seed's colour
         grout = (np.sqrt(order[..., 1]) - np.sqrt(order[..., 0])) < 2.0
         pixels[grout] = 30
     elif kind == 2:  # interfering waves
