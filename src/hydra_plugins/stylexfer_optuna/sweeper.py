@@ -131,8 +131,7 @@ def open_storage(storage: str | None, sweep_dir: Path) -> tuple[Any, str, list[P
                 f"hparams_search.storage={storage}: cannot open the study's database ({one_line(err, limit=2000)}); "
                 "check the URL, or leave hparams_search.storage unset for a journal file in the sweep folder"
             ) from None
-    path = Path(storage) if storage else sweep_dir / JOURNAL_NAME
-    path = Path(os.path.abspath(path))
+    path = Path(os.path.abspath(storage or sweep_dir / JOURNAL_NAME))
     made = missing_folders(path.parent)
     created = [path] if not path.exists() else []
     name = f"journal {path}"
