@@ -94,8 +94,7 @@ def evaluate_models(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)  # a model's own warning comes back as a field
         stylizers = [load_model(m, device=device) for m in models]
-    needs_styles = any(s.needs_style for s in stylizers)
-    if needs_styles and not style_dir:
+    if any(s.needs_style for s in stylizers) and not style_dir:
         raise EvaluateError("a model that takes a style needs style images: pass {style_dir}", "style_dir")
     styles = image_files(style_dir, "style") if style_dir else []
     chosen = fixed_pairs(contents, styles or [Path()], pairs)
