@@ -323,11 +323,10 @@ class DataHealth(pl.Callback):
         total, by_stream = self._skipped(trainer)
         self.reported = total
         if total:
-            detail = ", ".join(f"{name}: {count}" for name, count in by_stream.items() if count)
             log.warning(
                 "skipped %d unusable image file(s) during this run (%s); the log above names each one",
                 total,
-                detail,
+                ", ".join(f"{name}: {count}" for name, count in by_stream.items() if count),
             )
 
 
