@@ -418,7 +418,6 @@ def _grid(path: Path, jobs: list[Job], doc: dict[str, Any]) -> None:
         return None if image is None else to_pil(image[0] if image.dim() == 4 else image)
 
     inputs = doc.get("_inputs") or []
-    by_folder = doc.get("_by_folder", {})
     columns = max(1, len(inputs))
     names = [Path(pair["content"]).stem for pair in doc.get("pairs", [])]
     header = [(names[i] if i < len(names) else "content", picture(c)) for i, (c, _) in enumerate(inputs)]
@@ -426,7 +425,7 @@ def _grid(path: Path, jobs: list[Job], doc: dict[str, Any]) -> None:
     if any(s is not None for _, s in inputs):
         rows.append(("style", [picture(s) for _, s in inputs]))
     for job in jobs:
-        images = by_folder.get(job.folder)
+        images = doc.get("_by_folder", {}).get(job.folder)
         label = job.label if images else f"{job.label} (no checkpoint)"
         rows.append((label, [picture(i) for i in images] if images else [None] * columns))
     sheet = compose_sheet([(label, None) for label, _ in rows], header or [("", None)], [cells for _, cells in rows],
