@@ -68,10 +68,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             atomic_write_bytes(path, data, suffix=TMP_SUFFIX)  # fsync, umask mode, rename, folder fsync
         except OSError as err:
             if err.errno in NO_SPACE:
-                free = shutil.disk_usage(path.parent).free
                 raise CheckpointWriteError(
                     f"cannot write the checkpoint {path}: no space left on its disk (it needs about "
-                    f"{len(data) / 1e6:.1f} MB, {free / 1e6:.1f} MB free); "
+                    f"{len(data) / 1e6:.1f} MB, {shutil.disk_usage(path.parent).free / 1e6:.1f} MB free); "
                     "free some space and resume"
                 ) from err
             raise CheckpointWriteError(
