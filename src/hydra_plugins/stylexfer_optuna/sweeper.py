@@ -1,9 +1,7 @@
 """A Hydra sweeper that runs one Optuna study with ask/tell: each worker (one `python -m stylexfer.train -m
 hparams_search=...` process) asks the shared study for a trial, runs it as a Hydra job through Hydra's launcher
-in its own folder (job folder N is trial N), and tells the study the result.
+in its own folder (job folder N is trial N), and tells the study the result. Storage and workers: docs/searches.md.
 
-- Storage: Optuna's journal file (`<sweep dir>/optuna.journal` unless a path is given; no server, works on a
-  shared file system) or any RDB URL. Several workers may share it at once.
 - n_trials is the size of the whole study, counted over every worker: a worker stops when finished, pruned and
   running trials reach it (and waits for the running ones, which may still fail). A trial asked for beyond it
   by a race between workers is marked failed before it runs, so exactly n_trials trials finish or are pruned.
@@ -133,8 +131,7 @@ def open_storage(storage: str | None, sweep_dir: Path) -> tuple[Any, str, list[P
                 f"hparams_search.storage={storage}: cannot open the study's database ({one_line(err, limit=2000)}); "
                 "check the URL, or leave hparams_search.storage unset for a journal file in the sweep folder"
             ) from None
-    path = Path(storage) if storage else sweep_dir / JOURNAL_NAME
-    path = Path(os.path.abspath(path))
+    path = Path(os.path.abspath(storage or sweep_dir / JOURNAL_NAME))
     made = missing_folders(path.parent)
     created = [path] if not path.exists() else []
     name = f"journal {path}"
@@ -290,8 +287,7 @@ class StylexferOptunaSweeper(Sweeper):
         import optuna
 
         assert self.config is not None
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        storage, name, created = open_storage(self.storage, sweep_dir)
+        storage, name, created = open_storage(self.storage, Path(str(self.config.hydra.sweep.dir)))
         directions = OBJECTIVES[self.objective]
         search: dict[str, Any] = {"objective": self.objective, "params": space.signature()}
         try:
@@ -342,11 +338,10 @@ class StylexferOptunaSweeper(Sweeper):
         results = [self._run_trial(study, trial, space) for trial in self._trials(study, space)]
         finished = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
         if finished:
-            best = study.best_trials
             log.info(
                 "study %s: best trial(s) %s",
                 self.study_name,
-                ", ".join(f"#{t.number} {[round(v, 6) for v in t.values]}" for t in best),
+                ", ".join(f"#{t.number} {[round(v, 6) for v in t.values]}" for t in study.best_trials),
             )
         return results
 

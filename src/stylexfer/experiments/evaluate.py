@@ -52,9 +52,7 @@ def fixed_pairs(contents: list[Path], styles: list[Path], count: int, seed: int 
     """`count` distinct content×style pairs drawn with a fixed seed (all of them if fewer exist);
     the same folders always give the same pairs, in the same order."""
     everything = [Pair(c, s) for c in contents for s in styles]
-    if count >= len(everything):
-        return everything
-    return random.Random(seed).sample(everything, count)
+    return everything if count >= len(everything) else random.Random(seed).sample(everything, count)
 
 
 def training_style_image(model: str | os.PathLike) -> Path | None:
@@ -96,8 +94,7 @@ def evaluate_models(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)  # a model's own warning comes back as a field
         stylizers = [load_model(m, device=device) for m in models]
-    needs_styles = any(s.needs_style for s in stylizers)
-    if needs_styles and not style_dir:
+    if any(s.needs_style for s in stylizers) and not style_dir:
         raise EvaluateError("a model that takes a style needs style images: pass {style_dir}", "style_dir")
     styles = image_files(style_dir, "style") if style_dir else []
     chosen = fixed_pairs(contents, styles or [Path()], pairs)

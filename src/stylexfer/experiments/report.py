@@ -139,8 +139,7 @@ def read_job(folder: Path, root: Path) -> Job:
             job.status, job.error = "failed", log_error
         elif is_locked(folder):
             job.status = "running"
-        else:
-            job.status = "unknown"
+        else:  # status stays "unknown"
             job.error = "no final.json (never started, or killed before its first step)"
     if unreadable and not job.error:
         job.error = "; ".join(unreadable)
@@ -212,7 +211,6 @@ def make_report(
     common = set.intersection(*(set(job.overrides) for job in jobs)) if len(jobs) > 1 else set()
     for job in jobs:  # label each job by what sets it apart; the shared overrides are said once
         job.overrides = [o for o in job.overrides if o not in common]
-    shared = sorted(common)
     content_dir, style_dir = data_folders(jobs, content, style)
     judge = Judge(vgg_weights, device=device)
     evaluated = [job for job in jobs if job.checkpoint is not None]
@@ -220,7 +218,7 @@ def make_report(
     with atomic_folder(target) as tmp:
         (tmp / MARKER).write_text("written by stylexfer report\n")
         _write_csv(tmp / "jobs.csv", jobs)
-        (tmp / "report.md").write_text(_markdown(jobs, doc, judge, root, shared), encoding="utf-8")
+        (tmp / "report.md").write_text(_markdown(jobs, doc, judge, root, sorted(common)), encoding="utf-8")
         _grid(tmp / "grid.png", jobs, doc)
         _tradeoff(tmp / "tradeoff.png", jobs)
     return target
@@ -420,7 +418,6 @@ def _grid(path: Path, jobs: list[Job], doc: dict[str, Any]) -> None:
         return None if image is None else to_pil(image[0] if image.dim() == 4 else image)
 
     inputs = doc.get("_inputs") or []
-    by_folder = doc.get("_by_folder", {})
     columns = max(1, len(inputs))
     names = [Path(pair["content"]).stem for pair in doc.get("pairs", [])]
     header = [(names[i] if i < len(names) else "content", picture(c)) for i, (c, _) in enumerate(inputs)]
@@ -428,7 +425,7 @@ def _grid(path: Path, jobs: list[Job], doc: dict[str, Any]) -> None:
     if any(s is not None for _, s in inputs):
         rows.append(("style", [picture(s) for _, s in inputs]))
     for job in jobs:
-        images = by_folder.get(job.folder)
+        images = doc.get("_by_folder", {}).get(job.folder)
         label = job.label if images else f"{job.label} (no checkpoint)"
         rows.append((label, [picture(i) for i in images] if images else [None] * columns))
     sheet = compose_sheet([(label, None) for label, _ in rows], header or [("", None)], [cells for _, cells in rows],

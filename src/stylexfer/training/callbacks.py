@@ -45,10 +45,6 @@ class CheckpointWriteError(StylexferError, OSError):
 NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
-def _megabytes(count: int) -> str:
-    return f"{count / 1e6:.1f} MB"
-
-
 class AtomicCheckpointIO(TorchCheckpointIO):
     """torch.save into a temporary file in the checkpoint's folder, flush, fsync, then os.replace.
 
@@ -72,10 +68,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             atomic_write_bytes(path, data, suffix=TMP_SUFFIX)  # fsync, umask mode, rename, folder fsync
         except OSError as err:
             if err.errno in NO_SPACE:
-                free = shutil.disk_usage(path.parent).free
                 raise CheckpointWriteError(
                     f"cannot write the checkpoint {path}: no space left on its disk (it needs about "
-                    f"{_megabytes(len(data))}, {_megabytes(free)} free); "
+                    f"{len(data) / 1e6:.1f} MB, {shutil.disk_usage(path.parent).free / 1e6:.1f} MB free); "
                     "free some space and resume"
                 ) from err
             raise CheckpointWriteError(
@@ -327,11 +322,10 @@ class DataHealth(pl.Callback):
         total, by_stream = self._skipped(trainer)
         self.reported = total
         if total:
-            detail = ", ".join(f"{name}: {count}" for name, count in by_stream.items() if count)
             log.warning(
                 "skipped %d unusable image file(s) during this run (%s); the log above names each one",
                 total,
-                detail,
+                ", ".join(f"{name}: {count}" for name, count in by_stream.items() if count),
             )
 
 

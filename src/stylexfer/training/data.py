@@ -175,8 +175,7 @@ class StyleTransferDataModule(pl.LightningDataModule):
             dataclasses.asdict(data) | {f"{name}_dir": dirs for name, dirs in self.folders.items()} | {"seed": seed}
         )
         self.data = data
-        workers = data.num_workers
-        self.num_workers = min(4, max(1, (os.cpu_count() or 2) // 2)) if workers < 0 else workers
+        self.num_workers = min(4, max(1, (os.cpu_count() or 2) // 2)) if data.num_workers < 0 else data.num_workers
         self.seed = seed
         self.sources: dict[str, ImageSource] = {}
         self.val_set: StackDataset | None = None  # fixed {"content", "style"} pairs, decoded once
@@ -348,9 +347,8 @@ def _painting(rng: random.Random, kind: int, size: int) -> Image.Image:
         )
         dist = (xx[..., None] - seeds[:, 0]) ** 2 + (yy[..., None] - seeds[:, 1]) ** 2
         order = np.sort(dist, axis=-1)
-        cells = np.argmin(dist, axis=-1)
         colors = np.array([palette[rng.randrange(len(palette))] for _ in range(n)], dtype=np.float32)
-        pixels = colors[cells]
+        pixels = colors[np.argmin(dist, axis=-1)]  # each pixel takes its nearest seed's colour
         grout = (np.sqrt(order[..., 1]) - np.sqrt(order[..., 0])) < 2.0
         pixels[grout] = 30
     elif kind == 2:  # interfering waves

@@ -22,9 +22,8 @@ def explain_hydra_error(err: HydraException, argv: list[str]) -> str:
     cause = err.__cause__
     text = str(err)
     if isinstance(err, MissingConfigException):
-        options = getattr(err, "options", None)
         missing = getattr(err, "missing_cfg_file", None) or one_line(err, limit=2000)
-        options = [name for name in options or [] if not name.startswith("schema_")]  # schemas: internal
+        options = [name for name in getattr(err, "options", None) or [] if not name.startswith("schema_")]  # internal
         if options:
             return f"no config option {missing!r}; choose one of {', '.join(options)}"
         return _join(text)
@@ -38,8 +37,7 @@ def explain_hydra_error(err: HydraException, argv: list[str]) -> str:
     full_key = getattr(cause, "full_key", None)
     if full_key and cause is not None:  # a value of the wrong type
         given = _given(argv, str(full_key))
-        reason = one_line(cause, limit=2000)
-        return f"{full_key}{'=' + given if given is not None else ''}: {reason}"
+        return f"{full_key}{'=' + given if given is not None else ''}: {one_line(cause, limit=2000)}"
     return _join(text) + (f" ({one_line(cause, limit=2000)})" if cause is not None else "")
 
 
@@ -57,8 +55,7 @@ def suggest(key: str, valid: list[str], count: int = 3) -> str:
     siblings = [k.rpartition(".")[2] for k in valid if k.rpartition(".")[0] == parent]
     found += [f"{parent}.{k}" if parent else k for k in difflib.get_close_matches(leaf, siblings, count, 0.6)]
     found += difflib.get_close_matches(key, valid, count, 0.6)
-    unique = list(dict.fromkeys(found))[:count]
-    return " or ".join(unique)
+    return " or ".join(list(dict.fromkeys(found))[:count])  # in order, without repeats
 
 
 def _valid_keys(argv: list[str]) -> list[str]:

@@ -35,10 +35,9 @@ def recorded_settings(path: Path) -> tuple[dict[str, Any], bool]:
     block = checkpoint.get("stylexfer")
     if isinstance(block, dict) and isinstance(block.get("settings"), dict):
         return dict(block["settings"]), True
-    hparams = checkpoint.get("hyper_parameters") or {}
     old = {
         (f"optim.{key}" if key in _OPTIM_HPARAMS else f"model.{key}"): value
-        for key, value in hparams.items()
+        for key, value in (checkpoint.get("hyper_parameters") or {}).items()
         if key != "name"
     }
     summary = path.parent.parent / SUMMARY_NAME if path.parent.name == "checkpoints" else None

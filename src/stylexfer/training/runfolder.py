@@ -55,8 +55,7 @@ def live_job_below(sweep_dir: Path, *, depth: int = 3) -> tuple[Path, str] | Non
         return None
     for root, dirs, files in os.walk(sweep_dir):
         here = Path(root)
-        level = len(here.relative_to(sweep_dir).parts)
-        keep = level < depth
+        keep = len(here.relative_to(sweep_dir).parts) < depth
         dirs[:] = [d for d in dirs if keep and d not in _NOT_JOB_FOLDERS and not d.startswith("sample_data")]
         if here != sweep_dir and LOCK_NAME in files and is_locked(here):
             return here, lock_holder(here / LOCK_NAME)
