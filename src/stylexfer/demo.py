@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from stylexfer.errors import StylexferError, WeightsError, one_line
-from stylexfer.files.download import default_cache_dir, fetch_model
+from stylexfer.files.download import default_cache_dir, fetch_model, public_models, takes_style
 from stylexfer.files.folders import folder_is_own
 from stylexfer.files.images import load_image, save_image, to_tensor
 from stylexfer.inference import load_model, resize_image
@@ -34,7 +34,6 @@ from stylexfer.inference.sheet import compose_sheet
 from stylexfer.nets.vgg import imagenet_weights_file, load_weights
 from stylexfer.runtime import handle_interrupts, interrupt_exit_code, tune_cpu_allocator
 
-PRETRAINED = "adain"  # the name in stylexfer.files.download.MODELS
 ADAIN_RELEASE = "https://github.com/naoto0804/pytorch-AdaIN/releases/tag/v0.0.0"
 NETWORK_TIMEOUT_S = 20  # an offline machine should not wait minutes for a connection
 # Layout of OUT, relative to it (the README names these paths; tests check they are written).
@@ -74,12 +73,17 @@ def shown(path: Path) -> str:
         return str(path)
 
 
+def pretrained_name() -> str:
+    """The public model the tour shows: the first download that stylizes with any style (AdaIN's)."""
+    return next(name for name, entry in public_models().items() if takes_style(entry))
+
+
 def fetch_pretrained(cache_dir: Path | None) -> tuple[Path | None, str]:
-    """The public AdaIN model as our .safetensors (downloaded and imported once, then cached), or
-    (None, the reason in one line)."""
+    """The public arbitrary-style model as our .safetensors (downloaded and imported once, then cached),
+    or (None, the reason in one line)."""
     try:
         with network_timeout(NETWORK_TIMEOUT_S):
-            return fetch_model(PRETRAINED, cache_dir=cache_dir, progress=True), ""
+            return fetch_model(pretrained_name(), cache_dir=cache_dir, progress=True), ""
     except StylexferError as err:
         return None, str(err).split("; ")[0]  # the cause; the demo itself says what to do
 
@@ -245,7 +249,7 @@ def _demo(args: argparse.Namespace, out: Path, started: float) -> int:
             f"No pretrained model: the public AdaIN weights could not be fetched ({reason}). To see real "
             f"style transfer, download vgg_normalised.pth and decoder.pth from {ADAIN_RELEASE} on a "
             f"machine with internet, put both in {cache / 'downloads'}/ and run `make demo` again (it "
-            f"imports them into {cache / (PRETRAINED + '.safetensors')}). "
+            f"imports them into {cache / (pretrained_name() + '.safetensors')}). "
             + (f"There are {no_vgg}, so the training part uses random VGG weights. " if no_vgg else "")
             + "Until then the demo only trains a tiny model, and its pictures show that the pipeline "
             "runs, not what style transfer looks like."

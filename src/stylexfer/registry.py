@@ -8,10 +8,11 @@ schema. Code above the families never names one; it asks::
     family.needs_style, family.build_net(weights), family.runner(net, policy, tiles)
     family_names()                           # the installed families, sorted
 
-Families are found in two ways, through the same :func:`register_family` call: the built-ins listed in
-:data:`BUILTIN_FAMILIES`, and every entry point of the group ``stylexfer.families`` (installed packages;
-see ``examples/stylexfer-identity``). An entry point names a :class:`Family` instance or a zero-argument
-callable returning one. Loading is lazy: the first question imports the families, nothing before.
+Families are found in two ways, through the same :func:`register_family` call: every sub-package of
+``stylexfer.families`` (each exposes ``family``), and every entry point of the group
+``stylexfer.families`` (installed packages; see ``examples/stylexfer-identity``). An entry point names a
+:class:`Family` instance or a zero-argument callable returning one. Loading is lazy: the first question
+imports the families, nothing before.
 """
 
 from __future__ import annotations
@@ -31,12 +32,17 @@ ModelSpec: TypeAlias = Any
 ModelWeights: TypeAlias = Any
 
 ENTRY_POINT_GROUP = "stylexfer.families"
-# The one list of built-in family names in the package (each is a folder under stylexfer/families/).
-BUILTIN_FAMILIES = {
-    "adain": "stylexfer.families.adain:family",
-    "johnson": "stylexfer.families.johnson:family",
-    "sanet": "stylexfer.families.sanet:family",
-}
+BUILTIN_PACKAGE = "stylexfer.families"  # each sub-package is a built-in family exposing `family`
+
+
+def builtin_family_names() -> list[str]:
+    """The folders under stylexfer/families/ (found, not imported: the registry sits below them)."""
+    import pkgutil
+    from importlib.util import find_spec
+
+    spec = find_spec(BUILTIN_PACKAGE)
+    locations = spec.submodule_search_locations if spec is not None else None
+    return sorted(m.name for m in pkgutil.iter_modules(locations or []) if m.ispkg)
 
 
 class UnknownFamilyError(ModelFileError):
@@ -61,6 +67,8 @@ class Family:
     schema: ClassVar[str] = ""
     config_package: ClassVar[str | None] = None  # a package holding model/<name>.yaml, for outside families
     importers: ClassVar[Mapping[str, str]] = {}  # `stylexfer import KIND` -> "module:function(files)"
+    # "module:attribute" of a dict name -> files.download.PublicModel: its public weights for `stylexfer download`
+    public_models: ClassVar[str] = ""
     # the module of the family's file layout: when set, the model-file, info and export methods below
     # call its functions of the same name, imported lazily (export_* without the spec)
     files_module: ClassVar[str] = ""
@@ -177,10 +185,11 @@ def _discover() -> None:
     if _loaded:
         return
     _loaded = True
-    for target in BUILTIN_FAMILIES.values():
-        register_family(load_target(target))
+    builtins = builtin_family_names()
+    for name in builtins:
+        register_family(load_target(f"{BUILTIN_PACKAGE}.{name}:family"))
     for point in entry_points(group=ENTRY_POINT_GROUP):
-        if point.name in BUILTIN_FAMILIES:
+        if point.name in builtins:
             continue  # an old install's metadata naming the built-ins again
         try:
             register_family(point.load())

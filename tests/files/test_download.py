@@ -129,7 +129,7 @@ def test_fetch_model_downloads_extracts_and_imports(tmp_path, server, monkeypatc
             "test",
         )
     }
-    monkeypatch.setattr(download, "MODELS", models)
+    monkeypatch.setattr(download, "public_models", lambda: models)
     import pooch
 
     pooch_said = io.StringIO()  # pooch's logger keeps the stderr it found at import: catch what it says

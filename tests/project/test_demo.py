@@ -33,7 +33,7 @@ def _unreachable_models(monkeypatch: pytest.MonkeyPatch) -> None:
         "adain", (Asset(f"{url}/vgg_normalised.pth", "vgg_normalised.pth"), Asset(f"{url}/decoder.pth", "decoder.pth")),
         "test",
     )
-    monkeypatch.setattr(download, "MODELS", {demo.PRETRAINED: entry})
+    monkeypatch.setattr(download, "public_models", lambda: {"adain": entry})
 
 
 def _commands(out: str) -> list[str]:

@@ -20,20 +20,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stylexfer.files.download import MODELS, fetch_model
+    from stylexfer.files.download import fetch_model, public_models, takes_style
 
+    models = public_models()
     if not args.name:
-        for name, entry in MODELS.items():
+        for name, entry in models.items():
             output.say(f"{name:16s} {entry.description}")
             output.emit(args, model=name, status="available", description=entry.description)
         return 0
     started = time.perf_counter()
-    path = fetch_model(args.name, cache_dir=args.cache_dir, progress=not args.quiet)
-    from stylexfer.registry import families
-
-    # the family that imports this release's layout says whether stylizing needs a style
-    styled = any(f.needs_style for f in families() if MODELS[args.name].kind in f.importers)
-    style = "--style PAINTING " if styled else ""
+    path = fetch_model(args.name, cache_dir=args.cache_dir, progress=not args.quiet, models=models)
+    style = "--style PAINTING " if takes_style(models[args.name]) else ""
     output.say(f"{path}\nuse it with: stylexfer stylize PHOTO {style}--model {path}")
     output.emit(args, input=args.name, output=path, model=args.name, seconds=time.perf_counter() - started)
     return 0

@@ -40,39 +40,24 @@ class Asset:
 
 @dataclass(frozen=True)
 class PublicModel:
-    kind: str  # "fast-neural-style" or "adain" (the `stylexfer import` kind)
+    kind: str  # the `stylexfer import` kind that reads these files
     assets: tuple[Asset, ...]
     description: str
 
 
-# pytorch/examples fast_neural_style/download_saved_models.py fetches this archive.
-_FNS_ZIP = "https://www.dropbox.com/s/lrvwfehqdcxoza8/saved_models.zip?dl=1"
-# naoto0804/pytorch-AdaIN release v0.0.0 assets.
-_ADAIN = "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0"
+def public_models() -> dict[str, PublicModel]:
+    """Every installed family's public weights (`Family.public_models`), by download name."""
+    from stylexfer.registry import families, load_target
+
+    return {name: entry for family in families() if family.public_models
+            for name, entry in load_target(family.public_models).items()}
 
 
-def _fns(member: str, what: str) -> PublicModel:
-    return PublicModel(
-        "fast-neural-style",
-        (Asset(_FNS_ZIP, "fast_neural_style_saved_models.zip", None, member),),
-        f"fast-neural-style {what} (pytorch/examples; fixed style; unverified hash)",
-    )
+def takes_style(entry: PublicModel) -> bool:
+    """Whether the family that imports `entry` stylizes with a style image."""
+    from stylexfer.registry import families
 
-
-MODELS: dict[str, PublicModel] = {
-    "mosaic": _fns("mosaic.pth", "mosaic"),
-    "candy": _fns("candy.pth", "candy"),
-    "rain-princess": _fns("rain_princess.pth", "rain princess"),
-    "udnie": _fns("udnie.pth", "udnie"),
-    "adain": PublicModel(
-        "adain",
-        (
-            Asset(f"{_ADAIN}/vgg_normalised.pth", "vgg_normalised.pth"),
-            Asset(f"{_ADAIN}/decoder.pth", "decoder.pth"),
-        ),
-        "AdaIN arbitrary style (naoto0804/pytorch-AdaIN release: Caffe VGG-19 + decoder; unverified hash)",
-    ),
-}
+    return any(family.needs_style for family in families() if entry.kind in family.importers)
 
 MAX_MEMBER_BYTES = 2 << 30  # no public model is near this; a bigger file in an archive is refused
 RETRIES = 2  # a failed download is tried again this many times (pooch waits 1 s, then 2 s)
@@ -186,7 +171,7 @@ def fetch_model(
     from stylexfer.files.convert import import_files
     from stylexfer.files.modelfile import write_safetensors
 
-    models = MODELS if models is None else models
+    models = public_models() if models is None else models
     if name not in models:
         raise DownloadError(f"unknown model {name!r}; available: {', '.join(models)}")
     entry = models[name]

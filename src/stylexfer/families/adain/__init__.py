@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from stylexfer.files.download import Asset, PublicModel
 from stylexfer.registry import Family
+
+_RELEASE = "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0"
+PUBLIC_MODELS = {  # `stylexfer download adain`: pytorch-AdaIN's release, read by `stylexfer import adain`
+    "adain": PublicModel(
+        "adain",
+        tuple(Asset(f"{_RELEASE}/{name}", name) for name in ("vgg_normalised.pth", "decoder.pth")),
+        "AdaIN arbitrary style (naoto0804/pytorch-AdaIN release: Caffe VGG-19 + decoder; unverified hash)",
+    ),
+}
 
 
 class AdaINFamily(Family):
@@ -25,6 +35,7 @@ class AdaINFamily(Family):
     schema = "stylexfer.families.adain.config:AdaINConfig"
     files_module = "stylexfer.families.adain.files"
     importers = {"adain": "stylexfer.families.adain.files:import_release"}
+    public_models = "stylexfer.families.adain:PUBLIC_MODELS"
     runner_class = "stylexfer.families.adain.runner:AdaINRunner"
     checkpoint_part = "decoder."
     fp32_modules = ("encoder.normalize", "encoder.features.0", "decoder.conv1_1")

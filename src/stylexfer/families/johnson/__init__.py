@@ -10,9 +10,22 @@ converter, `info`, export), system.py (LitJohnson and its config schema; reached
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from stylexfer.files.download import Asset, PublicModel
 from stylexfer.registry import Family
+
+# pytorch/examples fast_neural_style/download_saved_models.py fetches this archive.
+_SAVED_MODELS = Asset("https://www.dropbox.com/s/lrvwfehqdcxoza8/saved_models.zip?dl=1",
+                      "fast_neural_style_saved_models.zip")
+PUBLIC_MODELS = {  # `stylexfer download NAME`, read by `stylexfer import fast-neural-style`
+    name: PublicModel("fast-neural-style", (replace(_SAVED_MODELS, member=member),),
+                      f"fast-neural-style {what} (pytorch/examples; fixed style; unverified hash)")
+    for name, member, what in [("mosaic", "mosaic.pth", "mosaic"), ("candy", "candy.pth", "candy"),
+                               ("rain-princess", "rain_princess.pth", "rain princess"),
+                               ("udnie", "udnie.pth", "udnie")]
+}
 
 if TYPE_CHECKING:  # the registry imports this module to list families: it stays free of torch
     from torch import Tensor
@@ -29,6 +42,7 @@ class JohnsonFamily(Family):
     schema = "stylexfer.families.johnson.config:JohnsonConfig"
     files_module = "stylexfer.families.johnson.files"
     importers = {"fast-neural-style": "stylexfer.families.johnson.files:import_fast_neural_style"}
+    public_models = "stylexfer.families.johnson:PUBLIC_MODELS"
     runner_class = "stylexfer.families.johnson.runner:JohnsonRunner"
     fp32_modules = ("conv1.conv", "conv_out.conv")
     export_inputs = ("image",)
