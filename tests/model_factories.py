@@ -32,17 +32,13 @@ from stylexfer.nets.vgg import RandomWeightsWarning
 Net = TypeVar("Net", AdaINNet, SANetNet)
 
 
-@functools.lru_cache(maxsize=4)
-def adain_net(seed: int = 0) -> AdaINNet:
-    """Cached: VGG-19 construction takes seconds; tests must not modify the returned net."""
+def _random_net(cls: type[Net], seed: int) -> Net:
+    """A random net of `cls` (seeded) whose decoder keeps the signal alive, so outputs show structure
+    (the default init shrinks it to ~0)."""
     torch.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)
-        return _lively_decoder(AdaINNet(encoder_weights="random").eval())
-
-
-def _lively_decoder(net: Net) -> Net:
-    """The default init shrinks the signal to ~0: keep it alive so outputs show structure."""
+        net = cls(encoder_weights="random").eval()
     with torch.no_grad():
         for conv in net.decoder.children():
             torch.nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
@@ -52,13 +48,16 @@ def _lively_decoder(net: Net) -> Net:
     return net
 
 
+@functools.lru_cache(maxsize=4)
+def adain_net(seed: int = 0) -> AdaINNet:
+    """Cached: VGG-19 construction takes seconds; tests must not modify the returned net."""
+    return _random_net(AdaINNet, seed)
+
+
 @functools.lru_cache(maxsize=1)
 def sanet_net(seed: int = 0) -> SANetNet:
-    """Random SANet with adain_net's decoder calibration (cached: tests must not modify it)."""
-    torch.manual_seed(seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RandomWeightsWarning)
-        return _lively_decoder(SANetNet(encoder_weights="random").eval())
+    """Random SANet, calibrated as adain_net (cached: tests must not modify it)."""
+    return _random_net(SANetNet, seed)
 
 
 def johnson_net(seed: int = 0) -> TransformerNet:
